@@ -91,3 +91,39 @@ fn reopening_a_long_segment_finds_the_last_entry_past_the_tail_window() {
     let w = store.open_writer(seg).unwrap();
     assert_eq!(w.next_seq(), 4);
 }
+
+#[test]
+fn a_crash_at_every_byte_of_the_last_append_is_recovered() {
+    // Every state a crash during the final write could leave on disk: each prefix
+    // of the last line. Each must read as "previous entries + torn tail" and reopen
+    // to the same intact log.
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::store(&dir);
+    let mut w = common::new_segment(&store);
+    let seg = w.segment_id();
+    w.append(&EntryKind::UserInput { text: "one".into() }).unwrap();
+    let intact_len = std::fs::metadata(w.path()).unwrap().len() as usize;
+    w.append(&EntryKind::AssistantItem {
+        item: transcript::Item::AssistantMessage {
+            text: "two \"quoted\" ✓".into(),
+        },
+    })
+    .unwrap();
+    drop(w);
+    let path = store.segment_path(seg).unwrap();
+    let full = std::fs::read(&path).unwrap();
+    for cut in intact_len..full.len() {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let read = store.read_segment(seg).unwrap();
+        assert_eq!(read.entries.len(), 2, "cut at {cut}");
+        assert_eq!(
+            read.torn_tail.map(|t| t.len as usize).unwrap_or(0),
+            cut - intact_len,
+            "cut at {cut}"
+        );
+        let w = store.open_writer(seg).unwrap();
+        assert_eq!(w.next_seq(), 2, "cut at {cut}");
+        drop(w);
+        assert_eq!(std::fs::read(&path).unwrap(), &full[..intact_len], "cut at {cut}");
+    }
+}
