@@ -1,0 +1,486 @@
+//! The HTTP transport: one spawned task per call that sends, retries, enforces the
+//! timeouts, parses and forwards events, and stops when cancelled.
+//!
+//! Retry after partial output (the choice this layer makes): a failed attempt is
+//! retried from scratch. Events the consumer already received are remembered; while
+//! the new attempt reproduces them exactly they are swallowed, so a stream cut
+//! mid-text and replayed identically shows no duplicated text. If the new attempt
+//! diverges (a real model rarely repeats itself token for token), the consumer gets
+//! [`StreamEvent::Restarted`] and then the new response from its beginning.
+//! [`Completed`] always describes only the successful attempt.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::config::{ProviderConfig, ProviderKind};
+use crate::dialect::{self, WireRequest};
+use crate::error::{self, LlmError, TimeoutKind};
+use crate::event::{Completed, Request, StreamEvent};
+use crate::parse::ResponseParser;
+use crate::retry;
+
+/// Something the runtime can hold as `Box<dyn Provider>` / `Arc<dyn Provider>`.
+pub trait Provider: Send + Sync {
+    /// Starts one model call. Must be called inside a tokio runtime. Errors in the
+    /// returned `Result` are request-building errors; everything that happens on the
+    /// wire arrives as the stream's last item.
+    fn stream(&self, req: &Request, cancel: CancellationToken) -> Result<EventStream, LlmError>;
+
+    /// The dialect.
+    fn kind(&self) -> ProviderKind;
+}
+
+/// The events of one call. Ends with `Ok(StreamEvent::Completed)` or one `Err`.
+/// Dropping it cancels the call.
+pub struct EventStream {
+    rx: mpsc::Receiver<Result<StreamEvent, LlmError>>,
+    _stop_on_drop: DropGuard,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventStream")
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<StreamEvent, LlmError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl EventStream {
+    /// Drains the stream, returning the outcome.
+    pub async fn complete(mut self) -> Result<Completed, LlmError> {
+        while let Some(ev) = self.next().await {
+            if let StreamEvent::Completed(c) = ev? {
+                return Ok(c);
+            }
+        }
+        Err(LlmError::Cancelled)
+    }
+}
+
+/// The HTTP client for one configured provider.
+#[derive(Debug, Clone)]
+pub struct Client {
+    cfg: ProviderConfig,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// Builds the client (connect timeout applied here).
+    pub fn new(cfg: ProviderConfig) -> Result<Client, LlmError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.timeouts.connect)
+            .build()
+            .map_err(|e| LlmError::Protocol {
+                provider: cfg.kind.name(),
+                message: format!("cannot build HTTP client: {}", e.without_url()),
+            })?;
+        Ok(Client { cfg, http })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProviderConfig {
+        &self.cfg
+    }
+
+    /// The exact request body this client would send for `req` (for tests and for
+    /// checking prompt-cache stability).
+    pub fn request_body(&self, req: &Request) -> Result<Vec<u8>, LlmError> {
+        Ok(dialect::build(&self.cfg, req)?.body)
+    }
+}
+
+impl Provider for Client {
+    fn stream(&self, req: &Request, cancel: CancellationToken) -> Result<EventStream, LlmError> {
+        let wire = dialect::build(&self.cfg, req)?;
+        let (tx, rx) = mpsc::channel(256);
+        // A child token: the caller's cancel stops the call, and so does dropping
+        // the stream, without cancelling the caller's token.
+        let task_cancel = cancel.child_token();
+        let guard = task_cancel.clone().drop_guard();
+        let call = Call {
+            cfg: self.cfg.clone(),
+            http: self.http.clone(),
+            wire,
+            tx,
+            cancel: task_cancel,
+            replay: Replay::default(),
+        };
+        tokio::spawn(call.run());
+        Ok(EventStream {
+            rx,
+            _stop_on_drop: guard,
+        })
+    }
+
+    fn kind(&self) -> ProviderKind {
+        self.cfg.kind
+    }
+}
+
+/// Why one attempt ended without success.
+enum AttemptEnd {
+    Failed(LlmError, Option<Duration>),
+    Cancelled,
+    ConsumerGone,
+}
+
+impl From<LlmError> for AttemptEnd {
+    fn from(e: LlmError) -> Self {
+        AttemptEnd::Failed(e, None)
+    }
+}
+
+struct Call {
+    cfg: ProviderConfig,
+    http: reqwest::Client,
+    wire: WireRequest,
+    tx: mpsc::Sender<Result<StreamEvent, LlmError>>,
+    cancel: CancellationToken,
+    replay: Replay,
+}
+
+impl Call {
+    fn provider(&self) -> &'static str {
+        self.cfg.kind.name()
+    }
+
+    async fn run(mut self) {
+        let started = Instant::now();
+        let policy = self.cfg.retry;
+        let mut backoff = retry::schedule(&policy);
+        let mut attempt: u32 = 1;
+        loop {
+            let end = match self.attempt().await {
+                Ok(()) => return,
+                Err(end) => end,
+            };
+            let (err, hint) = match end {
+                AttemptEnd::ConsumerGone => return,
+                AttemptEnd::Cancelled => {
+                    let _ = self.tx.send(Err(LlmError::Cancelled)).await;
+                    return;
+                }
+                AttemptEnd::Failed(e, hint) => (e, hint),
+            };
+            let err = match err {
+                LlmError::RateLimited {
+                    provider,
+                    attempts,
+                    message,
+                    ..
+                } => LlmError::RateLimited {
+                    provider,
+                    attempts,
+                    retry_after: hint,
+                    message,
+                },
+                e => e,
+            };
+            if !err.is_retryable() || attempt >= policy.max_attempts.max(1) {
+                let _ = self.tx.send(Err(err.with_attempts(attempt))).await;
+                return;
+            }
+            // A server hint wins over our schedule (even beyond max_delay) as long as
+            // it fits the total budget.
+            let delay = hint.unwrap_or_else(|| backoff.next().unwrap_or(policy.max_delay));
+            if started.elapsed() + delay > policy.total_budget {
+                tracing::warn!(
+                    provider = self.provider(),
+                    attempt,
+                    ?delay,
+                    "retry budget exhausted"
+                );
+                let _ = self.tx.send(Err(err.with_attempts(attempt))).await;
+                return;
+            }
+            attempt += 1;
+            tracing::warn!(provider = self.provider(), attempt, ?delay, error = %err, "retrying model call");
+            let note = StreamEvent::Retrying {
+                attempt,
+                delay,
+                reason: err.to_string(),
+            };
+            if self.tx.send(Ok(note)).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => {
+                    let _ = self.tx.send(Err(LlmError::Cancelled)).await;
+                    return;
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+            self.replay.begin_replay();
+        }
+    }
+
+    fn build(&self) -> Result<reqwest::RequestBuilder, LlmError> {
+        let mut rb = self
+            .http
+            .post(&self.wire.url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "text/event-stream")
+            .body(self.wire.body.clone());
+        for (k, v) in &self.wire.headers {
+            rb = rb.header(*k, *v);
+        }
+        for (k, v) in &self.cfg.extra_headers {
+            let name = HeaderName::try_from(k.as_str()).map_err(|_| LlmError::Protocol {
+                provider: self.provider(),
+                message: format!("extra header name {k:?} is not a valid HTTP header name"),
+            })?;
+            let mut value = HeaderValue::try_from(v.as_str()).map_err(|_| LlmError::Protocol {
+                provider: self.provider(),
+                // The value may be a secret: name the header only.
+                message: format!("extra header {k:?} has a value that is not valid in HTTP"),
+            })?;
+            value.set_sensitive(true);
+            rb = rb.header(name, value);
+        }
+        if let Some(key) = &self.cfg.api_key {
+            let (name, value) = match self.cfg.kind {
+                ProviderKind::OpenAiChat | ProviderKind::OpenAiResponses => {
+                    ("authorization", format!("Bearer {}", key.expose()))
+                }
+                ProviderKind::Anthropic => ("x-api-key", key.expose().to_owned()),
+                ProviderKind::Gemini => ("x-goog-api-key", key.expose().to_owned()),
+            };
+            let mut value = HeaderValue::try_from(value).map_err(|_| LlmError::Auth {
+                provider: self.provider(),
+                status: 0,
+                message: "the API key contains characters not allowed in an HTTP header".into(),
+                env_var: self.cfg.kind.key_env_var(),
+            })?;
+            // Sensitive: reqwest/hyper never print it in Debug output.
+            value.set_sensitive(true);
+            rb = rb.header(name, value);
+        }
+        Ok(rb)
+    }
+
+    fn net_error(&self, e: reqwest::Error) -> LlmError {
+        if e.is_timeout() {
+            return LlmError::Timeout {
+                provider: self.provider(),
+                which: TimeoutKind::Connect,
+                after: self.cfg.timeouts.connect,
+                attempts: 1,
+            };
+        }
+        // `without_url`: the URL never holds the key, but keep errors free of it anyway.
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        LlmError::Network {
+            provider: self.provider(),
+            attempts: 1,
+            message,
+        }
+    }
+
+    async fn attempt(&mut self) -> Result<(), AttemptEnd> {
+        let t = self.cfg.timeouts;
+        let kind = self.cfg.kind;
+        let rb = self.build()?;
+        let first_deadline = tokio::time::Instant::now() + t.first_byte;
+        let first_byte_timeout = LlmError::Timeout {
+            provider: self.provider(),
+            which: TimeoutKind::FirstByte,
+            after: t.first_byte,
+            attempts: 1,
+        };
+        let resp = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Err(AttemptEnd::Cancelled),
+            r = tokio::time::timeout_at(first_deadline, rb.send()) => match r {
+                Err(_) => return Err(first_byte_timeout.into()),
+                Ok(Err(e)) => return Err(self.net_error(e).into()),
+                Ok(Ok(resp)) => resp,
+            },
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let hint = retry::retry_after(resp.headers(), SystemTime::now());
+            let body = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Err(AttemptEnd::Cancelled),
+                r = tokio::time::timeout_at(first_deadline, resp.text()) => r.ok().and_then(Result::ok).unwrap_or_default(),
+            };
+            let e = error::from_status(
+                self.provider(),
+                kind.key_env_var(),
+                status.as_u16(),
+                &body,
+                hint,
+            );
+            return Err(AttemptEnd::Failed(e, hint));
+        }
+        let mut sse = resp.bytes_stream().eventsource();
+        let mut parser = ResponseParser::new(kind);
+        let mut first = true;
+        loop {
+            let (deadline, which, after) = if first {
+                (first_deadline, TimeoutKind::FirstByte, t.first_byte)
+            } else {
+                (
+                    tokio::time::Instant::now() + t.idle,
+                    TimeoutKind::Idle,
+                    t.idle,
+                )
+            };
+            let next = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Err(AttemptEnd::Cancelled),
+                r = tokio::time::timeout_at(deadline, sse.next()) => r,
+            };
+            let ended = match next {
+                Err(_) => {
+                    return Err(LlmError::Timeout {
+                        provider: self.provider(),
+                        which,
+                        after,
+                        attempts: 1,
+                    }
+                    .into());
+                }
+                Ok(None) => true,
+                Ok(Some(Err(e))) => {
+                    let message = match e {
+                        eventsource_stream::EventStreamError::Transport(e) => {
+                            self.net_error(e).to_string()
+                        }
+                        other => other.to_string(),
+                    };
+                    return Err(LlmError::Network {
+                        provider: self.provider(),
+                        attempts: 1,
+                        message: format!("stream broke: {message}"),
+                    }
+                    .into());
+                }
+                Ok(Some(Ok(ev))) => {
+                    first = false;
+                    let end = parser.feed(&ev.event, &ev.data)?;
+                    for out in parser.take_events() {
+                        self.forward(out).await?;
+                    }
+                    end
+                }
+            };
+            if ended {
+                parser.finish()?;
+                for out in parser.take_events() {
+                    self.forward(out).await?;
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    async fn forward(&mut self, ev: StreamEvent) -> Result<(), AttemptEnd> {
+        for out in self.replay.filter(ev) {
+            self.tx
+                .send(Ok(out))
+                .await
+                .map_err(|_| AttemptEnd::ConsumerGone)?;
+        }
+        Ok(())
+    }
+}
+
+/// Remembers content already delivered so a retried attempt does not repeat it.
+#[derive(Debug, Default)]
+struct Replay {
+    delivered: Vec<StreamEvent>,
+    /// While replaying: how many delivered events the new attempt has matched.
+    cursor: Option<usize>,
+}
+
+impl Replay {
+    fn begin_replay(&mut self) {
+        if !self.delivered.is_empty() {
+            self.cursor = Some(0);
+        }
+    }
+
+    fn filter(&mut self, ev: StreamEvent) -> Vec<StreamEvent> {
+        let is_content = !matches!(
+            ev,
+            StreamEvent::Usage(_)
+                | StreamEvent::Stop(_)
+                | StreamEvent::Completed(_)
+                | StreamEvent::Retrying { .. }
+                | StreamEvent::Restarted
+        );
+        let Some(c) = self.cursor else {
+            if is_content {
+                self.delivered.push(ev.clone());
+            }
+            return vec![ev];
+        };
+        if is_content && c < self.delivered.len() && self.delivered[c] == ev {
+            self.cursor = Some(c + 1);
+            return vec![];
+        }
+        if c >= self.delivered.len() {
+            // The replay caught up; from here on the output is new.
+            self.cursor = None;
+            if is_content {
+                self.delivered.push(ev.clone());
+            }
+            return vec![ev];
+        }
+        // Diverged (or ended early): the consumer must drop what it has and take the
+        // new response from the start, i.e. the matched prefix and this event.
+        self.cursor = None;
+        self.delivered.truncate(c);
+        let mut out = vec![StreamEvent::Restarted];
+        out.extend(self.delivered.iter().cloned());
+        if is_content {
+            self.delivered.push(ev.clone());
+        }
+        out.push(ev);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_replay_is_swallowed_and_divergence_restarts() {
+        let t = |s: &str| StreamEvent::TextDelta(s.into());
+        let mut r = Replay::default();
+        assert_eq!(r.filter(t("a")), vec![t("a")]);
+        assert_eq!(r.filter(t("b")), vec![t("b")]);
+        r.begin_replay();
+        assert!(r.filter(t("a")).is_empty());
+        assert!(r.filter(t("b")).is_empty());
+        assert_eq!(r.filter(t("c")), vec![t("c")]);
+        r.begin_replay();
+        assert!(r.filter(t("a")).is_empty());
+        assert_eq!(
+            r.filter(t("X")),
+            vec![StreamEvent::Restarted, t("a"), t("X")]
+        );
+    }
+}

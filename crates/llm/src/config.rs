@@ -1,0 +1,218 @@
+//! Provider configuration: which dialect, where, with which key, and the reliability knobs.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The wire dialect a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// OpenAI Chat Completions (`POST {base}/chat/completions`); also Ollama, vLLM,
+    /// llama.cpp server, LM Studio, OpenRouter. Base URL convention: `http://HOST/v1`.
+    OpenAiChat,
+    /// Anthropic Messages (`POST {base}/v1/messages`). Base URL convention: `http://HOST`.
+    Anthropic,
+    /// OpenAI Responses (`POST {base}/responses`). Base URL convention: `http://HOST/v1`.
+    OpenAiResponses,
+    /// Gemini `streamGenerateContent` (`POST {base}/models/{model}:streamGenerateContent?alt=sse`).
+    /// Base URL convention: `http://HOST/v1beta`.
+    Gemini,
+}
+
+impl ProviderKind {
+    /// Parses the names used in configs and session logs (`openai`, `anthropic`,
+    /// `responses`, `gemini`, plus a few aliases).
+    pub fn parse(name: &str) -> Option<ProviderKind> {
+        match name {
+            "openai" | "openai-chat" | "chat" | "ollama" | "vllm" | "llamacpp" | "lmstudio"
+            | "openrouter" => Some(ProviderKind::OpenAiChat),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            "responses" | "openai-responses" => Some(ProviderKind::OpenAiResponses),
+            "gemini" | "google" => Some(ProviderKind::Gemini),
+            _ => None,
+        }
+    }
+
+    /// The canonical name (inverse of [`ProviderKind::parse`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAiChat => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenAiResponses => "responses",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+
+    /// The public endpoint used when no base URL is configured.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAiChat | ProviderKind::OpenAiResponses => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
+        }
+    }
+
+    /// The environment variable the key is conventionally read from.
+    pub fn key_env_var(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAiChat | ProviderKind::OpenAiResponses => "OPENAI_API_KEY",
+            ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+            ProviderKind::Gemini => "GEMINI_API_KEY",
+        }
+    }
+}
+
+/// An API key. Its `Debug` and `Display` print `***`; the only way to the secret is
+/// [`ApiKey::expose`], which the transport calls when it sets the auth header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> ApiKey {
+        ApiKey(secret.into())
+    }
+
+    /// Reads the key from an environment variable; `None` when unset or empty.
+    pub fn from_env(var: &str) -> Option<ApiKey> {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(ApiKey)
+    }
+
+    /// The secret. Call it only to build an auth header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Timeouts of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP/TLS connect.
+    pub connect: Duration,
+    /// From sending the request until the first stream event (headers and first event).
+    pub first_byte: Duration,
+    /// Longest silence between two stream events once the first has arrived.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            // Reasoning models may think for minutes before the first token on some
+            // providers; the providers send pings, which count as events.
+            first_byte: Duration::from_secs(120),
+            idle: Duration::from_secs(90),
+        }
+    }
+}
+
+/// When and how often to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, including the first (1 = never retry).
+    pub max_attempts: u32,
+    /// First backoff delay; doubles each retry, with jitter.
+    pub base_delay: Duration,
+    /// Cap on one backoff delay (a longer `Retry-After` is honoured if it fits the budget).
+    pub max_delay: Duration,
+    /// Total wall-clock budget for all attempts and waits; no retry starts after it.
+    pub total_budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            total_budget: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Everything needed to talk to one provider endpoint.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Dialect.
+    pub kind: ProviderKind,
+    /// Base URL without trailing path (see [`ProviderKind`] for the convention per dialect).
+    pub base_url: String,
+    /// API key; `None` for local servers that need none.
+    pub api_key: Option<ApiKey>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Extra headers sent with every request (e.g. OpenRouter's `HTTP-Referer`,
+    /// Anthropic beta flags). Values are not logged.
+    pub extra_headers: Vec<(String, String)>,
+}
+
+impl ProviderConfig {
+    /// A config with default timeouts and retries.
+    pub fn new(kind: ProviderKind, base_url: impl Into<String>, api_key: Option<ApiKey>) -> Self {
+        ProviderConfig {
+            kind,
+            base_url: base_url.into(),
+            api_key,
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+            extra_headers: Vec::new(),
+        }
+    }
+
+    /// The public endpoint of `kind` with the key from its conventional environment
+    /// variable (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`).
+    pub fn from_env(kind: ProviderKind) -> Self {
+        Self::new(
+            kind,
+            kind.default_base_url(),
+            ApiKey::from_env(kind.key_env_var()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_masked_in_debug_of_config() {
+        let cfg = ProviderConfig::new(
+            ProviderKind::Anthropic,
+            "http://x",
+            Some(ApiKey::new("sk-FAKE-123")),
+        );
+        let dbg = format!("{cfg:?} {}", cfg.api_key.as_ref().unwrap());
+        assert!(!dbg.contains("sk-FAKE-123"), "{dbg}");
+        assert!(dbg.contains("***"));
+    }
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in [
+            ProviderKind::OpenAiChat,
+            ProviderKind::Anthropic,
+            ProviderKind::OpenAiResponses,
+            ProviderKind::Gemini,
+        ] {
+            assert_eq!(ProviderKind::parse(k.name()), Some(k));
+        }
+        assert_eq!(ProviderKind::parse("nope"), None);
+    }
+}

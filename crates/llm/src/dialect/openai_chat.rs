@@ -1,0 +1,318 @@
+//! OpenAI Chat Completions (and the compatible servers: Ollama, vLLM, llama.cpp,
+//! LM Studio, OpenRouter).
+//!
+//! Wire facts this module relies on: text arrives as `choices[0].delta.content`;
+//! reasoning (DeepSeek, vLLM, OpenRouter, Ollama) as `delta.reasoning_content` or
+//! `delta.reasoning`; tool calls as `delta.tool_calls[]` fragments keyed by `index`,
+//! whose first fragment carries `id` and `function.name`; there is no per-call end
+//! event, so calls end at `finish_reason`; with `stream_options.include_usage` a last
+//! chunk with empty `choices` carries `usage`; `data: [DONE]` ends the stream.
+
+use serde_json::{Value, json};
+use transcript::{Item, StopReason, Usage};
+
+use super::{Decoder, in_stream_error, parse_json, sorted_tools, u64_at};
+use crate::assemble::{Assembler, Key};
+use crate::error::LlmError;
+use crate::event::Request;
+
+const PROVIDER: &str = "openai";
+const TEXT_KEY: Key = u64::MAX;
+const REASONING_KEY: Key = u64::MAX - 1;
+
+/// The request body.
+pub(crate) fn body(req: &Request) -> Value {
+    let mut messages = Vec::new();
+    if !req.system.is_empty() {
+        messages.push(json!({"role": "system", "content": req.system}));
+    }
+    // Consecutive assistant-side items form one assistant message.
+    let mut text = String::new();
+    let mut calls: Vec<Value> = Vec::new();
+    let flush = |messages: &mut Vec<Value>, text: &mut String, calls: &mut Vec<Value>| {
+        if text.is_empty() && calls.is_empty() {
+            return;
+        }
+        let mut m = json!({"role": "assistant"});
+        m["content"] = if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(std::mem::take(text))
+        };
+        if !calls.is_empty() {
+            m["tool_calls"] = Value::Array(std::mem::take(calls));
+        }
+        messages.push(m);
+    };
+    for item in &req.history {
+        match item {
+            Item::UserMessage { text: t } | Item::Notice { text: t } => {
+                flush(&mut messages, &mut text, &mut calls);
+                messages.push(json!({"role": "user", "content": t}));
+            }
+            Item::AssistantMessage { text: t } => text.push_str(t),
+            Item::ToolCall(c) => calls.push(json!({
+                "id": c.call_id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments},
+            })),
+            Item::ToolResult(r) => {
+                flush(&mut messages, &mut text, &mut calls);
+                messages.push(json!({
+                    "role": "tool",
+                    "tool_call_id": r.call_id,
+                    "content": r.output,
+                }));
+            }
+            // Chat Completions has no reasoning round-trip (DeepSeek even rejects it).
+            Item::Reasoning(_) => {}
+        }
+    }
+    flush(&mut messages, &mut text, &mut calls);
+
+    let mut body = json!({
+        "model": req.config.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    let tools = sorted_tools(&req.tools);
+    if !tools.is_empty() {
+        body["tools"] = tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters,
+                }})
+            })
+            .collect();
+    }
+    // `max_tokens` rather than `max_completion_tokens`: every compatible local server
+    // understands it; OpenAI reasoning models are better served by the Responses dialect.
+    if let Some(n) = req.config.max_output_tokens {
+        body["max_tokens"] = json!(n);
+    }
+    if let Some(t) = req.config.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(e) = &req.config.reasoning_effort {
+        body["reasoning_effort"] = json!(e);
+    }
+    body
+}
+
+/// Stream state of one Chat Completions response.
+#[derive(Debug, Default)]
+pub(crate) struct ChatDecoder {
+    /// Provider call id of the open call per tool index, to spot servers that reuse
+    /// index 0 for every parallel call.
+    ids: Vec<(Key, String)>,
+}
+
+pub(crate) fn map_usage(u: &Value) -> Usage {
+    let cached = u
+        .pointer("/prompt_tokens_details/cached_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Usage {
+        input_tokens: u64_at(u, "prompt_tokens").saturating_sub(cached),
+        output_tokens: u64_at(u, "completion_tokens"),
+        cache_read_tokens: cached,
+        cache_write_tokens: 0,
+        reasoning_tokens: u
+            .pointer("/completion_tokens_details/reasoning_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    }
+}
+
+fn map_stop(s: &str) -> StopReason {
+    match s {
+        "stop" => StopReason::EndTurn,
+        "length" => StopReason::MaxTokens,
+        "tool_calls" | "function_call" => StopReason::ToolUse,
+        "content_filter" => StopReason::ContentFilter,
+        other => StopReason::Other(other.to_owned()),
+    }
+}
+
+impl Decoder for ChatDecoder {
+    fn event(&mut self, _name: &str, data: &str, asm: &mut Assembler) -> Result<bool, LlmError> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            return Ok(true);
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let v = parse_json(PROVIDER, data)?;
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            return Err(in_stream_error(PROVIDER, err));
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            asm.usage(&map_usage(u));
+        }
+        let Some(choice) = v.pointer("/choices/0") else {
+            return Ok(false);
+        };
+        if let Some(delta) = choice.get("delta") {
+            let reasoning = delta
+                .get("reasoning_content")
+                .or_else(|| delta.get("reasoning"))
+                .and_then(Value::as_str);
+            if let Some(r) = reasoning {
+                asm.reasoning_text(REASONING_KEY, r);
+            }
+            if let Some(t) = delta.get("content").and_then(Value::as_str)
+                && !t.is_empty()
+            {
+                asm.close(REASONING_KEY);
+                asm.text(TEXT_KEY, t);
+            }
+            if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+                for tc in calls {
+                    self.tool_fragment(tc, asm);
+                }
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            asm.close_text_and_reasoning();
+            asm.stop(map_stop(reason));
+        }
+        Ok(false)
+    }
+}
+
+impl ChatDecoder {
+    fn tool_fragment(&mut self, tc: &Value, asm: &mut Assembler) {
+        let id = tc
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let key: Key = match tc.get("index").and_then(Value::as_u64) {
+            Some(i) => i,
+            // No index (some compatible servers): a fragment with a new id is a new
+            // call, one without continues the latest.
+            None => match id {
+                Some(id) => self
+                    .ids
+                    .iter()
+                    .find(|(_, known)| known == id)
+                    .map(|(k, _)| *k)
+                    .unwrap_or(self.ids.len() as Key),
+                None => self.ids.last().map(|(k, _)| *k).unwrap_or(0),
+            },
+        };
+        let known = self.ids.iter().position(|(k, _)| *k == key);
+        let is_new_call = match (known, id) {
+            (None, _) => true,
+            // Same index, different id: the server reuses indexes; close the old call.
+            (Some(p), Some(id)) => self.ids[p].1 != id,
+            (Some(_), None) => !asm.has_open_tool(key),
+        };
+        if is_new_call {
+            if known.is_some() {
+                asm.close(key);
+            }
+            asm.close_text_and_reasoning();
+            let name = tc
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            asm.tool_start(key, id, name);
+            let id = id.map(str::to_owned).unwrap_or_default();
+            match known {
+                Some(p) => self.ids[p].1 = id,
+                None => self.ids.push((key, id)),
+            }
+        }
+        if let Some(a) = tc.pointer("/function/arguments").and_then(Value::as_str) {
+            asm.tool_args(key, a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::tests::run;
+    use crate::event::StreamEvent;
+
+    #[test]
+    fn interleaved_parallel_calls_and_usage_only_chunk() {
+        let raw = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Let me\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":\"\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"list_dir\",\"arguments\":\"{\\\"pa\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"path\\\":\\\"/a\\\"}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"th\\\":\\\"/b\\\"}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,\"prompt_tokens_details\":{\"cached_tokens\":60}}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (events, done) = run(crate::ProviderKind::OpenAiChat, raw);
+        let done = done.unwrap();
+        assert_eq!(done.stop, StopReason::ToolUse);
+        let calls: Vec<_> = done
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::ToolCall(c) => Some((c.call_id.as_str(), c.arguments.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            vec![
+                ("call_a", "{\"path\":\"/a\"}"),
+                ("call_b", "{\"path\":\"/b\"}")
+            ]
+        );
+        assert_eq!(done.usage.input_tokens, 40);
+        assert_eq!(done.usage.cache_read_tokens, 60);
+        assert_eq!(done.usage.output_tokens, 20);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, StreamEvent::TextDelta(t) if t == "Let me"))
+        );
+    }
+
+    #[test]
+    fn length_stop_mid_call_is_truncated() {
+        let raw = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"write_file\",\"arguments\":\"{\\\"path\\\":\\\"/a\\\",\\\"content\\\":\\\"abc\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (events, done) = run(crate::ProviderKind::OpenAiChat, raw);
+        let done = done.unwrap();
+        assert!(done.items.is_empty());
+        assert_eq!(done.truncated_calls.len(), 1);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, StreamEvent::ToolCallTruncated { .. }))
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, StreamEvent::ToolCallFinished { .. }))
+        );
+    }
+
+    #[test]
+    fn server_reusing_index_zero_for_parallel_calls_keeps_them_apart() {
+        let raw = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"x\",\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"y\",\"function\":{\"name\":\"b\",\"arguments\":\"{\\\"k\\\":1}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (_, done) = run(crate::ProviderKind::OpenAiChat, raw);
+        let done = done.unwrap();
+        assert_eq!(done.items.len(), 2);
+        // "stop" with calls present still means the model wants tool results.
+        assert_eq!(done.stop, StopReason::ToolUse);
+    }
+}
