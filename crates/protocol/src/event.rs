@@ -1,0 +1,226 @@
+//! Events a Pod broadcasts to its clients.
+
+use serde::{Deserialize, Serialize};
+use transcript::{Item, StopReason, ToolResult, Usage};
+
+/// The controller's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PodState {
+    /// Waiting for input.
+    Idle,
+    /// A run is in progress.
+    Running,
+    /// Not starting runs until resumed (e.g. restored after an interrupted run).
+    Paused,
+}
+
+/// A Pod's status as reported by `status` and `hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodStatus {
+    /// Pod name.
+    pub name: pod_ids::PodName,
+    /// Controller state.
+    pub state: PodState,
+    /// Process id.
+    pub pid: u32,
+    /// Session.
+    pub session_id: pod_ids::SessionId,
+    /// Active segment.
+    pub segment_id: pod_ids::SegmentId,
+    /// Model id.
+    #[serde(default)]
+    pub model: String,
+    /// Completed turns.
+    #[serde(default)]
+    pub turns: u64,
+    /// Usage of the session so far.
+    #[serde(default)]
+    pub usage: Usage,
+    /// Current effective scope.
+    #[serde(default)]
+    pub scope: scope::Scope,
+    /// Input waiting behind the current run.
+    #[serde(default)]
+    pub queued_inputs: usize,
+}
+
+/// Something that happened in a Pod. Durable events mirror session-log entries and
+/// are broadcast only after the entry was appended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// Controller state changed.
+    StateChanged {
+        /// New state.
+        state: PodState,
+    },
+    /// User input was accepted and logged.
+    UserInput {
+        /// The text.
+        text: String,
+    },
+    /// Streaming assistant text (not durable; the completed item follows).
+    TextDelta {
+        /// The new text.
+        delta: String,
+    },
+    /// Streaming reasoning text (not durable).
+    ReasoningDelta {
+        /// The new text.
+        delta: String,
+    },
+    /// A completed assistant item (text, reasoning, tool call), already logged.
+    AssistantItem {
+        /// The item.
+        item: Item,
+    },
+    /// A tool call started executing.
+    ToolStarted {
+        /// The call id.
+        call_id: String,
+        /// The tool.
+        name: String,
+    },
+    /// A tool result, already logged.
+    ToolResult {
+        /// The result.
+        result: ToolResult,
+        /// How long the tool ran.
+        #[serde(default)]
+        duration_ms: u64,
+    },
+    /// A notice shown to the model, already logged.
+    Notice {
+        /// Exact text.
+        text: String,
+    },
+    /// Usage of one model call.
+    Usage {
+        /// Tokens.
+        usage: Usage,
+    },
+    /// A turn ended.
+    TurnEnd {
+        /// Turn number (1-based).
+        turn: u64,
+        /// Why the model stopped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stop: Option<StopReason>,
+    },
+    /// The run finished normally.
+    RunCompleted {
+        /// The final assistant text of the run.
+        #[serde(default)]
+        final_text: String,
+    },
+    /// The run ended with an error or was cancelled.
+    RunErrored {
+        /// What went wrong.
+        error: String,
+        /// True when the user or a shutdown cancelled it.
+        #[serde(default)]
+        cancelled: bool,
+    },
+    /// The Pod is shutting down.
+    ShuttingDown {
+        /// Why.
+        reason: String,
+    },
+    /// An event kind this client does not know (ignored).
+    #[serde(other)]
+    Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientMessage, ErrorCode, Request, ServerMessage, decode_line, encode_line};
+
+    #[test]
+    fn unknown_event_kinds_and_fields_are_tolerated() {
+        let line =
+            r#"{"type":"event","seq":3,"event":{"kind":"from_the_future","x":1},"extra":true}"#;
+        let m: ServerMessage = decode_line(line).unwrap();
+        assert_eq!(
+            m,
+            ServerMessage::Event {
+                seq: 3,
+                event: Event::Unknown
+            }
+        );
+        let line =
+            r#"{"type":"event","seq":4,"event":{"kind":"notice","text":"hi","new_field":[1]}}"#;
+        let m: ServerMessage = decode_line(line).unwrap();
+        assert_eq!(
+            m,
+            ServerMessage::Event {
+                seq: 4,
+                event: Event::Notice { text: "hi".into() }
+            }
+        );
+        let m: ServerMessage = decode_line(r#"{"type":"brand_new"}"#).unwrap();
+        assert_eq!(m, ServerMessage::Unknown);
+        let m: ServerMessage =
+            decode_line(r#"{"type":"error","id":1,"code":"weird","message":"m"}"#).unwrap();
+        assert!(matches!(
+            m,
+            ServerMessage::Error {
+                code: ErrorCode::Unknown,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn requests_round_trip_with_ids() {
+        for request in [
+            Request::SendInput {
+                text: "a\nb".into(),
+                mode: crate::InputMode::Interrupt,
+            },
+            Request::Snapshot { since_seq: Some(9) },
+            Request::Shutdown,
+        ] {
+            let line = encode_line(&ClientMessage::Request {
+                id: 42,
+                request: request.clone(),
+            })
+            .unwrap();
+            assert_eq!(
+                line.matches('\n').count(),
+                1,
+                "exactly one newline: {line:?}"
+            );
+            let back: ClientMessage = decode_line(&line).unwrap();
+            assert_eq!(back, ClientMessage::Request { id: 42, request });
+        }
+        // mode defaults to queue
+        let m: ClientMessage =
+            decode_line(r#"{"type":"request","id":1,"request":"send_input","text":"x"}"#).unwrap();
+        assert!(matches!(
+            m,
+            ClientMessage::Request {
+                request: Request::SendInput {
+                    mode: crate::InputMode::Queue,
+                    ..
+                },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn malformed_lines_are_errors_not_panics() {
+        assert!(decode_line::<ClientMessage>("{not json").is_err());
+        assert!(
+            decode_line::<ClientMessage>(r#"{"type":"request","request":"status"}"#).is_err(),
+            "id is required"
+        );
+        let huge = "x".repeat(crate::MAX_LINE_BYTES + 1);
+        assert!(matches!(
+            decode_line::<ClientMessage>(&huge),
+            Err(crate::FrameError::TooLong(_))
+        ));
+    }
+}

@@ -1,0 +1,138 @@
+//! Requests, replies and the envelope of every line.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, PodStatus};
+
+/// A line from a client to a Pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// First line of every connection.
+    Hello {
+        /// The client's [`crate::PROTOCOL_VERSION`].
+        protocol_version: u32,
+        /// Free-form client name for logs (`pod-cli`, `pod-tui`, `parent:lead`).
+        #[serde(default)]
+        client: String,
+        /// Replay events after this `seq` before live ones (`None`: live only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_seq: Option<u64>,
+    },
+    /// A request; answered by exactly one `ack` or `error` with the same `id`.
+    Request {
+        /// Chosen by the client; echoed in the answer.
+        id: u64,
+        /// What is asked.
+        #[serde(flatten)]
+        request: Request,
+    },
+}
+
+/// How new input treats a run in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputMode {
+    /// Run after the current run ends (default).
+    #[default]
+    Queue,
+    /// Cancel the current run, then run this input.
+    Interrupt,
+}
+
+/// What a client can ask of a Pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Give the Pod user input.
+    SendInput {
+        /// The text.
+        text: String,
+        /// Queue behind or interrupt a running turn.
+        #[serde(default)]
+        mode: InputMode,
+    },
+    /// Cancel the current run; the Pod stays alive and idle.
+    Interrupt,
+    /// Stop starting new runs (the current one is cancelled).
+    Pause,
+    /// Leave `paused`; queued input and notices run.
+    Resume,
+    /// Current status.
+    Status,
+    /// Events after a cursor (for a client that attaches or fell behind).
+    Snapshot {
+        /// Return events with `seq` greater than this; `None` = from the start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_seq: Option<u64>,
+    },
+    /// Shut the Pod down cleanly.
+    Shutdown,
+}
+
+/// Machine-readable error class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The line was not a valid message.
+    Malformed,
+    /// Protocol versions differ.
+    VersionMismatch,
+    /// The request cannot be served in the current state.
+    InvalidState,
+    /// Peer is not allowed.
+    Unauthorized,
+    /// Anything else.
+    Internal,
+    /// A code this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A line from a Pod to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First line the Pod sends.
+    Hello {
+        /// The Pod's [`crate::PROTOCOL_VERSION`].
+        protocol_version: u32,
+        /// Current status.
+        status: PodStatus,
+        /// `seq` of the latest event so far.
+        last_seq: u64,
+    },
+    /// Success answer to request `id`.
+    Ack {
+        /// The request's id.
+        id: u64,
+        /// Request-specific result (e.g. a status or a list of events).
+        #[serde(default)]
+        result: serde_json::Value,
+    },
+    /// Failure answer to request `id` (or to an unparsable line, where `id` is unknown).
+    Error {
+        /// The request's id, when it could be read.
+        #[serde(default)]
+        id: Option<u64>,
+        /// Error class.
+        code: ErrorCode,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// A broadcast event.
+    Event {
+        /// Monotonic per Pod process.
+        seq: u64,
+        /// What happened.
+        event: Event,
+    },
+    /// The client fell behind; it should ask for a snapshot from `since_seq`.
+    Resync {
+        /// The last `seq` this client was sent.
+        since_seq: u64,
+    },
+    /// A message kind this client does not know (ignored).
+    #[serde(other)]
+    Unknown,
+}
