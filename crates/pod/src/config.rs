@@ -1,0 +1,583 @@
+//! Configuration: TOML layered builtin → `{config}/config.toml` → project
+//! `.pods/config.toml` → flags (later layers win field by field).
+//!
+//! Each file is parsed on its own with unknown keys refused, so an error always names
+//! the file and the key (`toml` reports the key and the line). API keys are read from
+//! the environment variable the provider names (or an inline `api_key`, discouraged)
+//! and never printed: [`llm::ApiKey`] masks itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem, naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file exists but cannot be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file is not valid TOML or has an unknown or mistyped key.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the key and line.
+        message: String,
+    },
+    /// A name refers to no configured provider or model.
+    #[error("{what} {name:?} is not configured{hint}")]
+    Unknown {
+        /// `provider` or `model`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// Where to add it / what exists.
+        hint: String,
+    },
+}
+
+/// One file's contents; every field optional so layers can set any subset.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    #[serde(default)]
+    defaults: DefaultsLayer,
+    #[serde(default)]
+    providers: BTreeMap<String, ProviderLayer>,
+    #[serde(default)]
+    models: BTreeMap<String, ModelLayer>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsLayer {
+    provider: Option<String>,
+    model: Option<String>,
+    tools: Option<Vec<String>>,
+    write: Option<Vec<PathBuf>>,
+    read: Option<Vec<PathBuf>>,
+    allow_unconfined_shell: Option<bool>,
+    max_output_tokens: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderLayer {
+    kind: Option<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    api_key: Option<String>,
+    headers: Option<BTreeMap<String, String>>,
+    idle_timeout_secs: Option<u64>,
+    max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelLayer {
+    provider: Option<String>,
+    model: Option<String>,
+    max_output_tokens: Option<u32>,
+    context_window: Option<u64>,
+}
+
+/// Settings given on the command line; they form the last layer.
+#[derive(Debug, Default, Clone)]
+pub struct FlagOverrides {
+    /// `--provider`: a configured provider name or a kind (`openai`, `anthropic`, ...).
+    pub provider: Option<String>,
+    /// `--base-url`.
+    pub base_url: Option<String>,
+    /// `--model`: a model alias from `[models]` or a provider model id.
+    pub model: Option<String>,
+}
+
+/// One provider endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSettings {
+    /// Dialect.
+    pub kind: llm::ProviderKind,
+    /// Base URL (per-dialect convention, see `llm::ProviderKind`).
+    pub base_url: String,
+    /// Environment variable holding the key (`None`: no key, e.g. a local server).
+    pub api_key_env: Option<String>,
+    /// Inline key from a config file (masked in Debug).
+    pub api_key: Option<llm::ApiKey>,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// Idle timeout between stream events.
+    pub idle_timeout_secs: Option<u64>,
+    /// Attempts per model call.
+    pub max_attempts: Option<u32>,
+}
+
+/// A model alias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSettings {
+    /// Provider name.
+    pub provider: String,
+    /// Model id at the provider.
+    pub model: String,
+    /// Output token limit.
+    pub max_output_tokens: Option<u32>,
+    /// Context window in tokens, for display.
+    pub context_window: Option<u64>,
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Default provider name.
+    pub default_provider: String,
+    /// Default model (alias or id).
+    pub default_model: Option<String>,
+    /// Tools offered to Pods (`None`: all).
+    pub tools: Option<Vec<String>>,
+    /// Default write scope (relative paths are relative to the Pod's cwd).
+    pub write: Vec<PathBuf>,
+    /// Default extra read scope.
+    pub read: Vec<PathBuf>,
+    /// Whether `bash` may run without Landlock where the kernel lacks it.
+    pub allow_unconfined_shell: bool,
+    /// Default output token limit.
+    pub max_output_tokens: Option<u32>,
+    /// Providers by name.
+    pub providers: BTreeMap<String, ProviderSettings>,
+    /// Model aliases by name.
+    pub models: BTreeMap<String, ModelSettings>,
+    /// Files that were read, in layer order (for `pod doctor`).
+    pub sources: Vec<PathBuf>,
+}
+
+/// What a Pod will talk to, fully resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedModel {
+    /// Provider name as configured.
+    pub provider: String,
+    /// The provider's settings.
+    pub settings: ProviderSettings,
+    /// Model id at the provider.
+    pub model: String,
+    /// Output token limit.
+    pub max_output_tokens: Option<u32>,
+    /// Context window, when known.
+    pub context_window: Option<u64>,
+}
+
+const BUILTIN: &str = r#"
+[defaults]
+provider = "openai"
+write = ["."]
+
+[providers.openai]
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+
+[providers.responses]
+kind = "responses"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+
+[providers.anthropic]
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+api_key_env = "ANTHROPIC_API_KEY"
+
+[providers.gemini]
+kind = "gemini"
+base_url = "https://generativelanguage.googleapis.com/v1beta"
+api_key_env = "GEMINI_API_KEY"
+
+[providers.ollama]
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+
+[providers.llamacpp]
+kind = "openai"
+base_url = "http://127.0.0.1:8080/v1"
+"#;
+
+impl Config {
+    /// Loads builtin → `{config_dir}/config.toml` → `{project}/.pods/config.toml`
+    /// (missing files are skipped) → `flags`.
+    pub fn load(
+        config_dir: &Path,
+        project: Option<&Path>,
+        flags: &FlagOverrides,
+    ) -> Result<Config, ConfigError> {
+        let mut layers = vec![(
+            PathBuf::from("<builtin>"),
+            parse_layer(Path::new("<builtin>"), BUILTIN)?,
+        )];
+        let mut files = vec![config_dir.join("config.toml")];
+        if let Some(p) = project {
+            files.push(p.join(".pods").join("config.toml"));
+        }
+        for path in files {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let layer = parse_layer(&path, &text)?;
+                    layers.push((path, layer));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(ConfigError::Read { path, source }),
+            }
+        }
+        let mut merged = Layer::default();
+        let mut sources = Vec::new();
+        for (path, layer) in layers {
+            merged.merge(layer);
+            sources.push(path);
+        }
+        let mut config = merged.finish(sources)?;
+        config.apply_flags(flags)?;
+        Ok(config)
+    }
+
+    fn apply_flags(&mut self, flags: &FlagOverrides) -> Result<(), ConfigError> {
+        if let Some(p) = &flags.provider {
+            if !self.providers.contains_key(p) {
+                // A bare kind names an ad-hoc provider, e.g. `--provider openai --base-url ...`.
+                let kind = parse_kind(Path::new("--provider"), p)?;
+                self.providers
+                    .insert(p.clone(), ProviderSettings::bare(kind));
+            }
+            self.default_provider = p.clone();
+        }
+        if let Some(url) = &flags.base_url {
+            let name = self.default_provider.clone();
+            if let Some(s) = self.providers.get_mut(&name) {
+                s.base_url = url.clone();
+            }
+        }
+        if let Some(m) = &flags.model {
+            self.default_model = Some(m.clone());
+            // `--provider X --model Y` means Y at X, even if Y is also an alias.
+            if flags.provider.is_some() {
+                self.models.remove(m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a model alias or id (default: the configured default model).
+    pub fn resolve_model(&self, name: Option<&str>) -> Result<ResolvedModel, ConfigError> {
+        let name = name
+            .or(self.default_model.as_deref())
+            .ok_or_else(|| ConfigError::Unknown {
+                what: "model",
+                name: String::new(),
+                hint: ": pass --model or set defaults.model in config.toml".into(),
+            })?;
+        let (provider, model, max_out, ctx) = match self.models.get(name) {
+            Some(m) => (
+                m.provider.clone(),
+                m.model.clone(),
+                m.max_output_tokens,
+                m.context_window,
+            ),
+            None => (self.default_provider.clone(), name.to_owned(), None, None),
+        };
+        let settings =
+            self.providers
+                .get(&provider)
+                .cloned()
+                .ok_or_else(|| ConfigError::Unknown {
+                    what: "provider",
+                    name: provider.clone(),
+                    hint: format!(
+                        ": add [providers.{provider}] to config.toml (configured: {})",
+                        self.providers
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+        Ok(ResolvedModel {
+            provider,
+            settings,
+            model,
+            max_output_tokens: max_out.or(self.max_output_tokens),
+            context_window: ctx,
+        })
+    }
+}
+
+impl ProviderSettings {
+    fn bare(kind: llm::ProviderKind) -> ProviderSettings {
+        ProviderSettings {
+            kind,
+            base_url: kind.default_base_url().to_owned(),
+            api_key_env: Some(kind.key_env_var().to_owned()),
+            api_key: None,
+            headers: BTreeMap::new(),
+            idle_timeout_secs: None,
+            max_attempts: None,
+        }
+    }
+
+    /// The `llm` client configuration, reading the key from the environment now.
+    pub fn provider_config(&self) -> llm::ProviderConfig {
+        let key = self
+            .api_key
+            .clone()
+            .or_else(|| self.api_key_env.as_deref().and_then(llm::ApiKey::from_env));
+        let mut cfg = llm::ProviderConfig::new(self.kind, self.base_url.clone(), key);
+        if let Some(s) = self.idle_timeout_secs {
+            cfg.timeouts.idle = std::time::Duration::from_secs(s);
+        }
+        if let Some(n) = self.max_attempts {
+            cfg.retry.max_attempts = n.max(1);
+        }
+        cfg.extra_headers = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        cfg
+    }
+}
+
+fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
+    let layer: Layer = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    for (name, p) in &layer.providers {
+        if let Some(k) = &p.kind {
+            parse_kind(path, k).map_err(|_| ConfigError::Invalid {
+                path: path.to_owned(),
+                message: format!(
+                    "providers.{name}.kind = {k:?} is not a provider kind: use openai, anthropic, responses or gemini"
+                ),
+            })?;
+        }
+    }
+    Ok(layer)
+}
+
+fn parse_kind(path: &Path, k: &str) -> Result<llm::ProviderKind, ConfigError> {
+    llm::ProviderKind::parse(k).ok_or_else(|| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: format!(
+            "{k:?} is not a provider kind: use openai, anthropic, responses or gemini"
+        ),
+    })
+}
+
+/// Field-by-field override: `Some` in the later layer wins.
+fn over<T>(a: &mut Option<T>, b: Option<T>) {
+    if b.is_some() {
+        *a = b;
+    }
+}
+
+impl Layer {
+    fn merge(&mut self, later: Layer) {
+        let d = &mut self.defaults;
+        over(&mut d.provider, later.defaults.provider);
+        over(&mut d.model, later.defaults.model);
+        over(&mut d.tools, later.defaults.tools);
+        over(&mut d.write, later.defaults.write);
+        over(&mut d.read, later.defaults.read);
+        over(
+            &mut d.allow_unconfined_shell,
+            later.defaults.allow_unconfined_shell,
+        );
+        over(&mut d.max_output_tokens, later.defaults.max_output_tokens);
+        for (name, p) in later.providers {
+            let e = self.providers.entry(name).or_default();
+            over(&mut e.kind, p.kind);
+            over(&mut e.base_url, p.base_url);
+            over(&mut e.api_key_env, p.api_key_env);
+            over(&mut e.api_key, p.api_key);
+            over(&mut e.headers, p.headers);
+            over(&mut e.idle_timeout_secs, p.idle_timeout_secs);
+            over(&mut e.max_attempts, p.max_attempts);
+        }
+        for (name, m) in later.models {
+            let e = self.models.entry(name).or_default();
+            over(&mut e.provider, m.provider);
+            over(&mut e.model, m.model);
+            over(&mut e.max_output_tokens, m.max_output_tokens);
+            over(&mut e.context_window, m.context_window);
+        }
+    }
+
+    fn finish(self, sources: Vec<PathBuf>) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: PathBuf::from("<merged>"),
+            message,
+        };
+        let mut providers = BTreeMap::new();
+        for (name, p) in self.providers {
+            let kind_name = p
+                .kind
+                .ok_or_else(|| invalid(format!("providers.{name} has no `kind`")))?;
+            let kind = parse_kind(Path::new("<merged>"), &kind_name)?;
+            providers.insert(
+                name,
+                ProviderSettings {
+                    kind,
+                    base_url: p
+                        .base_url
+                        .unwrap_or_else(|| kind.default_base_url().to_owned()),
+                    // An empty variable name means "no key" (local servers).
+                    api_key_env: p.api_key_env.filter(|v| !v.is_empty()),
+                    api_key: p.api_key.map(llm::ApiKey::new),
+                    headers: p.headers.unwrap_or_default(),
+                    idle_timeout_secs: p.idle_timeout_secs,
+                    max_attempts: p.max_attempts,
+                },
+            );
+        }
+        let mut models = BTreeMap::new();
+        for (name, m) in self.models {
+            let provider = m
+                .provider
+                .ok_or_else(|| invalid(format!("models.{name} has no `provider`")))?;
+            models.insert(
+                name.clone(),
+                ModelSettings {
+                    provider,
+                    model: m.model.unwrap_or(name),
+                    max_output_tokens: m.max_output_tokens,
+                    context_window: m.context_window,
+                },
+            );
+        }
+        let d = self.defaults;
+        Ok(Config {
+            default_provider: d.provider.unwrap_or_else(|| "openai".into()),
+            default_model: d.model,
+            tools: d.tools,
+            write: d.write.unwrap_or_default(),
+            read: d.read.unwrap_or_default(),
+            allow_unconfined_shell: d.allow_unconfined_shell.unwrap_or(false),
+            max_output_tokens: d.max_output_tokens,
+            providers,
+            models,
+            sources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn builtin_alone_is_valid() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config::load(d.path(), None, &FlagOverrides::default()).unwrap();
+        assert_eq!(c.default_provider, "openai");
+        assert_eq!(c.providers["anthropic"].kind, llm::ProviderKind::Anthropic);
+        assert_eq!(c.providers["ollama"].api_key_env, None);
+        assert!(
+            c.resolve_model(None).is_err(),
+            "no default model configured"
+        );
+    }
+
+    #[test]
+    fn layers_override_field_by_field_and_flags_win() {
+        let d = tempfile::tempdir().unwrap();
+        let (cfg, proj) = (d.path().join("cfg"), d.path().join("proj"));
+        write(
+            &cfg,
+            "config.toml",
+            "[defaults]\nmodel = \"fast\"\n[models.fast]\nprovider = \"anthropic\"\nmodel = \"claude-x\"\n",
+        );
+        write(
+            &proj,
+            ".pods/config.toml",
+            "[providers.anthropic]\nbase_url = \"http://127.0.0.1:9/\"\n",
+        );
+        let c = Config::load(&cfg, Some(&proj), &FlagOverrides::default()).unwrap();
+        let m = c.resolve_model(None).unwrap();
+        assert_eq!(
+            (m.provider.as_str(), m.model.as_str()),
+            ("anthropic", "claude-x")
+        );
+        assert_eq!(m.settings.base_url, "http://127.0.0.1:9/");
+        assert_eq!(
+            m.settings.api_key_env.as_deref(),
+            Some("ANTHROPIC_API_KEY"),
+            "kept from builtin"
+        );
+        assert_eq!(c.sources.len(), 3);
+
+        let flags = FlagOverrides {
+            provider: Some("gemini".into()),
+            base_url: Some("http://h/v1beta".into()),
+            model: Some("fast".into()),
+        };
+        let c = Config::load(&cfg, Some(&proj), &flags).unwrap();
+        let m = c.resolve_model(None).unwrap();
+        assert_eq!(
+            (
+                m.provider.as_str(),
+                m.model.as_str(),
+                m.settings.base_url.as_str()
+            ),
+            ("gemini", "fast", "http://h/v1beta")
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "config.toml", "[defaults]\nmodle = \"x\"\n");
+        let e = Config::load(d.path(), None, &FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("config.toml"), "{e}");
+        assert!(e.contains("modle"), "{e}");
+        write(d.path(), "config.toml", "[providers.x]\nkind = \"nope\"\n");
+        let e = Config::load(d.path(), None, &FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("providers.x.kind"), "{e}");
+        write(d.path(), "config.toml", "not toml [");
+        assert!(matches!(
+            Config::load(d.path(), None, &FlagOverrides::default()),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn inline_keys_never_show_in_debug() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "config.toml",
+            "[providers.openai]\napi_key = \"sk-SECRET-123\"\n",
+        );
+        let c = Config::load(d.path(), None, &FlagOverrides::default()).unwrap();
+        let dbg = format!("{c:?} {:?}", c.providers["openai"].provider_config());
+        assert!(!dbg.contains("sk-SECRET-123"), "{dbg}");
+    }
+
+    #[test]
+    fn unknown_provider_has_a_hint() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "config.toml", "[models.m]\nprovider = \"mine\"\n");
+        let c = Config::load(d.path(), None, &FlagOverrides::default()).unwrap();
+        let e = c.resolve_model(Some("m")).unwrap_err().to_string();
+        assert!(e.contains("[providers.mine]"), "{e}");
+    }
+}
