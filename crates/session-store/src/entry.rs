@@ -243,6 +243,41 @@ impl<'de> Deserialize<'de> for Key {
 
 struct EntryVisitor;
 
+/// The `kind` string, borrowed from the input when it has no escapes (always, for
+/// our own writer), so parsing an entry does not allocate for it.
+enum KindName<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl KindName<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            KindName::Borrowed(s) => s,
+            KindName::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for KindName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KindName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an entry kind string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<KindName<'de>, E> {
+                Ok(KindName::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KindName<'de>, E> {
+                Ok(KindName::Owned(v.to_owned()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// What the `data` key produced: the typed kind, or the raw payload of an unknown
 /// kind (or of any kind, when `data` came before `kind`).
 enum Data {
@@ -260,16 +295,16 @@ impl<'de> Visitor<'de> for EntryVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
         let mut seq = None;
         let mut ts = None;
-        let mut kind: Option<String> = None;
+        let mut kind: Option<KindName<'de>> = None;
         let mut data: Option<Data> = None;
         let mut extra = Map::new();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Seq => seq = Some(map.next_value::<u64>()?),
                 Key::Ts => ts = Some(map.next_value::<u64>()?),
-                Key::Kind => kind = Some(map.next_value::<String>()?),
+                Key::Kind => kind = Some(map.next_value::<KindName<'de>>()?),
                 Key::Data => {
-                    data = Some(match kind.as_deref() {
+                    data = Some(match kind.as_ref().map(KindName::as_str) {
                         Some(k) if KNOWN_KINDS.contains(&k) => {
                             Data::Typed(map.next_value_seed(KindSeed(k))?)
                         }
@@ -284,15 +319,16 @@ impl<'de> Visitor<'de> for EntryVisitor {
         let seq = seq.ok_or_else(|| de::Error::missing_field("seq"))?;
         let ts_ms = ts.ok_or_else(|| de::Error::missing_field("ts"))?;
         let kind_name = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
-        let kind = if KNOWN_KINDS.contains(&kind_name.as_str()) {
+        let kind_name = kind_name.as_str();
+        let kind = if KNOWN_KINDS.contains(&kind_name) {
             match data {
                 Some(Data::Typed(k)) => k,
                 // Slow path: `data` came before `kind`, or is absent (unit kinds).
-                Some(Data::Raw(v)) => KindSeed(&kind_name)
+                Some(Data::Raw(v)) => KindSeed(kind_name)
                     .deserialize(v.into_deserializer())
                     .map_err(de::Error::custom)?,
                 None => EntryKind::deserialize(Tagged::<serde_json::Value> {
-                    kind: &kind_name,
+                    kind: kind_name,
                     data: None,
                 })
                 .map_err(de::Error::custom)?,
@@ -301,7 +337,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
             let mut raw = extra;
             raw.insert("seq".into(), seq.into());
             raw.insert("ts".into(), ts_ms.into());
-            raw.insert("kind".into(), Value::String(kind_name));
+            raw.insert("kind".into(), Value::String(kind_name.to_owned()));
             if let Some(Data::Raw(v)) = data {
                 raw.insert("data".into(), v);
             }
@@ -356,7 +392,10 @@ struct TaggedMap<'a, D> {
 
 impl<'de, D: Deserializer<'de>> MapAccess<'de> for TaggedMap<'_, D> {
     type Error = D::Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, D::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, D::Error> {
         let key = match self.state {
             0 => "kind",
             2 if self.data.is_some() => "data",
@@ -405,7 +444,9 @@ mod tests {
                 }),
                 compacted_from: None,
             })),
-            EntryKind::UserInput { text: "q\n\"x\"".into() },
+            EntryKind::UserInput {
+                text: "q\n\"x\"".into(),
+            },
             EntryKind::AssistantItem {
                 item: Item::ToolCall(ToolCall {
                     call_id: "c".into(),
@@ -421,10 +462,14 @@ mod tests {
                     is_error: true,
                 },
             },
-            EntryKind::SystemItem { text: "child done".into() },
+            EntryKind::SystemItem {
+                text: "child done".into(),
+            },
             EntryKind::TurnEnd { turn: 7 },
             EntryKind::RunCompleted,
-            EntryKind::RunErrored { error: "boom".into() },
+            EntryKind::RunErrored {
+                error: "boom".into(),
+            },
             EntryKind::ConfigChanged {
                 config: RequestConfig::default(),
             },
@@ -452,7 +497,10 @@ mod tests {
             let line = serde_json::to_string(&e).unwrap();
             let v: Value = serde_json::from_str(&line).unwrap();
             let name = v["kind"].as_str().unwrap();
-            assert!(KNOWN_KINDS.contains(&name), "{name} missing from KNOWN_KINDS");
+            assert!(
+                KNOWN_KINDS.contains(&name),
+                "{name} missing from KNOWN_KINDS"
+            );
             assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), e, "{line}");
         }
         assert_eq!(all_kinds().len(), KNOWN_KINDS.len());
@@ -466,7 +514,10 @@ mod tests {
             kind: EntryKind::UserInput { text: "a".into() },
         })
         .unwrap();
-        assert_eq!(line, r#"{"seq":3,"ts":9,"kind":"user_input","data":{"text":"a"}}"#);
+        assert_eq!(
+            line,
+            r#"{"seq":3,"ts":9,"kind":"user_input","data":{"text":"a"}}"#
+        );
         let unit = serde_json::to_string(&Entry {
             seq: 4,
             ts_ms: 9,
@@ -500,7 +551,12 @@ mod tests {
 
     #[test]
     fn bad_payload_of_known_kind_is_an_error() {
-        assert!(serde_json::from_str::<Entry>(r#"{"seq":1,"ts":1,"kind":"turn_end","data":{"turn":"x"}}"#).is_err());
+        assert!(
+            serde_json::from_str::<Entry>(
+                r#"{"seq":1,"ts":1,"kind":"turn_end","data":{"turn":"x"}}"#
+            )
+            .is_err()
+        );
         assert!(serde_json::from_str::<Entry>(r#"{"ts":1,"kind":"run_completed"}"#).is_err());
         assert!(serde_json::from_str::<Entry>(r#"{"seq":1,"ts":1,"kind":"user_input"}"#).is_err());
     }

@@ -74,9 +74,7 @@ pub enum StoreError {
         ancestor: Option<SegmentId>,
     },
     /// `EntryKind::Unknown` was passed to `append`.
-    #[error(
-        "cannot append an entry of unknown kind: only kinds this version knows can be written"
-    )]
+    #[error("cannot append an entry of unknown kind: only kinds this version knows can be written")]
     AppendUnknown,
     /// An earlier failed append could not be rolled back, so appending further could
     /// glue a new entry onto a partial one.

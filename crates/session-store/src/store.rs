@@ -128,7 +128,7 @@ impl SessionStore {
     /// Replays a segment into the state a runtime restores from.
     pub fn replay(&self, segment_id: SegmentId) -> Result<Replayed> {
         let read = self.read_segment(segment_id)?;
-        replay_entries(&read.path, &read.entries, read.torn_tail, None)
+        replay_entries(&read.path, read.entries, read.torn_tail, None)
     }
 
     /// Creates a new segment in the same session whose seed history is `segment_id`'s
@@ -178,7 +178,7 @@ impl SessionStore {
 
     fn replay_until(&self, segment_id: SegmentId, at_turn: u64) -> Result<Replayed> {
         let read = self.read_segment(segment_id)?;
-        replay_entries(&read.path, &read.entries, read.torn_tail, Some(at_turn))
+        replay_entries(&read.path, read.entries, read.torn_tail, Some(at_turn))
     }
 
     /// All sessions, sorted (oldest first: ids are UUIDv7). Entries of the root that

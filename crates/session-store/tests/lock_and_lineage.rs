@@ -18,7 +18,10 @@ fn second_writer_is_refused_with_the_holders_pid() {
     };
     assert_eq!(*pid, Some(std::process::id()));
     let msg = err.to_string();
-    assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
     // Released on drop.
     drop(w);
     let mut w2 = store.open_writer(seg).unwrap();
@@ -34,7 +37,15 @@ fn fork_at_unknown_turn_is_an_error_naming_the_range() {
     common::append_run(&mut w, 1, 3, "a");
     let err = store.fork(seg, 4).unwrap_err();
     assert!(
-        matches!(err, StoreError::UnknownTurn { turn: 4, first: 0, last: 3, .. }),
+        matches!(
+            err,
+            StoreError::UnknownTurn {
+                turn: 4,
+                first: 0,
+                last: 3,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("no turn 4"), "{err}");
@@ -75,7 +86,12 @@ fn fork_copies_history_up_to_the_turn_and_records_lineage() {
     assert_eq!(r.compacted_from, None);
     // user input, tool call, tool result of turn 1.
     assert_eq!(r.history.len(), 3);
-    assert_eq!(r.history[0], Item::UserMessage { text: "question a".into() });
+    assert_eq!(
+        r.history[0],
+        Item::UserMessage {
+            text: "question a".into()
+        }
+    );
     assert_eq!(r.turn_count, 1);
     assert_eq!(r.config.model, "m1", "config as of the fork point");
     assert!(r.unanswered_tool_calls.is_empty());
@@ -186,5 +202,8 @@ fn files_are_private() {
     assert_eq!(mode(w.path().parent().unwrap()), 0o700);
     assert_eq!(mode(store.root()), 0o700);
     assert_eq!(mode(&store.root().join("index")), 0o700);
-    assert_eq!(mode(&store.root().join("index").join(w.segment_id().to_string())), 0o600);
+    assert_eq!(
+        mode(&store.root().join("index").join(w.segment_id().to_string())),
+        0o600
+    );
 }

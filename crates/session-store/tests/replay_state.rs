@@ -38,7 +38,8 @@ fn replay_restores_every_part_of_the_state() {
         text: "child x finished".into(),
     })
     .unwrap();
-    w.append(&EntryKind::UserInput { text: "go".into() }).unwrap();
+    w.append(&EntryKind::UserInput { text: "go".into() })
+        .unwrap();
     w.append(&call("c1")).unwrap();
     w.append(&call("c2")).unwrap();
     w.append(&result("c1")).unwrap();
@@ -63,7 +64,10 @@ fn replay_restores_every_part_of_the_state() {
         temperature: Some(0.5),
         ..Default::default()
     };
-    w.append(&EntryKind::ConfigChanged { config: cfg.clone() }).unwrap();
+    w.append(&EntryKind::ConfigChanged {
+        config: cfg.clone(),
+    })
+    .unwrap();
     w.append(&EntryKind::Extension {
         domain: "pod.children".into(),
         payload: json!({"spawned": "b"}),
@@ -74,13 +78,21 @@ fn replay_restores_every_part_of_the_state() {
 
     let r = store.replay(seg).unwrap();
     assert_eq!(r.history.len(), 5);
-    assert_eq!(r.history[0], Item::Notice { text: "child x finished".into() });
+    assert_eq!(
+        r.history[0],
+        Item::Notice {
+            text: "child x finished".into()
+        }
+    );
     assert_eq!(r.history[1], Item::UserMessage { text: "go".into() });
     assert!(matches!(&r.history[4], Item::ToolResult(t) if t.call_id == "c1"));
     assert_eq!(r.turn_count, 1);
     assert_eq!(r.config, cfg);
     assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (15, 2));
-    assert_eq!(r.extensions, vec![("pod.children".to_string(), json!({"spawned": "b"}))]);
+    assert_eq!(
+        r.extensions,
+        vec![("pod.children".to_string(), json!({"spawned": "b"}))]
+    );
     assert_eq!(r.system_prompt, "you are a test");
     assert_eq!(r.last_seq, 10);
     assert!(r.ended_interrupted);
@@ -91,12 +103,14 @@ fn replay_restores_every_part_of_the_state() {
     // Closing the run clears the interrupted flag.
     let mut w = store.open_writer(seg).unwrap();
     w.append(&result("c2")).unwrap();
-    w.append(&EntryKind::RunErrored { error: "x".into() }).unwrap();
+    w.append(&EntryKind::RunErrored { error: "x".into() })
+        .unwrap();
     let r = store.replay(seg).unwrap();
     assert!(!r.ended_interrupted);
     assert!(r.unanswered_tool_calls.is_empty());
     // A notice while idle does not open a run.
-    w.append(&EntryKind::SystemItem { text: "n".into() }).unwrap();
+    w.append(&EntryKind::SystemItem { text: "n".into() })
+        .unwrap();
     assert!(!store.replay(seg).unwrap().ended_interrupted);
 }
 
@@ -112,7 +126,10 @@ fn read_from_a_cursor_returns_only_later_entries() {
     let seqs: Vec<u64> = later.entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (5..total).collect::<Vec<_>>());
     assert!(store.read_from(seg, total + 10).unwrap().entries.is_empty());
-    assert_eq!(store.read_from(seg, 0).unwrap().entries.len() as u64, total - 1);
+    assert_eq!(
+        store.read_from(seg, 0).unwrap().entries.len() as u64,
+        total - 1
+    );
 }
 
 #[test]
@@ -126,5 +143,9 @@ fn timestamps_are_unix_milliseconds() {
         .as_millis() as u64;
     w.append(&EntryKind::RunCompleted).unwrap();
     let e = &store.read_segment(w.segment_id()).unwrap().entries[1];
-    assert!(e.ts_ms >= before && e.ts_ms < before + 60_000, "{}", e.ts_ms);
+    assert!(
+        e.ts_ms >= before && e.ts_ms < before + 60_000,
+        "{}",
+        e.ts_ms
+    );
 }

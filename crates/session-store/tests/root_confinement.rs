@@ -43,7 +43,10 @@ fn operations_never_touch_anything_outside_the_root() {
     w.sync().unwrap();
     drop(w);
     let mut w = store.open_writer(seg).unwrap();
-    w.append(&EntryKind::UserInput { text: "more".into() }).unwrap();
+    w.append(&EntryKind::UserInput {
+        text: "more".into(),
+    })
+    .unwrap();
     drop(w);
     store.fork(seg, 1).unwrap();
     store

@@ -38,7 +38,11 @@ fn torn_last_line_is_skipped_then_truncated_without_phantom_entry() {
     assert!(r.torn_tail.is_some());
 
     let mut w = store.open_writer(seg).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), intact, "tail cut off");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        intact,
+        "tail cut off"
+    );
     assert_eq!(w.next_seq(), n, "no phantom entry counted");
     let read = store.read_segment(seg).unwrap();
     assert_eq!(read.entries.len() as u64, n);
@@ -101,7 +105,8 @@ fn a_crash_at_every_byte_of_the_last_append_is_recovered() {
     let store = common::store(&dir);
     let mut w = common::new_segment(&store);
     let seg = w.segment_id();
-    w.append(&EntryKind::UserInput { text: "one".into() }).unwrap();
+    w.append(&EntryKind::UserInput { text: "one".into() })
+        .unwrap();
     let intact_len = std::fs::metadata(w.path()).unwrap().len() as usize;
     w.append(&EntryKind::AssistantItem {
         item: transcript::Item::AssistantMessage {
@@ -124,6 +129,10 @@ fn a_crash_at_every_byte_of_the_last_append_is_recovered() {
         let w = store.open_writer(seg).unwrap();
         assert_eq!(w.next_seq(), 2, "cut at {cut}");
         drop(w);
-        assert_eq!(std::fs::read(&path).unwrap(), &full[..intact_len], "cut at {cut}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            &full[..intact_len],
+            "cut at {cut}"
+        );
     }
 }
