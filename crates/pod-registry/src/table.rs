@@ -1,0 +1,213 @@
+//! The in-memory table: lookups, reaping, re-parenting, and finding who really holds a
+//! region. Backend-neutral: the file backend loads it, runs one operation, saves it.
+
+use std::collections::HashMap;
+
+use pod_ids::PodName;
+use scope::{Scope, WriteConflict};
+use serde::{Deserialize, Serialize};
+
+use crate::allocation::{Allocation, Delegation};
+use crate::error::RegistryError;
+use crate::process::ProcessStamp;
+
+/// Format version of the stored table.
+const TABLE_VERSION: u32 = 1;
+/// Guard against a corrupt `delegated_from` cycle when walking up a chain.
+const MAX_CHAIN: usize = 256;
+
+fn table_version() -> u32 {
+    TABLE_VERSION
+}
+
+/// The whole registry: one row per live Pod or pending reservation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Table {
+    /// Format version.
+    #[serde(default = "table_version")]
+    pub version: u32,
+    /// The rows.
+    #[serde(default)]
+    pub allocations: Vec<Allocation>,
+}
+
+impl Table {
+    /// The row of `name`.
+    pub fn get(&self, name: &PodName) -> Option<&Allocation> {
+        self.allocations.iter().find(|a| &a.name == name)
+    }
+
+    pub(crate) fn get_mut(&mut self, name: &PodName) -> Option<&mut Allocation> {
+        self.allocations.iter_mut().find(|a| &a.name == name)
+    }
+
+    /// `name`'s ancestors, nearest first, following `delegated_from`.
+    pub(crate) fn ancestors(&self, name: &PodName) -> Vec<PodName> {
+        let mut out = Vec::new();
+        let mut cur = self.get(name).and_then(|a| a.delegated_from.clone());
+        while let Some(p) = cur {
+            if out.len() >= MAX_CHAIN || out.contains(&p) {
+                break;
+            }
+            cur = self.get(&p).and_then(|a| a.delegated_from.clone());
+            out.push(p);
+        }
+        out
+    }
+
+    fn depth(&self, name: &PodName) -> usize {
+        self.ancestors(name).len()
+    }
+
+    /// Removes every row whose process is dead (pid gone, or reused: start time
+    /// differs) or whose reservation expired, and returns the removed names.
+    ///
+    /// `is_live` is asked once per distinct process stamp per pass.
+    pub fn reap(
+        &mut self,
+        now_unix_ms: u64,
+        is_live: &mut dyn FnMut(&ProcessStamp) -> bool,
+    ) -> Vec<PodName> {
+        let mut verdicts: HashMap<(u32, u64), bool> = HashMap::new();
+        let mut dead: Vec<(PodName, bool)> = Vec::new();
+        for a in &self.allocations {
+            match (&a.process, &a.reservation) {
+                (Some(p), _) => {
+                    let live = *verdicts
+                        .entry((p.pid, p.pid_start_time))
+                        .or_insert_with(|| is_live(p));
+                    if !live {
+                        dead.push((a.name.clone(), false));
+                    }
+                }
+                (None, Some(r)) if r.expires_at_unix_ms > now_unix_ms => {}
+                // An expired reservation was never held by any process, so its region
+                // can go straight back to the parent: nobody wrote there.
+                (None, _) => dead.push((a.name.clone(), true)),
+            }
+        }
+        for (name, never_adopted) in &dead {
+            tracing::debug!(pod = %name, never_adopted, "reaping registry entry");
+            self.remove(name, *never_adopted);
+        }
+        dead.into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Removes `name`'s row. Its children move to its parent (keeping `origin`), and
+    /// the parent inherits the delegation records for them, so the parent's effective
+    /// scope keeps excluding their regions even after it reclaims `name`'s record.
+    /// With `return_region`, the parent's record for `name` is dropped as well (only
+    /// for a reservation that no process ever adopted).
+    pub(crate) fn remove(&mut self, name: &PodName, return_region: bool) -> Option<Allocation> {
+        let idx = self.allocations.iter().position(|a| &a.name == name)?;
+        let gone = self.allocations.remove(idx);
+        let parent = gone.delegated_from.clone();
+        let mut inherited: Vec<Delegation> = Vec::new();
+        for child in self
+            .allocations
+            .iter_mut()
+            .filter(|a| a.delegated_from.as_ref() == Some(name))
+        {
+            child.delegated_from = parent.clone();
+            let rules = gone
+                .delegations
+                .iter()
+                .find(|d| d.child == child.name)
+                .map(|d| d.rules.clone())
+                .unwrap_or_else(|| child.allow.clone());
+            inherited.push(Delegation {
+                child: child.name.clone(),
+                rules,
+            });
+        }
+        if let Some(p) = parent.as_ref().and_then(|p| self.get_mut(p)) {
+            if return_region {
+                p.delegations.retain(|d| &d.child != name);
+            }
+            for d in inherited {
+                add_record(&mut p.delegations, d);
+            }
+        }
+        Some(gone)
+    }
+
+    /// The live Pod that really holds the region `scope` wants to write, if any:
+    /// among the rows whose held scope (allow − deny) shares a writable path with
+    /// `scope`, the deepest in its delegation chain (a region delegated down a chain
+    /// is reported at the child actually holding it). Rows for which `exempt` answers
+    /// true are skipped.
+    pub(crate) fn find_conflict(
+        &self,
+        pod: &PodName,
+        scope: &Scope,
+        exempt: &dyn Fn(&Allocation) -> bool,
+    ) -> Option<RegistryError> {
+        // Checking the held scope rather than only the effective one also protects
+        // regions delegated to a child that is dead but not yet reclaimed: they are in
+        // nobody's effective scope, yet the parent will take them back.
+        let (owner, conflict) = self
+            .allocations
+            .iter()
+            .filter(|a| &a.name != pod && !exempt(a))
+            .filter_map(|a| scope.write_conflict(&a.held()).map(|c| (a, c)))
+            .max_by_key(|(a, _)| {
+                let real = scope.write_conflict(&a.effective_write()).is_some();
+                (self.depth(&a.name), real)
+            })?;
+        let via = if let Some(r) = &owner.reservation {
+            format!(" (reserved by {} and not adopted yet)", r.reserved_by)
+        } else if scope.write_conflict(&owner.effective_write()).is_none() {
+            match owner.delegations.iter().find(|d| {
+                scope
+                    .write_conflict(&Scope::allowing(d.rules.clone()))
+                    .is_some()
+            }) {
+                Some(d) => format!(" (delegated to child {}, not reclaimed yet)", d.child),
+                None => String::new(),
+            }
+        } else {
+            String::new()
+        };
+        let WriteConflict { ours, theirs } = conflict;
+        Some(RegistryError::WriteConflict {
+            pod: pod.clone(),
+            ours,
+            owner: owner.name.clone(),
+            theirs,
+            via,
+        })
+    }
+
+    /// Pairs of rows whose *effective* write scopes share a writable path. Empty in a
+    /// consistent table; used by tests and diagnostics (`O(n²)`).
+    pub fn overlapping_effective_writes(&self) -> Vec<(PodName, PodName, WriteConflict)> {
+        let eff: Vec<(&PodName, Scope)> = self
+            .allocations
+            .iter()
+            .map(|a| (&a.name, a.effective_write()))
+            .collect();
+        let mut out = Vec::new();
+        for (i, (a, sa)) in eff.iter().enumerate() {
+            for (b, sb) in &eff[i + 1..] {
+                if let Some(c) = sa.write_conflict(sb) {
+                    out.push(((*a).clone(), (*b).clone(), c));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Merges `d` into a delegation list, one record per child.
+pub(crate) fn add_record(records: &mut Vec<Delegation>, d: Delegation) {
+    match records.iter_mut().find(|r| r.child == d.child) {
+        Some(r) => {
+            for rule in d.rules {
+                if !r.rules.contains(&rule) {
+                    r.rules.push(rule);
+                }
+            }
+        }
+        None => records.push(d),
+    }
+}
