@@ -21,6 +21,11 @@ use crate::script::Response;
 /// on its own (it coalesces chunks that are ready at the same time).
 const SPLIT_GAP: Duration = Duration::from_millis(2);
 
+/// Pause before a cut: hyper discards its unflushed write buffer when the body fails, so
+/// the events sent before the cut must be flushed first (hyper flushes while the body is
+/// pending).
+const CUT_FLUSH_GAP: Duration = Duration::from_millis(20);
+
 /// The faults that shape a stream.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StreamFaults {
@@ -152,6 +157,9 @@ async fn drive(
         if cancel.is_cancelled() {
             break;
         }
+    }
+    if ending == Ending::Abort && !cancel.is_cancelled() {
+        pause(CUT_FLUSH_GAP, &tx, &cancel).await;
     }
     if ending == Ending::Abort || cancel.is_cancelled() {
         // An error item makes hyper drop the connection without the terminating chunk.

@@ -427,7 +427,7 @@ impl RawPart {
     fn chunking(&self, whole: &str) -> Result<Chunking, String> {
         match (&self.chunks, self.chunk_size) {
             (Some(_), Some(_)) => Err("give either `chunks` or `chunk_size`, not both".into()),
-            (None, Some(n)) if n == 0 => Err("`chunk_size` must be at least 1".into()),
+            (None, Some(0)) => Err("`chunk_size` must be at least 1".into()),
             (None, Some(n)) => Ok(Chunking::Size(n)),
             (Some(RawChunks::Count(0)), None) => Err("`chunks` must be at least 1".into()),
             (Some(RawChunks::Count(n)), None) => Ok(Chunking::Count(*n)),
