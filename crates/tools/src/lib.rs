@@ -1,1 +1,77 @@
-//! placeholder
+//! Scoped tools for Pods: the file tools, search, and the shell that a model calls,
+//! each confined to the Pod's effective scope (ARCHITECTURE §4).
+//!
+//! Owns: the [`Tool`] interface and [`ToolSet`] registry, scope enforcement for
+//! every file operation (capability handles from `cap-std` opened on the allowed
+//! roots, plus a canonical check against the scope), the edit-after-read rule, the
+//! `.gitignore`-aware walk, and the Landlock confinement, process-group lifetime,
+//! output cap and environment scrubbing of `bash`.
+//!
+//! Must never own: the scope itself or delegation bookkeeping (that is `scope` and
+//! the Pod runtime, which hands the current effective scope in through
+//! [`ToolContext::scope`]), the conversation, or persistence of anything but the
+//! files the model asks to write.
+//!
+//! Invariants:
+//! - Every file tool checks access at the *canonical* target and then opens it
+//!   through a handle on the allowed root, so `..` and symlinks cannot leave the
+//!   root even if swapped in after the check.
+//! - Writes replace files atomically (temp + fsync + rename) and keep the mode.
+//! - `edit_file` only edits the version of a file this Pod last read or wrote.
+//! - A `bash` command never outlives its call: its process group is killed at
+//!   timeout, cancel, drop, and after it exits.
+//! - `bash` runs under Landlock built from the effective scope, or — where the
+//!   kernel lacks Landlock — only if the Pod may write its whole working tree or
+//!   the user opted out.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tools::ToolError> {
+//! use scope::{Access, Scope, ScopeRule};
+//! use tools::{ToolContext, ToolSet};
+//! let rule = ScopeRule::new("/work/repo", Access::Write, true).unwrap();
+//! let (_scope_tx, scope_rx) = tokio::sync::watch::channel(Scope::allowing(vec![rule]));
+//! let ctx = ToolContext::new(scope_rx, "/work/repo");
+//! let tools = ToolSet::standard();
+//! let specs = tools.specs(); // offered to the model, sorted by name
+//! let out = tools.call(&ctx, "read_file", r#"{"path":"Cargo.toml"}"#).await?;
+//! println!("{} ({} tools)", out.text, specs.len());
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod atomic;
+mod bash;
+mod capability;
+mod edit_file;
+mod error;
+mod fingerprint;
+mod glob;
+mod grep;
+mod list_dir;
+mod output_cap;
+mod read_file;
+mod registry;
+mod sandbox;
+mod tool;
+mod walk;
+mod write_file;
+
+pub use bash::{Bash, BashParams};
+pub use edit_file::{EditFile, EditFileParams};
+pub use error::ToolError;
+pub use fingerprint::{Fingerprint, ReadTracker};
+pub use glob::{GLOB_DEFAULT_MAX, GLOB_HARD_MAX, Glob, GlobParams};
+pub use grep::{
+    GREP_DEFAULT_MAX, GREP_HARD_MAX, GREP_MAX_CONTEXT, GREP_MAX_LINE_CHARS, GREP_MAX_OUTPUT_BYTES,
+    Grep, GrepParams, OutputMode,
+};
+pub use list_dir::{LIST_MAX_ENTRIES, ListDir, ListDirParams};
+pub use read_file::{
+    READ_DEFAULT_LINES, READ_MAX_FILE_BYTES, READ_MAX_LINE_CHARS, READ_MAX_OUTPUT_BYTES, ReadFile,
+    ReadFileParams,
+};
+pub use registry::ToolSet;
+pub use sandbox::{SYSTEM_READ_PATHS, SYSTEM_WRITE_FILES, grant_except, landlock_available};
+pub use tool::{DEFAULT_SCRUBBED_ENV, ShellSettings, Tool, ToolContext, ToolOutput};
+pub use walk::SKIPPED_DIRS;
+pub use write_file::{WriteFile, WriteFileParams};

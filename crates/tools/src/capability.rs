@@ -1,0 +1,177 @@
+//! Path resolution for the file tools: a canonical scope check, then a capability
+//! handle (`cap_std::fs::Dir`) on the allowed root, inside which the remainder is
+//! opened.
+//!
+//! Two checks, each closing what the other leaves open:
+//! - the canonical check (`scope::canonicalize` + `Scope::access_at`) sees deny
+//!   rules and read-only regions *inside* an allowed root, which a handle on the
+//!   root cannot express;
+//! - the handle refuses any `..` or symlink that leaves the root *at the moment of
+//!   use*, so a symlink swapped to point outside between check and open cannot
+//!   escape. cap-std enforces this by construction (openat2 `RESOLVE_BENEATH` or
+//!   its own component-wise walk), not by string checks.
+//!
+//! Residual race (documented, not closed): a symlink swapped between check and use
+//! to point at a *denied* region inside the same allowed root.
+
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use scope::{Access, Scope, canonicalize};
+
+use crate::error::ToolError;
+
+/// A target that passed the scope check, with the allowed root that will confine
+/// the actual open.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// Canonical target.
+    pub canonical: PathBuf,
+    /// Canonical allowed root containing it (the handle is opened here).
+    pub root: PathBuf,
+    /// `canonical` relative to `root`; `.` when the target is the root itself.
+    pub rel: PathBuf,
+}
+
+impl Resolved {
+    /// Opens the capability handle on the allowed root.
+    pub fn open_root(&self) -> Result<Dir, ToolError> {
+        Dir::open_ambient_dir(&self.root, ambient_authority())
+            .map_err(|e| ToolError::io("open allowed root", &self.root, &e))
+    }
+
+    /// Maps an error from an operation inside the handle: cap-std reports an
+    /// attempted escape as `PermissionDenied` ("a path led outside of the filesystem").
+    pub fn err(&self, op: &'static str, e: &std::io::Error) -> ToolError {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            ToolError::Escape {
+                path: self.canonical.clone(),
+                root: self.root.clone(),
+                message: e.to_string(),
+            }
+        } else {
+            ToolError::io(op, &self.canonical, e)
+        }
+    }
+}
+
+/// Resolves `input` (absolute, or relative to `cwd`) and checks that `scope` grants
+/// `need` at the canonical target.
+pub(crate) fn resolve(
+    scope: &Scope,
+    cwd: &Path,
+    input: &str,
+    need: Access,
+) -> Result<Resolved, ToolError> {
+    let joined = cwd.join(input);
+    let canonical = canonicalize(&joined)
+        .map_err(|e| ToolError::BadPath {
+            path: joined.clone(),
+            message: e.to_string(),
+        })?
+        .as_path()
+        .to_owned();
+    check_access(scope, &canonical, need)?;
+    // The most specific allow with enough access: the tightest handle.
+    let root = scope
+        .allow
+        .iter()
+        .filter(|r| r.access >= need && r.covers(&canonical))
+        .map(|r| r.path.as_path())
+        .max_by_key(|p| p.components().count())
+        .ok_or_else(|| refusal(scope, &canonical, need))?
+        .to_owned();
+    let rel = match canonical.strip_prefix(&root) {
+        Ok(r) if r.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(r) => r.to_owned(),
+        Err(_) => return Err(refusal(scope, &canonical, need)),
+    };
+    Ok(Resolved {
+        canonical,
+        root,
+        rel,
+    })
+}
+
+/// Errors unless `scope` grants `need` at the canonical `path`.
+pub(crate) fn check_access(scope: &Scope, path: &Path, need: Access) -> Result<(), ToolError> {
+    match scope.access_at(path) {
+        Some(a) if a >= need => Ok(()),
+        _ => Err(refusal(scope, path, need)),
+    }
+}
+
+/// Why `scope` refuses `need` at `path`, naming the rule responsible.
+fn refusal(scope: &Scope, path: &Path, need: Access) -> ToolError {
+    let reason = if let Some(d) = scope
+        .deny
+        .iter()
+        .filter(|d| d.covers(path))
+        .min_by_key(|d| d.access)
+    {
+        match d.access {
+            Access::Read => format!("the path is denied to this Pod (deny {d})"),
+            Access::Write => format!(
+                "the path is read-only for this Pod (deny {d}; a region delegated to a child Pod is read-only for its parent)"
+            ),
+        }
+    } else if let Some(a) = scope.allow.iter().find(|a| a.covers(path)) {
+        format!("the path is read-only for this Pod (allow {a})")
+    } else {
+        "the path is outside this Pod's scope".to_owned()
+    };
+    ToolError::OutOfScope {
+        path: path.to_owned(),
+        access: need,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scope::ScopeRule;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn handle_refuses_a_symlink_leading_out_of_the_root_even_without_the_check() {
+        // The race case: the scope check passed for `w/link/f` while `link` pointed
+        // inside; by the time of the open it points outside. Opening through the
+        // handle must fail by construction.
+        let t = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(t.path()).unwrap();
+        std::fs::create_dir_all(base.join("w/inside")).unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        std::fs::write(base.join("outside/f"), "secret").unwrap();
+        symlink(base.join("outside"), base.join("w/link")).unwrap();
+        let r = Resolved {
+            canonical: base.join("w/link/f"),
+            root: base.join("w"),
+            rel: PathBuf::from("link/f"),
+        };
+        let dir = r.open_root().unwrap();
+        let e = dir.read("link/f").unwrap_err();
+        assert!(matches!(r.err("read", &e), ToolError::Escape { .. }), "{e}");
+        // `..` is refused the same way
+        let e = dir.read("../outside/f").unwrap_err();
+        assert!(matches!(r.err("read", &e), ToolError::Escape { .. }), "{e}");
+        // while a relative symlink staying inside works
+        std::fs::write(base.join("w/inside/g"), "ok").unwrap();
+        symlink("inside", base.join("w/in")).unwrap();
+        assert_eq!(dir.read("in/g").unwrap(), b"ok");
+    }
+
+    #[test]
+    fn refusal_names_the_rule() {
+        let s = Scope {
+            allow: vec![ScopeRule::trusted("/w", Access::Write, true).unwrap()],
+            deny: vec![ScopeRule::trusted("/w/ro", Access::Write, true).unwrap()],
+        };
+        let e = check_access(&s, Path::new("/w/ro/x"), Access::Write).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("/w/ro/x") && msg.contains("read-only"), "{msg}");
+        let e = check_access(&s, Path::new("/elsewhere"), Access::Read).unwrap_err();
+        assert!(e.to_string().contains("outside this Pod's scope"), "{e}");
+    }
+}
