@@ -1,0 +1,219 @@
+//! `pod run` and `pod resume`: resolve the manifest, launch the Pod process, then
+//! follow it in the chosen output mode.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use llm::ProviderKind;
+use pod_ids::{PodName, Roots};
+use scope::{Access, Scope, ScopeRule};
+
+use super::OutputMode;
+use super::interact::{self, Follow};
+use crate::launch::{LaunchConfig, Manifest, StartMode};
+use crate::layout::PodPaths;
+use crate::liveness;
+use crate::toolbox::BUILTIN_TOOLS;
+
+/// How long a Pod process may take to become ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `pod run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The task (first user message).
+    task: Option<String>,
+    /// Pod name (default: generated).
+    #[arg(long)]
+    name: Option<String>,
+    /// Provider kind: openai, anthropic, responses, gemini, ollama, llamacpp, vllm, lmstudio, openrouter.
+    #[arg(long, default_value = "openai")]
+    provider: String,
+    /// Provider base URL (default: the provider's public API).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Model id.
+    #[arg(long)]
+    model: Option<String>,
+    /// Environment variable holding the API key (default: the provider's usual one).
+    #[arg(long)]
+    api_key_env: Option<String>,
+    /// Writable path (repeatable; default: the working directory).
+    #[arg(long)]
+    write: Vec<PathBuf>,
+    /// Read-only path (repeatable).
+    #[arg(long)]
+    read: Vec<PathBuf>,
+    /// Working directory (default: the current directory).
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Tools offered to the model (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    tools: Option<Vec<String>>,
+    #[command(flatten)]
+    mode: OutputMode,
+}
+
+fn default_model(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::OpenAiChat | ProviderKind::OpenAiResponses => "gpt-4.1-mini",
+        ProviderKind::Anthropic => "claude-sonnet-4-5",
+        ProviderKind::Gemini => "gemini-2.5-flash",
+    }
+}
+
+fn absolute(base: &std::path::Path, p: &std::path::Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The manifest of a new Pod from flags (the lead's `config.rs` layers files under these).
+fn manifest_from(args: &RunArgs) -> anyhow::Result<Manifest> {
+    let kind = ProviderKind::parse(&args.provider).with_context(|| {
+        format!(
+            "unknown provider {:?}: use openai, anthropic, responses, gemini, ollama, llamacpp, vllm, lmstudio or openrouter",
+            args.provider
+        )
+    })?;
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let cwd = absolute(&here, args.cwd.as_deref().unwrap_or(&here));
+    let cwd = scope::canonicalize(&cwd)?.as_path().to_path_buf();
+    if !cwd.is_dir() {
+        bail!("working directory {} does not exist", cwd.display());
+    }
+    let mut allow = Vec::new();
+    let writes = if args.write.is_empty() && args.read.is_empty() {
+        vec![cwd.clone()]
+    } else {
+        args.write.iter().map(|p| absolute(&cwd, p)).collect()
+    };
+    for p in writes {
+        allow.push(ScopeRule::new(&p, Access::Write, true)?);
+    }
+    for p in &args.read {
+        allow.push(ScopeRule::new(absolute(&cwd, p), Access::Read, true)?);
+    }
+    let tools = args
+        .tools
+        .clone()
+        .unwrap_or_else(|| BUILTIN_TOOLS.iter().map(|s| s.to_string()).collect());
+    if let Some(bad) = tools.iter().find(|t| !BUILTIN_TOOLS.contains(&t.as_str())) {
+        bail!(
+            "unknown tool {bad:?}: available tools are {}",
+            BUILTIN_TOOLS.join(", ")
+        );
+    }
+    Ok(Manifest {
+        provider: kind.name().into(),
+        base_url: args
+            .base_url
+            .clone()
+            .unwrap_or_else(|| kind.default_base_url().into()),
+        api_key_env: Some(
+            args.api_key_env
+                .clone()
+                .unwrap_or_else(|| kind.key_env_var().into()),
+        ),
+        model: args
+            .model
+            .clone()
+            .unwrap_or_else(|| default_model(kind).into()),
+        system_prompt_source: "builtin".into(),
+        tools,
+        scope: Scope {
+            allow,
+            deny: Vec::new(),
+        },
+        cwd,
+    })
+}
+
+fn generated_name() -> anyhow::Result<PodName> {
+    let id = pod_ids::SessionId::new().to_string();
+    let tail: String = id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .rev()
+        .take(6)
+        .collect();
+    Ok(PodName::new(format!("pod-{tail}"))?)
+}
+
+fn refuse_if_live(roots: &Roots, name: &PodName) -> anyhow::Result<()> {
+    if let Some(pid) = liveness::probe(&PodPaths::new(roots, name).lock()) {
+        bail!(
+            "Pod {0} is already running{1}; attach with `pod attach {0}`, stop it with `pod stop {0}`, or choose another --name",
+            name.as_str(),
+            pid.map_or(String::new(), |p| format!(" (pid {p})"))
+        );
+    }
+    Ok(())
+}
+
+/// `pod run`.
+pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let name = match &args.name {
+        Some(n) => super::pod_name(n)?,
+        None => generated_name()?,
+    };
+    refuse_if_live(roots, &name)?;
+    let manifest = manifest_from(&args)?;
+    let cfg = LaunchConfig {
+        name: name.clone(),
+        roots: roots.into(),
+        mode: StartMode::Fresh,
+        manifest: Some(manifest),
+    };
+    let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
+    follow(roots, &name, pid, args.task, args.mode).await
+}
+
+/// `pod resume`.
+pub async fn resume(
+    roots: &Roots,
+    name: &PodName,
+    message: Option<String>,
+    mode: OutputMode,
+) -> anyhow::Result<ExitCode> {
+    refuse_if_live(roots, name)?;
+    let cfg = LaunchConfig {
+        name: name.clone(),
+        roots: roots.into(),
+        mode: StartMode::Resume,
+        manifest: None,
+    };
+    let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
+    follow(roots, name, pid, message, mode).await
+}
+
+async fn follow(
+    roots: &Roots,
+    name: &PodName,
+    pid: u32,
+    task: Option<String>,
+    mode: OutputMode,
+) -> anyhow::Result<ExitCode> {
+    let how = if mode.detach {
+        Follow::Detach
+    } else if mode.print {
+        Follow::Print
+    } else if mode.json {
+        Follow::Json
+    } else {
+        Follow::Interactive
+    };
+    if how == Follow::Detach {
+        if let Some(t) = task {
+            interact::send_input(roots, name, t, false).await?;
+        }
+        println!("{} started (pid {pid})", name.as_str());
+        return Ok(ExitCode::SUCCESS);
+    }
+    interact::follow(roots, name, task, how).await
+}

@@ -1,0 +1,318 @@
+//! The controller actor: owns the Pod's state (`idle` / `running` / `paused`), its
+//! conversation between runs, and the inbox; driven only by [`Command`]s on a channel
+//! (nobody else touches the state).
+//!
+//! The inbox is level-triggered (ARCHITECTURE §8): whenever the controller is idle and
+//! the inbox is non-empty — after a command, and whenever a run ends — it starts a run
+//! with everything queued. So a notice arriving during a run's last model call is
+//! picked up when that run ends, not at the next user input (PITFALLS). Child Pods
+//! (a later issue) only need to push [`Command::Notice`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use pod_ids::PodName;
+use protocol::{ErrorCode, Event, InputMode, PodState, PodStatus};
+use serde_json::{Value, json};
+use session_store::EntryKind;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::journal::Journal;
+use crate::turn::{self, Conversation, Input, RunCtx};
+
+/// A reply to a request: the ack's result or an error.
+pub type Reply = Result<Value, (ErrorCode, String)>;
+
+/// What the controller can be asked.
+#[derive(Debug)]
+pub enum Command {
+    /// User input (queue or interrupt). Input to a paused Pod resumes it: the user
+    /// asking for work is the decision that paused was waiting for.
+    Input {
+        /// Text.
+        text: String,
+        /// Queue behind or interrupt the current run.
+        mode: InputMode,
+        /// Answer.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// A notice for the model (e.g. from a child); queued in the inbox.
+    Notice {
+        /// Exact text the model will see.
+        text: String,
+    },
+    /// Cancel the current run.
+    Interrupt {
+        /// Answer.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Cancel the current run and start none until resumed.
+    Pause {
+        /// Answer.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Leave paused.
+    Resume {
+        /// Answer.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Current status.
+    Status {
+        /// Answer.
+        reply: oneshot::Sender<PodStatus>,
+    },
+    /// Cancel any run, write the terminal log entry and stop the actor.
+    Shutdown {
+        /// Why (logged).
+        reason: String,
+        /// Sent once everything is recorded.
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Clonable handle to the actor.
+#[derive(Clone, Debug)]
+pub struct ControllerHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl ControllerHandle {
+    /// Sends a command; false when the controller has stopped.
+    pub async fn send(&self, cmd: Command) -> bool {
+        self.tx.send(cmd).await.is_ok()
+    }
+
+    /// Asks for the status; `None` when the controller has stopped.
+    pub async fn status(&self) -> Option<PodStatus> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Status { reply }).await.then_some(())?;
+        rx.await.ok()
+    }
+
+    /// Shuts the controller down and waits until the terminal entry is written.
+    pub async fn shutdown(&self, reason: &str) {
+        let (done, rx) = oneshot::channel();
+        if self
+            .send(Command::Shutdown {
+                reason: reason.into(),
+                done,
+            })
+            .await
+        {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Fixed facts about the Pod that status reports.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Name.
+    pub name: PodName,
+    /// Session.
+    pub session_id: pod_ids::SessionId,
+    /// Active segment.
+    pub segment_id: pod_ids::SegmentId,
+    /// Scope.
+    pub scope: scope::Scope,
+}
+
+struct Running {
+    cancel: CancellationToken,
+    join: JoinHandle<Conversation>,
+}
+
+/// The actor's state. Constructed by the Pod process (fresh or restored), then
+/// consumed by [`Controller::spawn`].
+pub struct Controller {
+    id: Identity,
+    ctx: Arc<RunCtx>,
+    state: PodState,
+    conv: Option<Conversation>,
+    inbox: VecDeque<Input>,
+    running: Option<Running>,
+}
+
+impl Controller {
+    /// A controller over `conv`, starting in `state` (`Idle`, or `Paused` after an
+    /// interrupted run was restored).
+    pub fn new(id: Identity, ctx: Arc<RunCtx>, conv: Conversation, state: PodState) -> Self {
+        Controller {
+            id,
+            ctx,
+            state: if state == PodState::Running {
+                PodState::Idle
+            } else {
+                state
+            },
+            conv: Some(conv),
+            inbox: VecDeque::new(),
+            running: None,
+        }
+    }
+
+    fn journal(&self) -> &Journal {
+        &self.ctx.journal
+    }
+
+    /// Starts the actor task.
+    pub fn spawn(self) -> (ControllerHandle, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(64);
+        let join = tokio::spawn(self.run(rx));
+        (ControllerHandle { tx }, join)
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            self.start_run_if_ready();
+            let cmd = if let Some(r) = self.running.as_mut() {
+                tokio::select! {
+                    conv = &mut r.join => {
+                        self.finish_run(conv);
+                        continue;
+                    }
+                    cmd = rx.recv() => cmd,
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(cmd) = cmd else {
+                // Every handle is gone: nothing can talk to us any more.
+                self.stop_run().await;
+                return;
+            };
+            if let Command::Shutdown { reason, done } = cmd {
+                self.shutdown(&reason).await;
+                let _ = done.send(());
+                return;
+            }
+            self.handle(cmd).await;
+        }
+    }
+
+    fn set_state(&mut self, state: PodState) {
+        if self.state != state {
+            self.state = state;
+            self.journal().emit(Event::StateChanged { state });
+        }
+    }
+
+    /// The level trigger: idle + non-empty inbox ⇒ start a run with all of it.
+    fn start_run_if_ready(&mut self) {
+        if self.state != PodState::Idle || self.inbox.is_empty() {
+            return;
+        }
+        let Some(conv) = self.conv.take() else {
+            return;
+        };
+        let inputs: Vec<Input> = self.inbox.drain(..).collect();
+        let cancel = CancellationToken::new();
+        let join = tokio::spawn(turn::run(self.ctx.clone(), conv, inputs, cancel.clone()));
+        self.running = Some(Running { cancel, join });
+        self.set_state(PodState::Running);
+    }
+
+    fn finish_run(&mut self, conv: Result<Conversation, tokio::task::JoinError>) {
+        self.running = None;
+        match conv {
+            Ok(c) => self.conv = Some(c),
+            Err(e) => {
+                // A panicking run loses its in-memory conversation; the log is intact,
+                // so the Pod stays usable after `pod resume`. Refuse further runs.
+                tracing::error!(error = %e, "run task failed");
+                self.set_state(PodState::Paused);
+                return;
+            }
+        }
+        if self.state == PodState::Running {
+            self.set_state(PodState::Idle);
+        }
+    }
+
+    /// Cancels the current run (if any) and waits for it to record its end.
+    async fn stop_run(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.cancel.cancel();
+            let conv = r.join.await;
+            self.finish_run(conv);
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Input { text, mode, reply } => {
+                let queued = self.running.is_some();
+                self.inbox.push_back(Input::User(text));
+                if mode == InputMode::Interrupt {
+                    self.stop_run().await;
+                }
+                if self.state == PodState::Paused {
+                    self.set_state(PodState::Idle);
+                }
+                let _ = reply.send(Ok(json!({"queued": queued && mode == InputMode::Queue})));
+            }
+            Command::Notice { text } => self.inbox.push_back(Input::Notice(text)),
+            Command::Interrupt { reply } => {
+                let was = self.running.is_some();
+                self.stop_run().await;
+                let _ = reply.send(Ok(json!({"interrupted": was})));
+            }
+            Command::Pause { reply } => {
+                self.stop_run().await;
+                self.set_state(PodState::Paused);
+                let _ = reply.send(Ok(json!({"state": "paused"})));
+            }
+            Command::Resume { reply } => {
+                if self.state == PodState::Paused {
+                    self.set_state(PodState::Idle);
+                }
+                let _ = reply.send(Ok(json!({"state": self.state})));
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    fn status(&self) -> PodStatus {
+        let (turns, usage, model) = self
+            .conv
+            .as_ref()
+            .map(|c| (c.turns, c.usage, c.config.model.clone()))
+            .unwrap_or_default();
+        PodStatus {
+            name: self.id.name.clone(),
+            state: self.state,
+            pid: std::process::id(),
+            session_id: self.id.session_id,
+            segment_id: self.id.segment_id,
+            model,
+            turns,
+            usage,
+            scope: self.id.scope.clone(),
+            queued_inputs: self.inbox.len(),
+        }
+    }
+
+    async fn shutdown(&mut self, reason: &str) {
+        self.stop_run().await;
+        self.journal().emit(Event::ShuttingDown {
+            reason: reason.into(),
+        });
+        // The terminal entry of a clean stop: `pod ls` tells `stopped` from `lost` by it.
+        let entry = EntryKind::Extension {
+            domain: crate::LIFECYCLE_DOMAIN.into(),
+            payload: json!({"event": "stopped", "reason": reason, "pid": std::process::id()}),
+        };
+        if let Err(e) = self
+            .journal()
+            .record(&entry, None)
+            .and_then(|()| self.journal().sync())
+        {
+            tracing::error!(error = %e, "cannot append the stop entry");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! What a Pod process is started with: the [`Manifest`] (the resolved snapshot a
+//! restore rebuilds from) plus the roots and start mode, handed over in a 0600 file
+//! in the Pod's runtime dir, never on the command line (PITFALLS: config in argv is
+//! visible in `ps` and hits length limits).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use pod_ids::{PodName, Roots};
+use serde::{Deserialize, Serialize};
+
+/// The resolved configuration of a Pod, stored in its record so that `pod resume`
+/// rebuilds exactly this Pod (not one from today's config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Provider dialect name (`openai`, `anthropic`, `responses`, `gemini`).
+    pub provider: String,
+    /// Provider base URL.
+    pub base_url: String,
+    /// Name of the environment variable holding the API key (never the key itself).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Model id.
+    pub model: String,
+    /// Where the system prompt came from (`builtin` for now).
+    #[serde(default = "builtin")]
+    pub system_prompt_source: String,
+    /// Tool names offered to the model.
+    pub tools: Vec<String>,
+    /// The Pod's scope (canonical rules only).
+    pub scope: scope::Scope,
+    /// Working directory (canonical).
+    pub cwd: PathBuf,
+}
+
+fn builtin() -> String {
+    "builtin".into()
+}
+
+/// Fresh start or restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartMode {
+    /// A new Pod: new record, new session.
+    Fresh,
+    /// Restore from the Pod's record and active segment.
+    Resume,
+}
+
+/// The roots, as plain paths (so they survive the hand-over unchanged even when the
+/// child's environment would resolve differently).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootPaths {
+    /// Data root.
+    pub data: PathBuf,
+    /// Sessions root.
+    pub sessions: PathBuf,
+    /// Pod records root.
+    pub pods: PathBuf,
+    /// Runtime root.
+    pub runtime: PathBuf,
+    /// Config root.
+    pub config: PathBuf,
+}
+
+impl From<&Roots> for RootPaths {
+    fn from(r: &Roots) -> Self {
+        RootPaths {
+            data: r.data.clone(),
+            sessions: r.sessions.clone(),
+            pods: r.pods.clone(),
+            runtime: r.runtime.clone(),
+            config: r.config.clone(),
+        }
+    }
+}
+
+impl From<RootPaths> for Roots {
+    fn from(r: RootPaths) -> Self {
+        Roots {
+            data: r.data,
+            sessions: r.sessions,
+            pods: r.pods,
+            runtime: r.runtime,
+            config: r.config,
+        }
+    }
+}
+
+/// Everything a Pod process needs to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchConfig {
+    /// The Pod's name.
+    pub name: PodName,
+    /// Directories.
+    pub roots: RootPaths,
+    /// Fresh or restore.
+    pub mode: StartMode,
+    /// For a fresh Pod: its manifest. For a restore it is read from the record.
+    #[serde(default)]
+    pub manifest: Option<Manifest>,
+}
+
+/// Launch file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[error("launch file {path}: {message}")]
+pub struct LaunchError {
+    /// The file.
+    pub path: PathBuf,
+    /// What failed.
+    pub message: String,
+}
+
+impl LaunchConfig {
+    /// Writes the config to a new 0600 file in `dir` and returns its path.
+    pub fn write_to(&self, dir: &Path) -> Result<PathBuf, LaunchError> {
+        let path = dir.join(format!("launch-{}.json", std::process::id()));
+        let err = |message: String| LaunchError {
+            path: path.clone(),
+            message,
+        };
+        let bytes = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
+        // Replace any leftover from a crashed launcher with the same pid.
+        let _ = fs::remove_file(&path);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| err(e.to_string()))?;
+        f.write_all(&bytes).map_err(|e| err(e.to_string()))?;
+        Ok(path)
+    }
+
+    /// Reads and deletes a launch file (it is single-use).
+    pub fn take_from(path: &Path) -> Result<LaunchConfig, LaunchError> {
+        let err = |message: String| LaunchError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = fs::read(path).map_err(|e| err(e.to_string()))?;
+        let _ = fs::remove_file(path);
+        serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
+    }
+}

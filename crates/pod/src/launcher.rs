@@ -1,0 +1,96 @@
+//! Starting a Pod process: the same binary with the hidden `__serve` subcommand, its
+//! launch config in a 0600 file, in its own process group (so a terminal's Ctrl-C or
+//! the launcher's exit does not take it down), stderr to `{runtime}/{name}/pod.log`.
+//! Readiness is the child's first stdout line (`ready` or `error: ...`), read with a
+//! deadline; no sleeping or polling.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use pod_ids::Roots;
+
+use crate::launch::LaunchConfig;
+use crate::layout::PodPaths;
+use crate::process::READY_LINE;
+
+/// The executable that serves Pods: `$POD_EXE` if set (benches, tests of other
+/// binaries), else this executable.
+pub fn pod_exe() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("POD_EXE").filter(|v| !v.is_empty()) {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => std::env::current_exe().context("cannot find the pod executable"),
+    }
+}
+
+/// Starts the Pod process described by `cfg` and returns its pid once it is ready.
+pub fn launch(roots: &Roots, cfg: &LaunchConfig, timeout: Duration) -> anyhow::Result<u32> {
+    let paths = PodPaths::new(roots, &cfg.name);
+    paths
+        .ensure_dirs()
+        .with_context(|| format!("cannot create runtime dir {}", paths.dir.display()))?;
+    let file = cfg.write_to(&paths.dir)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(paths.log())
+        .with_context(|| format!("cannot open {}", paths.log().display()))?;
+    let mut child = Command::new(pod_exe()?)
+        .arg("__serve")
+        .arg("--launch")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the Pod process")?;
+    let pid = child.id();
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("Pod process has no stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    // A blocking read with a deadline: the reader thread owns the pipe, the caller
+    // waits on the channel with a timeout.
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    let line = match rx.recv_timeout(timeout) {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => bail!("cannot read the Pod process's readiness: {e}"),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = std::fs::remove_file(&file);
+            bail!(
+                "Pod {} did not become ready within {}s; see {}",
+                cfg.name.as_str(),
+                timeout.as_secs(),
+                paths.log().display()
+            );
+        }
+    };
+    let line = line.trim_end();
+    if line == READY_LINE {
+        return Ok(pid);
+    }
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&file);
+    match line.strip_prefix("error: ") {
+        Some(msg) => bail!("{msg}"),
+        None => bail!(
+            "Pod {} exited during startup; see {}",
+            cfg.name.as_str(),
+            paths.log().display()
+        ),
+    }
+}

@@ -1,0 +1,208 @@
+//! The Pod process: everything between reading the launch file and exiting.
+//!
+//! Order matters: liveness lock (the name is ours) → record + segment (restore
+//! reconciles here) → controller → socket bound (0600, in a 0700 dir) → "ready" line
+//! to the launcher → wait for SIGTERM/SIGINT or a `shutdown` request → controller
+//! writes the terminal entry → socket removed → lock dropped by exit.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use llm::{ApiKey, ProviderConfig, ProviderKind};
+use pod_ids::Roots;
+use serde_json::json;
+use session_store::{EntryKind, SessionStore};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use transcript::RequestConfig;
+
+use crate::controller::{Controller, Identity};
+use crate::launch::{LaunchConfig, Manifest, StartMode};
+use crate::layout::PodPaths;
+use crate::liveness::{self, Acquire};
+use crate::record::RecordStore;
+use crate::restore::{Fresh, open_conversation};
+use crate::server::{ServerCtx, serve};
+use crate::toolbox::{Builtins, ToolRunner};
+use crate::turn::RunCtx;
+
+/// The line a Pod process prints on stdout once its socket is bound.
+pub const READY_LINE: &str = "ready";
+
+/// Builds the model client of a manifest (the key comes from the environment).
+pub fn provider_of(m: &Manifest) -> anyhow::Result<llm::Client> {
+    let kind = ProviderKind::parse(&m.provider).ok_or_else(|| {
+        anyhow!(
+            "unknown provider {:?}: use openai, anthropic, responses, gemini (or ollama, vllm, llamacpp, lmstudio, openrouter)",
+            m.provider
+        )
+    })?;
+    let key = m.api_key_env.as_deref().and_then(ApiKey::from_env);
+    Ok(llm::Client::new(ProviderConfig::new(
+        kind,
+        m.base_url.clone(),
+        key,
+    ))?)
+}
+
+/// The tool runner of a manifest.
+pub fn tools_of(m: &Manifest) -> Builtins {
+    Builtins::new(
+        m.cwd.clone(),
+        m.scope.clone(),
+        &m.tools,
+        m.api_key_env.as_deref(),
+    )
+}
+
+/// Runs a Pod process to completion. `ready` is called once: `Ok` when the socket
+/// is bound, `Err(message)` when startup failed.
+pub async fn run_pod(
+    launch: LaunchConfig,
+    ready: impl FnOnce(Result<(), String>),
+) -> anyhow::Result<()> {
+    let mut ready = Some(ready);
+    let res = run_inner(launch, &mut ready).await;
+    if let (Err(e), Some(r)) = (&res, ready.take()) {
+        r(Err(format!("{e:#}")));
+    }
+    res
+}
+
+async fn run_inner(
+    launch: LaunchConfig,
+    ready: &mut Option<impl FnOnce(Result<(), String>)>,
+) -> anyhow::Result<()> {
+    let roots: Roots = launch.roots.into();
+    let name = launch.name;
+    let paths = PodPaths::new(&roots, &name);
+    paths
+        .ensure_dirs()
+        .with_context(|| format!("cannot create runtime dir {}", paths.dir.display()))?;
+    let _alive = match liveness::acquire(&paths.lock())
+        .with_context(|| format!("cannot lock {}", paths.lock().display()))?
+    {
+        Acquire::Acquired(l) => l,
+        Acquire::HeldBy(pid) => {
+            return Err(anyhow!(
+                "Pod {} is already running{}; attach with `pod attach {}` or stop it with `pod stop {}`",
+                name.as_str(),
+                pid.map_or(String::new(), |p| format!(" (pid {p})")),
+                name.as_str(),
+                name.as_str()
+            ));
+        }
+    };
+    let records = RecordStore::new(roots.pods.clone());
+    let sessions = SessionStore::new(roots.sessions.clone());
+    let fresh = |m: &Manifest| {
+        let tools = tools_of(m).specs();
+        Fresh {
+            system_prompt: crate::prompt::system_prompt(&name, m),
+            tools,
+            config: RequestConfig {
+                provider: m.provider.clone(),
+                model: m.model.clone(),
+                ..Default::default()
+            },
+        }
+    };
+    let opened = open_conversation(
+        &records,
+        &sessions,
+        &name,
+        launch.mode == StartMode::Resume,
+        launch.manifest,
+        fresh,
+    )?;
+    let manifest = opened.record.manifest.clone();
+    let provider = provider_of(&manifest)?;
+    let journal = opened.journal.clone();
+    let (session_id, segment_id) = opened
+        .record
+        .active_segment()
+        .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
+    journal.record(
+        &EntryKind::Extension {
+            domain: crate::LIFECYCLE_DOMAIN.into(),
+            payload: json!({
+                "event": if launch.mode == StartMode::Resume { "restored" } else { "started" },
+                "pid": std::process::id(),
+                "notes": opened.notes,
+            }),
+        },
+        None,
+    )?;
+    let ctx = Arc::new(RunCtx {
+        provider: Arc::new(provider),
+        tools: Arc::new(tools_of(&manifest)),
+        journal: journal.clone(),
+    });
+    let id = Identity {
+        name: name.clone(),
+        session_id,
+        segment_id,
+        scope: manifest.scope.clone(),
+    };
+    let (controller, ctl_task) = Controller::new(id, ctx, opened.conv, opened.state).spawn();
+
+    // We hold the liveness lock, so a socket file left here is from a dead process.
+    let sock = paths.socket();
+    let _ = std::fs::remove_file(&sock);
+    let listener =
+        UnixListener::bind(&sock).with_context(|| format!("cannot bind {}", sock.display()))?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot chmod {}", sock.display()))?;
+    let shutdown = CancellationToken::new();
+    let stop_server = CancellationToken::new();
+    let server = tokio::spawn(serve(
+        listener,
+        ServerCtx {
+            controller: controller.clone(),
+            journal: journal.clone(),
+            shutdown: shutdown.clone(),
+        },
+        stop_server.clone(),
+    ));
+    if let Some(r) = ready.take() {
+        r(Ok(()));
+    }
+    tracing::info!(pod = name.as_str(), pid = std::process::id(), "ready");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let reason = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        () = shutdown.cancelled() => "shutdown requested",
+    };
+    tracing::info!(reason, "shutting down");
+    controller.shutdown(reason).await;
+    drop(controller);
+    let _ = ctl_task.await;
+    stop_server.cancel();
+    let _ = server.await;
+    let _ = std::fs::remove_file(&sock);
+    Ok(())
+}
+
+/// Entry point of the hidden `__serve` subcommand: reads the launch file, reports
+/// readiness on stdout, runs the Pod.
+pub fn serve_main(launch_file: &std::path::Path) -> anyhow::Result<()> {
+    let launch = LaunchConfig::take_from(launch_file)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run_pod(launch, |r| {
+        let mut out = std::io::stdout().lock();
+        let _ = match r {
+            Ok(()) => writeln!(out, "{READY_LINE}"),
+            Err(e) => writeln!(out, "error: {}", e.replace('\n', " ")),
+        };
+        let _ = out.flush();
+    }))
+}

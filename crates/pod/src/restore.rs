@@ -1,0 +1,227 @@
+//! Building a Pod's conversation from disk: fresh, or restored by construction.
+//!
+//! [`open_conversation`] is the only way to obtain the state a Pod process runs from.
+//! For a restore it reconciles before returning (ARCHITECTURE §8 "Restore by
+//! construction"): replays the active segment (continuing in a forked segment when
+//! another writer holds it), closes every tool call left without a result with a
+//! synthetic "interrupted" result appended to the log (never re-executing it), closes
+//! an interrupted run with `turn_end` + `run_errored`, and reports that the Pod must
+//! come up `paused`. Child re-linking and reclaiming (a later issue) slot in here,
+//! before the function returns.
+
+use pod_ids::{PodName, SessionId};
+use protocol::PodState;
+use session_store::{EntryKind, NewSegment, SegmentWriter, SessionStore, StoreError};
+use transcript::{Item, RequestConfig, ToolSpec};
+
+use crate::journal::Journal;
+use crate::launch::Manifest;
+use crate::record::{PodRecord, RecordError, RecordState, RecordStore, now_ms};
+use crate::turn::{Conversation, interrupted_result};
+
+/// Errors building the Pod's state.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The record store failed.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The session store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `pod run` with a name that already has a record.
+    #[error(
+        "a Pod named {0} already exists; continue it with `pod resume {0}` or choose another name"
+    )]
+    Exists(PodName),
+    /// `pod resume` of an unknown name.
+    #[error("no Pod named {0} exists; start one with `pod run --name {0}`")]
+    Unknown(PodName),
+}
+
+/// A Pod's starting state.
+pub struct Opened {
+    /// The record (active).
+    pub record: PodRecord,
+    /// The journal over the active segment.
+    pub journal: Journal,
+    /// The conversation.
+    pub conv: Conversation,
+    /// `Idle`, or `Paused` when the log ended mid-run.
+    pub state: PodState,
+    /// What reconciliation did, for the log and the user.
+    pub notes: Vec<String>,
+}
+
+/// What a fresh segment starts with.
+pub struct Fresh {
+    /// System prompt.
+    pub system_prompt: String,
+    /// Tools.
+    pub tools: Vec<ToolSpec>,
+    /// Request config.
+    pub config: RequestConfig,
+}
+
+/// Creates a new Pod's record and segment (`resume == false`), or restores an existing
+/// one from its record (`resume == true`). `manifest` is used only for a new Pod;
+/// a restore uses the record's manifest. `fresh` builds the first segment's contents
+/// from the manifest.
+pub fn open_conversation(
+    records: &RecordStore,
+    sessions: &SessionStore,
+    name: &PodName,
+    resume: bool,
+    manifest: Option<Manifest>,
+    fresh: impl Fn(&Manifest) -> Fresh,
+) -> Result<Opened, OpenError> {
+    let existing = records.load(name)?;
+    match (resume, existing) {
+        (false, Some(_)) => Err(OpenError::Exists(name.clone())),
+        (true, None) => Err(OpenError::Unknown(name.clone())),
+        (false, None) => {
+            let manifest = manifest.ok_or_else(|| OpenError::Unknown(name.clone()))?;
+            let now = now_ms();
+            let record = PodRecord {
+                name: name.clone(),
+                created_at: now,
+                updated_at: now,
+                state: RecordState::Pending {
+                    session: SessionId::new(),
+                },
+                manifest,
+                parent: None,
+            };
+            // Pending first: a crash before the segment exists leaves a record that
+            // restores as a fresh start under the same name.
+            records.save(&record)?;
+            start_fresh(records, sessions, record, &fresh)
+        }
+        (true, Some(record)) => match record.active_segment() {
+            // Crashed before its first segment was recorded: a fresh start.
+            None => start_fresh(records, sessions, record, &fresh),
+            Some(_) => restore(records, sessions, record),
+        },
+    }
+}
+
+fn start_fresh(
+    records: &RecordStore,
+    sessions: &SessionStore,
+    mut record: PodRecord,
+    fresh: &impl Fn(&Manifest) -> Fresh,
+) -> Result<Opened, OpenError> {
+    let session = match record.state {
+        RecordState::Pending { session } | RecordState::Active { session, .. } => session,
+    };
+    let f = fresh(&record.manifest);
+    let writer = sessions.create_segment(NewSegment {
+        session_id: Some(session),
+        system_prompt: f.system_prompt.clone(),
+        config: f.config.clone(),
+        tools: f.tools.clone(),
+        history: Vec::new(),
+    })?;
+    record.state = RecordState::Active {
+        session,
+        segment: writer.segment_id(),
+    };
+    record.updated_at = now_ms();
+    records.save(&record)?;
+    Ok(Opened {
+        record,
+        journal: Journal::new(writer),
+        conv: Conversation {
+            system: f.system_prompt,
+            tools: f.tools,
+            config: f.config,
+            history: Vec::new(),
+            turns: 0,
+            usage: Default::default(),
+        },
+        state: PodState::Idle,
+        notes: Vec::new(),
+    })
+}
+
+fn restore(
+    records: &RecordStore,
+    sessions: &SessionStore,
+    mut record: PodRecord,
+) -> Result<Opened, OpenError> {
+    let mut notes = Vec::new();
+    let Some((session, segment)) = record.active_segment() else {
+        return Err(OpenError::Unknown(record.name));
+    };
+    let writer: SegmentWriter = match sessions.open_writer(segment) {
+        Ok(w) => w,
+        Err(StoreError::Locked { pid, .. }) => {
+            // Another writer holds (and may still append to) the segment: never write
+            // into it concurrently; continue in a fork of its last complete turn.
+            let turn = sessions.replay(segment)?.turn_count;
+            let w = sessions.fork(segment, turn)?;
+            notes.push(format!(
+                "segment {segment} is held by another writer (pid {}); continuing in forked segment {} from turn {turn}",
+                pid.map_or("unknown".into(), |p| p.to_string()),
+                w.segment_id()
+            ));
+            record.state = RecordState::Active {
+                session,
+                segment: w.segment_id(),
+            };
+            record.updated_at = now_ms();
+            records.save(&record)?;
+            w
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let replayed = sessions.replay(writer.segment_id())?;
+    let journal = Journal::new(writer);
+    let mut history = replayed.history;
+    let mut turns = replayed.turn_count;
+    for call in &replayed.unanswered_tool_calls {
+        let result = interrupted_result(call);
+        journal.record(
+            &EntryKind::ToolResult {
+                result: result.clone(),
+            },
+            None,
+        )?;
+        history.push(Item::ToolResult(result));
+        notes.push(format!(
+            "tool call {} ({}) had no result; closed as interrupted, not re-run",
+            call.call_id, call.name
+        ));
+    }
+    let state = if replayed.ended_interrupted {
+        turns += 1;
+        journal.record(&EntryKind::TurnEnd { turn: turns }, None)?;
+        journal.record(
+            &EntryKind::RunErrored {
+                error: "interrupted: the Pod process ended during this run; restored paused".into(),
+            },
+            None,
+        )?;
+        notes.push(
+            "the last run was interrupted; the Pod is paused until it gets input or `resume`"
+                .into(),
+        );
+        PodState::Paused
+    } else {
+        PodState::Idle
+    };
+    journal.sync()?;
+    Ok(Opened {
+        record,
+        journal,
+        conv: Conversation {
+            system: replayed.system_prompt,
+            tools: replayed.tools,
+            config: replayed.config,
+            history,
+            turns,
+            usage: replayed.usage,
+        },
+        state,
+        notes,
+    })
+}

@@ -1,0 +1,210 @@
+//! The Pod's Unix socket server (ARCHITECTURE §10).
+//!
+//! Per connection: the peer's uid (SO_PEERCRED) must equal ours, else one
+//! `unauthorized` error and the connection is closed. The first client line must be
+//! `hello` with our major version; the server answers `hello` with its status and
+//! last seq, replays the events after the client's cursor (`since_seq`), then
+//! forwards live events. Requests are answered exactly once, to the requester only.
+//! A malformed line gets an `error` on that connection and the connection stays
+//! usable. A client that falls behind the broadcast gets `resync`.
+
+use futures::{SinkExt, StreamExt};
+use protocol::{
+    ClientMessage, ErrorCode, PROTOCOL_VERSION, Request, ServerMessage, decode_line, encode_line,
+};
+use serde_json::json;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::{Command, ControllerHandle, Reply};
+use crate::journal::Journal;
+
+/// Shared by every connection.
+#[derive(Clone)]
+pub struct ServerCtx {
+    /// The controller.
+    pub controller: ControllerHandle,
+    /// Events.
+    pub journal: Journal,
+    /// Cancelled to make the Pod process shut down (the `shutdown` request).
+    pub shutdown: CancellationToken,
+}
+
+/// Accepts connections until `stop` is cancelled.
+pub async fn serve(listener: UnixListener, ctx: ServerCtx, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    let ctx = ctx.clone();
+                    let stop = stop.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = stop.cancelled() => {}
+                            () = connection(stream, ctx) => {}
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+        }
+    }
+}
+
+fn error_line(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> String {
+    line(&ServerMessage::Error {
+        id,
+        code,
+        message: message.into(),
+    })
+}
+
+fn line(msg: &ServerMessage) -> String {
+    // Our own message types always serialise; an empty line would be skipped by clients.
+    encode_line(msg).map_or_else(
+        |_| String::new(),
+        |mut s| {
+            s.pop();
+            s
+        },
+    )
+}
+
+async fn connection(stream: UnixStream, ctx: ServerCtx) {
+    let peer_ok = stream
+        .peer_cred()
+        .is_ok_and(|c| c.uid() == rustix::process::getuid().as_raw());
+    let (r, w) = stream.into_split();
+    let mut reader = FramedRead::new(r, LinesCodec::new_with_max_length(protocol::MAX_LINE_BYTES));
+    let mut writer = FramedWrite::new(w, LinesCodec::new());
+    if !peer_ok {
+        let _ = writer
+            .send(error_line(
+                None,
+                ErrorCode::Unauthorized,
+                "peer uid differs from the Pod's owner",
+            ))
+            .await;
+        return;
+    }
+    let (reply_tx, mut reply_rx) = mpsc::channel::<String>(64);
+    let mut events: Option<broadcast::Receiver<crate::journal::Sequenced>> = None;
+    let mut last_sent = 0u64;
+    loop {
+        tokio::select! {
+            l = reader.next() => {
+                let l = match l {
+                    None => return,
+                    Some(Ok(l)) => l,
+                    Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                        if writer.send(error_line(None, ErrorCode::Malformed, "line too long")).await.is_err() { return; }
+                        continue;
+                    }
+                    Some(Err(_)) => return,
+                };
+                if l.trim().is_empty() { continue; }
+                let msg: ClientMessage = match decode_line(&l) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let id = serde_json::from_str::<serde_json::Value>(&l).ok().and_then(|v| v.get("id").and_then(|i| i.as_u64()));
+                        if writer.send(error_line(id, ErrorCode::Malformed, e.to_string())).await.is_err() { return; }
+                        continue;
+                    }
+                };
+                match msg {
+                    ClientMessage::Hello { protocol_version, since_seq, .. } => {
+                        if protocol_version != PROTOCOL_VERSION {
+                            let _ = writer.send(error_line(None, ErrorCode::VersionMismatch,
+                                format!("client speaks protocol {protocol_version}, this Pod speaks {PROTOCOL_VERSION}"))).await;
+                            return;
+                        }
+                        let Some(status) = ctx.controller.status().await else { return };
+                        let (rx, snap) = ctx.journal.subscribe_since(since_seq);
+                        let hello = ServerMessage::Hello { protocol_version: PROTOCOL_VERSION, status, last_seq: snap.last_seq };
+                        if writer.send(line(&hello)).await.is_err() { return; }
+                        last_sent = snap.last_seq;
+                        if since_seq.is_some() {
+                            if snap.truncated {
+                                let first = snap.events.first().map_or(snap.last_seq, |e| e.0.saturating_sub(1));
+                                if writer.send(line(&ServerMessage::Resync { since_seq: first })).await.is_err() { return; }
+                            }
+                            for (seq, event) in snap.events {
+                                if writer.feed(line(&ServerMessage::Event { seq, event })).await.is_err() { return; }
+                            }
+                            if SinkExt::<String>::flush(&mut writer).await.is_err() { return; }
+                        }
+                        events = Some(rx);
+                    }
+                    ClientMessage::Request { id, request } => {
+                        let ctx = ctx.clone();
+                        let tx = reply_tx.clone();
+                        tokio::spawn(async move {
+                            let reply = answer(&ctx, request).await;
+                            let msg = match reply {
+                                Ok(result) => ServerMessage::Ack { id, result },
+                                Err((code, message)) => ServerMessage::Error { id: Some(id), code, message },
+                            };
+                            let _ = tx.send(line(&msg)).await;
+                        });
+                    }
+                }
+            }
+            Some(reply) = reply_rx.recv() => {
+                if writer.send(reply).await.is_err() { return; }
+            }
+            ev = async { match events.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+                match ev {
+                    Ok((seq, event)) => {
+                        if seq <= last_sent { continue; }
+                        last_sent = seq;
+                        if writer.send(line(&ServerMessage::Event { seq, event })).await.is_err() { return; }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if writer.send(line(&ServerMessage::Resync { since_seq: last_sent })).await.is_err() { return; }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    }
+}
+
+async fn ask(ctx: &ServerCtx, make: impl FnOnce(oneshot::Sender<Reply>) -> Command) -> Reply {
+    let (tx, rx) = oneshot::channel();
+    if !ctx.controller.send(make(tx)).await {
+        return Err((ErrorCode::InvalidState, "the Pod is shutting down".into()));
+    }
+    rx.await
+        .unwrap_or_else(|_| Err((ErrorCode::InvalidState, "the Pod is shutting down".into())))
+}
+
+async fn answer(ctx: &ServerCtx, request: Request) -> Reply {
+    match request {
+        Request::SendInput { text, mode } => {
+            ask(ctx, |reply| Command::Input { text, mode, reply }).await
+        }
+        Request::Interrupt => ask(ctx, |reply| Command::Interrupt { reply }).await,
+        Request::Pause => ask(ctx, |reply| Command::Pause { reply }).await,
+        Request::Resume => ask(ctx, |reply| Command::Resume { reply }).await,
+        Request::Status => match ctx.controller.status().await {
+            Some(s) => serde_json::to_value(s).map_err(|e| (ErrorCode::Internal, e.to_string())),
+            None => Err((ErrorCode::InvalidState, "the Pod is shutting down".into())),
+        },
+        Request::Snapshot { since_seq } => {
+            let snap = ctx.journal.snapshot(since_seq);
+            let events: Vec<_> = snap
+                .events
+                .into_iter()
+                .map(|(seq, event)| json!({"seq": seq, "event": event}))
+                .collect();
+            Ok(json!({"events": events, "truncated": snap.truncated, "last_seq": snap.last_seq}))
+        }
+        Request::Shutdown => {
+            ctx.shutdown.cancel();
+            Ok(json!({"stopping": true}))
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! One run of the turn loop (ARCHITECTURE §8): append the inputs, stream the model,
+//! append each assistant item as it completes, run the tool calls (in parallel when
+//! several were asked for), append their results, and loop until the model stops;
+//! then `turn_end` and a terminal entry. Every entry goes through the [`Journal`], so
+//! it is in the log before any client hears of it.
+//!
+//! Cancellation (interrupt, pause, shutdown) is observed at every await; tool calls
+//! still running are closed with a synthetic "interrupted" result, so the log never
+//! holds a call without a result when a run ends.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use llm::{Provider, Request, StreamEvent};
+use protocol::Event;
+use session_store::{EntryKind, StoreError};
+use tokio_util::sync::CancellationToken;
+use transcript::{Item, RequestConfig, StopReason, ToolCall, ToolResult, ToolSpec, Usage};
+
+use crate::journal::Journal;
+use crate::toolbox::ToolRunner;
+
+/// Output of a tool call that never finished (cancelled, or the process died).
+pub const INTERRUPTED_OUTPUT: &str = "interrupted: the Pod stopped before this tool call finished; it was not run again. Check its effects before retrying.";
+
+/// Model round-trips per run before the run is stopped (a runaway loop guard).
+const MAX_MODEL_CALLS_PER_RUN: usize = 200;
+
+/// The conversation state the controller owns between runs and lends to a run.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    /// System prompt.
+    pub system: String,
+    /// Tools offered.
+    pub tools: Vec<ToolSpec>,
+    /// Request config.
+    pub config: RequestConfig,
+    /// History (as replay rebuilds it).
+    pub history: Vec<Item>,
+    /// Completed turns.
+    pub turns: u64,
+    /// Usage so far.
+    pub usage: Usage,
+}
+
+/// What a run starts from: user input or a notice (from the level-triggered inbox).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// User text.
+    User(String),
+    /// A notice the model is shown (e.g. a child finished).
+    Notice(String),
+}
+
+/// What a run needs besides the conversation.
+pub struct RunCtx {
+    /// The model.
+    pub provider: Arc<dyn Provider>,
+    /// The tools.
+    pub tools: Arc<dyn ToolRunner>,
+    /// Log + broadcast.
+    pub journal: Journal,
+}
+
+enum RunEnd {
+    Completed(String, Option<StopReason>),
+    Errored(String, Option<StopReason>),
+    Cancelled(String),
+    /// The log itself failed: nothing more can be recorded.
+    LogFailed(StoreError),
+}
+
+impl From<StoreError> for RunEnd {
+    fn from(e: StoreError) -> Self {
+        RunEnd::LogFailed(e)
+    }
+}
+
+/// Runs one run to its end and gives the conversation back.
+pub async fn run(
+    ctx: Arc<RunCtx>,
+    mut conv: Conversation,
+    inputs: Vec<Input>,
+    cancel: CancellationToken,
+) -> Conversation {
+    let end = match append_inputs(&ctx, &mut conv, inputs) {
+        Ok(()) => model_loop(&ctx, &mut conv, &cancel).await,
+        Err(e) => RunEnd::LogFailed(e),
+    };
+    conv.turns += 1;
+    let turn = conv.turns;
+    let (entry, event, stop) = match end {
+        RunEnd::Completed(final_text, stop) => (
+            EntryKind::RunCompleted,
+            Event::RunCompleted { final_text },
+            stop,
+        ),
+        RunEnd::Errored(error, stop) => (
+            EntryKind::RunErrored {
+                error: error.clone(),
+            },
+            Event::RunErrored {
+                error,
+                cancelled: false,
+            },
+            stop,
+        ),
+        RunEnd::Cancelled(why) => (
+            EntryKind::RunErrored { error: why.clone() },
+            Event::RunErrored {
+                error: why,
+                cancelled: true,
+            },
+            None,
+        ),
+        RunEnd::LogFailed(e) => {
+            tracing::error!(error = %e, "session log append failed; run abandoned");
+            ctx.journal.emit(Event::RunErrored {
+                error: format!("session log failed: {e}"),
+                cancelled: false,
+            });
+            return conv;
+        }
+    };
+    let res = ctx
+        .journal
+        .record(
+            &EntryKind::TurnEnd { turn },
+            Some(Event::TurnEnd { turn, stop }),
+        )
+        .and_then(|()| ctx.journal.record(&entry, Some(event)));
+    if let Err(e) = res {
+        tracing::error!(error = %e, "cannot append the end of run");
+    }
+    conv
+}
+
+fn append_inputs(
+    ctx: &RunCtx,
+    conv: &mut Conversation,
+    inputs: Vec<Input>,
+) -> Result<(), StoreError> {
+    for input in inputs {
+        match input {
+            Input::User(text) => {
+                ctx.journal.record(
+                    &EntryKind::UserInput { text: text.clone() },
+                    Some(Event::UserInput { text: text.clone() }),
+                )?;
+                conv.history.push(Item::UserMessage { text });
+            }
+            Input::Notice(text) => {
+                ctx.journal.record(
+                    &EntryKind::SystemItem { text: text.clone() },
+                    Some(Event::Notice { text: text.clone() }),
+                )?;
+                conv.history.push(Item::Notice { text });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &CancellationToken) -> RunEnd {
+    let mut final_text = String::new();
+    for _ in 0..MAX_MODEL_CALLS_PER_RUN {
+        let req = Request {
+            system: conv.system.clone(),
+            history: conv.history.clone(),
+            tools: conv.tools.clone(),
+            config: conv.config.clone(),
+        };
+        let mut stream = match ctx.provider.stream(&req, cancel.clone()) {
+            Ok(s) => s,
+            Err(e) => return RunEnd::Errored(e.to_string(), None),
+        };
+        let mut calls: Vec<ToolCall> = Vec::new();
+        let completed = loop {
+            let ev = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return RunEnd::Cancelled("cancelled".into()),
+                ev = stream.next() => ev,
+            };
+            match ev {
+                None => return RunEnd::Cancelled("cancelled".into()),
+                Some(Err(llm::LlmError::Cancelled)) => {
+                    return RunEnd::Cancelled("cancelled".into());
+                }
+                Some(Err(e)) => return RunEnd::Errored(e.to_string(), None),
+                Some(Ok(StreamEvent::TextDelta(delta))) => {
+                    ctx.journal.emit(Event::TextDelta { delta })
+                }
+                Some(Ok(StreamEvent::ReasoningDelta(delta))) => {
+                    ctx.journal.emit(Event::ReasoningDelta { delta })
+                }
+                Some(Ok(StreamEvent::ItemDone(item))) => {
+                    if let Err(e) = ctx.journal.record(
+                        &EntryKind::AssistantItem { item: item.clone() },
+                        Some(Event::AssistantItem { item: item.clone() }),
+                    ) {
+                        return e.into();
+                    }
+                    match &item {
+                        Item::ToolCall(c) => calls.push(c.clone()),
+                        Item::AssistantMessage { text } => final_text = text.clone(),
+                        _ => {}
+                    }
+                    conv.history.push(item);
+                }
+                Some(Ok(StreamEvent::Completed(c))) => break c,
+                Some(Ok(_)) => {}
+            }
+        };
+        conv.usage.add(&completed.usage);
+        if let Err(e) = ctx.journal.record(
+            &EntryKind::Usage {
+                usage: completed.usage,
+            },
+            Some(Event::Usage {
+                usage: completed.usage,
+            }),
+        ) {
+            return e.into();
+        }
+        if calls.is_empty() {
+            let stop = Some(completed.stop.clone());
+            if !completed.truncated_calls.is_empty() {
+                return RunEnd::Errored(
+                    "the model's tool call was cut off by the output token limit; raise max_output_tokens".into(),
+                    stop,
+                );
+            }
+            return RunEnd::Completed(final_text, stop);
+        }
+        if let Err(end) = run_tools(ctx, conv, calls, cancel).await {
+            return end;
+        }
+    }
+    RunEnd::Errored(
+        format!("stopped after {MAX_MODEL_CALLS_PER_RUN} model calls in one run"),
+        None,
+    )
+}
+
+/// Runs `calls` concurrently, appending each result as it completes.
+async fn run_tools(
+    ctx: &RunCtx,
+    conv: &mut Conversation,
+    calls: Vec<ToolCall>,
+    cancel: &CancellationToken,
+) -> Result<(), RunEnd> {
+    let mut pending: FuturesUnordered<_> = calls
+        .iter()
+        .map(|call| {
+            ctx.journal.emit(Event::ToolStarted {
+                call_id: call.call_id.clone(),
+                name: call.name.clone(),
+            });
+            let started = Instant::now();
+            let fut = ctx.tools.run(call.clone());
+            async move { (fut.await, started.elapsed()) }
+        })
+        .collect();
+    let mut answered: Vec<String> = Vec::new();
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            r = pending.next() => match r {
+                Some(r) => Some(r),
+                None => return Ok(()),
+            },
+        };
+        let Some((result, took)) = next else {
+            drop(pending); // kills running tool processes
+            for call in calls.iter().filter(|c| !answered.contains(&c.call_id)) {
+                let result = interrupted_result(call);
+                record_result(ctx, conv, result, 0).map_err(RunEnd::from)?;
+            }
+            return Err(RunEnd::Cancelled("cancelled".into()));
+        };
+        answered.push(result.call_id.clone());
+        record_result(ctx, conv, result, took.as_millis() as u64).map_err(RunEnd::from)?;
+    }
+}
+
+fn record_result(
+    ctx: &RunCtx,
+    conv: &mut Conversation,
+    result: ToolResult,
+    duration_ms: u64,
+) -> Result<(), StoreError> {
+    ctx.journal.record(
+        &EntryKind::ToolResult {
+            result: result.clone(),
+        },
+        Some(Event::ToolResult {
+            result: result.clone(),
+            duration_ms,
+        }),
+    )?;
+    conv.history.push(Item::ToolResult(result));
+    Ok(())
+}
+
+/// The synthetic result closing a call that never finished.
+pub fn interrupted_result(call: &ToolCall) -> ToolResult {
+    ToolResult {
+        call_id: call.call_id.clone(),
+        name: call.name.clone(),
+        output: INTERRUPTED_OUTPUT.into(),
+        is_error: true,
+    }
+}
