@@ -173,15 +173,15 @@ impl Decoder for AnthropicDecoder {
                             .get_or_insert_with(String::new)
                             .push_str(d["signature"].as_str().unwrap_or(""));
                     }
-                    "input_json_delta" => {
-                        if !asm.tool_args(index, d["partial_json"].as_str().unwrap_or("")) {
-                            return Err(LlmError::Protocol {
-                                provider: PROVIDER,
-                                message: format!(
-                                    "input_json_delta for block {index}, which is not an open tool_use block"
-                                ),
-                            });
-                        }
+                    "input_json_delta"
+                        if !asm.tool_args(index, d["partial_json"].as_str().unwrap_or("")) =>
+                    {
+                        return Err(LlmError::Protocol {
+                            provider: PROVIDER,
+                            message: format!(
+                                "input_json_delta for block {index}, which is not an open tool_use block"
+                            ),
+                        });
                     }
                     _ => {}
                 }

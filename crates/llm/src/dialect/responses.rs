@@ -137,15 +137,15 @@ impl Decoder for ResponsesDecoder {
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
                 asm.reasoning_text(key, v["delta"].as_str().unwrap_or(""))
             }
-            "response.function_call_arguments.delta" => {
-                if !asm.tool_args(key, v["delta"].as_str().unwrap_or("")) {
-                    return Err(LlmError::Protocol {
-                        provider: PROVIDER,
-                        message: format!(
-                            "function_call_arguments.delta for output {key}, which is not an open function call"
-                        ),
-                    });
-                }
+            "response.function_call_arguments.delta"
+                if !asm.tool_args(key, v["delta"].as_str().unwrap_or("")) =>
+            {
+                return Err(LlmError::Protocol {
+                    provider: PROVIDER,
+                    message: format!(
+                        "function_call_arguments.delta for output {key}, which is not an open function call"
+                    ),
+                });
             }
             "response.output_item.done" => {
                 let item = &v["item"];
