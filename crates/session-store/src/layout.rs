@@ -65,7 +65,11 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
                 .mode(0o700)
                 .recursive(true)
                 .create(dir)
-                .map_err(io_err("create directory", dir))
+                .map_err(io_err("create directory", dir))?;
+            match dir.parent() {
+                Some(parent) => sync_dir(parent),
+                None => Ok(()),
+            }
         }
         Err(e) => Err(io_err("create directory", dir)(e)),
     }

@@ -223,6 +223,26 @@ impl SessionStore {
             .segment_file(self.session_of(segment_id)?, segment_id))
     }
 
+    /// Rewrites the index entry of every segment found under the root, e.g. after
+    /// session directories were copied in from another machine. The only operation
+    /// that scans all sessions; lookups never do. Returns how many entries it wrote.
+    pub fn rebuild_index(&self) -> Result<usize> {
+        ensure_private_dir(&self.layout.root)?;
+        ensure_private_dir(&self.layout.index_dir())?;
+        let mut written = 0;
+        for session in self.list_sessions()? {
+            for segment in self.list_segments(session)? {
+                let entry = self.layout.index_entry(segment);
+                if self.session_of(segment).ok() != Some(session) {
+                    // Same atomic write as at creation: the rename is the commit point.
+                    write_atomic(&entry, format!("{session}\n").as_bytes())?;
+                    written += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+
     fn create_from_start(&self, start: SegmentStart) -> Result<SegmentWriter> {
         let (session, segment) = (start.session_id, start.segment_id);
         ensure_private_dir(&self.layout.root)?;

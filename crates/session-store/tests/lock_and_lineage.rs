@@ -207,3 +207,17 @@ fn files_are_private() {
         0o600
     );
 }
+
+#[test]
+fn rebuild_index_restores_lookups_for_copied_in_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::store(&dir);
+    let a = common::new_segment(&store).segment_id();
+    let b = common::new_segment(&store).segment_id();
+    std::fs::remove_dir_all(dir.path().join("sessions/index")).unwrap();
+    assert!(store.segment_path(a).is_err());
+    assert_eq!(store.rebuild_index().unwrap(), 2);
+    store.replay(a).unwrap();
+    store.replay(b).unwrap();
+    assert_eq!(store.rebuild_index().unwrap(), 0, "idempotent");
+}
