@@ -47,3 +47,8 @@ pub use script::{
     TextPart, ToolCallPart, Usage,
 };
 pub use server::{CONVERSATION_HEADER, EXHAUSTED_MESSAGE, MockServer};
+
+/// The README's Rust examples, compiled as doctests so the documented API cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -100,6 +100,15 @@ impl Queue {
         Ok(Arc::clone(&slot.response))
     }
 
+    /// Adds responses at the end of a conversation, creating it if needed.
+    pub(crate) fn append(&mut self, conversation: Option<&str>, responses: Vec<Response>) {
+        let target = match conversation {
+            None => &mut self.default,
+            Some(name) => self.named.entry(name.to_owned()).or_default(),
+        };
+        target.extend(slots(responses));
+    }
+
     /// How many servings are left in all conversations.
     pub(crate) fn remaining(&self) -> u64 {
         self.default

@@ -76,6 +76,9 @@ pub struct Response {
     /// Delay before each event, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pace_ms: Option<u64>,
+    /// Delay before the response head (status and headers) is sent, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
 }
 
 /// Conditions on the request; all given conditions must hold.
@@ -305,6 +308,21 @@ impl Response {
         self
     }
 
+    /// Checks what serde cannot; the message says what to change.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if let Some(s) = self.status
+            && !(300..=999).contains(&s)
+        {
+            return Err(format!(
+                "status {s} must be a non-2xx HTTP status (300..=999)"
+            ));
+        }
+        if self.times == Some(0) {
+            return Err("times: 0 would never be served; remove the response".into());
+        }
+        Ok(())
+    }
+
     /// The stop reason sent: explicit, or inferred from the output.
     pub fn effective_stop(&self) -> Stop {
         self.stop.unwrap_or_else(|| {
@@ -367,22 +385,10 @@ impl Script {
                 .flat_map(|(k, v)| v.iter().map(move |r| (k.as_str(), r))),
         );
         for (i, (conv, r)) in all.enumerate() {
-            let fail = |message: String| MockError::Parse {
+            r.check().map_err(|message| MockError::Parse {
                 source_name: name.into(),
                 message: format!("response #{i} in {conv}: {message}"),
-            };
-            if let Some(s) = r.status
-                && !(300..=999).contains(&s)
-            {
-                return Err(fail(format!(
-                    "status {s} must be a non-2xx HTTP status (300..=999)"
-                )));
-            }
-            if r.times == Some(0) {
-                return Err(fail(
-                    "times: 0 would never be served; remove the response".into(),
-                ));
-            }
+            })?;
         }
         Ok(self)
     }

@@ -80,7 +80,7 @@ impl MockServer {
             cancel: CancellationToken::new(),
         });
         let app = Router::new()
-            .route("/__requests", get(list_requests))
+            .route("/__requests", get(list_requests).delete(clear_requests))
             .fallback(answer)
             .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
             .with_state(Arc::clone(&shared));
@@ -116,6 +116,27 @@ impl MockServer {
         lock(&self.shared.log).clone()
     }
 
+    /// Removes and returns the requests received so far (the next call starts empty).
+    pub fn take_requests(&self) -> Vec<RecordedRequest> {
+        std::mem::take(&mut *lock(&self.shared.log))
+    }
+
+    /// Appends responses to a conversation (`None` = the default one) while serving.
+    pub fn append_responses(
+        &self,
+        conversation: Option<&str>,
+        responses: Vec<crate::script::Response>,
+    ) -> Result<(), MockError> {
+        for (i, r) in responses.iter().enumerate() {
+            r.check().map_err(|message| MockError::Parse {
+                source_name: "append_responses".into(),
+                message: format!("response #{i}: {message}"),
+            })?;
+        }
+        lock(&self.shared.queue).append(conversation, responses);
+        Ok(())
+    }
+
     /// How many scripted servings are still unused, over all conversations.
     pub fn remaining_responses(&self) -> u64 {
         lock(&self.shared.queue).remaining()
@@ -146,6 +167,11 @@ impl Drop for MockServer {
 async fn list_requests(State(shared): State<Arc<Shared>>) -> HttpResponse {
     let log = lock(&shared.log).clone();
     axum::Json(log).into_response()
+}
+
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
+    lock(&shared.log).clear();
+    StatusCode::NO_CONTENT
 }
 
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
@@ -225,6 +251,13 @@ async fn answer(
             return json_response(StatusCode::BAD_REQUEST, &dialect.error_body(400, &message));
         }
     };
+
+    if let Some(ms) = response.delay_ms {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(ms)) => {}
+            () = shared.cancel.cancelled() => {}
+        }
+    }
 
     if let Some(status) = response.status {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -244,3 +244,54 @@ async fn paced_stream_takes_at_least_pace_times_events() {
     assert_eq!(n, 6); // role, 3 deltas, finish, [DONE]
     assert!(started.elapsed() >= Duration::from_millis(30) * n);
 }
+
+#[tokio::test]
+async fn stall_before_the_first_event_sends_the_head_but_no_body_byte() {
+    let server = serve("responses: [{output: [{text: hello}], stall_after_events: 0}]").await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/messages", server.base_url()))
+        .json(&anthropic_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let first = tokio::time::timeout(Duration::from_millis(400), stream.next()).await;
+    assert!(first.is_err(), "no body byte may arrive, got {first:?}");
+}
+
+#[tokio::test]
+async fn delay_holds_back_the_response_head() {
+    let server = serve("responses: [{status: 503, delay_ms: 300}]").await;
+    let started = Instant::now();
+    let (status, _, _) = post(
+        &format!("{}/v1/messages", server.base_url()),
+        &anthropic_body(),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_stalled_stream_promptly() {
+    let server = serve("responses: [{output: [{text: hello}], stall_after_events: 1}]").await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.base_url()))
+        .json(&json!({"messages": [], "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let reader = tokio::spawn(read_chunks(resp));
+    server.shutdown().await;
+    let (_, err) = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(err.is_some(), "the aborted stream ends in a body error");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown must not wait for the stall"
+    );
+}

@@ -212,3 +212,34 @@ conversations:
     .await;
     assert_eq!(streamed_text(&text), "side-answer");
 }
+
+#[tokio::test]
+async fn responses_can_be_appended_and_the_log_taken_or_cleared() {
+    let server = serve("responses: []").await;
+    let url = format!("{}/v1/chat/completions", server.base_url());
+    let body = json!({"stream": true, "messages": []});
+    let (status, _, _) = post(&url, &body).await;
+    assert_eq!(status, 500, "empty script is exhausted");
+    server
+        .append_responses(None, vec![mock_llm::Response::text("added")])
+        .unwrap();
+    let (_, _, text) = post(&url, &body).await;
+    assert_eq!(streamed_text(&text), "added");
+    assert!(
+        server
+            .append_responses(None, vec![mock_llm::Response::status(200)])
+            .is_err()
+    );
+
+    assert_eq!(server.take_requests().len(), 2);
+    assert!(server.requests().is_empty());
+    post(&url, &body).await;
+    let client = reqwest::Client::new();
+    let del = client
+        .delete(format!("{}/__requests", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    assert!(server.requests().is_empty());
+}
