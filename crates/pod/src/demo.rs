@@ -1,8 +1,237 @@
-//! `pod demo` (written next).
+//! `pod demo`: the whole life of a Pod, offline, with no configuration.
+//!
+//! A temporary `PODS_HOME`, a generated three-file project, `mock-llm` in-process on
+//! 127.0.0.1:0 with the built-in [`SCRIPT`], and a real Pod process (this binary) that
+//! reads, greps and edits the project through its tools; then, while a shell tool
+//! call runs, the Pod is SIGKILLed and restored with `resume`, and the narrative shows
+//! the unfinished call closed as interrupted instead of being run again.
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-/// Runs the offline demo.
+use anyhow::{Context, bail};
+use pod_ids::{PodName, Roots};
+use protocol::{Event, InputMode, Request, ServerMessage};
+use scope::{Access, Scope, ScopeRule};
+use session_store::SessionStore;
+
+use crate::client::PodClient;
+use crate::launch::{LaunchConfig, Manifest, StartMode};
+use crate::launcher::launch;
+use crate::layout::PodPaths;
+use crate::record::RecordStore;
+use crate::toolbox::BUILTIN_TOOLS;
+
+/// The scripted model's answers, in the order the demo asks for them.
+pub const SCRIPT: &str = r#"
+responses:
+  - output:
+      - text: "I'll read the library and look for TODOs."
+      - tool_call: read_file
+        id: call_read
+        arguments: {"path": "src/lib.rs"}
+      - tool_call: grep
+        id: call_grep
+        arguments: {"pattern": "TODO"}
+  - output:
+      - tool_call: edit_file
+        id: call_edit
+        arguments: {"path": "src/lib.rs", "old": "a - b // TODO: should add", "new": "a + b"}
+  - output:
+      - text: "Fixed `add` in src/lib.rs: it subtracted instead of adding."
+  - output:
+      - tool_call: bash
+        id: call_test
+        arguments: {"command": "echo run >> test-runs.log; exec sleep 60"}
+  - output:
+      - text: "The test command was interrupted when I was restarted; I did not run it again. Check test-runs.log before retrying."
+"#;
+
+fn generate_project(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("src"))?;
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "/// Adds two numbers.\npub fn add(a: i32, b: i32) -> i32 {\n    a - b // TODO: should add\n}\n",
+    )?;
+    std::fs::write(
+        dir.join("src/main.rs"),
+        "fn main() {\n    println!(\"{}\", demo::add(2, 2));\n}\n",
+    )?;
+    std::fs::write(dir.join("README.md"), "# demo\nA tiny crate with a bug.\n")?;
+    Ok(())
+}
+
+/// Runs the demo and prints its narrative.
 pub fn run_demo() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("demo not written yet")
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(demo())
+}
+
+async fn ask(c: &mut PodClient, text: &str) -> anyhow::Result<String> {
+    c.request(Request::SendInput {
+        text: text.into(),
+        mode: InputMode::Queue,
+    })
+    .await?;
+    let mut started = false;
+    loop {
+        let ServerMessage::Event { event, .. } = c.next_message().await? else {
+            continue;
+        };
+        match event {
+            Event::UserInput { text: t } if t == text => started = true,
+            Event::ToolStarted { name, .. } if started => println!("     → tool {name} …"),
+            Event::ToolResult {
+                result,
+                duration_ms,
+            } if started => println!(
+                "     ← {} {} ({duration_ms} ms)",
+                result.name,
+                if result.is_error { "failed" } else { "ok" }
+            ),
+            Event::RunCompleted { final_text } if started => return Ok(final_text),
+            Event::RunErrored { error, .. } if started => bail!("run failed: {error}"),
+            _ => {}
+        }
+    }
+}
+
+async fn demo() -> anyhow::Result<ExitCode> {
+    let home = tempfile::tempdir().context("cannot create a temporary PODS_HOME")?;
+    let roots = Roots::under(home.path());
+    let project = home.path().join("project");
+    generate_project(&project)?;
+    let project = scope::canonicalize(&project)?.as_path().to_path_buf();
+    println!(
+        "pods demo: offline, against a scripted model (mock-llm). Nothing leaves this machine.\n"
+    );
+    println!("1. Generated a small project in {}", project.display());
+
+    let script = mock_llm::Script::from_yaml_str(SCRIPT)?;
+    let server = mock_llm::MockServer::start(script).await?;
+    let name = PodName::new("demo")?;
+    let manifest = Manifest {
+        provider: "openai".into(),
+        base_url: format!("{}/v1", server.base_url()),
+        api_key_env: None,
+        model: "scripted-model".into(),
+        system_prompt_source: "builtin".into(),
+        tools: BUILTIN_TOOLS.iter().map(|s| s.to_string()).collect(),
+        scope: Scope {
+            allow: vec![ScopeRule::new(&project, Access::Write, true)?],
+            deny: Vec::new(),
+        },
+        cwd: project.clone(),
+    };
+    let start = Instant::now();
+    let cfg = LaunchConfig {
+        name: name.clone(),
+        roots: (&roots).into(),
+        mode: StartMode::Fresh,
+        manifest: Some(manifest),
+    };
+    let r2 = roots.clone();
+    let pid =
+        tokio::task::spawn_blocking(move || launch(&r2, &cfg, Duration::from_secs(15))).await??;
+    println!(
+        "2. Started Pod \"demo\" as its own process (pid {pid}), ready in {} ms; scope: write {}",
+        start.elapsed().as_millis(),
+        project.display()
+    );
+    let sock = PodPaths::new(&roots, &name).socket();
+    let mut c = PodClient::connect(&sock, None).await?;
+    println!("3. Asked: \"Fix the add function.\"");
+    let answer = ask(&mut c, "Fix the add function.").await?;
+    println!("   Answer: {answer}");
+    let lib = std::fs::read_to_string(project.join("src/lib.rs"))?;
+    println!(
+        "   src/lib.rs line 3 is now: {}",
+        lib.lines().nth(2).unwrap_or("").trim()
+    );
+
+    println!("4. Asked: \"Run the tests.\" The model starts a long shell command …");
+    c.request(Request::SendInput {
+        text: "Run the tests.".into(),
+        mode: InputMode::Queue,
+    })
+    .await?;
+    let marker = project.join("test-runs.log");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        // Wait for the tool to have started (its event), then for its side effect.
+        if let ServerMessage::Event {
+            event: Event::ToolStarted { .. },
+            ..
+        } = c.next_message().await?
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the shell tool never started");
+        }
+    }
+    while !marker.exists() {
+        if Instant::now() > deadline {
+            bail!("the shell tool never wrote {}", marker.display());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(c);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).context("bad pid")?,
+        rustix::process::Signal::KILL,
+    )?;
+    println!("   … and while it runs, the Pod process is killed with SIGKILL (pid {pid}).");
+    let lock = PodPaths::new(&roots, &name).lock();
+    while crate::liveness::probe(&lock).is_some() {
+        if Instant::now() > deadline {
+            bail!("the Pod did not die");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let cfg = LaunchConfig {
+        name: name.clone(),
+        roots: (&roots).into(),
+        mode: StartMode::Resume,
+        manifest: None,
+    };
+    let r2 = roots.clone();
+    let pid2 =
+        tokio::task::spawn_blocking(move || launch(&r2, &cfg, Duration::from_secs(15))).await??;
+    let mut c = PodClient::connect(&sock, None).await?;
+    println!(
+        "5. `pod resume demo`: restored from its record and session log (pid {pid2}), state {:?}.",
+        c.status.state
+    );
+    println!(
+        "   The shell call had no result: it was closed as \"interrupted\" and NOT run again."
+    );
+    println!("6. Asked: \"Carry on.\"");
+    let answer = ask(&mut c, "Carry on.").await?;
+    println!("   Answer: {answer}");
+    let runs = std::fs::read_to_string(&marker)?.lines().count();
+    println!("   The test command ran {runs} time(s) in total.");
+    c.request(Request::Shutdown).await.ok();
+    while c.next_message().await.is_ok() {}
+
+    let rec = RecordStore::new(roots.pods.clone())
+        .load(&name)?
+        .context("demo record vanished")?;
+    if let Some((_, seg)) = rec.active_segment() {
+        let read = SessionStore::new(roots.sessions.clone()).read_segment(seg)?;
+        println!("7. Stopped. The session log ({}):", read.path.display());
+        for e in &read.entries {
+            println!("   {}", crate::cli::describe_entry(e));
+        }
+    }
+    server.shutdown().await;
+    println!(
+        "\nDone. Try it for real: `pod run \"your task\" --provider anthropic --model claude-sonnet-4-5 --print`."
+    );
+    Ok(ExitCode::SUCCESS)
 }

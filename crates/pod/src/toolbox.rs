@@ -270,6 +270,18 @@ impl Ctx {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // SAFETY: the closure runs in the forked child before exec and only makes one
+        // raw prctl syscall (async-signal-safe; no allocation, no locks). It makes the
+        // kernel SIGKILL the shell if the Pod process dies (even by SIGKILL), so a
+        // crashed Pod does not leave its tool commands running.
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))
+                .map_err(std::io::Error::from)
+            });
+        }
         for k in SCRUBBED_ENV
             .iter()
             .copied()

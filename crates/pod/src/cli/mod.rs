@@ -3,6 +3,8 @@
 
 mod doctor;
 mod inspect;
+
+pub use inspect::describe as describe_entry;
 mod interact;
 mod start;
 

@@ -212,7 +212,7 @@ async fn follow(
         if let Some(t) = task {
             interact::send_input(roots, name, t, false).await?;
         }
-        println!("{} started (pid {pid})", name.as_str());
+        println!("{} ready (pid {pid})", name.as_str());
         return Ok(ExitCode::SUCCESS);
     }
     interact::follow(roots, name, task, how).await
