@@ -55,8 +55,10 @@ pub(crate) fn replace_atomically(
         // at any moment leaves the old or the new content, never a mix.
         dir.rename(&tmp, dir, rel)?;
         // fsync the directory so the rename itself survives a power loss.
-        let d = dir.open_dir(parent)?;
-        rustix::fs::fsync(&d)?;
+        // (cap-std opens `Dir`s with O_PATH, which cannot be fsynced; a read-only
+        // open of the directory can.)
+        let d = dir.open_with(parent, OpenOptions::new().read(true))?;
+        d.sync_all()?;
         f.metadata()
     })();
     if result.is_err() {
