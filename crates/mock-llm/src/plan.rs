@@ -9,7 +9,11 @@ use crate::script::{Part, Response, Stop, Usage};
 #[derive(Debug, Clone)]
 pub(crate) enum Block {
     /// Assistant text.
-    Text { text: String, pieces: Vec<String> },
+    Text {
+        text: String,
+        pieces: Vec<String>,
+        thought_signature: Option<String>,
+    },
     /// Reasoning text plus opaque companions.
     Reasoning {
         text: String,
@@ -72,6 +76,7 @@ impl Plan {
                 Part::Text(t) => Block::Text {
                     text: t.text.clone(),
                     pieces: t.chunking.split(&t.text, false),
+                    thought_signature: t.thought_signature.clone(),
                 },
                 Part::Reasoning(r) => Block::Reasoning {
                     text: r.text.clone(),

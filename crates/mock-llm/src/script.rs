@@ -213,6 +213,8 @@ pub struct TextPart {
     pub text: String,
     /// How it is cut into deltas.
     pub chunking: Chunking,
+    /// Gemini `thoughtSignature` attached to the last text part (Gemini 3 signs text turns).
+    pub thought_signature: Option<String>,
 }
 
 /// Reasoning text with its provider-specific opaque companions.
@@ -248,7 +250,7 @@ impl Part {
     pub fn text(text: impl Into<String>) -> Part {
         Part::Text(TextPart {
             text: text.into(),
-            chunking: Chunking::Default,
+            ..Default::default()
         })
     }
 
@@ -258,6 +260,7 @@ impl Part {
         Part::Text(TextPart {
             text: pieces.concat(),
             chunking: Chunking::Pieces(pieces),
+            thought_signature: None,
         })
     }
 
@@ -478,9 +481,12 @@ impl TryFrom<RawPart> for Part {
             misplaced("arguments", raw.arguments.is_some())?;
             misplaced("signature", raw.signature.is_some())?;
             misplaced("encrypted_content", raw.encrypted_content.is_some())?;
-            misplaced("thought_signature", raw.thought_signature.is_some())?;
             let chunking = raw.chunking(&text)?;
-            return Ok(Part::Text(TextPart { text, chunking }));
+            return Ok(Part::Text(TextPart {
+                text,
+                chunking,
+                thought_signature: raw.thought_signature,
+            }));
         }
         if let Some(text) = raw.reasoning.clone() {
             misplaced("id", raw.id.is_some())?;
@@ -542,6 +548,7 @@ impl From<Part> for RawPart {
                     text: Some(t.text),
                     chunks,
                     chunk_size,
+                    thought_signature: t.thought_signature,
                     ..Default::default()
                 }
             }

@@ -16,6 +16,7 @@ responses:
       - redacted_reasoning: "opaque-1"
       - text: "Looking."
         chunks: ["Loo", "king."]
+        thought_signature: "ts-text"
       - tool_call: read_file
         id: call_a
         arguments: '{"path":"a.txt"}'

@@ -53,7 +53,19 @@ fn parts(plan: &Plan) -> Vec<Value> {
                 let block = &plan.blocks[b];
                 let piece = &block.pieces()[p];
                 match block {
-                    Block::Text { .. } => parts.push(json!({"text": piece})),
+                    Block::Text {
+                        pieces,
+                        thought_signature,
+                        ..
+                    } => {
+                        let mut part = json!({"text": piece});
+                        if p + 1 == pieces.len()
+                            && let Some(sig) = thought_signature
+                        {
+                            part["thoughtSignature"] = json!(sig);
+                        }
+                        parts.push(part);
+                    }
                     Block::Reasoning {
                         pieces, signature, ..
                     } => {
@@ -116,7 +128,17 @@ pub(crate) fn json_body(plan: &Plan, ctx: &Ctx) -> Value {
         .blocks
         .iter()
         .filter_map(|b| match b {
-            Block::Text { text, .. } => Some(json!({"text": text})),
+            Block::Text {
+                text,
+                thought_signature,
+                ..
+            } => {
+                let mut part = json!({"text": text});
+                if let Some(sig) = thought_signature {
+                    part["thoughtSignature"] = json!(sig);
+                }
+                Some(part)
+            }
             Block::Reasoning {
                 text, signature, ..
             } => {
