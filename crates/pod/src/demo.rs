@@ -119,6 +119,10 @@ async fn demo() -> anyhow::Result<ExitCode> {
         base_url: format!("{}/v1", server.base_url()),
         api_key_env: None,
         model: "scripted-model".into(),
+        max_output_tokens: None,
+        headers: Default::default(),
+        idle_timeout_secs: None,
+        max_attempts: None,
         system_prompt_source: "builtin".into(),
         tools: BUILTIN_TOOLS.iter().map(|s| s.to_string()).collect(),
         scope: Scope {

@@ -24,6 +24,18 @@ pub struct Manifest {
     pub api_key_env: Option<String>,
     /// Model id.
     pub model: String,
+    /// Output token limit per model call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    /// Extra HTTP headers for the provider (not secrets: keys come from `api_key_env`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Idle timeout between stream events, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Attempts per model call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
     /// Where the system prompt came from (`builtin` for now).
     #[serde(default = "builtin")]
     pub system_prompt_source: String,

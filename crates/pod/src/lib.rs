@@ -22,6 +22,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod controller;
 pub mod demo;
 pub mod journal;

@@ -106,6 +106,7 @@ async fn run_inner(
             config: RequestConfig {
                 provider: m.provider.clone(),
                 model: m.model.clone(),
+                max_output_tokens: m.max_output_tokens,
                 ..Default::default()
             },
         }

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use llm::ProviderKind;
 use pod_ids::{PodName, Roots};
 use scope::{Access, Scope, ScopeRule};
 
 use super::OutputMode;
 use super::interact::{self, Follow};
+use crate::config::{Config, FlagOverrides};
 use crate::launch::{LaunchConfig, Manifest, StartMode};
 use crate::layout::PodPaths;
 use crate::liveness;
@@ -29,9 +29,9 @@ pub struct RunArgs {
     /// Pod name (default: generated).
     #[arg(long)]
     name: Option<String>,
-    /// Provider kind: openai, anthropic, responses, gemini, ollama, llamacpp, vllm, lmstudio, openrouter.
-    #[arg(long, default_value = "openai")]
-    provider: String,
+    /// Provider: a configured provider name or a kind (openai, anthropic, responses, gemini).
+    #[arg(long)]
+    provider: Option<String>,
     /// Provider base URL (default: the provider's public API).
     #[arg(long)]
     base_url: Option<String>,
@@ -57,14 +57,6 @@ pub struct RunArgs {
     mode: OutputMode,
 }
 
-fn default_model(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::OpenAiChat | ProviderKind::OpenAiResponses => "gpt-4.1-mini",
-        ProviderKind::Anthropic => "claude-sonnet-4-5",
-        ProviderKind::Gemini => "gemini-2.5-flash",
-    }
-}
-
 fn absolute(base: &std::path::Path, p: &std::path::Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -73,35 +65,45 @@ fn absolute(base: &std::path::Path, p: &std::path::Path) -> PathBuf {
     }
 }
 
-/// The manifest of a new Pod from flags (the lead's `config.rs` layers files under these).
-fn manifest_from(args: &RunArgs) -> anyhow::Result<Manifest> {
-    let kind = ProviderKind::parse(&args.provider).with_context(|| {
-        format!(
-            "unknown provider {:?}: use openai, anthropic, responses, gemini, ollama, llamacpp, vllm, lmstudio or openrouter",
-            args.provider
-        )
-    })?;
+/// The manifest of a new Pod: configuration files layered under the flags.
+fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     let here = std::env::current_dir().context("cannot read the current directory")?;
     let cwd = absolute(&here, args.cwd.as_deref().unwrap_or(&here));
     let cwd = scope::canonicalize(&cwd)?.as_path().to_path_buf();
     if !cwd.is_dir() {
         bail!("working directory {} does not exist", cwd.display());
     }
+    let config = Config::load(
+        &roots.config,
+        Some(&cwd),
+        &FlagOverrides {
+            provider: args.provider.clone(),
+            base_url: args.base_url.clone(),
+            model: args.model.clone(),
+        },
+    )?;
+    let resolved = config.resolve_model(None)?;
     let mut allow = Vec::new();
-    let writes = if args.write.is_empty() && args.read.is_empty() {
-        vec![cwd.clone()]
+    let writes = if args.write.is_empty() {
+        &config.write
     } else {
-        args.write.iter().map(|p| absolute(&cwd, p)).collect()
+        &args.write
     };
     for p in writes {
-        allow.push(ScopeRule::new(&p, Access::Write, true)?);
+        allow.push(ScopeRule::new(absolute(&cwd, p), Access::Write, true)?);
     }
-    for p in &args.read {
+    let reads = if args.read.is_empty() {
+        &config.read
+    } else {
+        &args.read
+    };
+    for p in reads {
         allow.push(ScopeRule::new(absolute(&cwd, p), Access::Read, true)?);
     }
     let tools = args
         .tools
         .clone()
+        .or(config.tools.clone())
         .unwrap_or_else(|| BUILTIN_TOOLS.iter().map(|s| s.to_string()).collect());
     if let Some(bad) = tools.iter().find(|t| !BUILTIN_TOOLS.contains(&t.as_str())) {
         bail!(
@@ -109,21 +111,16 @@ fn manifest_from(args: &RunArgs) -> anyhow::Result<Manifest> {
             BUILTIN_TOOLS.join(", ")
         );
     }
+    let s = resolved.settings;
     Ok(Manifest {
-        provider: kind.name().into(),
-        base_url: args
-            .base_url
-            .clone()
-            .unwrap_or_else(|| kind.default_base_url().into()),
-        api_key_env: Some(
-            args.api_key_env
-                .clone()
-                .unwrap_or_else(|| kind.key_env_var().into()),
-        ),
-        model: args
-            .model
-            .clone()
-            .unwrap_or_else(|| default_model(kind).into()),
+        provider: s.kind.name().into(),
+        base_url: s.base_url,
+        api_key_env: args.api_key_env.clone().or(s.api_key_env),
+        model: resolved.model,
+        max_output_tokens: resolved.max_output_tokens,
+        headers: s.headers,
+        idle_timeout_secs: s.idle_timeout_secs,
+        max_attempts: s.max_attempts,
         system_prompt_source: "builtin".into(),
         tools,
         scope: Scope {
@@ -163,7 +160,7 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
         None => generated_name()?,
     };
     refuse_if_live(roots, &name)?;
-    let manifest = manifest_from(&args)?;
+    let manifest = manifest_from(roots, &args)?;
     let cfg = LaunchConfig {
         name: name.clone(),
         roots: roots.into(),
