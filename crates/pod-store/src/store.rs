@@ -307,11 +307,12 @@ impl PodStore {
 
     /// Writes `record` to its `metadata.json`. Only called with the Pod's lock held.
     fn commit(&self, record: &PodRecord) -> Result<()> {
-        let mut bytes =
-            serde_json::to_vec_pretty(record).map_err(|source| StoreError::Serialize {
-                name: record.name.clone(),
-                source,
-            })?;
+        // Compact, not pretty: records with hundreds of children are rewritten on
+        // every update, and pretty printing costs ~50% more time (`jq` reads it).
+        let mut bytes = serde_json::to_vec(record).map_err(|source| StoreError::Serialize {
+            name: record.name.clone(),
+            source,
+        })?;
         bytes.push(b'\n');
         let dir = self.pod_dir(&record.name);
         // The rename inside is the commit point; before it the old file is intact.
