@@ -1,0 +1,331 @@
+//! One transcript entry to styled lines (the unit that is cached).
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use serde_json::Value;
+
+use super::ViewFlags;
+use super::markdown::render_markdown;
+use super::wrap::{Logical, wrap};
+use crate::transcript_model::{EntryKind, NoticeKind, ToolEntry, ToolStatus};
+
+/// Diff lines shown for an edit while tool details are collapsed.
+const DIFF_PREVIEW: usize = 4;
+/// Output lines shown when tool details are expanded.
+const OUTPUT_EXPANDED: usize = 40;
+
+fn dim() -> Style {
+    Style::default().fg(Color::DarkGray)
+}
+
+/// Renders one entry at `width` with the view toggles `flags`.
+pub fn render_entry(kind: &EntryKind, width: u16, flags: ViewFlags) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    match kind {
+        EntryKind::User(text) => {
+            let you = Style::default()
+                .fg(Color::Green)
+                .add_modifier(Modifier::BOLD);
+            for (i, line) in text.split('\n').enumerate() {
+                let prefix = if i == 0 { "› " } else { "  " };
+                wrap(
+                    Logical {
+                        first_prefix: vec![Span::styled(prefix, you)],
+                        rest_prefix: vec![Span::raw("  ")],
+                        spans: vec![(line.to_string(), Style::default().fg(Color::White))],
+                    },
+                    width,
+                    &mut out,
+                );
+            }
+            out.push(Line::default());
+        }
+        EntryKind::Assistant { text, streaming } => {
+            render_markdown(text, width, &mut out);
+            if *streaming {
+                match out.last_mut() {
+                    Some(l) => l
+                        .spans
+                        .push(Span::styled("▍", Style::default().fg(Color::Gray))),
+                    None => out.push(Line::from(Span::styled("▍", dim()))),
+                }
+            }
+            out.push(Line::default());
+        }
+        EntryKind::Reasoning { text, streaming } => {
+            let style = dim().add_modifier(Modifier::ITALIC);
+            let words = text.split_whitespace().count();
+            let state = if *streaming { "thinking…" } else { "thought" };
+            if flags.reasoning {
+                out.push(Line::from(Span::styled(format!("▾ {state}"), style)));
+                for line in text.lines() {
+                    wrap(
+                        Logical::prefixed(Span::styled("  ", style), vec![(line.into(), style)]),
+                        width,
+                        &mut out,
+                    );
+                }
+            } else {
+                out.push(Line::from(Span::styled(
+                    format!("▸ {state} ({words} words, t to expand)"),
+                    style,
+                )));
+            }
+        }
+        EntryKind::Tool(t) => render_tool(t, width, flags, &mut out),
+        EntryKind::Notice { text, kind } => {
+            let (label, color) = match kind {
+                NoticeKind::Child => ("child", Color::Yellow),
+                NoticeKind::Reclaim => ("reclaim", Color::Magenta),
+                NoticeKind::Other => ("notice", Color::Blue),
+            };
+            let bar = Span::styled("┃ ", Style::default().fg(color));
+            out.push(Line::from(vec![
+                bar.clone(),
+                Span::styled(
+                    format!("◆ {label}"),
+                    Style::default().fg(color).add_modifier(Modifier::BOLD),
+                ),
+            ]));
+            for line in text.lines() {
+                wrap(
+                    Logical::prefixed(bar.clone(), vec![(line.into(), Style::default().fg(color))]),
+                    width,
+                    &mut out,
+                );
+            }
+            out.push(Line::default());
+        }
+        EntryKind::TurnEnd { turn, usage } => {
+            let mut label = format!(
+                " turn {turn} · {} in · {} out",
+                tokens(usage.input_tokens),
+                tokens(usage.output_tokens)
+            );
+            if usage.cache_read_tokens > 0 {
+                label.push_str(&format!(" · {} cached", tokens(usage.cache_read_tokens)));
+            }
+            label.push(' ');
+            let w = usize::from(width);
+            let used = label.chars().count();
+            let left = 2.min(w.saturating_sub(used));
+            let right = w.saturating_sub(used + left);
+            out.push(Line::from(Span::styled(
+                format!("{}{label}{}", "─".repeat(left), "─".repeat(right)),
+                dim(),
+            )));
+            out.push(Line::default());
+        }
+        EntryKind::RunError { error, cancelled } => {
+            let (text, color) = if *cancelled {
+                (
+                    format!(
+                        "⏹ run interrupted{}",
+                        if error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {error}")
+                        }
+                    ),
+                    Color::Yellow,
+                )
+            } else {
+                (format!("✗ run failed: {error}"), Color::Red)
+            };
+            wrap(
+                Logical::plain(text, Style::default().fg(color)),
+                width,
+                &mut out,
+            );
+            out.push(Line::default());
+        }
+        EntryKind::Client(text) => {
+            wrap(
+                Logical::plain(format!("· {text}"), dim().add_modifier(Modifier::ITALIC)),
+                width,
+                &mut out,
+            );
+            out.push(Line::default());
+        }
+    }
+    out
+}
+
+/// `12`, `1.2k`, `3.4M`.
+pub fn tokens(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// `120ms`, `1.2s`, `2m03s`.
+pub fn duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1e3),
+        _ => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+    }
+}
+
+/// The argument that best says what a call does.
+fn summary(t: &ToolEntry, args: Option<&serde_json::Map<String, Value>>) -> String {
+    let Some(args) = args else {
+        return t.arguments.chars().take(80).collect();
+    };
+    for key in [
+        "path",
+        "file_path",
+        "command",
+        "cmd",
+        "pattern",
+        "query",
+        "name",
+        "url",
+    ] {
+        if let Some(v) = args.get(key).and_then(Value::as_str) {
+            let first = v.lines().next().unwrap_or("");
+            return first.to_string();
+        }
+    }
+    let s = serde_json::to_string(args).unwrap_or_default();
+    s.chars().take(80).collect()
+}
+
+/// `(removed, added)` text of an edit-like call.
+fn edit_texts(args: &serde_json::Map<String, Value>) -> Option<(String, String)> {
+    let get = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+    for (old, new) in [
+        ("old_string", "new_string"),
+        ("old", "new"),
+        ("old_text", "new_text"),
+        ("search", "replace"),
+    ] {
+        if let (Some(o), Some(n)) = (get(old), get(new)) {
+            return Some((o, n));
+        }
+    }
+    get("content").map(|c| (String::new(), c))
+}
+
+fn render_tool(t: &ToolEntry, width: u16, flags: ViewFlags, out: &mut Vec<Line<'static>>) {
+    let args: Option<serde_json::Map<String, Value>> = serde_json::from_str(&t.arguments).ok();
+    let (icon, color) = match t.status {
+        ToolStatus::Requested => ("○", Color::DarkGray),
+        ToolStatus::Running => ("◐", Color::Cyan),
+        ToolStatus::Done => ("✓", Color::Green),
+        ToolStatus::Failed => ("✗", Color::Red),
+    };
+    let mut header = vec![
+        (format!("{icon} "), Style::default().fg(color)),
+        (
+            t.name.clone(),
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        ),
+        (format!(" {}", summary(t, args.as_ref())), Style::default()),
+    ];
+    let status = match (t.status, t.duration_ms) {
+        (ToolStatus::Running, _) => " running".to_string(),
+        (ToolStatus::Requested, _) => " queued".to_string(),
+        (_, Some(ms)) => format!(" {}", duration(ms)),
+        (_, None) => String::new(),
+    };
+    header.push((status, dim()));
+    wrap(
+        Logical {
+            first_prefix: vec![],
+            rest_prefix: vec![Span::raw("  ")],
+            spans: header,
+        },
+        width,
+        out,
+    );
+    let gutter = Span::styled("  │ ", dim());
+    if let Some((old, new)) = args.as_ref().and_then(edit_texts) {
+        let mut diff: Vec<(String, Style)> = Vec::new();
+        diff.extend(
+            old.lines()
+                .map(|l| (format!("- {l}"), Style::default().fg(Color::Red))),
+        );
+        diff.extend(
+            new.lines()
+                .map(|l| (format!("+ {l}"), Style::default().fg(Color::Green))),
+        );
+        let total = diff.len();
+        let shown = if flags.tools {
+            total.min(200)
+        } else {
+            total.min(DIFF_PREVIEW)
+        };
+        for (text, style) in diff.into_iter().take(shown) {
+            wrap(
+                Logical::prefixed(gutter.clone(), vec![(text, style)]),
+                width,
+                out,
+            );
+        }
+        if total > shown {
+            out.push(Line::from(vec![
+                gutter.clone(),
+                Span::styled(
+                    format!("… {} more lines (e to expand)", total - shown),
+                    dim(),
+                ),
+            ]));
+        }
+    }
+    if let Some(output) = &t.output {
+        let style = if t.status == ToolStatus::Failed {
+            Style::default().fg(Color::Red)
+        } else {
+            dim()
+        };
+        let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+        if flags.tools {
+            for l in lines.iter().take(OUTPUT_EXPANDED) {
+                wrap(
+                    Logical::prefixed(gutter.clone(), vec![(l.to_string(), style)]),
+                    width,
+                    out,
+                );
+            }
+            if lines.len() > OUTPUT_EXPANDED {
+                out.push(Line::from(vec![
+                    gutter,
+                    Span::styled(
+                        format!("… {} more lines", lines.len() - OUTPUT_EXPANDED),
+                        dim(),
+                    ),
+                ]));
+            }
+        } else if let Some(first) = lines.first() {
+            // One row: the first line, cut to the width.
+            let room = usize::from(width).saturating_sub(6);
+            let mut s: String = first.chars().take(room).collect();
+            if first.chars().count() > room || lines.len() > 1 {
+                s.push('…');
+            }
+            out.push(Line::from(vec![
+                Span::styled("  └ ", dim()),
+                Span::styled(s, style),
+            ]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_short() {
+        assert_eq!(tokens(999), "999");
+        assert_eq!(tokens(12_345), "12.3k");
+        assert_eq!(duration(120), "120ms");
+        assert_eq!(duration(1_500), "1.5s");
+        assert_eq!(duration(123_000), "2m03s");
+    }
+}

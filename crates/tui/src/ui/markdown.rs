@@ -1,0 +1,259 @@
+//! Markdown (assistant text) to styled, wrapped lines, via pulldown-cmark.
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+
+use super::highlight;
+use super::wrap::{Logical, wrap};
+
+struct Builder {
+    out: Vec<Logical>,
+    cur: Logical,
+    styles: Vec<Style>,
+    /// One entry per open list: the next number (ordered) or None (bullets).
+    lists: Vec<Option<u64>>,
+    quote_depth: usize,
+    code: Option<String>,
+    pending_item_marker: Option<String>,
+}
+
+impl Builder {
+    fn style(&self) -> Style {
+        self.styles.last().copied().unwrap_or_default()
+    }
+
+    fn push_style(&mut self, f: impl FnOnce(Style) -> Style) {
+        let s = f(self.style());
+        self.styles.push(s);
+    }
+
+    fn indent(&self) -> String {
+        "  ".repeat(self.lists.len().saturating_sub(1))
+    }
+
+    fn prefixes(&mut self) -> (Vec<Span<'static>>, Vec<Span<'static>>) {
+        let quote = "│ ".repeat(self.quote_depth);
+        let indent = self.indent();
+        let qstyle = Style::default().fg(Color::DarkGray);
+        match self.pending_item_marker.take() {
+            Some(marker) => {
+                let pad = " ".repeat(marker.chars().count());
+                (
+                    vec![
+                        Span::styled(quote.clone(), qstyle),
+                        Span::raw(format!("{indent}{marker}")),
+                    ],
+                    vec![
+                        Span::styled(quote, qstyle),
+                        Span::raw(format!("{indent}{pad}")),
+                    ],
+                )
+            }
+            None => {
+                let ind = if self.lists.is_empty() {
+                    String::new()
+                } else {
+                    format!("{indent}  ")
+                };
+                let p = vec![Span::styled(quote, qstyle), Span::raw(ind)];
+                (p.clone(), p)
+            }
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        if self.cur.spans.is_empty() && self.cur.first_prefix.is_empty() {
+            let (f, r) = self.prefixes();
+            self.cur.first_prefix = f;
+            self.cur.rest_prefix = r;
+        }
+        let st = self.style();
+        self.cur.spans.push((s.to_string(), st));
+    }
+
+    fn end_line(&mut self) {
+        if !self.cur.spans.is_empty() || self.pending_item_marker.is_some() {
+            if self.cur.first_prefix.is_empty() {
+                let (f, r) = self.prefixes();
+                self.cur.first_prefix = f;
+                self.cur.rest_prefix = r;
+            }
+            self.out.push(std::mem::take(&mut self.cur));
+        }
+    }
+
+    fn blank(&mut self) {
+        self.end_line();
+        if self.lists.is_empty() && self.out.last().is_some_and(|l| !l.spans.is_empty()) {
+            self.out.push(Logical::default());
+        }
+    }
+}
+
+/// Renders markdown `text` to lines of at most `width` columns.
+pub fn render_markdown(text: &str, width: u16, out: &mut Vec<Line<'static>>) {
+    let mut b = Builder {
+        out: Vec::new(),
+        cur: Logical::default(),
+        styles: vec![Style::default()],
+        lists: Vec::new(),
+        quote_depth: 0,
+        code: None,
+        pending_item_marker: None,
+    };
+    let opts = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS;
+    for ev in Parser::new_ext(text, opts) {
+        match ev {
+            Event::Start(tag) => match tag {
+                Tag::Heading { level, .. } => {
+                    b.blank();
+                    let color = if level == HeadingLevel::H1 {
+                        Color::LightCyan
+                    } else {
+                        Color::Cyan
+                    };
+                    b.push_style(|s| s.fg(color).add_modifier(Modifier::BOLD));
+                }
+                Tag::Emphasis => b.push_style(|s| s.add_modifier(Modifier::ITALIC)),
+                Tag::Strong => b.push_style(|s| s.add_modifier(Modifier::BOLD)),
+                Tag::Strikethrough => b.push_style(|s| s.add_modifier(Modifier::CROSSED_OUT)),
+                Tag::Link { .. } => {
+                    b.push_style(|s| s.fg(Color::Blue).add_modifier(Modifier::UNDERLINED))
+                }
+                Tag::BlockQuote(_) => {
+                    b.end_line();
+                    b.quote_depth += 1;
+                }
+                Tag::List(start) => {
+                    b.end_line();
+                    b.lists.push(start);
+                }
+                Tag::Item => {
+                    b.end_line();
+                    let marker = match b.lists.last_mut() {
+                        Some(Some(n)) => {
+                            let m = format!("{n}. ");
+                            *n += 1;
+                            m
+                        }
+                        _ => "• ".to_string(),
+                    };
+                    b.pending_item_marker = Some(marker);
+                }
+                Tag::CodeBlock(kind) => {
+                    b.end_line();
+                    b.code = Some(match kind {
+                        CodeBlockKind::Fenced(info) => {
+                            info.split_whitespace().next().unwrap_or("").to_string()
+                        }
+                        CodeBlockKind::Indented => String::new(),
+                    });
+                }
+                _ => {}
+            },
+            Event::End(tag) => match tag {
+                TagEnd::Heading(_) => {
+                    b.styles.pop();
+                    b.end_line();
+                }
+                TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link => {
+                    b.styles.pop();
+                }
+                TagEnd::Paragraph => b.blank(),
+                TagEnd::BlockQuote(_) => {
+                    b.end_line();
+                    b.quote_depth = b.quote_depth.saturating_sub(1);
+                }
+                TagEnd::List(_) => {
+                    b.end_line();
+                    b.lists.pop();
+                    if b.lists.is_empty() {
+                        b.blank();
+                    }
+                }
+                TagEnd::Item => b.end_line(),
+                TagEnd::CodeBlock => {
+                    b.code = None;
+                    b.blank();
+                }
+                TagEnd::TableRow | TagEnd::TableHead => b.end_line(),
+                _ => {}
+            },
+            Event::Text(t) => {
+                if let Some(lang) = b.code.clone() {
+                    let gutter = Span::styled("▏ ", Style::default().fg(Color::DarkGray));
+                    for line in t.lines() {
+                        b.out.push(Logical::prefixed(
+                            gutter.clone(),
+                            highlight::highlight_line(line, &lang),
+                        ));
+                    }
+                } else {
+                    b.text(&t);
+                }
+            }
+            Event::Code(t) => {
+                b.push_style(|s| s.fg(Color::Yellow));
+                b.text(&t);
+                b.styles.pop();
+            }
+            Event::SoftBreak => b.text(" "),
+            Event::HardBreak => b.end_line(),
+            Event::Rule => {
+                b.end_line();
+                b.out.push(Logical::plain(
+                    "─".repeat(usize::from(width.min(40))),
+                    Style::default().fg(Color::DarkGray),
+                ));
+            }
+            Event::TaskListMarker(done) => b.text(if done { "[x] " } else { "[ ] " }),
+            Event::Html(t) | Event::InlineHtml(t) => b.text(&t),
+            Event::InlineMath(t) | Event::DisplayMath(t) => b.text(&t),
+            Event::FootnoteReference(t) => b.text(&format!("[{t}]")),
+        }
+    }
+    b.end_line();
+    while b.out.last().is_some_and(|l| l.spans.is_empty()) {
+        b.out.pop();
+    }
+    for l in b.out {
+        wrap(l, width, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(md: &str, width: u16) -> Vec<String> {
+        let mut out = Vec::new();
+        render_markdown(md, width, &mut out);
+        out.iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn renders_lists_code_and_paragraphs() {
+        let md = "# Title\n\nSome *text* here.\n\n- one\n- two\n\n```rust\nfn x() {}\n```\n";
+        assert_eq!(
+            text(md, 40),
+            vec![
+                "Title",
+                "Some text here.",
+                "",
+                "• one",
+                "• two",
+                "",
+                "▏ fn x() {}",
+            ]
+        );
+    }
+
+    #[test]
+    fn wraps_paragraphs_to_width() {
+        let lines = text("aaa bbb ccc ddd", 8);
+        assert_eq!(lines, vec!["aaa bbb", "ccc ddd"]);
+    }
+}
