@@ -27,12 +27,12 @@ pub enum RegistryError {
     WriteConflict {
         /// The Pod asking.
         pod: PodName,
-        /// The requested rule involved.
-        ours: ScopeRule,
+        /// The requested rule involved (boxed to keep the error small).
+        ours: Box<ScopeRule>,
         /// The deepest Pod really holding the region.
         owner: PodName,
         /// The owner's rule involved.
-        theirs: ScopeRule,
+        theirs: Box<ScopeRule>,
         /// Extra detail, e.g. " (reserved for child x)"; empty when none.
         via: String,
     },

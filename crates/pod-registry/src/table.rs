@@ -171,9 +171,9 @@ impl Table {
         let WriteConflict { ours, theirs } = conflict;
         Some(RegistryError::WriteConflict {
             pod: pod.clone(),
-            ours,
+            ours: Box::new(ours),
             owner: owner.name.clone(),
-            theirs,
+            theirs: Box::new(theirs),
             via,
         })
     }

@@ -30,7 +30,7 @@ fn churn(dir: PathBuf, ready: PathBuf) {
         if k == 0 {
             std::fs::write(&ready, b"").unwrap();
         }
-        if k % 3 != 0 {
+        if !k.is_multiple_of(3) {
             reg.release(&name(&pod), stamp.incarnation).unwrap();
         }
         k += 1;

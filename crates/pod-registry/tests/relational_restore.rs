@@ -61,8 +61,8 @@ fn restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_c
                 ..
             } => {
                 assert_eq!(owner.as_str(), "q");
-                assert_eq!(theirs, &w("/w/b"));
-                assert_eq!(ours, &w("/w"));
+                assert_eq!(**theirs, w("/w/b"));
+                assert_eq!(**ours, w("/w"));
             }
             other => panic!("expected a conflict naming q, got {other}"),
         }
