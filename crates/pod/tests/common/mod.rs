@@ -1,0 +1,144 @@
+//! Shared by the end-to-end tests: a temporary PODS_HOME with a small project, the
+//! `pod` binary, and mock-llm on 127.0.0.1:0 in a runtime owned by the test.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use pod_ids::{PodName, Roots};
+
+pub struct Env {
+    pub home: tempfile::TempDir,
+    pub project: PathBuf,
+    pub roots: Roots,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let home = tempfile::tempdir().unwrap();
+        let project = home.path().join("project");
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        std::fs::write(project.join("a.txt"), "alpha\n").unwrap();
+        std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let project = scope::canonicalize(&project).unwrap().as_path().to_path_buf();
+        let roots = Roots::under(home.path());
+        Env { home, project, roots }
+    }
+
+    pub fn pod(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pod"));
+        c.env("PODS_HOME", self.home.path())
+            .env_remove("PODS_DATA_DIR")
+            .env_remove("PODS_RUNTIME_DIR")
+            .env_remove("PODS_CONFIG_DIR")
+            .current_dir(&self.project);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.pod().args(args).output().unwrap()
+    }
+
+    /// Runs and asserts success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "pod {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and asserts failure with exit code 1, returning stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "pod {args:?} should fail: {out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn socket(&self, name: &str) -> PathBuf {
+        self.roots.runtime.join(name).join("sock")
+    }
+
+    pub fn pid(&self, name: &str) -> u32 {
+        std::fs::read_to_string(self.roots.runtime.join(name).join("lock"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn is_live(&self, name: &str) -> bool {
+        pod::liveness::probe(&self.roots.runtime.join(name).join("lock")).is_some()
+    }
+
+    /// Entries of the Pod's active segment.
+    pub fn log(&self, name: &str) -> Vec<session_store::Entry> {
+        let rec = pod::record::RecordStore::new(self.roots.pods.clone())
+            .load(&PodName::new(name).unwrap())
+            .unwrap()
+            .unwrap();
+        let (_, seg) = rec.active_segment().unwrap();
+        session_store::SessionStore::new(self.roots.sessions.clone())
+            .read_segment(seg)
+            .unwrap()
+            .entries
+    }
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub struct Mock {
+    pub rt: tokio::runtime::Runtime,
+    pub server: Option<mock_llm::MockServer>,
+}
+
+impl Mock {
+    pub fn start(yaml: &str) -> Mock {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let script = mock_llm::Script::from_yaml_str(yaml).unwrap();
+        let server = rt.block_on(mock_llm::MockServer::start(script)).unwrap();
+        Mock {
+            rt,
+            server: Some(server),
+        }
+    }
+
+    /// The OpenAI-style base URL.
+    pub fn url(&self) -> String {
+        format!("{}/v1", self.server.as_ref().unwrap().base_url())
+    }
+
+    pub fn requests(&self) -> Vec<mock_llm::RecordedRequest> {
+        self.server.as_ref().unwrap().requests()
+    }
+}
+
+pub fn kinds(entries: &[session_store::Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
