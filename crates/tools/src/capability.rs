@@ -170,7 +170,10 @@ mod tests {
         };
         let e = check_access(&s, Path::new("/w/ro/x"), Access::Write).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("/w/ro/x") && msg.contains("read-only"), "{msg}");
+        assert!(
+            msg.contains("/w/ro/x") && msg.contains("read-only"),
+            "{msg}"
+        );
         let e = check_access(&s, Path::new("/elsewhere"), Access::Read).unwrap_err();
         assert!(e.to_string().contains("outside this Pod's scope"), "{e}");
     }

@@ -119,7 +119,10 @@ impl Tool for Grep {
                 ob.add(g).map_err(bad)?;
                 wb.overrides(ob.build().map_err(bad)?);
             }
-            let max = p.max_results.unwrap_or(GREP_DEFAULT_MAX).clamp(1, GREP_HARD_MAX);
+            let max = p
+                .max_results
+                .unwrap_or(GREP_DEFAULT_MAX)
+                .clamp(1, GREP_HARD_MAX);
             let search = Search {
                 root,
                 root_path: base.root.clone(),
@@ -402,8 +405,10 @@ impl Sink for Collect {
             OutputMode::FilesWithMatches => Ok(false), // one match decides the file
             OutputMode::Count => Ok(true),
             OutputMode::Content => {
-                self.lines
-                    .push(Line::Match(m.line_number().unwrap_or(0), line_text(m.bytes())));
+                self.lines.push(Line::Match(
+                    m.line_number().unwrap_or(0),
+                    line_text(m.bytes()),
+                ));
                 Ok((self.count as usize) < self.limit)
             }
         }
@@ -411,8 +416,10 @@ impl Sink for Collect {
 
     fn context(&mut self, _: &Searcher, c: &SinkContext<'_>) -> Result<bool, std::io::Error> {
         if self.mode == OutputMode::Content {
-            self.lines
-                .push(Line::Context(c.line_number().unwrap_or(0), line_text(c.bytes())));
+            self.lines.push(Line::Context(
+                c.line_number().unwrap_or(0),
+                line_text(c.bytes()),
+            ));
         }
         Ok(true)
     }

@@ -20,8 +20,11 @@ pub trait Tool: Send + Sync {
     /// JSON Schema of the arguments object.
     fn parameters_schema(&self) -> serde_json::Value;
     /// Runs the tool. `args` is the parsed arguments object.
-    async fn call(&self, ctx: &ToolContext, args: serde_json::Value)
-    -> Result<ToolOutput, ToolError>;
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: serde_json::Value,
+    ) -> Result<ToolOutput, ToolError>;
 }
 
 /// Text for the model. When a cap cut the output, `text` carries a marker saying

@@ -20,12 +20,21 @@ async fn dotdot_out_of_scope_is_refused() {
     t.mkdir("w");
     t.write("secret", "s3cret");
     let (_tx, ctx) = ctx(w_scope(&t), &t.p("w"));
-    let e = call(&ctx, "read_file", json!({"path": "../secret"})).await.unwrap_err();
-    assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
-    assert!(e.to_string().contains(&t.p("secret").display().to_string()), "{e}");
-    let e = call(&ctx, "write_file", json!({"path": "../new", "content": "x"}))
+    let e = call(&ctx, "read_file", json!({"path": "../secret"}))
         .await
         .unwrap_err();
+    assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&t.p("secret").display().to_string()),
+        "{e}"
+    );
+    let e = call(
+        &ctx,
+        "write_file",
+        json!({"path": "../new", "content": "x"}),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
     assert!(!t.p("new").exists());
 }
@@ -39,7 +48,9 @@ async fn hard_to_see_dotdot_is_resolved_before_the_check() {
     let scope = Scope::allowing(vec![rule(&t.p("w/a"), Access::Write)]);
     let (_tx, ctx) = ctx(scope, &t.p("w/a"));
     let sneaky = format!("{}/w/a/./../b", t.base.display());
-    let e = call(&ctx, "read_file", json!({"path": sneaky})).await.unwrap_err();
+    let e = call(&ctx, "read_file", json!({"path": sneaky}))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
     let e = call(&ctx, "write_file", json!({"path": sneaky, "content": "x"}))
         .await
@@ -57,18 +68,31 @@ async fn symlink_inside_scope_pointing_outside_is_refused_for_read_and_write() {
     symlink(t.p("out/secret"), t.p("w/secret-link")).unwrap();
     let (_tx, ctx) = ctx(w_scope(&t), &t.p("w"));
     for path in ["escape/secret", "secret-link"] {
-        let e = call(&ctx, "read_file", json!({"path": path})).await.unwrap_err();
-        assert!(matches!(e, ToolError::OutOfScope { .. }), "{path}: {e}");
-        let e = call(&ctx, "write_file", json!({"path": path, "content": "pwned"}))
+        let e = call(&ctx, "read_file", json!({"path": path}))
             .await
             .unwrap_err();
         assert!(matches!(e, ToolError::OutOfScope { .. }), "{path}: {e}");
-    }
-    let e = call(&ctx, "write_file", json!({"path": "escape/new", "content": "x"}))
+        let e = call(
+            &ctx,
+            "write_file",
+            json!({"path": path, "content": "pwned"}),
+        )
         .await
         .unwrap_err();
+        assert!(matches!(e, ToolError::OutOfScope { .. }), "{path}: {e}");
+    }
+    let e = call(
+        &ctx,
+        "write_file",
+        json!({"path": "escape/new", "content": "x"}),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
-    assert_eq!(std::fs::read_to_string(t.p("out/secret")).unwrap(), "s3cret");
+    assert_eq!(
+        std::fs::read_to_string(t.p("out/secret")).unwrap(),
+        "s3cret"
+    );
     assert!(!t.p("out/new").exists());
 }
 
@@ -79,15 +103,23 @@ async fn symlink_swapped_to_outside_between_two_calls_is_refused() {
     t.write("out/f", "s3cret");
     symlink(t.p("w/inside"), t.p("w/link")).unwrap();
     let (_tx, ctx) = ctx(w_scope(&t), &t.p("w"));
-    let ok = call(&ctx, "read_file", json!({"path": "link/f"})).await.unwrap();
+    let ok = call(&ctx, "read_file", json!({"path": "link/f"}))
+        .await
+        .unwrap();
     assert!(ok.text.contains("fine"));
     std::fs::remove_file(t.p("w/link")).unwrap();
     symlink(t.p("out"), t.p("w/link")).unwrap();
-    let e = call(&ctx, "read_file", json!({"path": "link/f"})).await.unwrap_err();
-    assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
-    let e = call(&ctx, "edit_file", json!({"path": "link/f", "old_string": "s3cret", "new_string": "x"}))
+    let e = call(&ctx, "read_file", json!({"path": "link/f"}))
         .await
         .unwrap_err();
+    assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
+    let e = call(
+        &ctx,
+        "edit_file",
+        json!({"path": "link/f", "old_string": "s3cret", "new_string": "x"}),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
     assert_eq!(std::fs::read_to_string(t.p("out/f")).unwrap(), "s3cret");
 }
@@ -98,7 +130,10 @@ async fn write_to_read_only_region_names_path_and_reason() {
     t.write("w/ro/f", "old");
     t.write("r/f", "old");
     let scope = Scope {
-        allow: vec![rule(&t.p("w"), Access::Write), rule(&t.p("r"), Access::Read)],
+        allow: vec![
+            rule(&t.p("w"), Access::Write),
+            rule(&t.p("r"), Access::Read),
+        ],
         deny: vec![deny(&t.p("w/ro"), Access::Write)],
     };
     let (_tx, ctx) = ctx(scope, &t.p("w"));
@@ -107,7 +142,16 @@ async fn write_to_read_only_region_names_path_and_reason() {
             .await
             .unwrap_err();
         let msg = e.to_string();
-        assert!(matches!(e, ToolError::OutOfScope { access: Access::Write, .. }), "{msg}");
+        assert!(
+            matches!(
+                e,
+                ToolError::OutOfScope {
+                    access: Access::Write,
+                    ..
+                }
+            ),
+            "{msg}"
+        );
         assert!(msg.contains(&target.display().to_string()), "{msg}");
         assert!(msg.contains("read-only"), "{msg}");
         // reading is still fine there
@@ -126,11 +170,19 @@ async fn read_of_denied_region_is_an_error_and_it_is_hidden_from_listings() {
         deny: vec![deny(&t.p("w/private"), Access::Read)],
     };
     let (_tx, ctx) = ctx(scope, &t.p("w"));
-    let e = call(&ctx, "read_file", json!({"path": "private/key"})).await.unwrap_err();
+    let e = call(&ctx, "read_file", json!({"path": "private/key"}))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("denied"), "{e}");
     let listing = call(&ctx, "list_dir", json!({})).await.unwrap().text;
-    assert!(listing.contains("public") && !listing.contains("private"), "{listing}");
-    let found = call(&ctx, "grep", json!({"pattern": "k|p"})).await.unwrap().text;
+    assert!(
+        listing.contains("public") && !listing.contains("private"),
+        "{listing}"
+    );
+    let found = call(&ctx, "grep", json!({"pattern": "k|p"}))
+        .await
+        .unwrap()
+        .text;
     assert!(!found.contains("private"), "{found}");
 }
 
@@ -139,15 +191,23 @@ async fn a_scope_narrowed_by_delegation_applies_to_the_next_call() {
     let t = Tree::new();
     t.mkdir("w/child");
     let (tx, ctx) = ctx(w_scope(&t), &t.p("w"));
-    call(&ctx, "write_file", json!({"path": "child/a", "content": "1"}))
-        .await
-        .unwrap();
+    call(
+        &ctx,
+        "write_file",
+        json!({"path": "child/a", "content": "1"}),
+    )
+    .await
+    .unwrap();
     // The runtime delegates w/child to a child Pod: effective scope now denies write.
     let narrowed = w_scope(&t).effective_write(&[rule(&t.p("w/child"), Access::Write)]);
     tx.send(narrowed).unwrap();
-    let e = call(&ctx, "write_file", json!({"path": "child/a", "content": "2"}))
-        .await
-        .unwrap_err();
+    let e = call(
+        &ctx,
+        "write_file",
+        json!({"path": "child/a", "content": "2"}),
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("delegated"), "{e}");
     assert_eq!(std::fs::read_to_string(t.p("w/child/a")).unwrap(), "1");
 }
@@ -157,9 +217,13 @@ async fn write_file_creates_parents_inside_scope() {
     let t = Tree::new();
     t.mkdir("w");
     let (_tx, ctx) = ctx(w_scope(&t), &t.p("w"));
-    let out = call(&ctx, "write_file", json!({"path": "a/b/c.txt", "content": "hi\n"}))
-        .await
-        .unwrap();
+    let out = call(
+        &ctx,
+        "write_file",
+        json!({"path": "a/b/c.txt", "content": "hi\n"}),
+    )
+    .await
+    .unwrap();
     assert!(out.text.starts_with("Created"), "{}", out.text);
     assert_eq!(std::fs::read_to_string(t.p("w/a/b/c.txt")).unwrap(), "hi\n");
 }

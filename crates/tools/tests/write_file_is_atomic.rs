@@ -18,32 +18,58 @@ async fn write_file_keeps_the_executable_bit() {
     let t = Tree::new();
     let f = t.write("w/run.sh", "#!/bin/sh\necho old\n");
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o751)).unwrap();
-    let (_tx, ctx) = ctx(Scope::allowing(vec![rule(&t.p("w"), Access::Write)]), &t.p("w"));
-    call(&ctx, "write_file", json!({"path": "run.sh", "content": "#!/bin/sh\necho new\n"}))
-        .await
-        .unwrap();
+    let (_tx, ctx) = ctx(
+        Scope::allowing(vec![rule(&t.p("w"), Access::Write)]),
+        &t.p("w"),
+    );
+    call(
+        &ctx,
+        "write_file",
+        json!({"path": "run.sh", "content": "#!/bin/sh\necho new\n"}),
+    )
+    .await
+    .unwrap();
     let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o751);
-    assert_eq!(std::fs::read_to_string(&f).unwrap(), "#!/bin/sh\necho new\n");
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "#!/bin/sh\necho new\n"
+    );
     // and edit_file too
-    call(&ctx, "read_file", json!({"path": "run.sh"})).await.unwrap();
-    call(&ctx, "edit_file", json!({"path": "run.sh", "old_string": "new", "new_string": "newer"}))
+    call(&ctx, "read_file", json!({"path": "run.sh"}))
         .await
         .unwrap();
-    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777, 0o751);
+    call(
+        &ctx,
+        "edit_file",
+        json!({"path": "run.sh", "old_string": "new", "new_string": "newer"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+        0o751
+    );
 }
 
 /// Child mode: writes alternately all-'A' and all-'B' 4 MiB files to `f` forever,
 /// printing a line after each write.
 fn crash_child(dir: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let base = std::path::PathBuf::from(dir);
     let (_tx, ctx) = ctx(Scope::allowing(vec![rule(&base, Access::Write)]), &base);
     for i in 0u64.. {
         let c = if i % 2 == 0 { "B" } else { "A" };
         let content = c.repeat(SIZE);
-        rt.block_on(call(&ctx, "write_file", json!({"path": "f", "content": content})))
-            .unwrap();
+        rt.block_on(call(
+            &ctx,
+            "write_file",
+            json!({"path": "f", "content": content}),
+        ))
+        .unwrap();
         println!("wrote {i}");
     }
 }
@@ -62,7 +88,11 @@ fn crash_mid_write_leaves_old_or_new_content() {
     // its next write (write + fsync + rename take milliseconds for 4 MiB).
     for kill_after in [1usize, 2, 3, 5] {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_mid_write_leaves_old_or_new_content", "--nocapture"])
+            .args([
+                "--exact",
+                "crash_mid_write_leaves_old_or_new_content",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, &w)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -49,7 +49,11 @@ pub fn ctx(scope: Scope, cwd: &Path) -> (watch::Sender<Scope>, ToolContext) {
     (tx, ToolContext::new(rx, cwd))
 }
 
-pub async fn call(ctx: &ToolContext, tool: &str, args: serde_json::Value) -> Result<ToolOutput, ToolError> {
+pub async fn call(
+    ctx: &ToolContext,
+    tool: &str,
+    args: serde_json::Value,
+) -> Result<ToolOutput, ToolError> {
     ToolSet::standard().call(ctx, tool, &args.to_string()).await
 }
 

@@ -1,0 +1,48 @@
+//! The shell never sees provider API keys. Its own test binary, because it sets a
+//! process environment variable (no other test runs in this process).
+
+mod common;
+
+use common::*;
+use scope::{Access, Scope};
+use serde_json::json;
+
+#[tokio::test]
+async fn env_does_not_show_provider_keys() {
+    // SAFETY: the only test in this binary; set before any other thread reads env.
+    unsafe {
+        std::env::set_var("OPENAI_API_KEY", "sk-test-openai-secret");
+        std::env::set_var("ACME_API_KEY", "acme-secret");
+        std::env::set_var("DEPLOY_TOKEN", "deploy-secret");
+        std::env::set_var("HARMLESS_VAR", "visible");
+    }
+    let t = Tree::new();
+    let w = t.mkdir("w");
+    let (_tx, mut ctx) = ctx(Scope::allowing(vec![rule(&w, Access::Write)]), &w);
+    ctx.scrub_env = vec!["*_TOKEN".into()];
+    let out = call(&ctx, "bash", json!({"command": "env"}))
+        .await
+        .unwrap()
+        .text;
+    assert!(out.contains("HARMLESS_VAR=visible"), "env not run? {out}");
+    for secret in ["sk-test-openai-secret", "acme-secret", "deploy-secret"] {
+        assert!(!out.contains(secret), "{secret} leaked");
+    }
+    // Under Landlock the shell cannot read the runtime's own environment via /proc
+    // either (Landlock denies ptrace-class access to processes outside its domain).
+    if tools::landlock_available() {
+        let me = std::process::id();
+        let out = call(
+            &ctx,
+            "bash",
+            json!({"command": format!("cat /proc/{me}/environ")}),
+        )
+        .await
+        .unwrap()
+        .text;
+        assert!(
+            !out.contains("sk-test-openai-secret"),
+            "leaked via /proc: {out}"
+        );
+    }
+}
