@@ -182,7 +182,13 @@ impl PodStore {
 
     /// Marks `child` stopping (asked to stop; scope returns once it is gone).
     pub fn mark_child_stopping(&self, name: &PodName, child: &PodName) -> Result<PodRecord> {
-        self.transition(name, child, ChildStatus::Stopping, "mark_child_stopping", |_| None)
+        self.transition(
+            name,
+            child,
+            ChildStatus::Stopping,
+            "mark_child_stopping",
+            |_| None,
+        )
     }
 
     /// Marks `child` lost with `reason`, recording a `child_lost` history event

@@ -89,7 +89,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("metadata.json");
         let t = d.path().join("metadata.json.tmp");
-        fs::write(&t, "stale garbage from a killed writer, longer than the new one").unwrap();
+        fs::write(
+            &t,
+            "stale garbage from a killed writer, longer than the new one",
+        )
+        .unwrap();
         replace_atomically(&p, &t, b"{}").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"{}");
         assert!(!t.exists(), "temp is renamed away");

@@ -54,7 +54,8 @@ fn sigkill_at_random_moments_leaves_a_written_state() {
     let shadow = PodStore::new(shadow_dir.path());
     let pod = name("crashy");
     for s in [&store, &shadow] {
-        s.create_pending(&pod, session(0), segment(0), manifest(), None).unwrap();
+        s.create_pending(&pod, session(0), segment(0), manifest(), None)
+            .unwrap();
     }
     let exe = std::env::current_exe().unwrap();
     let mut rng = rand::rng();
@@ -66,7 +67,13 @@ fn sigkill_at_random_moments_leaves_a_written_state() {
 
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
-            .args(["--exact", CHILD_TEST, "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                CHILD_TEST,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, format!("{}\n{done}", root.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -100,7 +107,10 @@ fn sigkill_at_random_moments_leaves_a_written_state() {
         std::thread::sleep(Duration::from_micros(rng.random_range(0..3000)));
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: child must die by the kill");
+        assert!(
+            !status.success(),
+            "round {round}: child must die by the kill"
+        );
         reader.join().unwrap();
         // Drain every ACK printed before the kill.
         while let Ok(ack) = rx.try_recv() {
@@ -115,9 +125,9 @@ fn sigkill_at_random_moments_leaves_a_written_state() {
             apply_op(&shadow, &pod, done);
             done += 1;
         }
-        let on_disk = store.read(&pod).unwrap_or_else(|e| {
-            panic!("round {round}: record unreadable after SIGKILL: {e}")
-        });
+        let on_disk = store
+            .read(&pod)
+            .unwrap_or_else(|e| panic!("round {round}: record unreadable after SIGKILL: {e}"));
         let disk = without_timestamps(&on_disk);
         if disk != without_timestamps(&shadow.read(&pod).unwrap()) {
             apply_op(&shadow, &pod, done);
@@ -135,7 +145,11 @@ fn sigkill_at_random_moments_leaves_a_written_state() {
             temp_left += 1;
         }
         let listed = store.list().unwrap();
-        assert_eq!(listed.len(), 1, "round {round}: temp or lock files listed as Pods");
+        assert_eq!(
+            listed.len(),
+            1,
+            "round {round}: temp or lock files listed as Pods"
+        );
         assert!(listed[0].record.is_ok(), "round {round}");
     }
     eprintln!(

@@ -35,7 +35,13 @@ fn create_pending_then_read_back_the_same_record() {
         .unwrap();
     assert!(s.exists(&lead).unwrap());
     assert_eq!(created.version, FORMAT_VERSION);
-    assert_eq!(created.state, PodState::Pending { session: session(1), segment: segment(1) });
+    assert_eq!(
+        created.state,
+        PodState::Pending {
+            session: session(1),
+            segment: segment(1)
+        }
+    );
     assert_eq!(s.read(&lead).unwrap(), created);
     assert_eq!(created.created_at, created.updated_at);
     // RFC 3339 UTC on disk.
@@ -49,7 +55,9 @@ fn create_pending_then_read_back_the_same_record() {
 fn creating_an_existing_pod_fails_and_changes_nothing() {
     let (_d, s) = store();
     let lead = name("lead");
-    let first = s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    let first = s
+        .create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
     let err = s
         .create_pending(&lead, session(2), segment(2), Default::default(), None)
         .unwrap_err();
@@ -66,25 +74,41 @@ fn updates_on_a_missing_pod_are_not_found_and_leave_nothing_behind() {
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
     assert!(err.to_string().contains("ghost"), "{err}");
     assert!(matches!(s.read(&ghost), Err(StoreError::NotFound { .. })));
-    assert!(!d.path().join("pods").exists(), "no root, lock or dir was created");
+    assert!(
+        !d.path().join("pods").exists(),
+        "no root, lock or dir was created"
+    );
 }
 
 #[test]
 fn each_operation_touches_only_its_field() {
     let (_d, s) = store();
     let lead = name("lead");
-    let r0 = s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    let r0 = s
+        .create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
 
     let r1 = s.set_active(&lead, session(2), segment(2)).unwrap();
-    assert_eq!(r1.state, PodState::Active { session: session(2), segment: segment(2) });
+    assert_eq!(
+        r1.state,
+        PodState::Active {
+            session: session(2),
+            segment: segment(2)
+        }
+    );
     assert!(r1.updated_at >= r0.updated_at);
-    assert_eq!((r1.manifest.clone(), r1.parent.clone()), (r0.manifest.clone(), None));
+    assert_eq!(
+        (r1.manifest.clone(), r1.parent.clone()),
+        (r0.manifest.clone(), None)
+    );
 
     let r2 = s.set_pending(&lead, session(3), segment(3)).unwrap();
     assert!(!r2.state.is_active());
     assert_eq!(r2.state.segment(), segment(3));
 
-    let r3 = s.set_manifest_extra(&lead, "effort", "high".into()).unwrap();
+    let r3 = s
+        .set_manifest_extra(&lead, "effort", "high".into())
+        .unwrap();
     assert_eq!(r3.manifest.extra["effort"], "high");
     assert_eq!(r3.manifest.model, r0.manifest.model);
 
@@ -94,13 +118,21 @@ fn each_operation_touches_only_its_field() {
     assert_eq!(r4.manifest, m, "set_manifest replaces the snapshot");
     assert_eq!(r4.state, r2.state);
 
-    let link = ParentLink { name: name("boss"), socket: None, pid: Some(9) };
+    let link = ParentLink {
+        name: name("boss"),
+        socket: None,
+        pid: Some(9),
+    };
     let r5 = s.set_parent(&lead, Some(link.clone())).unwrap();
     assert_eq!(r5.parent, Some(link));
     let r6 = s.set_parent(&lead, None).unwrap();
     assert_eq!(r6.parent, None);
     assert_eq!(r6.created_at, r0.created_at);
-    assert_eq!(s.read(&lead).unwrap(), r6, "each update returns what is on disk");
+    assert_eq!(
+        s.read(&lead).unwrap(),
+        r6,
+        "each update returns what is on disk"
+    );
 }
 
 #[test]
@@ -108,8 +140,11 @@ fn child_lifecycle_pending_live_stopping_reclaimed() {
     let (_d, s) = store();
     let lead = name("lead");
     let w = name("w1");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
-    let r = s.add_pending_child(&lead, child_spec("w1", "/w/a")).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
+    let r = s
+        .add_pending_child(&lead, child_spec("w1", "/w/a"))
+        .unwrap();
     let c = r.child(&w).unwrap();
     assert_eq!(c.status, ChildStatus::Pending);
     assert_eq!(c.write[0].path.as_path(), std::path::Path::new("/w/a"));
@@ -120,7 +155,10 @@ fn child_lifecycle_pending_live_stopping_reclaimed() {
         .unwrap();
     let c = r.child(&w).unwrap();
     assert_eq!(c.status, ChildStatus::Live);
-    assert_eq!((c.socket.as_deref(), c.pid), (Some("/run/w1.sock".as_ref()), Some(123)));
+    assert_eq!(
+        (c.socket.as_deref(), c.pid),
+        (Some("/run/w1.sock".as_ref()), Some(123))
+    );
 
     let r = s.mark_child_stopping(&lead, &w).unwrap();
     assert_eq!(r.child(&w).unwrap().status, ChildStatus::Stopping);
@@ -131,7 +169,10 @@ fn child_lifecycle_pending_live_stopping_reclaimed() {
     assert!(s.reclaim_child(&lead, &w, "stopped").unwrap());
     let r = s.read(&lead).unwrap();
     let c = r.child(&w).unwrap();
-    assert_eq!((c.status, c.reason.as_deref()), (ChildStatus::Reclaimed, Some("stopped")));
+    assert_eq!(
+        (c.status, c.reason.as_deref()),
+        (ChildStatus::Reclaimed, Some("stopped"))
+    );
     assert_eq!(r.history.len(), 1);
     // Reclaimed is terminal for every other transition.
     assert!(s.mark_child_live(&lead, &w, None, None).is_err());
@@ -144,22 +185,35 @@ fn second_reclaim_is_a_no_op_that_records_nothing() {
     let (_d, s) = store();
     let lead = name("lead");
     let w = name("w1");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
-    s.add_pending_child(&lead, child_spec("w1", "/w/a")).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
+    s.add_pending_child(&lead, child_spec("w1", "/w/a"))
+        .unwrap();
     s.mark_child_live(&lead, &w, None, Some(5)).unwrap();
 
     assert!(s.reclaim_child(&lead, &w, "process gone").unwrap());
     let after_first = s.read(&lead).unwrap();
     assert!(!s.reclaim_child(&lead, &w, "process gone again").unwrap());
     let after_second = s.read(&lead).unwrap();
-    assert_eq!(after_second, after_first, "nothing changed, not even updated_at");
+    assert_eq!(
+        after_second, after_first,
+        "nothing changed, not even updated_at"
+    );
 
-    let events: Vec<_> = after_second.history.iter().filter(|e| e.child == w).collect();
+    let events: Vec<_> = after_second
+        .history
+        .iter()
+        .filter(|e| e.child == w)
+        .collect();
     assert_eq!(events.len(), 1);
     let e = events[0];
     assert_eq!(e.kind, EventKind::ChildReclaimed);
     assert_eq!(e.reason.as_deref(), Some("process gone"));
-    assert_eq!(e.write, after_second.child(&w).unwrap().write, "event carries the rules");
+    assert_eq!(
+        e.write,
+        after_second.child(&w).unwrap().write,
+        "event carries the rules"
+    );
     assert_eq!(e.read.len(), 1);
 }
 
@@ -168,9 +222,12 @@ fn a_lost_child_is_recorded_once_and_can_still_be_reclaimed() {
     let (_d, s) = store();
     let lead = name("lead");
     let w = name("w1");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
-    s.add_pending_child(&lead, child_spec("w1", "/w/a")).unwrap();
-    s.mark_child_lost(&lead, &w, "exited with signal 9").unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
+    s.add_pending_child(&lead, child_spec("w1", "/w/a"))
+        .unwrap();
+    s.mark_child_lost(&lead, &w, "exited with signal 9")
+        .unwrap();
     let r = s.mark_child_lost(&lead, &w, "still gone").unwrap();
     assert_eq!(r.child(&w).unwrap().reason.as_deref(), Some("still gone"));
     assert_eq!(r.history.len(), 1, "re-marking lost adds no event");
@@ -185,23 +242,32 @@ fn child_names_are_unique_while_outstanding_and_reusable_after() {
     let (_d, s) = store();
     let lead = name("lead");
     let w = name("w1");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
-    s.add_pending_child(&lead, child_spec("w1", "/w/a")).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
+    s.add_pending_child(&lead, child_spec("w1", "/w/a"))
+        .unwrap();
     for status in ["pending", "live", "stopping"] {
         match status {
             "live" => drop(s.mark_child_live(&lead, &w, None, None).unwrap()),
             "stopping" => drop(s.mark_child_stopping(&lead, &w).unwrap()),
             _ => {}
         }
-        let err = s.add_pending_child(&lead, child_spec("w1", "/w/b")).unwrap_err();
+        let err = s
+            .add_pending_child(&lead, child_spec("w1", "/w/b"))
+            .unwrap_err();
         assert!(matches!(err, StoreError::ChildExists { .. }), "{err}");
         assert!(err.to_string().contains(status), "{err}");
     }
     s.reclaim_child(&lead, &w, "done").unwrap();
-    let r = s.add_pending_child(&lead, child_spec("w1", "/w/b")).unwrap();
+    let r = s
+        .add_pending_child(&lead, child_spec("w1", "/w/b"))
+        .unwrap();
     assert_eq!(r.children.len(), 1, "the reclaimed record is replaced");
     let c = r.child(&w).unwrap();
-    assert_eq!((c.status, c.write[0].path.as_path()), (ChildStatus::Pending, "/w/b".as_ref()));
+    assert_eq!(
+        (c.status, c.write[0].path.as_path()),
+        (ChildStatus::Pending, "/w/b".as_ref())
+    );
     assert_eq!(r.history.len(), 1, "the old reclaim event stays");
 }
 
@@ -209,14 +275,16 @@ fn child_names_are_unique_while_outstanding_and_reusable_after() {
 fn unknown_child_is_an_error_naming_both_pods() {
     let (_d, s) = store();
     let lead = name("lead");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
     let nobody = name("nobody");
     for err in [
         s.mark_child_live(&lead, &nobody, None, None).unwrap_err(),
         s.mark_child_stopping(&lead, &nobody).unwrap_err(),
         s.mark_child_lost(&lead, &nobody, "r").unwrap_err(),
         s.reclaim_child(&lead, &nobody, "r").unwrap_err(),
-        s.record_event(&lead, &nobody, EventKind::ChildExited, None).unwrap_err(),
+        s.record_event(&lead, &nobody, EventKind::ChildExited, None)
+            .unwrap_err(),
     ] {
         assert!(matches!(err, StoreError::ChildNotFound { .. }), "{err}");
         let msg = err.to_string();
@@ -229,14 +297,21 @@ fn history_is_bounded_and_keeps_the_newest() {
     let d = tempfile::tempdir().unwrap();
     let s = PodStore::new(d.path().join("pods")).with_history_limit(5);
     let lead = name("lead");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
     for i in 0..8 {
         let c = format!("c{i}");
-        s.add_pending_child(&lead, child_spec(&c, &format!("/w/{c}"))).unwrap();
+        s.add_pending_child(&lead, child_spec(&c, &format!("/w/{c}")))
+            .unwrap();
         s.reclaim_child(&lead, &name(&c), "done").unwrap();
     }
     let r = s
-        .record_event(&lead, &name("c7"), EventKind::ChildExited, Some("code 0".into()))
+        .record_event(
+            &lead,
+            &name("c7"),
+            EventKind::ChildExited,
+            Some("code 0".into()),
+        )
         .unwrap();
     let kids: Vec<_> = r.history.iter().map(|e| e.child.as_str()).collect();
     assert_eq!(kids, ["c4", "c5", "c6", "c7", "c7"]);
@@ -248,7 +323,8 @@ fn history_is_bounded_and_keeps_the_newest() {
 fn unknown_fields_from_a_newer_version_survive_an_update() {
     let (_d, s) = store();
     let lead = name("lead");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
     let path = s.metadata_path(&lead);
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     v["version"] = 7.into();
@@ -268,7 +344,8 @@ fn unknown_fields_from_a_newer_version_survive_an_update() {
 fn files_are_0600_and_directories_0700() {
     let (d, s) = store();
     let lead = name("lead");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
     s.set_active(&lead, session(1), segment(1)).unwrap();
     let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&d.path().join("pods")), 0o700);
@@ -282,7 +359,8 @@ fn a_held_lock_times_out_with_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let s = PodStore::new(d.path().join("pods")).with_lock_timeout(Duration::from_millis(150));
     let lead = name("lead");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
     // Another holder (a separate open file description behaves like another process).
     let lock_path = d.path().join("pods/lead.lock");
     let held = fs::File::open(&lock_path).unwrap();
@@ -303,12 +381,15 @@ fn a_held_lock_times_out_with_a_clear_error() {
 fn remove_deletes_the_pod_and_a_new_one_can_take_the_name() {
     let (_d, s) = store();
     let lead = name("lead");
-    s.create_pending(&lead, session(1), segment(1), manifest(), None).unwrap();
+    s.create_pending(&lead, session(1), segment(1), manifest(), None)
+        .unwrap();
     assert!(s.remove(&lead).unwrap());
     assert!(!s.exists(&lead).unwrap());
     assert!(!s.pod_dir(&lead).exists());
     assert!(!s.remove(&lead).unwrap());
-    let r = s.create_pending(&lead, session(2), segment(2), manifest(), None).unwrap();
+    let r = s
+        .create_pending(&lead, session(2), segment(2), manifest(), None)
+        .unwrap();
     assert_eq!(r.state.session(), session(2));
 }
 
@@ -318,7 +399,8 @@ fn same_op_sequence_gives_equal_records_modulo_time() {
     let (_d2, b) = store();
     let p = name("p");
     for s in [&a, &b] {
-        s.create_pending(&p, session(0), segment(0), manifest(), None).unwrap();
+        s.create_pending(&p, session(0), segment(0), manifest(), None)
+            .unwrap();
         for i in 0..30 {
             common::apply_op(s, &p, i);
         }

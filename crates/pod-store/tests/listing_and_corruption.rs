@@ -13,14 +13,24 @@ fn store_with(names: &[&str]) -> (tempfile::TempDir, PodStore) {
     let d = tempfile::tempdir().unwrap();
     let s = PodStore::new(d.path().join("pods"));
     for (i, n) in names.iter().enumerate() {
-        s.create_pending(&name(n), session(i as u64), segment(i as u64), manifest(), None)
-            .unwrap();
+        s.create_pending(
+            &name(n),
+            session(i as u64),
+            segment(i as u64),
+            manifest(),
+            None,
+        )
+        .unwrap();
     }
     (d, s)
 }
 
 fn names(s: &PodStore) -> Vec<String> {
-    s.list().unwrap().into_iter().map(|p| p.name.to_string()).collect()
+    s.list()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name.to_string())
+        .collect()
 }
 
 #[test]
@@ -37,21 +47,30 @@ fn garbage_metadata_is_an_error_naming_the_file_and_others_still_list() {
         }
         other => panic!("expected Corrupt, got {other}"),
     }
-    assert!(err.to_string().contains(&bad.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&bad.display().to_string()),
+        "{err}"
+    );
 
     let listed = s.list().unwrap();
-    let got: Vec<_> = listed.iter().map(|p| (p.name.as_str(), p.record.is_ok())).collect();
+    let got: Vec<_> = listed
+        .iter()
+        .map(|p| (p.name.as_str(), p.record.is_ok()))
+        .collect();
     assert_eq!(got, [("alpha", true), ("beta", false), ("gamma", true)]);
     let beta_err = listed[1].record.as_ref().unwrap_err().to_string();
     assert!(beta_err.contains(&bad.display().to_string()), "{beta_err}");
     assert_eq!(listed[1].path, bad);
 
     // Updates on the corrupt Pod fail the same way and do not overwrite it.
-    let upd = s.set_active(&name("beta"), session(9), segment(9)).unwrap_err();
+    let upd = s
+        .set_active(&name("beta"), session(9), segment(9))
+        .unwrap_err();
     assert!(matches!(upd, StoreError::Corrupt { .. }), "{upd}");
     assert!(fs::read_to_string(&bad).unwrap().ends_with("garbage"));
     // The others are unaffected.
-    s.set_active(&name("gamma"), session(9), segment(9)).unwrap();
+    s.set_active(&name("gamma"), session(9), segment(9))
+        .unwrap();
 }
 
 #[test]
@@ -80,7 +99,14 @@ fn list_ignores_entries_that_are_not_pod_directories() {
     let (d, s) = store_with(&["zeta", "alpha", "m.x_y-z"]);
     let root = d.path().join("pods");
     // Invalid names (would never pass PodName), lock and temp files, stray files.
-    for dir in ["UPPER", ".hidden", "bad name", "x.tmp", "registry", "no-record"] {
+    for dir in [
+        "UPPER",
+        ".hidden",
+        "bad name",
+        "x.tmp",
+        "registry",
+        "no-record",
+    ] {
         fs::create_dir(root.join(dir)).unwrap();
     }
     fs::write(root.join("UPPER/metadata.json"), "{}").unwrap();
@@ -94,11 +120,13 @@ fn list_ignores_entries_that_are_not_pod_directories() {
     assert_eq!(names(&s), ["alpha", "m.x_y-z", "zeta"]);
     assert!(s.list().unwrap().iter().all(|p| p.record.is_ok()));
     // A leftover temp file does not disturb reads or updates of its Pod.
-    s.set_active(&name("alpha"), session(5), segment(5)).unwrap();
+    s.set_active(&name("alpha"), session(5), segment(5))
+        .unwrap();
     assert!(!root.join("alpha/metadata.json.tmp").exists());
     // A directory without metadata.json is not a Pod and can be created over.
     assert!(!s.exists(&name("no-record")).unwrap());
-    s.create_pending(&name("no-record"), session(1), segment(1), manifest(), None).unwrap();
+    s.create_pending(&name("no-record"), session(1), segment(1), manifest(), None)
+        .unwrap();
     assert_eq!(names(&s), ["alpha", "m.x_y-z", "no-record", "zeta"]);
 }
 
@@ -107,14 +135,29 @@ fn listing_a_missing_root_is_empty() {
     let d = tempfile::tempdir().unwrap();
     let s = PodStore::new(d.path().join("nothing-here"));
     assert!(s.list().unwrap().is_empty());
-    assert!(!d.path().join("nothing-here").exists(), "list creates nothing");
+    assert!(
+        !d.path().join("nothing-here").exists(),
+        "list creates nothing"
+    );
 }
 
 #[test]
 fn bad_names_cannot_reach_the_filesystem() {
     // The store only takes PodName, which rejects every escaping or reserved name.
     let long = "a".repeat(64);
-    for bad in ["", ".", "..", "a/b", "A", "../x", long.as_str(), "registry", "a\nb", "x.lock", "x.tmp"] {
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a/b",
+        "A",
+        "../x",
+        long.as_str(),
+        "registry",
+        "a\nb",
+        "x.lock",
+        "x.tmp",
+    ] {
         assert!(pod_ids::PodName::new(bad).is_err(), "{bad:?}");
     }
     // And what PodName accepts stays inside the root.

@@ -45,7 +45,9 @@ fn update(store: &PodStore, pod: &PodName, k: u64, i: u64) {
             _ => drop(store.mark_child_stopping(pod, &child).unwrap()),
         }
     } else {
-        store.set_manifest_extra(pod, &format!("k{k}-{i}"), i.into()).unwrap();
+        store
+            .set_manifest_extra(pod, &format!("k{k}-{i}"), i.into())
+            .unwrap();
     }
 }
 
@@ -104,9 +106,16 @@ fn eight_processes_lose_none_of_1600_updates() {
             let c = r
                 .child(&cname)
                 .unwrap_or_else(|| panic!("child {cname} (added by writer {k}) lost"));
-            assert_eq!(c.write[0].path.as_path().to_str(), Some(&*format!("/w/{cname}")));
+            assert_eq!(
+                c.write[0].path.as_path().to_str(),
+                Some(&*format!("/w/{cname}"))
+            );
             assert_eq!(c.pid, Some(pid_hint(k, base)), "{cname}: live update lost");
-            assert_eq!(c.status, ChildStatus::Stopping, "{cname}: stopping update lost");
+            assert_eq!(
+                c.status,
+                ChildStatus::Stopping,
+                "{cname}: stopping update lost"
+            );
             effects += 3;
         }
         for i in CHILD_UPDATES..UPDATES {

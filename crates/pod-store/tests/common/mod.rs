@@ -80,7 +80,9 @@ pub fn apply_op(store: &PodStore, pod: &PodName, i: u64) {
         }
         1 => {
             let sock = PathBuf::from(format!("/run/pods/c{base}.sock"));
-            store.mark_child_live(pod, &child, Some(sock), Some(i as u32)).unwrap();
+            store
+                .mark_child_live(pod, &child, Some(sock), Some(i as u32))
+                .unwrap();
         }
         2 => {
             store.set_manifest_extra(pod, "counter", i.into()).unwrap();
@@ -92,7 +94,7 @@ pub fn apply_op(store: &PodStore, pod: &PodName, i: u64) {
             assert!(store.reclaim_child(pod, &child, format!("op {i}")).unwrap());
         }
         _ => {
-            if (i / 6) % 2 == 0 {
+            if (i / 6).is_multiple_of(2) {
                 let parent = ParentLink {
                     name: name(&format!("p{i}")),
                     socket: Some(PathBuf::from(format!("/run/pods/p{i}.sock"))),
