@@ -125,6 +125,11 @@ impl PodClient {
         }
     }
 
+    /// Messages received while waiting for replies and not yet read.
+    pub fn take_buffered(&mut self) -> Vec<ServerMessage> {
+        self.buffered.drain(..).collect()
+    }
+
     /// Sends a raw line (tests use this for malformed input).
     pub async fn send_raw(&mut self, line: &str) -> Result<(), ClientError> {
         self.writer

@@ -27,18 +27,34 @@ responses:
 fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     let env = Env::new();
     let mock = Mock::start(PARALLEL);
-    let out = env.ok(&["run", "look", "--name", "p1", "--model", "m", "--base-url", &mock.url(), "--print"]);
+    let out = env.ok(&[
+        "run",
+        "look",
+        "--name",
+        "p1",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--print",
+    ]);
     assert_eq!(out.trim(), "Both done.");
 
     let log = env.log("p1");
     let k = kinds(&log);
-    let pos = |kind: &str| k.iter().position(|x| x == kind).unwrap_or_else(|| panic!("{kind} missing: {k:?}"));
+    let pos = |kind: &str| {
+        k.iter()
+            .position(|x| x == kind)
+            .unwrap_or_else(|| panic!("{kind} missing: {k:?}"))
+    };
     assert_eq!(k[0], "segment_start");
     // user input, two calls, their two results, the text, turn end, run completed.
     let calls: Vec<&str> = log
         .iter()
         .filter_map(|e| match &e.kind {
-            EntryKind::AssistantItem { item: Item::ToolCall(c) } => Some(c.call_id.as_str()),
+            EntryKind::AssistantItem {
+                item: Item::ToolCall(c),
+            } => Some(c.call_id.as_str()),
             _ => None,
         })
         .collect();
@@ -53,7 +69,17 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
         .collect();
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| !r.2), "tool errors: {log:?}");
-    let last_call = log.iter().rposition(|e| matches!(&e.kind, EntryKind::AssistantItem { item: Item::ToolCall(_) })).unwrap();
+    let last_call = log
+        .iter()
+        .rposition(|e| {
+            matches!(
+                &e.kind,
+                EntryKind::AssistantItem {
+                    item: Item::ToolCall(_)
+                }
+            )
+        })
+        .unwrap();
     let text = log.iter().position(|e| matches!(&e.kind, EntryKind::AssistantItem { item: Item::AssistantMessage { text } } if text == "Both done.")).unwrap();
     assert!(pos("user_input") < last_call);
     assert!(results.iter().all(|r| r.0 > last_call && r.0 < text));
@@ -61,13 +87,21 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     assert_eq!(*k.last().unwrap(), "run_completed");
     // The grep result really came from the tool.
     let grep_out = log.iter().find_map(|e| match &e.kind {
-        EntryKind::ToolResult { result } if result.call_id == "call_b" => Some(result.output.clone()),
+        EntryKind::ToolResult { result } if result.call_id == "call_b" => {
+            Some(result.output.clone())
+        }
         _ => None,
     });
     assert!(grep_out.unwrap().contains("src/main.rs:1:fn main() {}"));
 
     let logs = env.ok(&["logs", "p1"]);
-    for needle in ["user           look", "tool_call      call_a read_file", "tool_result    call_b grep", "assistant      Both done.", "run_completed"] {
+    for needle in [
+        "user           look",
+        "tool_call      call_a read_file",
+        "tool_result    call_b grep",
+        "assistant      Both done.",
+        "run_completed",
+    ] {
         assert!(logs.contains(needle), "{needle:?} not in:\n{logs}");
     }
 
@@ -76,13 +110,26 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     assert_eq!(row["name"], "p1");
     assert_eq!(row["status"], "idle");
     assert_eq!(row["pid"].as_u64().unwrap() as u32, env.pid("p1"));
-    assert_eq!(row["write"], serde_json::json!([common::path_str(&env.project)]));
+    assert_eq!(
+        row["write"],
+        serde_json::json!([common::path_str(&env.project)])
+    );
     assert_eq!(row["read"], serde_json::json!([]));
     assert!(row["parent"].is_null());
     assert!(row["session_id"].is_string() && row["segment_id"].is_string());
 
     // A second Pod under the same live name is refused clearly.
-    let err = env.fails(&["run", "again", "--name", "p1", "--model", "m", "--base-url", &mock.url(), "--detach"]);
+    let err = env.fails(&[
+        "run",
+        "again",
+        "--name",
+        "p1",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
     assert!(err.contains("Pod p1 is already running"), "{err}");
 
     // `pod stop`: no socket, no live process, a terminal entry.
@@ -105,21 +152,44 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
 
     // Sending to a dead Pod suggests `pod resume`.
     let err = env.fails(&["send", "p1", "hello"]);
-    assert!(err.contains("not running") && err.contains("pod resume p1"), "{err}");
+    assert!(
+        err.contains("not running") && err.contains("pod resume p1"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_base_url_is_a_clear_error_and_a_run_errored_entry() {
     let env = Env::new();
-    let mock = Mock::start("responses: []");
-    // The mock serves no such path: the provider answers 404, not retried.
+    // A server that is not the provider's API answers 404 to the dialect's endpoint
+    // (as e.g. an OpenAI base URL without `/v1` does); 404 is not retried.
+    let mock =
+        Mock::start("responses: [{status: 404, message: 'no route /nowhere/chat/completions'}]");
     let url = format!("{}/nowhere", mock.server.as_ref().unwrap().base_url());
-    let out = env.run(&["run", "hi", "--name", "bad", "--model", "m", "--base-url", &url, "--print"]);
+    let out = env.run(&[
+        "run",
+        "hi",
+        "--name",
+        "bad",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+        "--print",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("run failed") && err.contains("openai"), "{err}");
+    assert!(
+        err.contains("run failed") && err.contains("HTTP 404"),
+        "{err}"
+    );
     let log = env.log("bad");
-    assert!(log.iter().any(|e| matches!(&e.kind, EntryKind::RunErrored { error } if error.contains("openai"))), "{log:?}");
+    assert!(
+        log.iter().any(
+            |e| matches!(&e.kind, EntryKind::RunErrored { error } if error.contains("openai"))
+        ),
+        "{log:?}"
+    );
     env.ok(&["stop", "bad"]);
 }
 
@@ -130,9 +200,15 @@ fn invalid_config_key_names_file_and_key() {
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config.toml"), "[defaults]\nmodle = \"x\"\n").unwrap();
     let err = env.fails(&["run", "hi", "--model", "m", "--detach"]);
-    assert!(err.contains(&common::path_str(&cfg.join("config.toml"))), "{err}");
+    assert!(
+        err.contains(&common::path_str(&cfg.join("config.toml"))),
+        "{err}"
+    );
     assert!(err.contains("modle"), "{err}");
-    assert!(!env.roots.pods.exists() || std::fs::read_dir(&env.roots.pods).unwrap().next().is_none(), "no Pod may be created");
+    assert!(
+        !env.roots.pods.exists() || std::fs::read_dir(&env.roots.pods).unwrap().next().is_none(),
+        "no Pod may be created"
+    );
 }
 
 #[test]

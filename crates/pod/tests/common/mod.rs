@@ -21,9 +21,16 @@ impl Env {
         std::fs::create_dir_all(project.join("src")).unwrap();
         std::fs::write(project.join("a.txt"), "alpha\n").unwrap();
         std::fs::write(project.join("src/main.rs"), "fn main() {}\n").unwrap();
-        let project = scope::canonicalize(&project).unwrap().as_path().to_path_buf();
+        let project = scope::canonicalize(&project)
+            .unwrap()
+            .as_path()
+            .to_path_buf();
         let roots = Roots::under(home.path());
-        Env { home, project, roots }
+        Env {
+            home,
+            project,
+            roots,
+        }
     }
 
     pub fn pod(&self) -> Command {
@@ -55,7 +62,11 @@ impl Env {
     /// Runs and asserts failure with exit code 1, returning stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "pod {args:?} should fail: {out:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "pod {args:?} should fail: {out:?}"
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 

@@ -1,0 +1,140 @@
+//! SIGKILL while a tool runs, then `pod resume`: the Pod comes up paused, the tool
+//! call is closed with a synthetic "interrupted" result and never re-executed, and
+//! the model's next request carries that result. Also: a Pod that died before its
+//! first segment restores as a fresh start.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, Mock, wait_until};
+use serde_json::Value;
+use session_store::EntryKind;
+
+#[test]
+fn sigkill_during_tool_then_resume_is_paused_and_never_reruns_the_call() {
+    let env = Env::new();
+    let marker = env.project.join("marker");
+    // `exec sleep` replaces the shell so the blocking process is the one the Pod
+    // supervises (and dies with it).
+    let script = format!(
+        r#"
+responses:
+  - output:
+      - tool_call: bash
+        id: call_1
+        arguments: {{"command": "echo once >> {m}; exec sleep 30"}}
+  - output:
+      - text: "resumed fine"
+"#,
+        m = marker.display()
+    );
+    let mock = Mock::start(&script);
+    env.ok(&[
+        "run",
+        "do it",
+        "--name",
+        "k",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    wait_until("the marker", Duration::from_secs(10), || marker.exists());
+    let pid = env.pid("k");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    wait_until("the Pod to die", Duration::from_secs(5), || {
+        !env.is_live("k")
+    });
+
+    let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    assert_eq!(ls[0]["status"], "lost");
+
+    env.ok(&["resume", "k", "--detach"]);
+    let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    assert_eq!(ls[0]["status"], "paused", "{ls}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "once\n");
+
+    // The log holds the synthetic result (appended by restore) and a closed run.
+    let log = env.log("k");
+    let synthetic = log.iter().find_map(|e| match &e.kind {
+        EntryKind::ToolResult { result } if result.call_id == "call_1" => Some(result.clone()),
+        _ => None,
+    });
+    let synthetic = synthetic.expect("synthetic result in the log");
+    assert!(synthetic.is_error && synthetic.output.starts_with("interrupted"));
+    assert!(log.iter().any(
+        |e| matches!(&e.kind, EntryKind::RunErrored { error } if error.contains("interrupted"))
+    ));
+
+    let out = env.ok(&["send", "k", "carry on", "--wait"]);
+    assert_eq!(out.trim(), "resumed fine");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "once\n",
+        "the tool call was re-run"
+    );
+
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "one request before the kill, one after");
+    let msgs = reqs[1].body["messages"].as_array().unwrap().clone();
+    let tool_msg = msgs
+        .iter()
+        .find(|m| m["role"] == "tool" && m["tool_call_id"] == "call_1")
+        .expect("the interrupted result is in the next request");
+    assert!(
+        tool_msg["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted")
+    );
+    assert_eq!(msgs.last().unwrap()["content"], "carry on");
+    env.ok(&["stop", "k"]);
+}
+
+#[test]
+fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
+    let env = Env::new();
+    let mock = Mock::start("responses: [{output: [{text: fresh}]}]");
+    // Simulate a crash between the pending record and the segment: write the
+    // pending record the way `open_conversation` does first.
+    let records = pod::record::RecordStore::new(env.roots.pods.clone());
+    let manifest = pod::launch::Manifest {
+        provider: "openai".into(),
+        base_url: mock.url(),
+        api_key_env: None,
+        model: "m".into(),
+        max_output_tokens: None,
+        headers: Default::default(),
+        idle_timeout_secs: None,
+        max_attempts: None,
+        system_prompt_source: "builtin".into(),
+        tools: vec!["read_file".into()],
+        scope: scope::Scope::allowing(vec![
+            scope::ScopeRule::new(&env.project, scope::Access::Write, true).unwrap(),
+        ]),
+        cwd: env.project.clone(),
+    };
+    records
+        .save(&pod::record::PodRecord {
+            name: pod_ids::PodName::new("early").unwrap(),
+            created_at: 1,
+            updated_at: 1,
+            state: pod::record::RecordState::Pending {
+                session: pod_ids::SessionId::new(),
+            },
+            manifest,
+            parent: None,
+        })
+        .unwrap();
+    let out = env.ok(&["resume", "early", "hello", "--print"]);
+    assert_eq!(out.trim(), "fresh");
+    let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    assert_eq!(ls[0]["status"], "idle");
+    env.ok(&["stop", "early"]);
+}

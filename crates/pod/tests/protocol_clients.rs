@@ -1,0 +1,106 @@
+//! Two clients on one Pod: both see the same events with increasing `seq`; a reply
+//! goes only to the requester; a malformed line gets an error on that connection
+//! only, and the connection stays usable. Snapshot from a cursor.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, Mock};
+use pod::client::PodClient;
+use protocol::{ErrorCode, Event, InputMode, Request, ServerMessage};
+
+async fn until_run_end(c: &mut PodClient) -> Vec<(u64, Event)> {
+    let mut seen = Vec::new();
+    loop {
+        let (seq, ev) = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+            .await
+            .expect("run end within 10s")
+            .unwrap();
+        let end = matches!(ev, Event::RunCompleted { .. } | Event::RunErrored { .. });
+        seen.push((seq, ev));
+        if end {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn two_clients_see_the_same_events_and_replies_go_to_the_sender_only() {
+    let env = Env::new();
+    let mock = Mock::start(
+        r#"
+responses:
+  - output:
+      - tool_call: read_file
+        id: call_a
+        arguments: {"path": "a.txt"}
+  - output:
+      - text: "alpha seen"
+        chunks: 3
+"#,
+    );
+    env.ok(&[
+        "run",
+        "--name",
+        "two",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let sock = env.socket("two");
+    mock.rt.block_on(async {
+        let mut a = PodClient::connect(&sock, None).await.unwrap();
+        let mut b = PodClient::connect(&sock, None).await.unwrap();
+
+        // Malformed line on b: error on b only, b stays usable.
+        b.send_raw("{this is not json").await.unwrap();
+        match b.next_message().await.unwrap() {
+            ServerMessage::Error { code, id, .. } => {
+                assert_eq!(code, ErrorCode::Malformed);
+                assert_eq!(id, None);
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        let st = b.request(Request::Status).await.unwrap();
+        assert_eq!(st["name"], "two");
+
+        // a asks; only a gets the ack.
+        a.request(Request::SendInput { text: "read a".into(), mode: InputMode::Queue })
+            .await
+            .unwrap();
+        let ea = until_run_end(&mut a).await;
+        let eb = until_run_end(&mut b).await;
+        assert_eq!(ea, eb, "both clients see the same events");
+        assert!(ea.windows(2).all(|w| w[0].0 < w[1].0), "seq increases: {ea:?}");
+        assert!(ea.iter().any(|(_, e)| matches!(e, Event::ToolResult { result, .. } if result.output == "alpha\n")));
+        assert!(ea.iter().any(|(_, e)| matches!(e, Event::TextDelta { .. })));
+        assert!(matches!(ea.last().unwrap().1, Event::RunCompleted { ref final_text } if final_text == "alpha seen"));
+
+        // Every message b received besides its own replies is an event: a's ack never
+        // reached b (ids are per connection, so a stray ack would be buffered here).
+        let st = b.request(Request::Status).await.unwrap();
+        assert_eq!(st["state"], "idle");
+        let stray: Vec<_> = b
+            .take_buffered()
+            .into_iter()
+            .filter(|m| !matches!(m, ServerMessage::Event { .. }))
+            .collect();
+        assert!(stray.is_empty(), "b got messages meant for a: {stray:?}");
+
+        // Snapshot from a cursor returns exactly the events after it.
+        let cursor = ea[2].0;
+        let snap = a.request(Request::Snapshot { since_seq: Some(cursor) }).await.unwrap();
+        let seqs: Vec<u64> = snap["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs.first().copied(), Some(cursor + 1));
+        assert!(seqs.contains(&ea.last().unwrap().0));
+
+        // A client attaching with a cursor is replayed the events after it.
+        let mut c = PodClient::connect(&sock, Some(cursor)).await.unwrap();
+        let (first, _) = c.next_event().await.unwrap();
+        assert_eq!(first, cursor + 1);
+    });
+    env.ok(&["stop", "two"]);
+}
