@@ -156,7 +156,7 @@ impl App {
         let live: Vec<PodName> = self
             .tree
             .pods()
-            .filter(|p| p.live_pid.is_some())
+            .filter(|p| p.live_pid.is_some() || p.socket_present)
             .map(|p| p.name.clone())
             .collect();
         for name in live {

@@ -241,7 +241,10 @@ impl PodView {
             LinkUpdate::Closed { reason } => {
                 let was = self.link;
                 self.link = Link::Disconnected;
-                if was != Link::Disconnected && matches!(self.loaded, Loaded::Yes) {
+                // Only a connection that was up is news; a failed reconnect attempt (every
+                // discovery tick while the Pod is down) must not add a note each time.
+                let was_up = matches!(was, Link::Live { .. } | Link::Resyncing { .. });
+                if was_up && matches!(self.loaded, Loaded::Yes) {
                     self.transcript
                         .push_client_note(format!("connection lost: {reason}"));
                 }

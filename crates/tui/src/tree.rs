@@ -25,6 +25,10 @@ pub struct PodInfo {
     pub pending: bool,
     /// Active segment from the pod store.
     pub segment: Option<SegmentId>,
+    /// Its socket exists: worth trying to connect (a hint only, like every socket
+    /// path; a stale socket just fails to connect). Covers Pods the registry does
+    /// not list, e.g. runtimes that do not register.
+    pub socket_present: bool,
 }
 
 impl PodInfo {
@@ -40,6 +44,7 @@ impl PodInfo {
             lost: false,
             pending: false,
             segment: None,
+            socket_present: false,
         }
     }
 }

@@ -1,0 +1,161 @@
+//! Discovery: the Pod tree from the pod store and the live registry, through their
+//! crate APIs only (never by reading their files).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pod_ids::{PodName, Roots};
+use pod_registry::{FileRegistry, Registry};
+use pod_store::{ChildStatus, PodStore};
+
+use crate::tree::{Discovered, PodInfo, short_scope};
+
+fn write_paths<'a>(rules: impl Iterator<Item = &'a scope::ScopeRule>) -> Vec<PathBuf> {
+    rules
+        .filter(|r| r.access == scope::Access::Write)
+        .map(|r| r.path.as_path().to_path_buf())
+        .collect()
+}
+
+/// One discovery pass. Problems (unreadable records, a registry that cannot be
+/// opened) are reported in [`Discovered::problems`]; the rest still lists.
+pub fn discover(roots: &Roots, home: Option<&Path>) -> Discovered {
+    let mut problems = Vec::new();
+    let mut pods: BTreeMap<PodName, PodInfo> = BTreeMap::new();
+    // Children known only from their parent's record (spawn in progress, or lost
+    // before their own record was written) still appear in the tree.
+    let mut child_records: Vec<(PodName, pod_store::ChildRecord)> = Vec::new();
+    match PodStore::new(&roots.pods).list() {
+        Ok(list) => {
+            for listed in list {
+                match listed.record {
+                    Ok(rec) => {
+                        let mut info = PodInfo::named(rec.name.clone());
+                        info.parent = rec.parent.as_ref().map(|p| p.name.clone());
+                        info.model = rec.manifest.model.clone();
+                        info.write_short =
+                            short_scope(&write_paths(rec.manifest.scope.write_rules()), home);
+                        info.pending = !rec.state.is_active();
+                        info.segment = Some(rec.state.segment());
+                        for c in &rec.children {
+                            child_records.push((rec.name.clone(), c.clone()));
+                        }
+                        pods.insert(rec.name, info);
+                    }
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    for (parent, c) in child_records {
+        let info = pods.entry(c.name.clone()).or_insert_with(|| {
+            let mut i = PodInfo::named(c.name.clone());
+            i.stored = false;
+            i.write_short = short_scope(&write_paths(c.write.iter()), home);
+            i.pending = c.status == ChildStatus::Pending;
+            i
+        });
+        info.parent.get_or_insert(parent);
+        info.lost = c.status == ChildStatus::Lost;
+    }
+    match FileRegistry::open(&roots.runtime).and_then(|r| r.list()) {
+        Ok(allocs) => {
+            for a in allocs {
+                let Some(process) = a.process else {
+                    continue; // an unadopted reservation, not a process
+                };
+                let info = pods.entry(a.name.clone()).or_insert_with(|| {
+                    let mut i = PodInfo::named(a.name.clone());
+                    i.stored = false;
+                    i.write_short = short_scope(&write_paths(a.allow.iter()), home);
+                    i
+                });
+                info.live_pid = Some(process.pid);
+                info.lost = false;
+                if info.parent.is_none() {
+                    info.parent = a.delegated_from.clone();
+                }
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    for info in pods.values_mut() {
+        use std::os::unix::fs::FileTypeExt;
+        let sock = roots.runtime.join(info.name.as_str()).join("sock");
+        info.socket_present =
+            std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_socket());
+    }
+    Discovered {
+        pods: pods.into_values().collect(),
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pod_ids::{SegmentId, SessionId};
+    use pod_store::{ChildSpec, Manifest, ParentLink};
+
+    #[test]
+    fn store_records_and_children_form_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = Roots::under(dir.path());
+        let store = PodStore::new(&roots.pods);
+        let lead: PodName = "lead".parse().unwrap();
+        let worker: PodName = "worker".parse().unwrap();
+        let (s, g) = (SessionId::new(), SegmentId::new());
+        let manifest = Manifest {
+            model: "m1".into(),
+            ..Default::default()
+        };
+        store
+            .create_pending(&lead, s, g, manifest.clone(), None)
+            .unwrap();
+        store.set_active(&lead, s, g).unwrap();
+        store
+            .add_pending_child(
+                &lead,
+                ChildSpec {
+                    name: worker.clone(),
+                    write: vec![],
+                    read: vec![],
+                },
+            )
+            .unwrap();
+        store
+            .add_pending_child(
+                &lead,
+                ChildSpec {
+                    name: "ghost".parse().unwrap(),
+                    write: vec![],
+                    read: vec![],
+                },
+            )
+            .unwrap();
+        store
+            .create_pending(
+                &worker,
+                SessionId::new(),
+                SegmentId::new(),
+                manifest,
+                Some(ParentLink {
+                    name: lead.clone(),
+                    socket: None,
+                    pid: None,
+                }),
+            )
+            .unwrap();
+        let d = discover(&roots, None);
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        let names: Vec<_> = d.pods.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ghost", "lead", "worker"]);
+        let w = &d.pods[2];
+        assert_eq!(w.parent.as_ref(), Some(&lead));
+        assert!(w.pending && w.live_pid.is_none());
+        assert_eq!(d.pods[1].segment, Some(g));
+        assert_eq!(d.pods[1].model, "m1");
+        assert!(!d.pods[0].stored, "ghost is known only from its parent");
+    }
+}
