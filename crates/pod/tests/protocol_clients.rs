@@ -13,10 +13,14 @@ use protocol::{ErrorCode, Event, InputMode, Request, ServerMessage};
 async fn until_run_end(c: &mut PodClient) -> Vec<(u64, Event)> {
     let mut seen = Vec::new();
     loop {
-        let (seq, ev) = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+        let msg = tokio::time::timeout(Duration::from_secs(10), c.next_message())
             .await
             .expect("run end within 10s")
             .unwrap();
+        // Replies are read by `request`; anything else here is a broadcast event.
+        let ServerMessage::Event { seq, event: ev } = msg else {
+            panic!("a non-event message reached a client that did not ask: {msg:?}");
+        };
         let end = matches!(ev, Event::RunCompleted { .. } | Event::RunErrored { .. });
         seen.push((seq, ev));
         if end {
