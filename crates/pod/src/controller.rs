@@ -121,7 +121,7 @@ pub struct Identity {
 
 struct Running {
     cancel: CancellationToken,
-    join: JoinHandle<Conversation>,
+    join: JoinHandle<turn::Finished>,
 }
 
 /// The actor's state. Constructed by the Pod process (fresh or restored), then
@@ -169,8 +169,8 @@ impl Controller {
             self.start_run_if_ready();
             let cmd = if let Some(r) = self.running.as_mut() {
                 tokio::select! {
-                    conv = &mut r.join => {
-                        self.finish_run(conv);
+                    done = &mut r.join => {
+                        self.finish_run(done, PodState::Idle);
                         continue;
                     }
                     cmd = rx.recv() => cmd,
@@ -180,7 +180,7 @@ impl Controller {
             };
             let Some(cmd) = cmd else {
                 // Every handle is gone: nothing can talk to us any more.
-                self.stop_run().await;
+                self.stop_run(PodState::Idle).await;
                 return;
             };
             if let Command::Shutdown { reason, done } = cmd {
@@ -214,29 +214,35 @@ impl Controller {
         self.set_state(PodState::Running);
     }
 
-    fn finish_run(&mut self, conv: Result<Conversation, tokio::task::JoinError>) {
+    /// Takes a finished run back: state first (to `next`), then the run's end entries,
+    /// so anyone reacting to `run_completed` already sees the new state.
+    fn finish_run(&mut self, done: Result<turn::Finished, tokio::task::JoinError>, next: PodState) {
         self.running = None;
-        match conv {
-            Ok(c) => self.conv = Some(c),
+        match done {
+            Ok(f) => {
+                self.conv = Some(f.conv);
+                self.set_state(next);
+                for (entry, event) in f.end {
+                    if let Err(e) = self.journal().record(&entry, Some(event)) {
+                        tracing::error!(error = %e, "cannot append the end of a run");
+                    }
+                }
+            }
             Err(e) => {
                 // A panicking run loses its in-memory conversation; the log is intact,
                 // so the Pod stays usable after `pod resume`. Refuse further runs.
                 tracing::error!(error = %e, "run task failed");
                 self.set_state(PodState::Paused);
-                return;
             }
-        }
-        if self.state == PodState::Running {
-            self.set_state(PodState::Idle);
         }
     }
 
     /// Cancels the current run (if any) and waits for it to record its end.
-    async fn stop_run(&mut self) {
+    async fn stop_run(&mut self, next: PodState) {
         if let Some(r) = self.running.take() {
             r.cancel.cancel();
-            let conv = r.join.await;
-            self.finish_run(conv);
+            let done = r.join.await;
+            self.finish_run(done, next);
         }
     }
 
@@ -246,7 +252,7 @@ impl Controller {
                 let queued = self.running.is_some();
                 self.inbox.push_back(Input::User(text));
                 if mode == InputMode::Interrupt {
-                    self.stop_run().await;
+                    self.stop_run(PodState::Idle).await;
                 }
                 if self.state == PodState::Paused {
                     self.set_state(PodState::Idle);
@@ -256,11 +262,11 @@ impl Controller {
             Command::Notice { text } => self.inbox.push_back(Input::Notice(text)),
             Command::Interrupt { reply } => {
                 let was = self.running.is_some();
-                self.stop_run().await;
+                self.stop_run(PodState::Idle).await;
                 let _ = reply.send(Ok(json!({"interrupted": was})));
             }
             Command::Pause { reply } => {
-                self.stop_run().await;
+                self.stop_run(PodState::Paused).await;
                 self.set_state(PodState::Paused);
                 let _ = reply.send(Ok(json!({"state": "paused"})));
             }
@@ -298,7 +304,7 @@ impl Controller {
     }
 
     async fn shutdown(&mut self, reason: &str) {
-        self.stop_run().await;
+        self.stop_run(PodState::Idle).await;
         self.journal().emit(Event::ShuttingDown {
             reason: reason.into(),
         });

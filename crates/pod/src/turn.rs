@@ -78,13 +78,23 @@ impl From<StoreError> for RunEnd {
     }
 }
 
+/// A finished run: the conversation back, and the entries that end it. The
+/// controller records those *after* updating its state, so a client that hears
+/// `run_completed` and then asks for the status sees the Pod idle.
+pub struct Finished {
+    /// The conversation, with this run's items.
+    pub conv: Conversation,
+    /// `turn_end` and the terminal entry, with their events.
+    pub end: Vec<(EntryKind, Event)>,
+}
+
 /// Runs one run to its end and gives the conversation back.
 pub async fn run(
     ctx: Arc<RunCtx>,
     mut conv: Conversation,
     inputs: Vec<Input>,
     cancel: CancellationToken,
-) -> Conversation {
+) -> Finished {
     let end = match append_inputs(&ctx, &mut conv, inputs) {
         Ok(()) => model_loop(&ctx, &mut conv, &cancel).await,
         Err(e) => RunEnd::LogFailed(e),
@@ -121,20 +131,19 @@ pub async fn run(
                 error: format!("session log failed: {e}"),
                 cancelled: false,
             });
-            return conv;
+            return Finished {
+                conv,
+                end: Vec::new(),
+            };
         }
     };
-    let res = ctx
-        .journal
-        .record(
-            &EntryKind::TurnEnd { turn },
-            Some(Event::TurnEnd { turn, stop }),
-        )
-        .and_then(|()| ctx.journal.record(&entry, Some(event)));
-    if let Err(e) = res {
-        tracing::error!(error = %e, "cannot append the end of run");
+    Finished {
+        conv,
+        end: vec![
+            (EntryKind::TurnEnd { turn }, Event::TurnEnd { turn, stop }),
+            (entry, event),
+        ],
     }
-    conv
 }
 
 fn append_inputs(
