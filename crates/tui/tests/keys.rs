@@ -1,0 +1,218 @@
+//! Key handling: what each key does to the state and which actions it asks for.
+
+mod common;
+
+use common::*;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use protocol::{Event, InputMode, PodState, Request};
+use tui::{Action, Focus, LinkUpdate, Overlay, PodCommand, handle_key};
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn type_text(app: &mut tui::App, s: &str) {
+    for c in s.chars() {
+        handle_key(app, key(KeyCode::Char(c)));
+    }
+}
+
+#[test]
+fn ctrl_c_twice_quits_and_another_key_disarms() {
+    let mut app = three_pods();
+    assert!(handle_key(&mut app, ctrl('c')).is_empty());
+    assert!(app.quit_armed);
+    handle_key(&mut app, key(KeyCode::Down));
+    assert!(!app.quit_armed, "any other key disarms");
+    assert!(handle_key(&mut app, ctrl('c')).is_empty());
+    assert_eq!(handle_key(&mut app, ctrl('c')), vec![Action::Quit]);
+}
+
+#[test]
+fn esc_interrupts_a_running_pod_and_never_stops_it() {
+    let mut app = three_pods();
+    for focus in [Focus::Tree, Focus::Transcript, Focus::Composer] {
+        app.focus = focus;
+        let actions = handle_key(&mut app, key(KeyCode::Esc));
+        assert_eq!(
+            actions,
+            vec![Action::Request {
+                pod: name("lead"),
+                request: Request::Interrupt
+            }]
+        );
+    }
+    // An idle Pod: nothing to interrupt, and certainly no stop.
+    app.select(name("worker"));
+    assert!(handle_key(&mut app, key(KeyCode::Esc)).is_empty());
+}
+
+#[test]
+fn enter_sends_and_is_queued_while_running() {
+    let mut app = three_pods();
+    app.focus = Focus::Composer;
+    type_text(&mut app, "hello");
+    handle_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::SHIFT));
+    type_text(&mut app, "there");
+    let actions = handle_key(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        actions,
+        vec![Action::Request {
+            pod: name("lead"),
+            request: Request::SendInput {
+                text: "hello\nthere".into(),
+                mode: InputMode::Queue
+            }
+        }]
+    );
+    assert!(app.composer.is_empty());
+    assert!(app.message.as_deref().unwrap_or("").contains("queued"));
+    // History brings it back.
+    handle_key(&mut app, key(KeyCode::Up));
+    assert_eq!(app.composer.text(), "hello\nthere");
+}
+
+#[test]
+fn sending_to_a_pod_that_is_down_keeps_the_text() {
+    let mut app = three_pods();
+    app.select(name("docs"));
+    app.focus = Focus::Composer;
+    type_text(&mut app, "are you there");
+    assert!(handle_key(&mut app, key(KeyCode::Enter)).is_empty());
+    assert_eq!(app.composer.text(), "are you there");
+}
+
+#[test]
+fn stop_asks_for_confirmation_first() {
+    let mut app = three_pods();
+    assert!(handle_key(&mut app, key(KeyCode::Char('s'))).is_empty());
+    assert!(matches!(app.overlay, Overlay::ConfirmStop(ref n) if n.as_str() == "lead"));
+    // Cancel.
+    assert!(handle_key(&mut app, key(KeyCode::Char('n'))).is_empty());
+    assert!(matches!(app.overlay, Overlay::None));
+    // Unrelated keys keep asking; y confirms.
+    handle_key(&mut app, key(KeyCode::Char('s')));
+    assert!(handle_key(&mut app, key(KeyCode::Char('x'))).is_empty());
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('y'))),
+        vec![Action::Command(PodCommand::Stop(name("lead")))]
+    );
+}
+
+#[test]
+fn resume_restarts_a_stopped_pod_and_unpauses_a_paused_one() {
+    let mut app = three_pods();
+    app.select(name("docs"));
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('r'))),
+        vec![Action::Command(PodCommand::Resume(name("docs")))]
+    );
+    app.select(name("worker"));
+    app.apply_link(
+        &name("worker"),
+        LinkUpdate::Event {
+            seq: 2,
+            event: Event::StateChanged {
+                state: PodState::Paused,
+            },
+        },
+    );
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('r'))),
+        vec![Action::Request {
+            pod: name("worker"),
+            request: Request::Resume
+        }]
+    );
+}
+
+#[test]
+fn tree_navigation_parent_child_and_follow() {
+    let mut app = three_pods();
+    handle_key(&mut app, key(KeyCode::Char('c')));
+    assert_eq!(app.selected, Some(name("worker")));
+    assert!(
+        !app.views[&name("worker")].unread,
+        "selecting clears the unread mark"
+    );
+    handle_key(&mut app, key(KeyCode::Char('p')));
+    assert_eq!(app.selected, Some(name("lead")));
+    handle_key(&mut app, key(KeyCode::Char('k')));
+    assert_eq!(app.selected, Some(name("docs")));
+    handle_key(&mut app, key(KeyCode::Char('j')));
+    handle_key(&mut app, key(KeyCode::Char('j')));
+    assert_eq!(app.selected, Some(name("worker")));
+    // Follow: the Pod that starts running gets selected.
+    handle_key(&mut app, key(KeyCode::Char('f')));
+    app.select(name("docs"));
+    app.apply_link(
+        &name("worker"),
+        LinkUpdate::Event {
+            seq: 2,
+            event: Event::StateChanged {
+                state: PodState::Running,
+            },
+        },
+    );
+    assert_eq!(app.selected, Some(name("worker")));
+}
+
+#[test]
+fn new_pod_form_submits_a_start_command() {
+    let mut app = three_pods();
+    handle_key(&mut app, key(KeyCode::Char('n')));
+    type_text(&mut app, "tester");
+    handle_key(&mut app, key(KeyCode::Tab));
+    handle_key(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "/w/tests");
+    let actions = handle_key(&mut app, key(KeyCode::Enter));
+    let [Action::Command(PodCommand::Start(new))] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(
+        (new.name.as_str(), new.model.as_deref(), &new.write[..]),
+        ("tester", None, &["/w/tests".to_string()][..])
+    );
+    assert!(matches!(app.overlay, Overlay::None));
+}
+
+#[test]
+fn tab_cycles_panes_and_mouse_wheel_scrolls() {
+    let mut app = three_pods();
+    with_transcript(&mut app);
+    let _ = draw(&mut app, 100, 20);
+    assert_eq!(app.focus, Focus::Tree);
+    handle_key(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Transcript);
+    handle_key(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Composer);
+    handle_key(&mut app, KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    assert_eq!(app.focus, Focus::Transcript);
+    tui::handle_mouse(
+        &mut app,
+        MouseEvent {
+            kind: MouseEventKind::ScrollUp,
+            column: 50,
+            row: 5,
+            modifiers: KeyModifiers::NONE,
+        },
+    );
+    let _ = draw(&mut app, 100, 20);
+    assert!(!app.views[&name("lead")].scroll.is_following());
+    handle_key(&mut app, key(KeyCode::Char('G')));
+    assert!(app.views[&name("lead")].scroll.is_following());
+}
+
+#[test]
+fn help_lists_keys_and_any_key_closes_it() {
+    let mut app = three_pods();
+    handle_key(&mut app, key(KeyCode::Char('?')));
+    assert!(matches!(app.overlay, Overlay::Help));
+    assert!(handle_key(&mut app, key(KeyCode::Esc)).is_empty(), "Esc closes help, interrupts nothing");
+    assert!(matches!(app.overlay, Overlay::None));
+    assert!(tui::KEYS.len() > 15);
+}
