@@ -110,10 +110,10 @@ async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Res
             .next_message()
             .await
             .context("the Pod went away during the run")?;
-        if how == Follow::Json {
-            if let ServerMessage::Event { .. } | ServerMessage::Resync { .. } = &msg {
-                println!("{}", serde_json::to_string(&msg)?);
-            }
+        if how == Follow::Json
+            && let ServerMessage::Event { .. } | ServerMessage::Resync { .. } = &msg
+        {
+            println!("{}", serde_json::to_string(&msg)?);
         }
         let ServerMessage::Event { event, .. } = msg else {
             continue;
