@@ -153,6 +153,11 @@ impl App {
     pub fn set_discovered(&mut self, d: Discovered) -> (bool, Vec<Action>) {
         let changed = self.tree.set(d);
         let mut actions = Vec::new();
+        // The selected Pod's transcript loads before any connection attempt, so a
+        // Pod whose socket is stale (connects fail) still shows its past.
+        if let Some(sel) = self.selected.clone() {
+            actions.extend(self.ensure_loaded(&sel));
+        }
         let live: Vec<PodName> = self
             .tree
             .pods()
@@ -166,13 +171,10 @@ impl App {
                 actions.push(Action::Connect(name));
             }
         }
-        match self.selected.clone() {
-            Some(sel) => actions.extend(self.ensure_loaded(&sel)),
-            None => {
-                if let Some(first) = self.tree.rows().first().map(|r| r.name.clone()) {
-                    actions.extend(self.select(first));
-                }
-            }
+        if self.selected.is_none()
+            && let Some(first) = self.tree.rows().first().map(|r| r.name.clone())
+        {
+            actions.extend(self.select(first));
         }
         (changed, actions)
     }
@@ -190,14 +192,15 @@ impl App {
         let mut actions = Vec::new();
         // A live Pod still connecting loads after its hello (its segment may have
         // moved); any other unloaded Pod loads from the pod store's pointer.
-        if view.loaded == Loaded::No && view.link != Link::Connecting {
-            if let ViewEffect::LoadLog(segment) = view.begin_load() {
-                let segment = segment.or(self.tree.get(name).and_then(|p| p.segment));
-                actions.push(Action::LoadLog {
-                    pod: name.clone(),
-                    segment,
-                });
-            }
+        if view.loaded == Loaded::No
+            && view.link != Link::Connecting
+            && let ViewEffect::LoadLog(segment) = view.begin_load()
+        {
+            let segment = segment.or(self.tree.get(name).and_then(|p| p.segment));
+            actions.push(Action::LoadLog {
+                pod: name.clone(),
+                segment,
+            });
         }
         actions
     }
@@ -237,9 +240,9 @@ impl App {
         if became_running && self.follow_running && !selected {
             actions.extend(self.select(pod.clone()));
         }
-        if closed {
-            // The tree should show whether it died or restarts.
-            actions.push(Action::Refresh);
+        if closed && selected {
+            // A failed connect leaves the transcript unloaded: show the log.
+            actions.extend(self.ensure_loaded(pod));
         }
         actions
     }

@@ -190,7 +190,10 @@ fn tab_cycles_panes_and_mouse_wheel_scrolls() {
     assert_eq!(app.focus, Focus::Transcript);
     handle_key(&mut app, key(KeyCode::Tab));
     assert_eq!(app.focus, Focus::Composer);
-    handle_key(&mut app, KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    handle_key(
+        &mut app,
+        KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT),
+    );
     assert_eq!(app.focus, Focus::Transcript);
     tui::handle_mouse(
         &mut app,
@@ -212,7 +215,10 @@ fn help_lists_keys_and_any_key_closes_it() {
     let mut app = three_pods();
     handle_key(&mut app, key(KeyCode::Char('?')));
     assert!(matches!(app.overlay, Overlay::Help));
-    assert!(handle_key(&mut app, key(KeyCode::Esc)).is_empty(), "Esc closes help, interrupts nothing");
+    assert!(
+        handle_key(&mut app, key(KeyCode::Esc)).is_empty(),
+        "Esc closes help, interrupts nothing"
+    );
     assert!(matches!(app.overlay, Overlay::None));
     assert!(tui::KEYS.len() > 15);
 }

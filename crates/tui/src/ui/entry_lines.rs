@@ -71,6 +71,7 @@ pub fn render_entry(kind: &EntryKind, width: u16, flags: ViewFlags) -> Vec<Line<
                     style,
                 )));
             }
+            out.push(Line::default());
         }
         EntryKind::Tool(t) => render_tool(t, width, flags, &mut out),
         EntryKind::Notice { text, kind } => {
@@ -155,7 +156,7 @@ pub fn render_entry(kind: &EntryKind, width: u16, flags: ViewFlags) -> Vec<Line<
 pub fn tokens(n: u64) -> String {
     match n {
         0..1_000 => n.to_string(),
-        1_000..1_000_000 if n % 1_000 == 0 => format!("{}k", n / 1_000),
+        1_000..1_000_000 if n.is_multiple_of(1_000) => format!("{}k", n / 1_000),
         1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
         _ => format!("{:.1}M", n as f64 / 1e6),
     }
