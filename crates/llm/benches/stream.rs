@@ -18,14 +18,18 @@ event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,
     for i in 0..n {
         s.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token {i} of the answer \"}}}}\n\n"));
     }
-    s.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    s.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
     s.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"write_file\",\"input\":{}}}\n\n");
     s.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"content\\\": \\\"\"}}\n\n");
     for _ in 0..n {
         s.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"abcdefgh\"}}\n\n");
     }
     s.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"}\"}}\n\n");
-    s.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n");
+    s.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+    );
     s.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":99}}\n\n");
     s.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     s.into_bytes()
@@ -45,7 +49,11 @@ fn parse_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("sse_parse");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     for (name, kind, bytes) in [
-        ("anthropic", ProviderKind::Anthropic, anthropic_stream(10_000)),
+        (
+            "anthropic",
+            ProviderKind::Anthropic,
+            anthropic_stream(10_000),
+        ),
         ("openai_chat", ProviderKind::OpenAiChat, chat_stream(20_000)),
     ] {
         g.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -74,7 +82,8 @@ fn loopback_latency(c: &mut Criterion) {
     let client = Client::new(ProviderConfig::new(ProviderKind::OpenAiChat, &base, None)).unwrap();
     let mut req = Request::default();
     req.config.model = "m".into();
-    req.history.push(transcript::Item::UserMessage { text: "hi".into() });
+    req.history
+        .push(transcript::Item::UserMessage { text: "hi".into() });
     let body = client.request_body(&req).unwrap();
     let raw = reqwest::Client::new();
 

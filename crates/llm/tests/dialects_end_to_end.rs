@@ -177,7 +177,10 @@ fn assert_follow_up_shape(kind: ProviderKind, body: &Value, calls: &[transcript:
         }
         ProviderKind::Anthropic => {
             let m = body["messages"].as_array().unwrap();
-            assert_eq!(body["system"], "You are a test.");
+            assert_eq!(
+                body["system"],
+                json!([{"type": "text", "text": "You are a test.", "cache_control": {"type": "ephemeral"}}])
+            );
             assert_eq!(m.len(), 3);
             assert_eq!(
                 m[1],
@@ -190,7 +193,8 @@ fn assert_follow_up_shape(kind: ProviderKind, body: &Value, calls: &[transcript:
                 m[2],
                 json!({"role": "user", "content": [
                     {"type": "tool_result", "tool_use_id": "call_a", "content": "result of read_file"},
-                    {"type": "tool_result", "tool_use_id": "call_b", "content": "result of grep"},
+                    {"type": "tool_result", "tool_use_id": "call_b", "content": "result of grep",
+                     "cache_control": {"type": "ephemeral"}},
                 ]})
             );
         }

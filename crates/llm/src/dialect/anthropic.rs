@@ -19,6 +19,11 @@ use crate::event::Request;
 const PROVIDER: &str = "anthropic";
 /// The `anthropic-version` header value.
 pub(crate) const API_VERSION: &str = "2023-06-01";
+/// The prompt-cache breakpoint marker.
+fn ephemeral() -> Value {
+    json!({"type": "ephemeral"})
+}
+
 /// Anthropic requires `max_tokens`; used when the config sets none.
 const DEFAULT_MAX_TOKENS: u32 = 8192;
 
@@ -78,8 +83,22 @@ pub(crate) fn body(req: &Request) -> Value {
         "messages": messages,
         "stream": true,
     });
+    // Prompt caching: Anthropic caches only up to explicit breakpoints. One on the
+    // system prompt caches tools + system; one on the last block of the conversation
+    // caches the history, so the next call (same prefix, byte for byte) reads it.
     if !req.system.is_empty() {
-        body["system"] = json!(req.system);
+        body["system"] =
+            json!([{"type": "text", "text": req.system, "cache_control": ephemeral()}]);
+    }
+    if let Some(last) = body["messages"]
+        .as_array_mut()
+        .and_then(|m| m.last_mut())
+        .and_then(|m| m["content"].as_array_mut())
+        .and_then(|c| c.last_mut())
+        // Thinking blocks cannot carry a breakpoint.
+        && matches!(last["type"].as_str(), Some("text" | "tool_result" | "tool_use"))
+    {
+        last["cache_control"] = ephemeral();
     }
     let tools = sorted_tools(&req.tools);
     if !tools.is_empty() {
