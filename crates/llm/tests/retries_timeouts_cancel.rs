@@ -378,3 +378,35 @@ responses:
     let (events, _) = run(&client(ProviderKind::OpenAiChat, &srv2), &user("hi")).await;
     assert_eq!(text_of(&events), "fine");
 }
+
+#[tokio::test]
+async fn no_event_at_all_trips_the_first_byte_timeout() {
+    let srv = server(
+        r#"
+responses:
+  - output:
+      - text: "late"
+    stall_after_events: 0
+    times: 2
+"#,
+    )
+    .await;
+    let c = client_with(ProviderKind::OpenAiChat, &srv, |c| {
+        c.timeouts.first_byte = Duration::from_millis(300);
+        c.retry.max_attempts = 2;
+    });
+    let (events, done) = run(&c, &user("hi")).await;
+    let err = done.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LlmError::Timeout {
+                which: TimeoutKind::FirstByte,
+                attempts: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(retries(&events), 1);
+}

@@ -302,6 +302,16 @@ mod tests {
     }
 
     #[test]
+    fn stream_cut_before_the_end_is_a_retryable_network_error() {
+        let raw = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n";
+        let (events, done) = run(crate::ProviderKind::OpenAiChat, raw);
+        assert_eq!(events, vec![StreamEvent::TextDelta("Hel".into())]);
+        let err = done.unwrap_err();
+        assert!(matches!(err, LlmError::Network { .. }), "{err:?}");
+        assert!(err.is_retryable());
+    }
+
+    #[test]
     fn server_reusing_index_zero_for_parallel_calls_keeps_them_apart() {
         let raw = concat!(
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"x\",\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}}]}}]}\n\n",
