@@ -21,7 +21,7 @@ use crate::launch::{LaunchConfig, Manifest, StartMode};
 use crate::launcher::launch;
 use crate::layout::PodPaths;
 use crate::record::RecordStore;
-use crate::toolbox::BUILTIN_TOOLS;
+use crate::toolbox::available_tools;
 
 /// The scripted model's answers, in the order the demo asks for them.
 pub const SCRIPT: &str = r#"
@@ -37,7 +37,7 @@ responses:
   - output:
       - tool_call: edit_file
         id: call_edit
-        arguments: {"path": "src/lib.rs", "old": "a - b // TODO: should add", "new": "a + b"}
+        arguments: {"path": "src/lib.rs", "old_string": "a - b // TODO: should add", "new_string": "a + b"}
   - output:
       - text: "Fixed `add` in src/lib.rs: it subtracted instead of adding."
   - output:
@@ -124,7 +124,8 @@ async fn demo() -> anyhow::Result<ExitCode> {
         idle_timeout_secs: None,
         max_attempts: None,
         system_prompt_source: "builtin".into(),
-        tools: BUILTIN_TOOLS.iter().map(|s| s.to_string()).collect(),
+        allow_unconfined_shell: false,
+        tools: available_tools().iter().map(|s| s.to_string()).collect(),
         scope: Scope {
             allow: vec![ScopeRule::new(&project, Access::Write, true)?],
             deny: Vec::new(),

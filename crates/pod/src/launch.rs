@@ -41,6 +41,9 @@ pub struct Manifest {
     pub system_prompt_source: String,
     /// Tool names offered to the model.
     pub tools: Vec<String>,
+    /// Let `bash` run unconfined where the kernel lacks Landlock.
+    #[serde(default)]
+    pub allow_unconfined_shell: bool,
     /// The Pod's scope (canonical rules only).
     pub scope: scope::Scope,
     /// Working directory (canonical).

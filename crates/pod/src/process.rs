@@ -26,7 +26,7 @@ use crate::liveness::{self, Acquire};
 use crate::record::RecordStore;
 use crate::restore::{Fresh, open_conversation};
 use crate::server::{ServerCtx, serve};
-use crate::toolbox::{Builtins, ToolRunner};
+use crate::toolbox::{ScopedTools, ToolRunner};
 use crate::turn::RunCtx;
 
 /// The line a Pod process prints on stdout once its socket is bound.
@@ -49,12 +49,13 @@ pub fn provider_of(m: &Manifest) -> anyhow::Result<llm::Client> {
 }
 
 /// The tool runner of a manifest.
-pub fn tools_of(m: &Manifest) -> Builtins {
-    Builtins::new(
+pub fn tools_of(m: &Manifest) -> ScopedTools {
+    ScopedTools::new(
         m.cwd.clone(),
         m.scope.clone(),
         &m.tools,
         m.api_key_env.as_deref(),
+        m.allow_unconfined_shell,
     )
 }
 

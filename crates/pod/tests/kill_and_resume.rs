@@ -23,7 +23,7 @@ responses:
   - output:
       - tool_call: bash
         id: call_1
-        arguments: {{"command": "echo once >> {m}; exec sleep 30"}}
+        arguments: {{"command": "echo once >> {m}; echo $$ > {m}.pid; exec sleep 30"}}
   - output:
       - text: "resumed fine"
 "#,
@@ -95,6 +95,17 @@ responses:
     );
     assert_eq!(msgs.last().unwrap()["content"], "carry on");
     env.ok(&["stop", "k"]);
+    // The tool's process outlived the SIGKILLed Pod (nothing tied it to the Pod's
+    // life); end it by its recorded pid so the test leaves nothing behind.
+    let orphan: i32 = std::fs::read_to_string(marker.with_extension("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(orphan).unwrap(),
+        rustix::process::Signal::KILL,
+    );
 }
 
 #[test]
@@ -114,6 +125,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
         idle_timeout_secs: None,
         max_attempts: None,
         system_prompt_source: "builtin".into(),
+        allow_unconfined_shell: false,
         tools: vec!["read_file".into()],
         scope: scope::Scope::allowing(vec![
             scope::ScopeRule::new(&env.project, scope::Access::Write, true).unwrap(),

@@ -92,7 +92,11 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
         }
         _ => None,
     });
-    assert!(grep_out.unwrap().contains("src/main.rs:1:fn main() {}"));
+    let grep_out = grep_out.unwrap();
+    assert!(
+        grep_out.contains("main.rs") && grep_out.contains("fn main() {}"),
+        "{grep_out}"
+    );
 
     let logs = env.ok(&["logs", "p1"]);
     for needle in [

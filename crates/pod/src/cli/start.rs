@@ -16,7 +16,7 @@ use crate::config::{Config, FlagOverrides};
 use crate::launch::{LaunchConfig, Manifest, StartMode};
 use crate::layout::PodPaths;
 use crate::liveness;
-use crate::toolbox::BUILTIN_TOOLS;
+use crate::toolbox::available_tools;
 
 /// How long a Pod process may take to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -104,11 +104,12 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         .tools
         .clone()
         .or(config.tools.clone())
-        .unwrap_or_else(|| BUILTIN_TOOLS.iter().map(|s| s.to_string()).collect());
-    if let Some(bad) = tools.iter().find(|t| !BUILTIN_TOOLS.contains(&t.as_str())) {
+        .unwrap_or_else(|| available_tools().iter().map(|s| s.to_string()).collect());
+    let available = available_tools();
+    if let Some(bad) = tools.iter().find(|t| !available.contains(&t.as_str())) {
         bail!(
             "unknown tool {bad:?}: available tools are {}",
-            BUILTIN_TOOLS.join(", ")
+            available.join(", ")
         );
     }
     let s = resolved.settings;
@@ -122,6 +123,7 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         idle_timeout_secs: s.idle_timeout_secs,
         max_attempts: s.max_attempts,
         system_prompt_source: "builtin".into(),
+        allow_unconfined_shell: config.allow_unconfined_shell,
         tools,
         scope: Scope {
             allow,
