@@ -94,7 +94,7 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     });
     let grep_out = grep_out.unwrap();
     assert!(
-        grep_out.contains("main.rs") && grep_out.contains("fn main() {}"),
+        grep_out.contains("src/main.rs") && !grep_out.contains("a.txt"),
         "{grep_out}"
     );
 
