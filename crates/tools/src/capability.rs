@@ -82,9 +82,17 @@ pub(crate) fn resolve(
         .max_by_key(|p| p.components().count())
         .ok_or_else(|| refusal(scope, &canonical, need))?
         .to_owned();
-    let rel = match canonical.strip_prefix(&root) {
-        Ok(r) if r.as_os_str().is_empty() => PathBuf::from("."),
-        Ok(r) => r.to_owned(),
+    let (root, rel) = match canonical.strip_prefix(&root) {
+        // A rule naming a single file: the handle must be a directory, so it is
+        // opened on the parent and the canonical check above did the narrowing.
+        Ok(r) if r.as_os_str().is_empty() && !root.is_dir() => {
+            match (root.parent(), root.file_name()) {
+                (Some(parent), Some(name)) => (parent.to_owned(), PathBuf::from(name)),
+                _ => return Err(refusal(scope, &canonical, need)),
+            }
+        }
+        Ok(r) if r.as_os_str().is_empty() => (root.clone(), PathBuf::from(".")),
+        Ok(r) => (root.clone(), r.to_owned()),
         Err(_) => return Err(refusal(scope, &canonical, need)),
     };
     Ok(Resolved {

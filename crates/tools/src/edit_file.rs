@@ -112,14 +112,21 @@ fn summary(path: &str, new_text: &str, first: usize, new_string: &str, count: us
     let start_line = new_text[..first].matches('\n').count(); // 0-based
     let new_lines = new_string.matches('\n').count() + 1;
     let from = start_line.saturating_sub(SUMMARY_CONTEXT_LINES);
-    let to = (start_line + new_lines + SUMMARY_CONTEXT_LINES).min(from + SUMMARY_MAX_LINES);
+    let to = (start_line + new_lines + SUMMARY_CONTEXT_LINES)
+        .min(from + SUMMARY_MAX_LINES)
+        .min(new_text.lines().count());
     let mut out = format!(
         "Edited {path}: replaced {count} occurrence{}. Lines {}-{} now read:\n",
         if count == 1 { "" } else { "s" },
         from + 1,
         to
     );
-    for (i, line) in new_text.lines().enumerate().skip(from).take(to - from) {
+    for (i, line) in new_text
+        .lines()
+        .enumerate()
+        .skip(from)
+        .take(to.saturating_sub(from))
+    {
         let _ = writeln!(out, "{:>6}\t{}", i + 1, line);
     }
     out

@@ -227,3 +227,28 @@ async fn write_file_creates_parents_inside_scope() {
     assert!(out.text.starts_with("Created"), "{}", out.text);
     assert_eq!(std::fs::read_to_string(t.p("w/a/b/c.txt")).unwrap(), "hi\n");
 }
+
+#[tokio::test]
+async fn a_rule_naming_one_file_grants_that_file_only() {
+    let t = Tree::new();
+    t.write("w/only.txt", "mine\n");
+    t.write("w/other.txt", "not mine\n");
+    let one = scope::ScopeRule::trusted(t.p("w/only.txt"), Access::Write, false).unwrap();
+    let (_tx, ctx) = ctx(Scope::allowing(vec![one]), &t.p("w"));
+    let out = call(&ctx, "read_file", json!({"path": "only.txt"}))
+        .await
+        .unwrap();
+    assert!(out.text.contains("mine"));
+    call(
+        &ctx,
+        "write_file",
+        json!({"path": "only.txt", "content": "new\n"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(t.p("w/only.txt")).unwrap(), "new\n");
+    let e = call(&ctx, "read_file", json!({"path": "other.txt"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ToolError::OutOfScope { .. }), "{e}");
+}
