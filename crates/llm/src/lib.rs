@@ -21,6 +21,8 @@
 //!   in the original order;
 //! - identical inputs give byte-identical request bodies (tools sorted by name, JSON
 //!   object keys sorted), so provider prompt caches hit;
+//! - a retry after partial output never duplicates it: an identical replay is
+//!   swallowed, a divergent one is announced with [`StreamEvent::Restarted`];
 //! - the API key is only ever placed in an auth header marked sensitive; never in a
 //!   URL, an error, a log line or `Debug` output.
 //!

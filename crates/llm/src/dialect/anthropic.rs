@@ -192,6 +192,7 @@ impl Decoder for AnthropicDecoder {
                             .get_or_insert_with(String::new)
                             .push_str(d["signature"].as_str().unwrap_or(""));
                     }
+                    // The guard appends the fragment; it fails only when no such call is open.
                     "input_json_delta"
                         if !asm.tool_args(index, d["partial_json"].as_str().unwrap_or("")) =>
                     {

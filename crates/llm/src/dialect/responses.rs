@@ -137,6 +137,7 @@ impl Decoder for ResponsesDecoder {
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
                 asm.reasoning_text(key, v["delta"].as_str().unwrap_or(""))
             }
+            // The guard appends the fragment; it fails only when no such call is open.
             "response.function_call_arguments.delta"
                 if !asm.tool_args(key, v["delta"].as_str().unwrap_or("")) =>
             {
