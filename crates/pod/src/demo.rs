@@ -123,7 +123,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         headers: Default::default(),
         idle_timeout_secs: None,
         max_attempts: None,
-        system_prompt_source: "builtin".into(),
+        system_prompt_source: "default".into(),
         allow_unconfined_shell: false,
         tools: available_tools().iter().map(|s| s.to_string()).collect(),
         scope: Scope {

@@ -36,8 +36,8 @@ pub struct Manifest {
     /// Attempts per model call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
-    /// Where the system prompt came from (`builtin` for now).
-    #[serde(default = "builtin")]
+    /// Where the system prompt came from (`default`: the built-in prompt).
+    #[serde(default = "default_prompt")]
     pub system_prompt_source: String,
     /// Tool names offered to the model.
     pub tools: Vec<String>,
@@ -50,8 +50,8 @@ pub struct Manifest {
     pub cwd: PathBuf,
 }
 
-fn builtin() -> String {
-    "builtin".into()
+fn default_prompt() -> String {
+    "default".into()
 }
 
 /// Fresh start or restore.

@@ -1,24 +1,21 @@
-//! The Pod's durable record: `{pods}/{name}/record.json` with its state (`pending` →
-//! `active{session, segment}`) and manifest.
+//! The Pod's durable record, kept by the `pod-store` crate
+//! (`{pods}/{name}/metadata.json`): state `pending` → `active{session, segment}` and
+//! the manifest a restore rebuilds from.
 //!
-//! Interim: this is the narrow slice of ARCHITECTURE §6 the runtime needs, kept behind
-//! these few functions so the `pod-store` crate can replace the file format without
-//! touching the controller.
+//! This module is the runtime's narrow view of it: [`PodRecord`] carries the runtime's
+//! own [`Manifest`] (provider knobs the store does not model travel in the store
+//! manifest's `extra` map, so nothing is lost), and only the field-specific updates
+//! the runtime needs are exposed.
 
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
 
 use pod_ids::{PodName, SegmentId, SessionId};
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::launch::Manifest;
-use crate::layout::ensure_private_dir;
 
 /// Lifecycle state of the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RecordState {
     /// Created; the session log is not (known to be) written yet. A restore of a
     /// pending Pod is a fresh start under the same name.
@@ -35,22 +32,16 @@ pub enum RecordState {
     },
 }
 
-/// One Pod's record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The runtime's view of one Pod's record.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PodRecord {
     /// Name.
     pub name: PodName,
-    /// Unix ms.
-    pub created_at: u64,
-    /// Unix ms.
-    pub updated_at: u64,
     /// State.
-    #[serde(flatten)]
     pub state: RecordState,
     /// The resolved snapshot a restore rebuilds from.
     pub manifest: Manifest,
     /// Parent Pod, for children (later issue).
-    #[serde(default)]
     pub parent: Option<PodName>,
 }
 
@@ -64,104 +55,201 @@ impl PodRecord {
     }
 }
 
-/// Record errors name the file.
+/// Record errors name the Pod or file.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    /// I/O on a record file.
-    #[error("pod record {path}: {source}")]
-    Io {
+    /// The pod store failed.
+    #[error(transparent)]
+    Store(#[from] pod_store::StoreError),
+    /// The stored manifest is not one this runtime can run.
+    #[error("pod record {path}: manifest is unusable: {message}")]
+    Manifest {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-    /// The file does not parse.
-    #[error("pod record {path} is corrupt: {message}; move it away to forget this Pod")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// Parser message.
+        /// What is wrong.
         message: String,
     },
+}
+
+/// Manifest fields the store models itself; everything else goes to `extra`.
+const STORE_FIELDS: &[&str] = &[
+    "provider",
+    "model",
+    "base_url",
+    "system_prompt_source",
+    "tools",
+    "scope",
+    "cwd",
+];
+
+fn to_store(m: &Manifest) -> pod_store::Manifest {
+    let extra: Map<String, Value> = match serde_json::to_value(m) {
+        Ok(Value::Object(o)) => o
+            .into_iter()
+            .filter(|(k, _)| !STORE_FIELDS.contains(&k.as_str()))
+            .collect(),
+        _ => Map::new(),
+    };
+    pod_store::Manifest {
+        provider: m.provider.clone(),
+        model: m.model.clone(),
+        base_url: Some(m.base_url.clone()),
+        system_prompt: pod_store::SystemPrompt {
+            source: m.system_prompt_source.clone(),
+            text: String::new(),
+        },
+        tools: m.tools.clone(),
+        scope: m.scope.clone(),
+        cwd: m.cwd.clone(),
+        extra,
+    }
+}
+
+fn from_store(path: PathBuf, m: pod_store::Manifest) -> Result<Manifest, RecordError> {
+    let mut o = m.extra;
+    o.insert("provider".into(), Value::String(m.provider.clone()));
+    o.insert("model".into(), Value::String(m.model));
+    let base_url = m
+        .base_url
+        .or_else(|| llm::ProviderKind::parse(&m.provider).map(|k| k.default_base_url().to_owned()));
+    o.insert(
+        "base_url".into(),
+        base_url.map_or(Value::Null, Value::String),
+    );
+    o.insert(
+        "system_prompt_source".into(),
+        Value::String(m.system_prompt.source),
+    );
+    o.insert("tools".into(), serde_json::json!(m.tools));
+    let scope = serde_json::to_value(&m.scope).map_err(|e| RecordError::Manifest {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    o.insert("scope".into(), scope);
+    o.insert("cwd".into(), serde_json::json!(m.cwd));
+    serde_json::from_value(Value::Object(o)).map_err(|e| RecordError::Manifest {
+        path,
+        message: e.to_string(),
+    })
+}
+
+fn view(path: PathBuf, r: pod_store::PodRecord) -> Result<PodRecord, RecordError> {
+    let state = match r.state {
+        pod_store::PodState::Pending { session, .. } => RecordState::Pending { session },
+        pod_store::PodState::Active { session, segment } => {
+            RecordState::Active { session, segment }
+        }
+    };
+    Ok(PodRecord {
+        name: r.name,
+        state,
+        manifest: from_store(path, r.manifest)?,
+        parent: r.parent.map(|p| p.name),
+    })
 }
 
 /// The records under the pods root.
 #[derive(Debug, Clone)]
 pub struct RecordStore {
-    root: PathBuf,
-}
-
-/// Unix time in ms.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    store: pod_store::PodStore,
 }
 
 impl RecordStore {
     /// Records under `root` (`{data}/pods`).
     pub fn new(root: PathBuf) -> Self {
-        RecordStore { root }
-    }
-
-    fn path(&self, name: &PodName) -> PathBuf {
-        self.root.join(name.as_str()).join("record.json")
+        RecordStore {
+            store: pod_store::PodStore::new(root),
+        }
     }
 
     /// The record of `name`, if any.
     pub fn load(&self, name: &PodName) -> Result<Option<PodRecord>, RecordError> {
-        let path = self.path(name);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| RecordError::Corrupt {
-                        path,
-                        message: e.to_string(),
-                    })
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(RecordError::Io { path, source }),
+        if !self.store.exists(name)? {
+            return Ok(None);
+        }
+        let path = self.store.metadata_path(name);
+        view(path, self.store.read(name)?).map(Some)
+    }
+
+    /// Creates the record in `pending` state (before the session log exists, so a
+    /// crash in between restores as a fresh start).
+    pub fn create_pending(
+        &self,
+        name: &PodName,
+        session: SessionId,
+        manifest: &Manifest,
+    ) -> Result<PodRecord, RecordError> {
+        // The store wants the segment up front; the session store picks the real id
+        // when it creates the segment, so this placeholder is only ever pending.
+        let r =
+            self.store
+                .create_pending(name, session, SegmentId::new(), to_store(manifest), None)?;
+        view(self.store.metadata_path(name), r)
+    }
+
+    /// Points the record at its active segment.
+    pub fn set_active(
+        &self,
+        name: &PodName,
+        session: SessionId,
+        segment: SegmentId,
+    ) -> Result<PodRecord, RecordError> {
+        let r = self.store.set_active(name, session, segment)?;
+        view(self.store.metadata_path(name), r)
+    }
+
+    /// Every record (unreadable ones as errors naming their file), sorted by name.
+    pub fn list(&self) -> Vec<Result<PodRecord, RecordError>> {
+        match self.store.list() {
+            Ok(pods) => pods
+                .into_iter()
+                .map(|p| {
+                    let path = p.path.clone();
+                    p.record
+                        .map_err(RecordError::from)
+                        .and_then(|r| view(path, r))
+                })
+                .collect(),
+            Err(e) => vec![Err(e.into())],
         }
     }
+}
 
-    /// Writes `record` atomically.
-    pub fn save(&self, record: &PodRecord) -> Result<(), RecordError> {
-        let path = self.path(&record.name);
-        let io = |source| RecordError::Io {
-            path: path.clone(),
-            source,
-        };
-        let dir = path.parent().unwrap_or(Path::new("/"));
-        ensure_private_dir(dir).map_err(io)?;
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| RecordError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        tmp.write_all(&bytes).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        // The rename is the commit point: before it the old record is intact, after it
-        // the new one is complete (it was fsynced above); the dir fsync makes it durable.
-        tmp.persist(&path).map_err(|e| io(e.error))?;
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        Ok(())
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Every record (unparsable ones as errors naming their file), sorted by name.
-    pub fn list(&self) -> Vec<Result<PodRecord, RecordError>> {
-        let Ok(dir) = fs::read_dir(&self.root) else {
-            return Vec::new();
+    #[test]
+    fn manifest_round_trips_through_the_store_with_extras() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RecordStore::new(dir.path().join("pods"));
+        let m = Manifest {
+            provider: "anthropic".into(),
+            base_url: "http://127.0.0.1:1".into(),
+            api_key_env: Some("MY_KEY".into()),
+            model: "m".into(),
+            max_output_tokens: Some(77),
+            headers: [("x-a".to_string(), "b".to_string())].into(),
+            idle_timeout_secs: Some(9),
+            max_attempts: Some(2),
+            system_prompt_source: "default".into(),
+            allow_unconfined_shell: true,
+            tools: vec!["bash".into()],
+            scope: scope::Scope::allowing(vec![
+                scope::ScopeRule::trusted("/w", scope::Access::Write, true).unwrap(),
+            ]),
+            cwd: "/w".into(),
         };
-        let mut names: Vec<PodName> = dir
-            .filter_map(|e| e.ok())
-            .filter_map(|e| PodName::new(e.file_name().to_string_lossy().into_owned()).ok())
-            .collect();
-        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        names
-            .iter()
-            .filter_map(|n| self.load(n).transpose())
-            .collect()
+        let name = PodName::new("a").unwrap();
+        let session = SessionId::new();
+        let r = store.create_pending(&name, session, &m).unwrap();
+        assert_eq!(r.manifest, m);
+        assert_eq!(r.state, RecordState::Pending { session });
+        let seg = SegmentId::new();
+        store.set_active(&name, session, seg).unwrap();
+        let back = store.load(&name).unwrap().unwrap();
+        assert_eq!(back.manifest, m);
+        assert_eq!(back.active_segment(), Some((session, seg)));
+        assert!(store.load(&PodName::new("b").unwrap()).unwrap().is_none());
     }
 }

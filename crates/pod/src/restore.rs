@@ -16,7 +16,7 @@ use transcript::{Item, RequestConfig, ToolSpec};
 
 use crate::journal::Journal;
 use crate::launch::Manifest;
-use crate::record::{PodRecord, RecordError, RecordState, RecordStore, now_ms};
+use crate::record::{PodRecord, RecordError, RecordState, RecordStore};
 use crate::turn::{Conversation, interrupted_result};
 
 /// Errors building the Pod's state.
@@ -80,20 +80,9 @@ pub fn open_conversation(
         (true, None) => Err(OpenError::Unknown(name.clone())),
         (false, None) => {
             let manifest = manifest.ok_or_else(|| OpenError::Unknown(name.clone()))?;
-            let now = now_ms();
-            let record = PodRecord {
-                name: name.clone(),
-                created_at: now,
-                updated_at: now,
-                state: RecordState::Pending {
-                    session: SessionId::new(),
-                },
-                manifest,
-                parent: None,
-            };
             // Pending first: a crash before the segment exists leaves a record that
             // restores as a fresh start under the same name.
-            records.save(&record)?;
+            let record = records.create_pending(name, SessionId::new(), &manifest)?;
             start_fresh(records, sessions, record, &fresh)
         }
         (true, Some(record)) => match record.active_segment() {
@@ -121,12 +110,9 @@ fn start_fresh(
         tools: f.tools.clone(),
         history: Vec::new(),
     })?;
-    record.state = RecordState::Active {
-        session,
-        segment: writer.segment_id(),
-    };
-    record.updated_at = now_ms();
-    records.save(&record)?;
+    // The segment (with its fsynced segment_start) exists before the record points
+    // at it, so an active record always names a readable segment.
+    record = records.set_active(&record.name, session, writer.segment_id())?;
     Ok(Opened {
         record,
         journal: Journal::new(writer),
@@ -164,12 +150,7 @@ fn restore(
                 pid.map_or("unknown".into(), |p| p.to_string()),
                 w.segment_id()
             ));
-            record.state = RecordState::Active {
-                session,
-                segment: w.segment_id(),
-            };
-            record.updated_at = now_ms();
-            records.save(&record)?;
+            record = records.set_active(&record.name, session, w.segment_id())?;
             w
         }
         Err(e) => return Err(e.into()),

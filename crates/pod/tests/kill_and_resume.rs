@@ -124,7 +124,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
         headers: Default::default(),
         idle_timeout_secs: None,
         max_attempts: None,
-        system_prompt_source: "builtin".into(),
+        system_prompt_source: "default".into(),
         allow_unconfined_shell: false,
         tools: vec!["read_file".into()],
         scope: scope::Scope::allowing(vec![
@@ -133,16 +133,11 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
         cwd: env.project.clone(),
     };
     records
-        .save(&pod::record::PodRecord {
-            name: pod_ids::PodName::new("early").unwrap(),
-            created_at: 1,
-            updated_at: 1,
-            state: pod::record::RecordState::Pending {
-                session: pod_ids::SessionId::new(),
-            },
-            manifest,
-            parent: None,
-        })
+        .create_pending(
+            &pod_ids::PodName::new("early").unwrap(),
+            pod_ids::SessionId::new(),
+            &manifest,
+        )
         .unwrap();
     let out = env.ok(&["resume", "early", "hello", "--print"]);
     assert_eq!(out.trim(), "fresh");

@@ -122,7 +122,7 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         headers: s.headers,
         idle_timeout_secs: s.idle_timeout_secs,
         max_attempts: s.max_attempts,
-        system_prompt_source: "builtin".into(),
+        system_prompt_source: "default".into(),
         allow_unconfined_shell: config.allow_unconfined_shell,
         tools,
         scope: Scope {
