@@ -199,3 +199,24 @@ fn landlock_rules_cover_the_documented_system_dirs() {
     assert!(tools::SYSTEM_WRITE_FILES.contains(&"/dev/null"));
     assert!(Path::new("/usr").exists());
 }
+
+#[tokio::test]
+async fn a_read_denied_region_is_not_readable_by_bash() {
+    if !require_landlock() {
+        return;
+    }
+    let t = Tree::new();
+    let w = t.mkdir("w");
+    t.write("w/private/key", "s3cret");
+    t.write("w/public/doc", "hello");
+    let scope = Scope {
+        allow: vec![rule(&w, Access::Write)],
+        deny: vec![deny(&w.join("private"), Access::Read)],
+    };
+    let (_tx, ctx) = ctx(scope, &w);
+    let r = sh(&ctx, "cat private/key").await;
+    assert!(!r.text.contains("s3cret"), "{}", r.text);
+    assert!(!r.text.contains("[exit code: 0]"), "{}", r.text);
+    let r = sh(&ctx, "cat public/doc && echo more >> public/doc").await;
+    assert!(r.text.contains("hello\n[exit code: 0]"), "{}", r.text);
+}
