@@ -20,6 +20,7 @@
 //! - Configuration reaches a Pod process through a 0600 file, never argv.
 #![deny(missing_docs)]
 
+pub mod allocation;
 pub mod cli;
 pub mod client;
 pub mod config;

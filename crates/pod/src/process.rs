@@ -19,6 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use transcript::RequestConfig;
 
+use crate::allocation::Allocated;
 use crate::controller::{Controller, Identity};
 use crate::launch::{LaunchConfig, Manifest, StartMode};
 use crate::layout::PodPaths;
@@ -112,6 +113,19 @@ async fn run_inner(
             },
         }
     };
+    // Register before touching the record or log: a duplicate name or a write scope
+    // overlapping another live Pod refuses the start with nothing written.
+    let registered_scope = match (&launch.manifest, launch.mode) {
+        (Some(m), StartMode::Fresh) => m.scope.clone(),
+        _ => {
+            records
+                .load(&name)?
+                .ok_or_else(|| crate::restore::OpenError::Unknown(name.clone()))?
+                .manifest
+                .scope
+        }
+    };
+    let allocation = Allocated::register(&roots, &name, &registered_scope, paths.socket())?;
     let opened = open_conversation(
         &records,
         &sessions,
@@ -127,6 +141,7 @@ async fn run_inner(
         .record
         .active_segment()
         .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
+    allocation.set_segment(segment_id)?;
     journal.record(
         &EntryKind::Extension {
             domain: crate::LIFECYCLE_DOMAIN.into(),
@@ -188,6 +203,9 @@ async fn run_inner(
     stop_server.cancel();
     let _ = server.await;
     let _ = std::fs::remove_file(&sock);
+    // Released by incarnation, after the socket is gone: a successor registering
+    // under this name finds neither.
+    drop(allocation);
     Ok(())
 }
 

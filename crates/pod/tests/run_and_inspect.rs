@@ -136,6 +136,24 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     ]);
     assert!(err.contains("Pod p1 is already running"), "{err}");
 
+    let registry: Value = serde_json::from_str(&env.ok(&["registry", "--json"])).unwrap();
+    assert_eq!(registry[0]["name"], "p1", "{registry}");
+    assert_eq!(registry[0]["pid"].as_u64().unwrap() as u32, env.pid("p1"));
+
+    // A second Pod whose write scope overlaps the live one's is refused.
+    let err = env.fails(&[
+        "run",
+        "x",
+        "--name",
+        "p2",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    assert!(err.contains("overlaps") && err.contains("p1"), "{err}");
+
     // `pod stop`: no socket, no live process, a terminal entry.
     env.ok(&["stop", "p1"]);
     assert!(!env.socket("p1").exists());

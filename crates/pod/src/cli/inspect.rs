@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use pod_ids::{PodName, Roots};
+use pod_registry::Registry;
 use serde::Serialize;
 use serde_json::Value;
 use session_store::{Entry, EntryKind, SessionStore};
@@ -136,34 +137,38 @@ pub async fn ls(roots: &Roots, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pod registry` (live allocations). Until the registry crate is wired in, the live
-/// set is the Pods whose liveness lock is held.
+/// `pod registry`: the live allocations of the registry (dead rows are reaped by
+/// the read itself).
 pub async fn registry(roots: &Roots, json: bool) -> anyhow::Result<ExitCode> {
-    let (rows, _) = rows(roots).await;
-    let live: Vec<Value> = rows
-        .iter()
-        .filter(|r| r.pid.is_some())
-        .map(|r| {
-            serde_json::json!({
-                "name": r.name,
-                "pid": r.pid,
-                "socket": PodName::new(r.name.clone()).map(|n| PodPaths::new(roots, &n).socket().display().to_string()).unwrap_or_default(),
-                "allow": {"write": r.write, "read": r.read},
-                "segment_id": r.segment_id,
-            })
-        })
-        .collect();
+    let allocations = crate::allocation::registry(roots)?.list()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&live)?);
-    } else if live.is_empty() {
+        // The allocation's own fields, plus `pid` at the top for scripts.
+        let rows: Vec<Value> = allocations
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+                if let Value::Object(o) = &mut v {
+                    o.insert("pid".into(), a.process.map(|p| p.pid).into());
+                }
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if allocations.is_empty() {
         println!("no live allocations");
     } else {
-        for a in &live {
+        for a in &allocations {
+            let writes: Vec<String> = a
+                .allow
+                .iter()
+                .filter(|r| r.access == scope::Access::Write)
+                .map(|r| r.path.as_path().display().to_string())
+                .collect();
             println!(
-                "{:<20} pid {:>7}  {}",
-                a["name"].as_str().unwrap_or(""),
-                a["pid"],
-                a["socket"].as_str().unwrap_or("")
+                "{:<20} pid {:>7}  write: {}",
+                a.name.as_str(),
+                a.process.map_or("-".into(), |p| p.pid.to_string()),
+                writes.join(", ")
             );
         }
     }

@@ -1,0 +1,63 @@
+//! The Pod process's live registry allocation (ARCHITECTURE §5): registered before
+//! the Pod touches its record or log (so a scope conflict or duplicate name refuses
+//! the start cleanly), held for the process's life, released by incarnation when the
+//! process ends — so an exiting process can never delete its successor's row. After
+//! a SIGKILL the row is reaped by the next registry operation (pid + start time).
+
+use std::path::PathBuf;
+
+use pod_ids::{PodName, Roots, SegmentId};
+use pod_registry::{FileRegistry, ProcessStamp, RegisterRequest, Registry, RegistryError};
+
+/// This process's allocation; released on drop.
+pub struct Allocated {
+    registry: FileRegistry,
+    name: PodName,
+    stamp: ProcessStamp,
+}
+
+/// The registry of these roots.
+pub fn registry(roots: &Roots) -> Result<FileRegistry, RegistryError> {
+    FileRegistry::open(roots.runtime.clone())
+}
+
+impl Allocated {
+    /// Registers this process as Pod `name` with `scope`.
+    pub fn register(
+        roots: &Roots,
+        name: &PodName,
+        scope: &scope::Scope,
+        socket: PathBuf,
+    ) -> Result<Allocated, RegistryError> {
+        let registry = registry(roots)?;
+        let stamp = ProcessStamp::current()?;
+        registry.register(RegisterRequest {
+            name: name.clone(),
+            process: stamp,
+            socket: Some(socket),
+            allow: scope.allow.clone(),
+            deny: scope.deny.clone(),
+            segment_id: None,
+            restoring_children: Vec::new(),
+        })?;
+        Ok(Allocated {
+            registry,
+            name: name.clone(),
+            stamp,
+        })
+    }
+
+    /// Records the segment this Pod appends to.
+    pub fn set_segment(&self, segment: SegmentId) -> Result<(), RegistryError> {
+        self.registry
+            .update_segment(&self.name, self.stamp.incarnation, Some(segment))
+    }
+}
+
+impl Drop for Allocated {
+    fn drop(&mut self) {
+        if let Err(e) = self.registry.release(&self.name, self.stamp.incarnation) {
+            tracing::warn!(error = %e, pod = self.name.as_str(), "cannot release registry allocation");
+        }
+    }
+}
