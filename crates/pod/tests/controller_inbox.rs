@@ -1,0 +1,231 @@
+//! The controller actor in-process (no Pod process): cancel is prompt and leaves a
+//! valid log (running tool calls closed as interrupted), the inbox is level-triggered
+//! (a notice arriving mid-run starts a run when that run ends), and pause holds
+//! queued work until input arrives.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pod::controller::{Command, Controller, ControllerHandle, Identity};
+use pod::journal::Journal;
+use pod::toolbox::ScopedTools;
+use pod::turn::{Conversation, RunCtx};
+use pod_ids::PodName;
+use protocol::{Event, InputMode, PodState};
+use session_store::{EntryKind, NewSegment, SessionStore};
+use tokio::sync::{broadcast, oneshot};
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    store: SessionStore,
+    segment: pod_ids::SegmentId,
+    ctl: ControllerHandle,
+    events: broadcast::Receiver<(u64, Event)>,
+    server: mock_llm::MockServer,
+}
+
+async fn rig(script: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let work = scope::canonicalize(dir.path())
+        .unwrap()
+        .as_path()
+        .to_path_buf();
+    let store = SessionStore::new(work.join("sessions"));
+    let writer = store.create_segment(NewSegment::default()).unwrap();
+    let segment = writer.segment_id();
+    let session_id = writer.session_id();
+    let journal = Journal::new(writer);
+    let server = mock_llm::MockServer::start(mock_llm::Script::from_yaml_str(script).unwrap())
+        .await
+        .unwrap();
+    let client = llm::Client::new(llm::ProviderConfig::new(
+        llm::ProviderKind::OpenAiChat,
+        format!("{}/v1", server.base_url()),
+        None,
+    ))
+    .unwrap();
+    let scope = scope::Scope::allowing(vec![
+        scope::ScopeRule::new(&work, scope::Access::Write, true).unwrap(),
+    ]);
+    let tools = ScopedTools::new(work.clone(), scope.clone(), &["bash".into()], None, true);
+    let conv = Conversation {
+        system: "s".into(),
+        tools: pod::toolbox::ToolRunner::specs(&tools),
+        config: transcript::RequestConfig {
+            provider: "openai".into(),
+            model: "m".into(),
+            ..Default::default()
+        },
+        history: Vec::new(),
+        turns: 0,
+        usage: Default::default(),
+    };
+    let (events, _) = journal.subscribe_since(None);
+    let ctx = Arc::new(RunCtx {
+        provider: Arc::new(client),
+        tools: Arc::new(tools),
+        journal,
+    });
+    let id = Identity {
+        name: PodName::new("t").unwrap(),
+        session_id,
+        segment_id: segment,
+        scope,
+    };
+    let (ctl, _join) = Controller::new(id, ctx, conv, PodState::Idle).spawn();
+    Rig {
+        _dir: dir,
+        store,
+        segment,
+        ctl,
+        events,
+        server,
+    }
+}
+
+async fn input(ctl: &ControllerHandle, text: &str) {
+    let (reply, rx) = oneshot::channel();
+    assert!(
+        ctl.send(Command::Input {
+            text: text.into(),
+            mode: InputMode::Queue,
+            reply
+        })
+        .await
+    );
+    rx.await.unwrap().unwrap();
+}
+
+async fn until(
+    events: &mut broadcast::Receiver<(u64, Event)>,
+    what: impl Fn(&Event) -> bool,
+) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (_, e) = events.recv().await.unwrap();
+            if what(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("event within 10s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_during_a_tool_is_prompt_and_closes_the_call() {
+    let mut r = rig(r#"
+responses:
+  - output:
+      - tool_call: bash
+        id: call_s
+        arguments: {"command": "exec sleep 30"}
+"#)
+    .await;
+    input(&r.ctl, "go").await;
+    until(&mut r.events, |e| matches!(e, Event::ToolStarted { .. })).await;
+    let t = Instant::now();
+    let (reply, rx) = oneshot::channel();
+    r.ctl.send(Command::Interrupt { reply }).await;
+    let ack = rx.await.unwrap().unwrap();
+    let took = t.elapsed();
+    assert_eq!(ack["interrupted"], true);
+    assert!(took < Duration::from_millis(100), "interrupt took {took:?}");
+    assert_eq!(r.ctl.status().await.unwrap().state, PodState::Idle);
+
+    let replay = r.store.replay(r.segment).unwrap();
+    assert!(!replay.ended_interrupted, "the run was closed");
+    assert!(
+        replay.unanswered_tool_calls.is_empty(),
+        "the call has a result"
+    );
+    let log = r.store.read_segment(r.segment).unwrap().entries;
+    assert!(log.iter().any(|e| matches!(&e.kind, EntryKind::ToolResult { result } if result.call_id == "call_s" && result.output.starts_with("interrupted"))));
+    assert!(
+        matches!(&log.last().unwrap().kind, EntryKind::RunErrored { error } if error == "cancelled")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_arriving_mid_run_starts_a_run_when_the_run_ends() {
+    let mut r = rig(r#"
+responses:
+  - output:
+      - text: "first answer, streamed slowly"
+        chunks: 5
+    pace_ms: 40
+  - output:
+      - text: "saw the notice"
+"#)
+    .await;
+    input(&r.ctl, "start").await;
+    until(&mut r.events, |e| matches!(e, Event::TextDelta { .. })).await;
+    // The model call is in progress: the notice must wait for this run to end and
+    // then start one by itself (no user input follows).
+    r.ctl
+        .send(Command::Notice {
+            text: "child x finished".into(),
+        })
+        .await;
+    until(&mut r.events, |e| matches!(e, Event::RunCompleted { final_text } if final_text == "first answer, streamed slowly")).await;
+    let second = until(&mut r.events, |e| matches!(e, Event::RunCompleted { .. })).await;
+    assert!(matches!(second, Event::RunCompleted { final_text } if final_text == "saw the notice"));
+    let reqs = r.server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[1].body.to_string().contains("child x finished"));
+    let log = r.store.read_segment(r.segment).unwrap().entries;
+    assert!(
+        log.iter().any(
+            |e| matches!(&e.kind, EntryKind::SystemItem { text } if text == "child x finished")
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_cancels_and_holds_notices_until_input() {
+    let mut r = rig(r#"
+responses:
+  - output:
+      - text: "slow"
+        chunks: 4
+    pace_ms: 200
+  - output:
+      - text: "after pause"
+"#)
+    .await;
+    input(&r.ctl, "one").await;
+    // The first response is being streamed (so the mock has used it up).
+    until(&mut r.events, |e| matches!(e, Event::TextDelta { .. })).await;
+    let (reply, rx) = oneshot::channel();
+    let t = Instant::now();
+    r.ctl.send(Command::Pause { reply }).await;
+    rx.await.unwrap().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "pause took {:?}",
+        t.elapsed()
+    );
+    r.ctl.send(Command::Notice { text: "n".into() }).await;
+    let st = r.ctl.status().await.unwrap();
+    assert_eq!(st.state, PodState::Paused);
+    assert_eq!(st.queued_inputs, 1, "the notice waits while paused");
+    input(&r.ctl, "two").await;
+    let done = until(&mut r.events, |e| matches!(e, Event::RunCompleted { .. })).await;
+    assert!(matches!(done, Event::RunCompleted { final_text } if final_text == "after pause"));
+    let log = r.store.read_segment(r.segment).unwrap().entries;
+    let kinds: Vec<_> = log
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "run_errored").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().unwrap(), "run_completed");
+}
