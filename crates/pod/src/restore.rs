@@ -206,3 +206,113 @@ fn restore(
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use transcript::ToolCall;
+
+    fn manifest(dir: &std::path::Path) -> Manifest {
+        Manifest {
+            provider: "openai".into(),
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key_env: None,
+            model: "m".into(),
+            max_output_tokens: None,
+            headers: Default::default(),
+            idle_timeout_secs: None,
+            max_attempts: None,
+            system_prompt_source: "default".into(),
+            allow_unconfined_shell: false,
+            tools: vec![],
+            scope: scope::Scope::default(),
+            cwd: dir.to_path_buf(),
+        }
+    }
+
+    fn fresh(_: &Manifest) -> Fresh {
+        Fresh {
+            system_prompt: "sys".into(),
+            tools: vec![],
+            config: RequestConfig::default(),
+        }
+    }
+
+    #[test]
+    fn restore_with_a_held_segment_forks_and_closes_unanswered_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = RecordStore::new(dir.path().join("pods"));
+        let sessions = SessionStore::new(dir.path().join("sessions"));
+        let name = PodName::new("f").unwrap();
+        let first = open_conversation(
+            &records,
+            &sessions,
+            &name,
+            false,
+            Some(manifest(dir.path())),
+            fresh,
+        )
+        .unwrap();
+        let (_, seg) = first.record.active_segment().unwrap();
+        let call = ToolCall {
+            call_id: "c1".into(),
+            name: "bash".into(),
+            arguments: "{}".into(),
+        };
+        for e in [
+            EntryKind::UserInput { text: "a".into() },
+            EntryKind::TurnEnd { turn: 1 },
+            EntryKind::RunCompleted,
+            EntryKind::UserInput { text: "b".into() },
+            EntryKind::AssistantItem {
+                item: Item::ToolCall(call.clone()),
+            },
+        ] {
+            first.journal.record(&e, None).unwrap();
+        }
+        // `first` still holds the segment's writer lock: "another writer".
+        let second = open_conversation(&records, &sessions, &name, true, None, fresh).unwrap();
+        let (_, seg2) = second.record.active_segment().unwrap();
+        assert_ne!(seg, seg2, "continued in a fork");
+        assert!(
+            second.notes[0].contains("forked segment"),
+            "{:?}",
+            second.notes
+        );
+        assert_eq!(
+            records
+                .load(&name)
+                .unwrap()
+                .unwrap()
+                .active_segment()
+                .unwrap()
+                .1,
+            seg2
+        );
+        // The fork starts from the last complete turn: the dangling call is not in it.
+        assert_eq!(second.conv.turns, 1);
+        assert_eq!(second.state, PodState::Idle);
+        drop(second);
+        drop(first);
+
+        // Without a competing writer, a restore of the original closes the call.
+        let mut third = {
+            let r = records.load(&name).unwrap().unwrap();
+            assert_eq!(r.active_segment().unwrap().1, seg2);
+            r
+        };
+        third.state = RecordState::Active {
+            session: third.active_segment().unwrap().0,
+            segment: seg,
+        };
+        let restored = restore(&records, &sessions, third).unwrap();
+        assert_eq!(restored.state, PodState::Paused);
+        assert!(matches!(
+            restored.conv.history.last(),
+            Some(Item::ToolResult(r)) if r.call_id == "c1" && r.is_error
+        ));
+        let replay = sessions.replay(seg).unwrap();
+        assert!(replay.unanswered_tool_calls.is_empty());
+        assert!(!replay.ended_interrupted);
+    }
+}
