@@ -1,0 +1,90 @@
+//! Machine-readable outputs: `pod run --json` streams protocol events until the run
+//! ends; `pod doctor` reports a stale socket left by a killed Pod and `--fix` removes it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, Mock, wait_until};
+use serde_json::Value;
+
+#[test]
+fn run_json_streams_events_until_the_run_ends() {
+    let env = Env::new();
+    let mock = Mock::start("responses: [{output: [{text: 'hello there', chunks: 3}]}]");
+    let out = env.ok(&[
+        "run",
+        "hi",
+        "--name",
+        "j",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--json",
+    ]);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().all(|l| l["type"] == "event"), "{out}");
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds[..2], ["state_changed", "user_input"], "{kinds:?}");
+    assert_eq!(lines[0]["event"]["state"], "running");
+    assert_eq!(kinds.last(), Some(&"run_completed"), "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "text_delta").count(), 3);
+    assert_eq!(lines.last().unwrap()["event"]["final_text"], "hello there");
+    let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    env.ok(&["stop", "j"]);
+}
+
+#[test]
+fn doctor_reports_a_stale_socket_and_fix_removes_it() {
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    env.ok(&[
+        "run",
+        "--name",
+        "d",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let clean: Value = serde_json::from_str(&env.ok(&["doctor", "--json"])).unwrap();
+    assert_eq!(clean["problems"], serde_json::json!([]));
+    let pid = env.pid("d");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    wait_until("the Pod to die", Duration::from_secs(5), || {
+        !env.is_live("d")
+    });
+    assert!(env.socket("d").exists(), "SIGKILL leaves the socket file");
+
+    let out = env.run(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("stale socket") && problems.contains(&common::path_str(&env.socket("d"))),
+        "{problems}"
+    );
+    assert!(
+        env.socket("d").exists(),
+        "doctor changes nothing without --fix"
+    );
+
+    env.ok(&["doctor", "--fix"]);
+    assert!(!env.socket("d").exists());
+    // The registry reaps the dead Pod's row on its next operation.
+    let reg: Value = serde_json::from_str(&env.ok(&["registry", "--json"])).unwrap();
+    assert_eq!(reg, serde_json::json!([]));
+}
