@@ -55,7 +55,7 @@ impl RecordedRequest {
         RecordedRequest {
             method: method.to_owned(),
             path: path.to_owned(),
-            query: query.map(str::to_owned),
+            query: query.map(mask_query),
             headers: map,
             body: parse_body(body),
         }
@@ -70,6 +70,24 @@ pub(crate) fn mask_secret(value: &str) -> String {
     }
     let tail: String = chars[chars.len() - VISIBLE_SECRET_CHARS..].iter().collect();
     format!("****{tail}")
+}
+
+/// Query parameters that carry credentials (Gemini accepts `?key=`); masked like headers.
+const SECRET_QUERY_PARAMS: [&str; 2] = ["key", "api_key"];
+
+/// The query with credential parameters masked, so a key a client put in the URL is
+/// never stored (tests can still see that it was there, and assert it should not be).
+pub(crate) fn mask_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if SECRET_QUERY_PARAMS.contains(&name) => {
+                format!("{name}={}", mask_secret(value))
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The body as JSON, falling back to the raw text so nothing a client sent is lost.
@@ -97,5 +115,9 @@ mod tests {
         assert_eq!(r.headers["content-type"], "application/json");
         assert_eq!(r.body["a"], 1);
         assert!(!format!("{r:?}").contains("RECOGNISABLE"));
+        assert_eq!(
+            mask_query("alt=sse&key=AIzaSECRETKEY9999"),
+            "alt=sse&key=****9999"
+        );
     }
 }

@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +85,13 @@ impl MockServer {
             .fallback(answer)
             .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
             .with_state(Arc::clone(&shared));
+        // Real providers flush every event; without TCP_NODELAY, Nagle's algorithm plus the
+        // client's delayed ACK would hold small writes back (and glue split frames together).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "mock-llm could not set TCP_NODELAY");
+            }
+        });
         let cancel = shared.cancel.clone();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
