@@ -56,5 +56,27 @@ fn field_updates(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, field_updates);
+/// The floor the disk sets: one small write + fsync of a file + fsync of its
+/// directory, without any pod-store work (an update does this plus a rename).
+fn fsync_floor(c: &mut Criterion) {
+    use std::io::Write;
+    let mut g = c.benchmark_group("fsync_floor");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_millis(500))
+        .throughput(Throughput::Elements(1));
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = std::fs::File::create(dir.path().join("f")).unwrap();
+    let d = std::fs::File::open(dir.path()).unwrap();
+    g.bench_function("write_fsync_file_and_dir", |b| {
+        b.iter(|| {
+            f.write_all(&[b'x'; 300]).unwrap();
+            f.sync_all().unwrap();
+            d.sync_all().unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, field_updates, fsync_floor);
 criterion_main!(benches);
