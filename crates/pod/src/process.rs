@@ -113,19 +113,27 @@ async fn run_inner(
             },
         }
     };
-    // Register before touching the record or log: a duplicate name or a write scope
-    // overlapping another live Pod refuses the start with nothing written.
-    let registered_scope = match (&launch.manifest, launch.mode) {
-        (Some(m), StartMode::Fresh) => m.scope.clone(),
+    // The manifest this start runs from: the launch's for a new Pod, the record's
+    // (not today's config) for a restore.
+    let start_manifest = match (&launch.manifest, launch.mode) {
+        (Some(m), StartMode::Fresh) => m.clone(),
         _ => {
             records
                 .load(&name)?
                 .ok_or_else(|| crate::restore::OpenError::Unknown(name.clone()))?
                 .manifest
-                .scope
         }
     };
-    let allocation = Allocated::register(&roots, &name, &registered_scope, paths.socket())?;
+    // Building the HTTP client loads the system's CA roots (tens of ms); do it on a
+    // blocking thread while the registry, record and log are set up.
+    let provider_task = {
+        let m = start_manifest.clone();
+        tokio::task::spawn_blocking(move || provider_of(&m))
+    };
+    // Register before touching the record or log: a duplicate name or a write scope
+    // overlapping another live Pod refuses the start with nothing written.
+    let allocation = Allocated::register(&roots, &name, &start_manifest.scope, paths.socket())?;
+    tracing::debug!("registered");
     let opened = open_conversation(
         &records,
         &sessions,
@@ -134,8 +142,10 @@ async fn run_inner(
         launch.manifest,
         fresh,
     )?;
+    tracing::debug!("record and segment open");
     let manifest = opened.record.manifest.clone();
-    let provider = provider_of(&manifest)?;
+    let provider = provider_task.await??;
+    tracing::debug!("provider client built");
     let journal = opened.journal.clone();
     let (session_id, segment_id) = opened
         .record
