@@ -172,6 +172,23 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     assert_eq!(ls[0]["status"], "stopped");
     assert!(ls[0].get("pid").is_none());
 
+    // Reusing the name of a stopped Pod points at `pod resume`.
+    let err = env.fails(&[
+        "run",
+        "x",
+        "--name",
+        "p1",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    assert!(
+        err.contains("already exists") && err.contains("pod resume p1"),
+        "{err}"
+    );
+
     // Sending to a dead Pod suggests `pod resume`.
     let err = env.fails(&["send", "p1", "hello"]);
     assert!(
