@@ -18,6 +18,25 @@
 //! - One live process per Pod name (the liveness lock); the socket lives only while
 //!   that process does and is only served to the same uid.
 //! - Configuration reaches a Pod process through a 0600 file, never argv.
+//!
+//! Talking to a live Pod from Rust (what `pod send --wait` does):
+//!
+//! ```no_run
+//! # async fn demo(roots: pod_ids::Roots) -> Result<(), Box<dyn std::error::Error>> {
+//! use pod::client::PodClient;
+//! use protocol::{Event, InputMode, Request};
+//! let name = pod_ids::PodName::new("lead")?;
+//! let sock = pod::layout::PodPaths::new(&roots, &name).socket();
+//! let mut c = PodClient::connect(&sock, None).await?;
+//! c.request(Request::SendInput { text: "run the tests".into(), mode: InputMode::Queue }).await?;
+//! while let Ok((_seq, event)) = c.next_event().await {
+//!     if let Event::RunCompleted { final_text } = event {
+//!         println!("{final_text}");
+//!         break;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 pub mod allocation;
