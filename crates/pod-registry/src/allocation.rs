@@ -92,28 +92,28 @@ pub struct Allocation {
     /// The running process, `None` while only reserved.
     pub process: Option<ProcessStamp>,
     /// Socket path (a last-known hint, never proof of liveness).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<PathBuf>,
     /// Granted canonical rules.
     #[serde(default)]
     pub allow: Vec<ScopeRule>,
     /// Removed canonical rules (the registry holds denies so delegation checks them).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<ScopeRule>,
     /// Current parent (after re-parenting, the released parent's parent).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegated_from: Option<PodName>,
     /// The Pod that originally delegated to this one; never changes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<PodName>,
     /// Segment this Pod appends to.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_id: Option<SegmentId>,
     /// Pending reservation (only while not adopted).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<Reservation>,
     /// What this Pod has delegated to its children.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delegations: Vec<Delegation>,
 }
 

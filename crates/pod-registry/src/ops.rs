@@ -20,14 +20,13 @@ impl Table {
         if let Some(seg) = req.segment_id {
             self.refuse_held_segment(&req.name, seg)?;
         }
-        // Relational restore (PITFALLS "Registry and scope"): only live rows that the
-        // restoring Pod lists as outstanding children AND whose origin is this Pod
-        // (plus their own subtrees) are exempt; an unrelated Pod that took a region
+        // Relational restore (PITFALLS "Registry and scope"): only live rows (running or
+        // still reserved) that the restoring Pod lists as outstanding children AND whose
+        // origin is this Pod (plus their own subtrees) are exempt; an unrelated Pod that took a region
         // while the parent was down is always a conflict.
         let relinked: Vec<PodName> = self
             .allocations
             .iter()
-            .filter(|a| a.process.is_some())
             .filter(|a| req.restoring_children.contains(&a.name))
             .filter(|a| a.origin.as_ref() == Some(&req.name))
             .map(|a| a.name.clone())
@@ -37,11 +36,12 @@ impl Table {
             deny: req.deny.clone(),
         };
         let exempt = |a: &Allocation| {
-            relinked.contains(&a.name)
-                || self
-                    .ancestors(&a.name)
-                    .iter()
-                    .any(|anc| relinked.contains(anc))
+            !relinked.is_empty()
+                && (relinked.contains(&a.name)
+                    || self
+                        .ancestors(&a.name)
+                        .iter()
+                        .any(|anc| relinked.contains(anc)))
         };
         if let Some(err) = self.find_conflict(&req.name, &scope, &exempt) {
             return Err(err);

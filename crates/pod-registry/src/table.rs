@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use pod_ids::PodName;
-use scope::{Scope, WriteConflict};
+use scope::{Access, Scope, WriteConflict};
 use serde::{Deserialize, Serialize};
 
 use crate::allocation::{Allocation, Delegation};
@@ -148,7 +148,7 @@ impl Table {
         let (owner, conflict) = self
             .allocations
             .iter()
-            .filter(|a| &a.name != pod && !exempt(a))
+            .filter(|a| &a.name != pod && may_share_writes(scope, a) && !exempt(a))
             .filter_map(|a| scope.write_conflict(&a.held()).map(|c| (a, c)))
             .max_by_key(|(a, _)| {
                 let real = scope.write_conflict(&a.effective_write()).is_some();
@@ -196,6 +196,18 @@ impl Table {
         }
         out
     }
+}
+
+/// Cheap pre-check on borrowed rules (no clones): whether any write rule of `scope`
+/// overlaps any write allow of `row`. The exact test (`Scope::write_conflict`, which
+/// also applies denies) runs only on rows that pass, which keeps an operation on a
+/// 1,000-row table within its latency budget.
+fn may_share_writes(scope: &Scope, row: &Allocation) -> bool {
+    scope.write_rules().any(|ours| {
+        row.allow
+            .iter()
+            .any(|theirs| theirs.access == Access::Write && scope::overlaps(ours, theirs))
+    })
 }
 
 /// Merges `d` into a delegation list, one record per child.
