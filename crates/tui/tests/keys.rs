@@ -222,3 +222,12 @@ fn help_lists_keys_and_any_key_closes_it() {
     assert!(matches!(app.overlay, Overlay::None));
     assert!(tui::KEYS.len() > 15);
 }
+
+#[test]
+fn readme_lists_every_key() {
+    let readme = include_str!("../README.md");
+    for (ctx, keys, what) in tui::KEYS {
+        let row = format!("| {ctx} | {keys} | {what} |");
+        assert!(readme.contains(&row), "README misses {row}");
+    }
+}
