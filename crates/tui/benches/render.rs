@@ -111,7 +111,7 @@ fn bench(c: &mut Criterion) {
                 seq += 1;
                 // Every 20th frame completes the streamed message, so the live
                 // entry stays short and both sizes see the same work per frame.
-                let event = if seq % 20 == 0 {
+                let event = if seq.is_multiple_of(20) {
                     Event::AssistantItem {
                         item: Item::AssistantMessage {
                             text: "done streaming".into(),
