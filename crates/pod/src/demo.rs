@@ -43,7 +43,7 @@ responses:
   - output:
       - tool_call: bash
         id: call_test
-        arguments: {"command": "echo run >> test-runs.log; exec sleep 60"}
+        arguments: {"command": "echo run >> test-runs.log; echo $$ > .test.pid; exec sleep 60"}
   - output:
       - text: "The test command was interrupted when I was restarted; I did not run it again. Check test-runs.log before retrying."
 "#;
@@ -221,6 +221,15 @@ async fn demo() -> anyhow::Result<ExitCode> {
     println!("   Answer: {answer}");
     let runs = std::fs::read_to_string(&marker)?.lines().count();
     println!("   The test command ran {runs} time(s) in total.");
+    // The killed Pod's shell command is still sleeping (nothing ties a tool's process
+    // to a Pod that dies by SIGKILL); end it so the demo leaves nothing behind.
+    if let Some(pid) = std::fs::read_to_string(project.join(".test.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
     c.request(Request::Shutdown).await.ok();
     while c.next_message().await.is_ok() {}
 

@@ -78,6 +78,7 @@ async fn run_inner(
     launch: LaunchConfig,
     ready: &mut Option<impl FnOnce(Result<(), String>)>,
 ) -> anyhow::Result<()> {
+    tracing::debug!("pod process starting");
     let roots: Roots = launch.roots.into();
     let name = launch.name;
     let paths = PodPaths::new(&roots, &name);
@@ -98,6 +99,7 @@ async fn run_inner(
             ));
         }
     };
+    tracing::debug!("liveness lock taken");
     let records = RecordStore::new(roots.pods.clone());
     let sessions = SessionStore::new(roots.sessions.clone());
     let fresh = |m: &Manifest| {
@@ -151,7 +153,6 @@ async fn run_inner(
         .record
         .active_segment()
         .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
-    allocation.set_segment(segment_id)?;
     journal.record(
         &EntryKind::Extension {
             domain: crate::LIFECYCLE_DOMAIN.into(),
@@ -196,6 +197,12 @@ async fn run_inner(
     ));
     if let Some(r) = ready.take() {
         r(Ok(()));
+    }
+    // Off the start-up path: the segment's flock (held by our writer) is what keeps a
+    // second writer out; the registry's copy of the segment id is for other Pods'
+    // lookups, and a moment without it is harmless.
+    if let Err(e) = allocation.set_segment(segment_id) {
+        tracing::warn!(error = %e, "cannot record the segment in the registry");
     }
     tracing::info!(pod = name.as_str(), pid = std::process::id(), "ready");
 

@@ -80,36 +80,64 @@ pub fn open_conversation(
         (true, None) => Err(OpenError::Unknown(name.clone())),
         (false, None) => {
             let manifest = manifest.ok_or_else(|| OpenError::Unknown(name.clone()))?;
-            // Pending first: a crash before the segment exists leaves a record that
-            // restores as a fresh start under the same name.
-            let record = records.create_pending(name, SessionId::new(), &manifest)?;
-            start_fresh(records, sessions, record, &fresh)
+            let session = SessionId::new();
+            let f = fresh(&manifest);
+            // The pending record and the first segment are written concurrently (each
+            // costs fsyncs); only `set_active`, after both, makes the record point at
+            // the segment. A crash before it leaves a pending record (restores as a
+            // fresh start) and at worst an unreferenced segment file.
+            let (record, writer) = std::thread::scope(|s| {
+                let seg = s.spawn(|| sessions.create_segment(new_segment(session, &f)));
+                let record = records.create_pending(name, session, &manifest);
+                let writer = seg
+                    .join()
+                    .unwrap_or_else(|_| Err(segment_panicked(sessions)));
+                (record, writer)
+            });
+            activate(records, record?, session, writer?, f)
         }
         (true, Some(record)) => match record.active_segment() {
             // Crashed before its first segment was recorded: a fresh start.
-            None => start_fresh(records, sessions, record, &fresh),
+            None => {
+                let session = match record.state {
+                    RecordState::Pending { session } | RecordState::Active { session, .. } => {
+                        session
+                    }
+                };
+                let f = fresh(&record.manifest);
+                let writer = sessions.create_segment(new_segment(session, &f))?;
+                activate(records, record, session, writer, f)
+            }
             Some(_) => restore(records, sessions, record),
         },
     }
 }
 
-fn start_fresh(
-    records: &RecordStore,
-    sessions: &SessionStore,
-    mut record: PodRecord,
-    fresh: &impl Fn(&Manifest) -> Fresh,
-) -> Result<Opened, OpenError> {
-    let session = match record.state {
-        RecordState::Pending { session } | RecordState::Active { session, .. } => session,
-    };
-    let f = fresh(&record.manifest);
-    let writer = sessions.create_segment(NewSegment {
+fn new_segment(session: SessionId, f: &Fresh) -> NewSegment {
+    NewSegment {
         session_id: Some(session),
         system_prompt: f.system_prompt.clone(),
         config: f.config.clone(),
         tools: f.tools.clone(),
         history: Vec::new(),
-    })?;
+    }
+}
+
+fn segment_panicked(sessions: &SessionStore) -> StoreError {
+    StoreError::Io {
+        op: "create a segment in",
+        path: sessions.root().to_path_buf(),
+        source: std::io::Error::other("segment creation panicked"),
+    }
+}
+
+fn activate(
+    records: &RecordStore,
+    mut record: PodRecord,
+    session: SessionId,
+    writer: SegmentWriter,
+    f: Fresh,
+) -> Result<Opened, OpenError> {
     // The segment (with its fsynced segment_start) exists before the record points
     // at it, so an active record always names a readable segment.
     record = records.set_active(&record.name, session, writer.segment_id())?;
