@@ -82,10 +82,9 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
         app.message = Some("press Ctrl-C again to quit".into());
         return Vec::new();
     }
-    if app.quit_armed {
-        app.quit_armed = false;
-        app.message = None;
-    }
+    // A message lives until the next key; handlers below may set a new one.
+    app.quit_armed = false;
+    app.message = None;
     match std::mem::take(&mut app.overlay) {
         Overlay::None => {}
         Overlay::Help => return Vec::new(),

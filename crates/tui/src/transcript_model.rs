@@ -370,8 +370,12 @@ impl Transcript {
     fn add_usage(&mut self, usage: &Usage) {
         self.turn_usage.add(usage);
         self.session_usage.add(usage);
-        self.last_context_tokens =
-            usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+        let prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+        // A report without input counts (some providers send output-only updates)
+        // says nothing about the context size.
+        if prompt > 0 {
+            self.last_context_tokens = prompt;
+        }
     }
 
     fn turn_end(&mut self, turn: u64) {

@@ -285,7 +285,9 @@ fn render_tool(t: &ToolEntry, width: u16, flags: ViewFlags, out: &mut Vec<Line<'
         } else {
             dim()
         };
-        let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+        // Tabs (line-numbered file output) have no fixed width in a cell grid.
+        let expanded = output.replace('\t', "  ");
+        let lines: Vec<&str> = expanded.lines().filter(|l| !l.trim().is_empty()).collect();
         if flags.tools {
             for l in lines.iter().take(OUTPUT_EXPANDED) {
                 wrap(
@@ -306,6 +308,7 @@ fn render_tool(t: &ToolEntry, width: u16, flags: ViewFlags, out: &mut Vec<Line<'
         } else if let Some(first) = lines.first() {
             // One row: the first line, cut to the width.
             let room = usize::from(width).saturating_sub(6);
+            let first = first.trim_start();
             let mut s: String = first.chars().take(room).collect();
             if first.chars().count() > room || lines.len() > 1 {
                 s.push('…');

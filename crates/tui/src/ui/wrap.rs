@@ -62,6 +62,19 @@ pub fn wrap(logical: Logical, width: u16, out: &mut Vec<Line<'static>>) {
     };
     let mut emitted_any = false;
     for (text, style) in logical.spans {
+        // Control characters have no cell width (a tab would misalign the grid,
+        // an escape could drive the terminal): tabs become spaces, others go.
+        let text = if text.chars().any(char::is_control) {
+            text.chars()
+                .filter_map(|c| match c {
+                    '\t' => Some("    ".to_string()),
+                    c if c.is_control() => None,
+                    c => Some(c.to_string()),
+                })
+                .collect()
+        } else {
+            text
+        };
         if style != cur_style {
             flush_cur(&mut row, &mut cur, cur_style);
             cur_style = style;
@@ -170,6 +183,17 @@ mod tests {
         let mut out = Vec::new();
         wrap(Logical::plain("abcdefghij", Style::default()), 4, &mut out);
         assert_eq!(text(&out), vec!["abcd", "efgh", "ij"]);
+        let mut out = Vec::new();
+        wrap(
+            Logical::plain("a\tb\u{1b}[2J", Style::default()),
+            40,
+            &mut out,
+        );
+        assert_eq!(
+            text(&out),
+            vec!["a    b[2J"],
+            "tabs expand, escapes are dropped"
+        );
     }
 
     #[test]
