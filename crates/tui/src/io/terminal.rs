@@ -42,6 +42,10 @@ impl Screen {
     /// distinguishable from Enter.
     pub fn enter() -> anyhow::Result<Screen> {
         enable_raw_mode()?;
+        Screen::setup().inspect_err(|_| restore(false))
+    }
+
+    fn setup() -> anyhow::Result<Screen> {
         let mut out = stdout();
         execute!(
             out,
