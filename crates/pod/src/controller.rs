@@ -208,10 +208,11 @@ impl Controller {
             return;
         };
         let inputs: Vec<Input> = self.inbox.drain(..).collect();
+        // State first, so `state_changed{running}` precedes the run's own events.
+        self.set_state(PodState::Running);
         let cancel = CancellationToken::new();
         let join = tokio::spawn(turn::run(self.ctx.clone(), conv, inputs, cancel.clone()));
         self.running = Some(Running { cancel, join });
-        self.set_state(PodState::Running);
     }
 
     /// Takes a finished run back: state first (to `next`), then the run's end entries,

@@ -195,6 +195,10 @@ async fn run_inner(
         },
         stop_server.clone(),
     ));
+    // Handlers before "ready": a SIGTERM sent the moment the launcher returns must
+    // take the clean path, not the default action (immediate death).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     if let Some(r) = ready.take() {
         r(Ok(()));
     }
@@ -206,8 +210,6 @@ async fn run_inner(
     }
     tracing::info!(pod = name.as_str(), pid = std::process::id(), "ready");
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let reason = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",

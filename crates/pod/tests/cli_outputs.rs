@@ -88,3 +88,42 @@ fn doctor_reports_a_stale_socket_and_fix_removes_it() {
     let reg: Value = serde_json::from_str(&env.ok(&["registry", "--json"])).unwrap();
     assert_eq!(reg, serde_json::json!([]));
 }
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    env.ok(&[
+        "run",
+        "--name",
+        "t",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let pid = env.pid("t");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    wait_until("the Pod to exit", Duration::from_secs(10), || {
+        !env.is_live("t")
+    });
+    assert!(!env.socket("t").exists());
+    // Released by the Pod itself (read without the reaping every operation does).
+    let table = pod_registry::FileRegistry::open(env.roots.runtime.clone())
+        .unwrap()
+        .read_unlocked()
+        .unwrap();
+    assert!(table.allocations.is_empty(), "{:?}", table.allocations);
+    let last = env.log("t").pop().unwrap();
+    let v = serde_json::to_value(&last).unwrap();
+    assert_eq!(v["data"]["domain"], pod::LIFECYCLE_DOMAIN);
+    assert_eq!(v["data"]["payload"]["event"], "stopped");
+    assert_eq!(v["data"]["payload"]["reason"], "SIGTERM");
+    let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    assert_eq!(ls[0]["status"], "stopped");
+}

@@ -158,8 +158,15 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     env.ok(&["stop", "p1"]);
     assert!(!env.socket("p1").exists());
     assert!(!env.is_live("p1"));
-    let registry: Value = serde_json::from_str(&env.ok(&["registry", "--json"])).unwrap();
-    assert_eq!(registry, serde_json::json!([]));
+    let table = pod_registry::FileRegistry::open(env.roots.runtime.clone())
+        .unwrap()
+        .read_unlocked()
+        .unwrap();
+    assert!(
+        table.allocations.is_empty(),
+        "released, not just reaped: {:?}",
+        table.allocations
+    );
     let last = env.log("p1").pop().unwrap();
     match last.kind {
         EntryKind::Extension { domain, payload } => {
