@@ -283,8 +283,10 @@ impl App {
                 PodState::Paused => DisplayState::Paused,
             };
         }
+        let unreachable = view.is_some_and(|v| v.unreachable);
         match self.tree.get(name) {
             Some(p) if p.live_pid.is_some() => DisplayState::Live,
+            Some(p) if p.socket_present && unreachable => DisplayState::Lost,
             Some(p) if p.lost => DisplayState::Lost,
             Some(p) if p.pending => DisplayState::Pending,
             Some(_) => DisplayState::Stopped,
@@ -306,7 +308,8 @@ pub enum DisplayState {
     Live,
     /// Has a record, no process.
     Stopped,
-    /// Its parent lost it.
+    /// Its parent lost it, or its process died without cleaning up (its socket
+    /// is left behind and refuses connections).
     Lost,
     /// Created, never started.
     Pending,

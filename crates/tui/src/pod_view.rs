@@ -120,6 +120,10 @@ pub struct PodView {
     pub unread: bool,
     /// Scroll position of the transcript pane.
     pub scroll: Scroll,
+    /// The last connection attempt failed before `hello`. With the socket still
+    /// present this means the process died without cleaning up (a clean exit
+    /// removes its socket): the Pod is shown as lost.
+    pub unreachable: bool,
 }
 
 impl Default for PodView {
@@ -131,6 +135,7 @@ impl Default for PodView {
             loaded: Loaded::No,
             unread: false,
             scroll: Scroll::default(),
+            unreachable: false,
         }
     }
 }
@@ -164,6 +169,7 @@ impl PodView {
         match update {
             LinkUpdate::Hello { status, last_seq } => {
                 let reconnect = self.status.is_some();
+                self.unreachable = false;
                 self.status = Some(status);
                 self.link = Link::Live { last_seq };
                 if reconnect && matches!(self.loaded, Loaded::Yes) {
@@ -241,6 +247,7 @@ impl PodView {
             LinkUpdate::Closed { reason } => {
                 let was = self.link;
                 self.link = Link::Disconnected;
+                self.unreachable = was == Link::Connecting;
                 // Only a connection that was up is news; a failed reconnect attempt (every
                 // discovery tick while the Pod is down) must not add a note each time.
                 let was_up = matches!(was, Link::Live { .. } | Link::Resyncing { .. });
@@ -498,6 +505,15 @@ mod tests {
             v.transcript.entries().last().map(|e| &e.kind),
             Some(Shown::Client(t)) if t.contains("connection lost")
         ));
+        assert!(!v.unreachable, "it was up, then closed");
+        v.link = Link::Connecting;
+        v.apply(
+            LinkUpdate::Closed {
+                reason: "refused".into(),
+            },
+            true,
+        );
+        assert!(v.unreachable, "a failed connect marks it unreachable");
         // Events on a closed link are ignored.
         v.apply(ev(4, "stray"), true);
         // The restarted process numbers events from scratch.
@@ -511,6 +527,7 @@ mod tests {
         assert!(matches!(fx[..], [ViewEffect::LoadLog(_)]));
         assert_eq!(v.link, Link::Live { last_seq: 0 });
         assert_eq!(v.state(), Some(PodState::Idle));
+        assert!(!v.unreachable);
     }
 
     #[test]

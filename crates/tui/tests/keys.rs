@@ -231,3 +231,38 @@ fn readme_lists_every_key() {
         assert!(readme.contains(&row), "README misses {row}");
     }
 }
+
+#[test]
+fn a_pod_that_died_uncleanly_shows_lost_and_r_resumes_it() {
+    let mut app = three_pods();
+    let mut pods: Vec<tui::PodInfo> = app.tree.pods().cloned().collect();
+    for p in &mut pods {
+        if p.name.as_str() == "lead" {
+            p.live_pid = None; // the process is gone; its socket file stayed
+            p.socket_present = true;
+        }
+    }
+    app.apply_link(
+        &name("lead"),
+        LinkUpdate::Closed {
+            reason: "eof".into(),
+        },
+    );
+    app.set_discovered(tui::Discovered {
+        pods,
+        problems: vec![],
+    });
+    assert_eq!(app.display_state(&name("lead")), tui::DisplayState::Stopped);
+    // The reconnect attempt is refused: it died without cleaning up.
+    app.apply_link(
+        &name("lead"),
+        LinkUpdate::Closed {
+            reason: "refused".into(),
+        },
+    );
+    assert_eq!(app.display_state(&name("lead")), tui::DisplayState::Lost);
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('r'))),
+        vec![Action::Command(PodCommand::Resume(name("lead")))]
+    );
+}
