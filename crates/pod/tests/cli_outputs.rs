@@ -127,3 +127,47 @@ fn sigterm_shuts_down_cleanly() {
     let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
     assert_eq!(ls[0]["status"], "stopped");
 }
+
+#[test]
+fn logs_follow_prints_new_entries_until_the_pod_stops() {
+    let env = Env::new();
+    let mock = Mock::start("responses: [{output: [{text: 'followed answer'}]}]");
+    env.ok(&[
+        "run",
+        "--name",
+        "f",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let follower = env
+        .pod()
+        .args(["logs", "f", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.ok(&["send", "f", "question", "--wait"]);
+    env.ok(&["stop", "f"]);
+    // The follower exits by itself once the Pod is gone.
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "segment_start",
+        "user           question",
+        "assistant      followed answer",
+        "\"event\":\"stopped\"",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "every entry exactly once: {seqs:?}"
+    );
+}

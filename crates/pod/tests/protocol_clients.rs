@@ -108,3 +108,41 @@ responses:
     });
     env.ok(&["stop", "two"]);
 }
+
+#[test]
+fn a_client_with_another_protocol_version_is_refused() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    env.ok(&[
+        "run",
+        "--name",
+        "v",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let sock = env.socket("v");
+    mock.rt.block_on(async {
+        let mut s = tokio::net::UnixStream::connect(&sock).await.unwrap();
+        s.write_all(b"{\"type\":\"hello\",\"protocol_version\":999}\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(&mut s).read_line(&mut line).await.unwrap();
+        let msg: ServerMessage = protocol::decode_line(&line).unwrap();
+        assert!(
+            matches!(
+                msg,
+                ServerMessage::Error {
+                    code: ErrorCode::VersionMismatch,
+                    ..
+                }
+            ),
+            "{msg:?}"
+        );
+    });
+    env.ok(&["stop", "v"]);
+}
