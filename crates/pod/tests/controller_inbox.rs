@@ -232,3 +232,43 @@ responses:
     );
     assert_eq!(kinds.last().unwrap(), "run_completed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_in_interrupt_mode_cancels_the_run_and_runs_the_new_input() {
+    let mut r = rig(r#"
+responses:
+  - output:
+      - text: "long answer nobody waits for"
+        chunks: 6
+    pace_ms: 1500
+  - output:
+      - text: "answer to the interruption"
+"#)
+    .await;
+    input(&r.ctl, "slow question").await;
+    until(&mut r.events, |e| matches!(e, Event::TextDelta { .. })).await;
+    let (reply, rx) = oneshot::channel();
+    r.ctl
+        .send(Command::Input {
+            text: "stop, do this".into(),
+            mode: InputMode::Interrupt,
+            reply,
+        })
+        .await;
+    rx.await.unwrap().unwrap();
+    let cancelled = until(&mut r.events, |e| matches!(e, Event::RunErrored { .. })).await;
+    assert!(matches!(
+        cancelled,
+        Event::RunErrored {
+            cancelled: true,
+            ..
+        }
+    ));
+    let done = until(&mut r.events, |e| matches!(e, Event::RunCompleted { .. })).await;
+    assert!(
+        matches!(done, Event::RunCompleted { final_text } if final_text == "answer to the interruption")
+    );
+    let replay = r.store.replay(r.segment).unwrap();
+    assert_eq!(replay.turn_count, 2);
+    assert!(!replay.ended_interrupted);
+}
