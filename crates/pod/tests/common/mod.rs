@@ -100,6 +100,22 @@ impl Env {
     }
 }
 
+impl Drop for Env {
+    /// A failed test must not leave its Pods running: SIGTERM every live one.
+    fn drop(&mut self) {
+        let Ok(dirs) = std::fs::read_dir(&self.roots.runtime) else {
+            return;
+        };
+        for d in dirs.flatten() {
+            if let Some(Some(pid)) = pod::liveness::probe(&d.path().join("lock"))
+                && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
+    }
+}
+
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
