@@ -25,6 +25,10 @@ use crate::toolbox::ToolRunner;
 /// Output of a tool call that never finished (cancelled, or the process died).
 pub const INTERRUPTED_OUTPUT: &str = "interrupted: the Pod stopped before this tool call finished; it was not run again. Check its effects before retrying.";
 
+/// Output of a tool call from a model response that failed before it completed.
+pub const NOT_RUN_OUTPUT: &str =
+    "not run: the model's response failed before it completed, so this call was never executed.";
+
 /// Model round-trips per run before the run is stopped (a runaway loop guard).
 const MAX_MODEL_CALLS_PER_RUN: usize = 200;
 
@@ -186,18 +190,18 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
             Err(e) => return RunEnd::Errored(e.to_string(), None),
         };
         let mut calls: Vec<ToolCall> = Vec::new();
-        let completed = loop {
+        let mut recorded_items = 0usize;
+        let outcome = loop {
             let ev = tokio::select! {
                 biased;
-                () = cancel.cancelled() => return RunEnd::Cancelled("cancelled".into()),
+                () = cancel.cancelled() => break Err(RunEnd::Cancelled("cancelled".into())),
                 ev = stream.next() => ev,
             };
             match ev {
-                None => return RunEnd::Cancelled("cancelled".into()),
-                Some(Err(llm::LlmError::Cancelled)) => {
-                    return RunEnd::Cancelled("cancelled".into());
+                None | Some(Err(llm::LlmError::Cancelled)) => {
+                    break Err(RunEnd::Cancelled("cancelled".into()));
                 }
-                Some(Err(e)) => return RunEnd::Errored(e.to_string(), None),
+                Some(Err(e)) => break Err(RunEnd::Errored(e.to_string(), None)),
                 Some(Ok(StreamEvent::TextDelta(delta))) => {
                     ctx.journal.emit(Event::TextDelta { delta })
                 }
@@ -211,6 +215,7 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
                     ) {
                         return e.into();
                     }
+                    recorded_items += 1;
                     match &item {
                         Item::ToolCall(c) => calls.push(c.clone()),
                         Item::AssistantMessage { text } => final_text = text.clone(),
@@ -218,8 +223,37 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
                     }
                     conv.history.push(item);
                 }
-                Some(Ok(StreamEvent::Completed(c))) => break c,
+                // A retry that diverged restates the response from its start. Items
+                // already in the log cannot be taken back, so the run stops instead
+                // of recording a second, different answer after the first.
+                Some(Ok(StreamEvent::Restarted)) if recorded_items > 0 => {
+                    break Err(RunEnd::Errored(
+                        "the provider's response was cut and its retry differed from what was already recorded; send the input again".into(),
+                        None,
+                    ));
+                }
+                Some(Ok(StreamEvent::Completed(c))) => break Ok(c),
                 Some(Ok(_)) => {}
+            }
+        };
+        let completed = match outcome {
+            Ok(c) => c,
+            Err(end) => {
+                // Tool calls the model asked for in a response that then failed are in
+                // the log; close them (they were never run) so the history stays valid
+                // for the next request.
+                for call in &calls {
+                    let result = ToolResult {
+                        call_id: call.call_id.clone(),
+                        name: call.name.clone(),
+                        output: NOT_RUN_OUTPUT.into(),
+                        is_error: true,
+                    };
+                    if let Err(e) = record_result(ctx, conv, result, 0) {
+                        return e.into();
+                    }
+                }
+                return end;
             }
         };
         conv.usage.add(&completed.usage);

@@ -25,6 +25,10 @@ struct Rig {
 }
 
 async fn rig(script: &str) -> Rig {
+    rig_with(script, llm::ProviderKind::OpenAiChat).await
+}
+
+async fn rig_with(script: &str, kind: llm::ProviderKind) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let work = scope::canonicalize(dir.path())
         .unwrap()
@@ -38,12 +42,13 @@ async fn rig(script: &str) -> Rig {
     let server = mock_llm::MockServer::start(mock_llm::Script::from_yaml_str(script).unwrap())
         .await
         .unwrap();
-    let client = llm::Client::new(llm::ProviderConfig::new(
-        llm::ProviderKind::OpenAiChat,
-        format!("{}/v1", server.base_url()),
-        None,
-    ))
-    .unwrap();
+    let base = match kind {
+        llm::ProviderKind::Anthropic => server.base_url(),
+        _ => format!("{}/v1", server.base_url()),
+    };
+    let mut cfg = llm::ProviderConfig::new(kind, base, None);
+    cfg.retry.max_attempts = 1;
+    let client = llm::Client::new(cfg).unwrap();
     let scope = scope::Scope::allowing(vec![
         scope::ScopeRule::new(&work, scope::Access::Write, true).unwrap(),
     ]);
@@ -271,4 +276,43 @@ responses:
     let replay = r.store.replay(r.segment).unwrap();
     assert_eq!(replay.turn_count, 2);
     assert!(!replay.ended_interrupted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_from_a_response_that_then_failed_is_closed_not_run() {
+    // The stream is cut after Anthropic's `message_delta` (stop reason known, so the
+    // llm layer releases the complete tool call) but before `message_stop`.
+    let mut r = rig_with(
+        r#"
+responses:
+  - output:
+      - tool_call: bash
+        id: call_x
+        arguments: {"command": "touch ran"}
+    cut_after_events: 8
+"#,
+        llm::ProviderKind::Anthropic,
+    )
+    .await;
+    input(&r.ctl, "go").await;
+    let end = until(&mut r.events, |e| matches!(e, Event::RunErrored { .. })).await;
+    assert!(
+        matches!(
+            end,
+            Event::RunErrored {
+                cancelled: false,
+                ..
+            }
+        ),
+        "{end:?}"
+    );
+    let log = r.store.read_segment(r.segment).unwrap().entries;
+    assert!(log.iter().any(|e| matches!(&e.kind, EntryKind::AssistantItem { item: transcript::Item::ToolCall(c) } if c.call_id == "call_x")), "{log:?}");
+    assert!(log.iter().any(|e| matches!(&e.kind, EntryKind::ToolResult { result } if result.call_id == "call_x" && result.output.starts_with("not run"))));
+    let replay = r.store.replay(r.segment).unwrap();
+    assert!(replay.unanswered_tool_calls.is_empty());
+    assert!(
+        !r._dir.path().join("ran").exists(),
+        "the call was not executed"
+    );
 }
