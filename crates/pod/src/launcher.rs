@@ -1,13 +1,13 @@
 //! Starting a Pod process: the same binary with the hidden `__serve` subcommand, its
-//! launch config in a 0600 file, in its own process group (so a terminal's Ctrl-C or
-//! the launcher's exit does not take it down), stderr to `{runtime}/{name}/pod.log`.
+//! launch config in a 0600 file (the child then calls `setsid`: its own session and
+//! process group, so a terminal's Ctrl-C, hangup or the launcher's exit do not take
+//! it down), stderr to `{runtime}/{name}/pod.log`.
 //! Readiness is the child's first stdout line (`ready` or `error: ...`), read with a
 //! deadline; no sleeping or polling.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -49,7 +49,6 @@ pub fn launch(roots: &Roots, cfg: &LaunchConfig, timeout: Duration) -> anyhow::R
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
-        .process_group(0)
         .spawn()
         .context("cannot start the Pod process")?;
     let pid = child.id();

@@ -231,6 +231,13 @@ async fn run_inner(
 /// Entry point of the hidden `__serve` subcommand: reads the launch file, reports
 /// readiness on stdout, runs the Pod.
 pub fn serve_main(launch_file: &std::path::Path) -> anyhow::Result<()> {
+    // Our own session (and process group): no controlling terminal, so neither a
+    // Ctrl-C in the launching terminal nor its hangup reaches the Pod, and a parent
+    // can signal the Pod's whole group. Fails only if we already lead a group, in
+    // which case we are detached anyway.
+    if let Err(e) = rustix::process::setsid() {
+        tracing::debug!(error = %e, "setsid");
+    }
     let launch = LaunchConfig::take_from(launch_file)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
