@@ -146,3 +146,76 @@ fn a_client_with_another_protocol_version_is_refused() {
     });
     env.ok(&["stop", "v"]);
 }
+
+#[test]
+fn a_client_that_falls_behind_gets_resync_and_catches_up_with_a_snapshot() {
+    let env = Env::new();
+    // 3000 one-character deltas: far more events than a client that does not read can
+    // have buffered in its socket plus the broadcast channel.
+    let text = "x".repeat(3000);
+    let mock = Mock::start(&format!(
+        "responses: [{{output: [{{text: '{text}', chunk_size: 1}}]}}]"
+    ));
+    env.ok(&[
+        "run",
+        "--name",
+        "lag",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let sock = env.socket("lag");
+    mock.rt.block_on(async {
+        let mut slow = PodClient::connect(&sock, None).await.unwrap();
+        let mut fast = PodClient::connect(&sock, None).await.unwrap();
+        fast.request(Request::SendInput {
+            text: "go".into(),
+            mode: InputMode::Queue,
+        })
+        .await
+        .unwrap();
+        until_run_end(&mut fast).await;
+        // Now the slow client reads what it was sent.
+        let mut resync = None;
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), slow.next_message())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                ServerMessage::Resync { since_seq } => {
+                    resync = Some(since_seq);
+                    break;
+                }
+                ServerMessage::Event { seq, event } => {
+                    seen.push(seq);
+                    if matches!(event, Event::RunCompleted { .. }) {
+                        break;
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let since = resync.expect("the lagging client was told to resync");
+        // The cursor is the last event this client was actually sent.
+        assert_eq!(since, seen.last().copied().unwrap_or(slow.last_seq));
+        assert!(
+            seen.windows(2).all(|w| w[1] == w[0] + 1),
+            "no gap before the resync"
+        );
+        // Catch up from the cursor: the snapshot continues right after it.
+        let snap = slow
+            .request(Request::Snapshot {
+                since_seq: Some(since),
+            })
+            .await
+            .unwrap();
+        let events = snap["events"].as_array().unwrap();
+        assert_eq!(events[0]["seq"].as_u64().unwrap(), since + 1);
+        assert_eq!(events.last().unwrap()["event"]["kind"], "run_completed");
+    });
+    env.ok(&["stop", "lag"]);
+}
