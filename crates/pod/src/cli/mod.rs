@@ -8,6 +8,7 @@ pub use inspect::describe as describe_entry;
 mod interact;
 mod start;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,8 +21,9 @@ use pod_ids::{PodName, RootOverrides, Roots};
 pub struct Cli {
     #[command(flatten)]
     dirs: DirFlags,
+    /// Without a command, `pod` opens the dashboard (same as `pod tui`).
     #[command(subcommand)]
-    command: Cmd,
+    command: Option<Cmd>,
 }
 
 /// Root overrides (ARCHITECTURE §3).
@@ -69,10 +71,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Talk to a running Pod interactively (line mode).
+    /// Open the full-screen dashboard of every Pod.
+    Tui,
+    /// Open the dashboard focused on a Pod (line mode with --plain or when not on a terminal).
     Attach {
         /// Pod name.
         name: String,
+        /// Line-mode client instead of the dashboard.
+        #[arg(long)]
+        plain: bool,
     },
     /// Send a message to a running Pod.
     Send {
@@ -141,7 +148,7 @@ enum Cmd {
 /// Parses the command line and runs it; prints errors to stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Cmd::Serve { launch } = &cli.command {
+    if let Some(Cmd::Serve { launch }) = &cli.command {
         init_tracing();
         return match crate::process::serve_main(launch) {
             Ok(()) => ExitCode::SUCCESS,
@@ -186,15 +193,20 @@ pub fn pod_name(s: &str) -> anyhow::Result<PodName> {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Cmd::Demo = cli.command {
+    if let Some(Cmd::Demo) = cli.command {
         return crate::demo::run_demo();
     }
     let roots = roots(&cli.dirs)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let command = cli.command.unwrap_or(Cmd::Tui);
     rt.block_on(async move {
-        match cli.command {
+        match command {
+            Cmd::Tui => dashboard(roots, None).await,
+            Cmd::Attach { name, plain } if !plain && std::io::stdout().is_terminal() => {
+                dashboard(roots, Some(pod_name(&name)?)).await
+            }
             Cmd::Run(args) => start::run(&roots, args).await,
             Cmd::Resume {
                 name,
@@ -202,7 +214,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 mode,
             } => start::resume(&roots, &pod_name(&name)?, message, mode).await,
             Cmd::Ls { json } => inspect::ls(&roots, json).await,
-            Cmd::Attach { name } => interact::attach(&roots, &pod_name(&name)?).await,
+            Cmd::Attach { name, .. } => interact::attach(&roots, &pod_name(&name)?).await,
             Cmd::Send {
                 name,
                 message,
@@ -218,4 +230,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Cmd::Demo | Cmd::Serve { .. } => Ok(ExitCode::SUCCESS),
         }
     })
+}
+
+/// The full-screen dashboard (the `tui` crate is a protocol client; this only wires it).
+async fn dashboard(roots: Roots, focus: Option<PodName>) -> anyhow::Result<ExitCode> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the dashboard needs a terminal; use `pod ls`, `pod logs NAME` or `pod attach NAME --plain`"
+        );
+    }
+    let mut opts = tui::TuiOptions::new(roots);
+    opts.focus = focus;
+    tui::run(opts).await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,15 +1,12 @@
-//! End-to-end: the real `pod` binary's dashboard in tmux, driven by `send-keys` and
-//! read back with `capture-pane`, against mock-llm; then the idle CPU of the
-//! dashboard over 30 s.
+//! End-to-end: the real `pod` binary's dashboard (`pod tui`) in tmux, driven by
+//! `send-keys` and read back with `capture-pane`, against mock-llm.
 //!
-//! Ignored by default: it needs `tmux` and a built `pod` binary whose `pod tui`
-//! runs this crate's dashboard. Run it with
-//! `POD_BIN=$PWD/target/debug/pod cargo test -p tui --test tmux_e2e -- --ignored --nocapture`
-//! (add `TUI_CMD=$PWD/target/debug/examples/dashboard` while `pod tui` is not wired).
-//! (Spawning a child from the script needs the child-Pod issue; until then the
-//! test checks the tree, streaming, a queued message and Esc.)
+//! Needs `tmux` (`.ci/run` installs it when missing); without it the test says so
+//! and passes vacuously rather than failing on a machine that cannot run it.
+//! The idle-CPU measurement of the dashboard is a measurement, not a test: it is
+//! `#[ignore]`d and run by hand (`cargo test -p pod --test tui_tmux -- --ignored`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -82,19 +79,23 @@ impl Drop for Tmux {
     }
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split(' ').collect();
-    // Fields 14 and 15 of stat(5); `after` starts at field 3.
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
-#[test]
-#[ignore = "needs tmux and POD_BIN (a pod binary with `pod tui`)"]
-fn dashboard_drives_a_pod_end_to_end_and_idles_cheaply() {
-    let pod_bin = PathBuf::from(std::env::var("POD_BIN").expect("set POD_BIN"));
+/// A Pod `lead` against a scripted mock, and the dashboard on it in tmux.
+struct Fixture {
+    home: tempfile::TempDir,
+    _rt: tokio::runtime::Runtime,
+    _server: mock_llm::MockServer,
+    tmux: Tmux,
+}
+
+fn start_dashboard() -> Fixture {
+    let pod_bin = Path::new(env!("CARGO_BIN_EXE_pod"));
     let home = tempfile::tempdir().unwrap();
     let project = home.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
@@ -116,7 +117,7 @@ responses:
     .unwrap();
     let server = rt.block_on(mock_llm::MockServer::start(script)).unwrap();
     let url = format!("{}/v1", server.base_url());
-    let run = Command::new(&pod_bin)
+    let run = Command::new(pod_bin)
         .env("PODS_HOME", home.path())
         .current_dir(&project)
         .args(["run", "--detach", "--name", "lead", "--provider", "openai"])
@@ -124,17 +125,39 @@ responses:
         .output()
         .unwrap();
     assert!(run.status.success(), "{run:?}");
-
-    // Until `pod tui` is wired, TUI_CMD can name this crate's example instead
-    // (`target/debug/examples/dashboard`, with POD_BIN for its actions).
-    let tui_cmd = std::env::var("TUI_CMD").unwrap_or_else(|_| format!("{} tui", pod_bin.display()));
     let tmux = Tmux::start(
-        &tui_cmd,
-        &[("PODS_HOME", home.path()), ("POD_BIN", &pod_bin)],
+        &format!("{} tui", pod_bin.display()),
+        &[("PODS_HOME", home.path())],
     );
     tmux.wait_for("the tree", |s| s.contains("Pods (1)") && s.contains("lead"));
     tmux.wait_for("lead idle", |s| s.contains("idle"));
-    // Write to it and see the streamed answer.
+    Fixture {
+        home,
+        _rt: rt,
+        _server: server,
+        tmux,
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.tmux.keys(&["C-c"]);
+        self.tmux.keys(&["C-c"]);
+        let _ = Command::new(env!("CARGO_BIN_EXE_pod"))
+            .env("PODS_HOME", self.home.path())
+            .args(["stop", "lead"])
+            .status();
+    }
+}
+
+#[test]
+fn dashboard_streams_an_answer_and_esc_interrupts_without_stopping() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let f = start_dashboard();
+    let tmux = &f.tmux;
     tmux.keys(&["i"]);
     tmux.keys(&["-l", "say hello"]);
     tmux.keys(&["Enter"]);
@@ -149,19 +172,26 @@ responses:
     tmux.wait_for("still idle, not stopped", |s| {
         s.contains("idle") && !s.contains("stopped")
     });
+}
 
-    // Idle CPU over 30 s: target under 0.1 s.
-    let pid = tmux.pid();
-    let ticks_per_sec = 100.0; // USER_HZ on Linux
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    // Fields 14 and 15 of stat(5); `after` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Measurement (target: under 0.1 s of CPU in 30 s for an idle dashboard attached
+/// to an idle Pod); printed, reported in notes, not part of CI.
+#[test]
+#[ignore = "a 30 s measurement, run by hand"]
+fn measure_idle_dashboard_cpu() {
+    let f = start_dashboard();
+    let pid = f.tmux.pid();
     let before = cpu_ticks(pid);
     std::thread::sleep(Duration::from_secs(30)); // the measurement window itself
-    let used = (cpu_ticks(pid) - before) as f64 / ticks_per_sec;
+    let used = (cpu_ticks(pid) - before) as f64 / 100.0; // USER_HZ
     eprintln!("idle dashboard CPU over 30 s: {used:.3} s");
-    assert!(used < 0.1, "idle dashboard used {used} s of CPU in 30 s");
-    tmux.keys(&["C-c"]);
-    tmux.keys(&["C-c"]);
-    let _ = Command::new(&pod_bin)
-        .env("PODS_HOME", home.path())
-        .args(["stop", "lead"])
-        .status();
 }
