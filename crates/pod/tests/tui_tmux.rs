@@ -15,10 +15,21 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(cmd: &str, env: &[(&str, &Path)]) -> Tmux {
+    fn start(cmd: &str, cwd: &Path, env: &[(&str, &Path)]) -> Tmux {
         let session = format!("pods-tui-e2e-{}", std::process::id());
         let mut c = Command::new("tmux");
-        c.args(["new-session", "-d", "-x", "120", "-y", "40", "-s", &session]);
+        c.args([
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-s",
+            &session,
+            "-c",
+        ]);
+        c.arg(cwd);
         for (k, v) in env {
             c.arg("-e").arg(format!("{k}={}", v.display()));
         }
@@ -116,19 +127,31 @@ responses:
     )
     .unwrap();
     let server = rt.block_on(mock_llm::MockServer::start(script)).unwrap();
-    let url = format!("{}/v1", server.base_url());
-    let run = Command::new(pod_bin)
-        .env("PODS_HOME", home.path())
-        .current_dir(&project)
-        .args(["run", "--detach", "--name", "lead", "--provider", "openai"])
-        .args(["--base-url", &url, "--model", "m", "--api-key-env", "HOME"])
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{run:?}");
+    // The new-Pod form asks for name, model and scope; the provider comes from the
+    // config, as it would for a user.
+    let config = home.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[defaults]\nprovider = \"mock\"\nmodel = \"m\"\n\n[providers.mock]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"\"\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
     let tmux = Tmux::start(
         &format!("{} tui", pod_bin.display()),
+        &project,
         &[("PODS_HOME", home.path())],
     );
+    tmux.wait_for("the empty dashboard", |s| s.contains("Pods (0)"));
+    // Start a Pod from the dashboard's form: name, default model, write scope.
+    tmux.keys(&["n"]);
+    tmux.wait_for("the form", |s| s.contains("New Pod"));
+    tmux.keys(&["-l", "lead"]);
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.keys(&["-l", &project.display().to_string()]);
+    tmux.keys(&["Enter"]);
     tmux.wait_for("the tree", |s| s.contains("Pods (1)") && s.contains("lead"));
     tmux.wait_for("lead idle", |s| s.contains("idle"));
     Fixture {
