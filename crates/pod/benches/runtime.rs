@@ -51,6 +51,7 @@ fn start(roots: &Roots, name: &str, base_url: &str, home: &Path) -> (PodName, u3
         roots: roots.into(),
         mode: StartMode::Fresh,
         manifest: Some(manifest(base_url, &dir)),
+        child: None,
     };
     let t = Instant::now();
     let pid = pod::launcher::launch(roots, &cfg, Duration::from_secs(30)).unwrap();

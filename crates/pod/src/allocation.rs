@@ -7,7 +7,10 @@
 use std::path::PathBuf;
 
 use pod_ids::{PodName, Roots, SegmentId};
-use pod_registry::{FileRegistry, ProcessStamp, RegisterRequest, Registry, RegistryError};
+use pod_registry::{
+    AdoptRequest, FileRegistry, Incarnation, ProcessStamp, RegisterRequest, Registry,
+    RegistryError, ReservationToken,
+};
 
 /// This process's allocation; released on drop.
 pub struct Allocated {
@@ -45,6 +48,40 @@ impl Allocated {
             name: name.clone(),
             stamp,
         })
+    }
+
+    /// A child process takes the reservation its parent made for it (two-phase
+    /// spawn, ARCHITECTURE §5 "Delegate"): only the holder of the one-time token can.
+    pub fn adopt(
+        roots: &Roots,
+        name: &PodName,
+        token: &str,
+        socket: PathBuf,
+    ) -> Result<Allocated, RegistryError> {
+        let registry = registry(roots)?;
+        let stamp = ProcessStamp::current()?;
+        registry.adopt(AdoptRequest {
+            name: name.clone(),
+            token: ReservationToken::from_secret(token),
+            process: stamp,
+            socket: Some(socket),
+            segment_id: None,
+        })?;
+        Ok(Allocated {
+            registry,
+            name: name.clone(),
+            stamp,
+        })
+    }
+
+    /// This process's incarnation (what delegations and releases are checked against).
+    pub fn incarnation(&self) -> Incarnation {
+        self.stamp.incarnation
+    }
+
+    /// The registry this allocation lives in.
+    pub fn registry(&self) -> &FileRegistry {
+        &self.registry
     }
 
     /// Records the segment this Pod appends to.

@@ -138,6 +138,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         roots: (&roots).into(),
         mode: StartMode::Fresh,
         manifest: Some(manifest),
+        child: None,
     };
     let r2 = roots.clone();
     let pid =
@@ -204,6 +205,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         roots: (&roots).into(),
         mode: StartMode::Resume,
         manifest: None,
+        child: None,
     };
     let r2 = roots.clone();
     let pid2 =

@@ -116,6 +116,34 @@ pub struct LaunchConfig {
     /// For a fresh Pod: its manifest. For a restore it is read from the record.
     #[serde(default)]
     pub manifest: Option<Manifest>,
+    /// Set when a parent Pod starts this Pod as its child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<ChildLaunch>,
+}
+
+/// What a child Pod gets from its parent (secrets included: this travels only in the
+/// 0600 launch file, which the child deletes on reading).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ChildLaunch {
+    /// The parent Pod.
+    pub parent: PodName,
+    /// The parent's socket (where reports go).
+    pub parent_socket: PathBuf,
+    /// The one-time registry reservation token (`None`: the allocation exists already,
+    /// e.g. `pod resume` of a child whose row was re-created by its parent).
+    #[serde(default)]
+    pub reservation: Option<String>,
+    /// The per-child callback token the parent checks on every report.
+    pub callback_token: String,
+}
+
+impl std::fmt::Debug for ChildLaunch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildLaunch")
+            .field("parent", &self.parent)
+            .field("parent_socket", &self.parent_socket)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Launch file could not be written or read.

@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod allocation;
+pub mod children;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -103,7 +103,8 @@ async fn run_inner(
     let records = RecordStore::new(roots.pods.clone());
     let sessions = SessionStore::new(roots.sessions.clone());
     let fresh = |m: &Manifest| {
-        let tools = tools_of(m).specs();
+        let mut tools = tools_of(m).specs();
+        tools.extend(crate::children::tools::child_specs());
         Fresh {
             system_prompt: crate::prompt::system_prompt(&name, m),
             tools,
@@ -134,7 +135,12 @@ async fn run_inner(
     };
     // Register before touching the record or log: a duplicate name or a write scope
     // overlapping another live Pod refuses the start with nothing written.
-    let allocation = Allocated::register(&roots, &name, &start_manifest.scope, paths.socket())?;
+    // A child adopts the reservation its parent made (only the token holder can); a
+    // top-level Pod registers.
+    let allocation = match launch.child.as_ref().and_then(|c| c.reservation.as_deref()) {
+        Some(token) => Allocated::adopt(&roots, &name, token, paths.socket())?,
+        None => Allocated::register(&roots, &name, &start_manifest.scope, paths.socket())?,
+    };
     tracing::debug!("registered");
     let opened = open_conversation(
         &records,
@@ -145,6 +151,16 @@ async fn run_inner(
         fresh,
     )?;
     tracing::debug!("record and segment open");
+    if let Some(c) = &launch.child {
+        pod_store::PodStore::new(roots.pods.clone()).set_parent(
+            &name,
+            Some(pod_store::ParentLink {
+                name: c.parent.clone(),
+                socket: Some(c.parent_socket.clone()),
+                pid: None,
+            }),
+        )?;
+    }
     let manifest = opened.record.manifest.clone();
     let provider = provider_task.await??;
     tracing::debug!("provider client built");
@@ -164,9 +180,21 @@ async fn run_inner(
         },
         None,
     )?;
+    let scoped = tools_of(&manifest);
+    let children = crate::children::Children::new(
+        roots.clone(),
+        name.clone(),
+        allocation.incarnation(),
+        allocation.registry().clone(),
+        manifest.clone(),
+        scoped.clone(),
+    );
     let ctx = Arc::new(RunCtx {
         provider: Arc::new(provider),
-        tools: Arc::new(tools_of(&manifest)),
+        tools: Arc::new(crate::children::tools::PodTools::new(
+            scoped,
+            children.clone(),
+        )),
         journal: journal.clone(),
     });
     let id = Identity {
@@ -176,6 +204,7 @@ async fn run_inner(
         scope: manifest.scope.clone(),
     };
     let (controller, ctl_task) = Controller::new(id, ctx, opened.conv, opened.state).spawn();
+    children.set_controller(controller.clone());
 
     // We hold the liveness lock, so a socket file left here is from a dead process.
     let sock = paths.socket();
@@ -192,6 +221,7 @@ async fn run_inner(
             controller: controller.clone(),
             journal: journal.clone(),
             shutdown: shutdown.clone(),
+            children: children.clone(),
         },
         stop_server.clone(),
     ));
@@ -199,6 +229,14 @@ async fn run_inner(
     // take the clean path, not the default action (immediate death).
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let reporter = launch.child.as_ref().map(|c| {
+        crate::children::report::spawn_reporter(
+            journal.clone(),
+            name.as_str().to_string(),
+            c.parent_socket.clone(),
+            c.callback_token.clone(),
+        )
+    });
     if let Some(r) = ready.take() {
         r(Ok(()));
     }
@@ -219,6 +257,12 @@ async fn run_inner(
     controller.shutdown(reason).await;
     drop(controller);
     let _ = ctl_task.await;
+    // Children first: our scope (and theirs, inside it) is released only once every
+    // child process is gone.
+    children.stop_all().await;
+    if let Some(r) = reporter {
+        r.abort();
+    }
     stop_server.cancel();
     let _ = server.await;
     let _ = std::fs::remove_file(&sock);

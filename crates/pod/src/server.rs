@@ -30,6 +30,8 @@ pub struct ServerCtx {
     pub journal: Journal,
     /// Cancelled to make the Pod process shut down (the `shutdown` request).
     pub shutdown: CancellationToken,
+    /// This Pod's children (checks and takes their reports).
+    pub children: std::sync::Arc<crate::children::Children>,
 }
 
 /// Accepts connections until `stop` is cancelled.
@@ -74,9 +76,13 @@ fn line(msg: &ServerMessage) -> String {
 }
 
 async fn connection(stream: UnixStream, ctx: ServerCtx) {
-    let peer_ok = stream
-        .peer_cred()
-        .is_ok_and(|c| c.uid() == rustix::process::getuid().as_raw());
+    let cred = stream.peer_cred().ok();
+    let peer_ok = cred.is_some_and(|c| c.uid() == rustix::process::getuid().as_raw());
+    // The kernel's word for who is on the other end (child reports are checked
+    // against it).
+    let peer_pid = cred
+        .and_then(|c| c.pid())
+        .and_then(|p| u32::try_from(p).ok());
     let (r, w) = stream.into_split();
     let mut reader = FramedRead::new(r, LinesCodec::new_with_max_length(protocol::MAX_LINE_BYTES));
     let mut writer = FramedWrite::new(w, LinesCodec::new());
@@ -142,7 +148,7 @@ async fn connection(stream: UnixStream, ctx: ServerCtx) {
                         let ctx = ctx.clone();
                         let tx = reply_tx.clone();
                         tokio::spawn(async move {
-                            let reply = answer(&ctx, request).await;
+                            let reply = answer(&ctx, peer_pid, request).await;
                             let msg = match reply {
                                 Ok(result) => ServerMessage::Ack { id, result },
                                 Err((code, message)) => ServerMessage::Error { id: Some(id), code, message },
@@ -181,8 +187,17 @@ async fn ask(ctx: &ServerCtx, make: impl FnOnce(oneshot::Sender<Reply>) -> Comma
         .unwrap_or_else(|_| Err((ErrorCode::InvalidState, "the Pod is shutting down".into())))
 }
 
-async fn answer(ctx: &ServerCtx, request: Request) -> Reply {
+async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Reply {
     match request {
+        Request::ChildReport {
+            child,
+            token,
+            report,
+        } => ctx
+            .children
+            .report(peer_pid, &child, &token, report)
+            .map(|()| json!({"accepted": true}))
+            .map_err(|e| (ErrorCode::Unauthorized, e)),
         Request::SendInput { text, mode } => {
             ask(ctx, |reply| Command::Input { text, mode, reply }).await
         }

@@ -32,8 +32,9 @@ pub fn available_tools() -> Vec<&'static str> {
 pub struct ScopedTools {
     set: Arc<ToolSet>,
     ctx: ToolContext,
-    // Kept so the effective scope can be narrowed when delegations start (children).
-    _scope_tx: Arc<watch::Sender<Scope>>,
+    // The effective scope: narrowed when a delegation starts, widened when one is
+    // reclaimed (children); file tools and the next bash call's Landlock read it.
+    scope_tx: Arc<watch::Sender<Scope>>,
 }
 
 impl ScopedTools {
@@ -56,8 +57,18 @@ impl ScopedTools {
         ScopedTools {
             set: Arc::new(set),
             ctx,
-            _scope_tx: Arc::new(tx),
+            scope_tx: Arc::new(tx),
         }
+    }
+
+    /// Replaces the effective scope: takes effect for every later tool call.
+    pub fn set_scope(&self, scope: Scope) {
+        self.scope_tx.send_replace(scope);
+    }
+
+    /// The effective scope tool calls run under now.
+    pub fn scope(&self) -> Scope {
+        self.scope_tx.borrow().clone()
     }
 }
 

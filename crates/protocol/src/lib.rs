@@ -31,7 +31,7 @@ mod message;
 
 pub use event::{Event, PodState, PodStatus};
 pub use framing::{FrameError, MAX_LINE_BYTES, decode_line, encode_line};
-pub use message::{ClientMessage, ErrorCode, InputMode, Request, ServerMessage};
+pub use message::{ChildReport, ClientMessage, ErrorCode, InputMode, Request, ServerMessage};
 
 /// Version of this protocol. A server refuses a client whose major version differs.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -68,6 +68,34 @@ pub enum Request {
     },
     /// Shut the Pod down cleanly.
     Shutdown,
+    /// A child Pod reports to its parent (ARCHITECTURE §9). Accepted only when the
+    /// connection's peer pid (SO_PEERCRED) is the child's recorded pid and `token` is
+    /// the per-child callback token the parent handed over in the child's 0600 launch
+    /// file; anything else is refused with `unauthorized` and logged by the parent.
+    ChildReport {
+        /// The reporting child's name.
+        child: String,
+        /// The per-child callback secret.
+        token: String,
+        /// What happened.
+        report: ChildReport,
+    },
+}
+
+/// What a child tells its parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChildReport {
+    /// A run ended with a final answer; the child is idle and keeps its scope.
+    Finished {
+        /// The final answer (the parent caps it before showing the model).
+        final_text: String,
+    },
+    /// A run ended with an error; the child is idle and keeps its scope.
+    Errored {
+        /// The error.
+        error: String,
+    },
 }
 
 /// Machine-readable error class.

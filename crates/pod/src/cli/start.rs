@@ -168,6 +168,7 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
         roots: roots.into(),
         mode: StartMode::Fresh,
         manifest: Some(manifest),
+        child: None,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
     follow(roots, &name, pid, args.task, args.mode).await
@@ -186,6 +187,7 @@ pub async fn resume(
         roots: roots.into(),
         mode: StartMode::Resume,
         manifest: None,
+        child: None,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
     follow(roots, name, pid, message, mode).await

@@ -1,0 +1,600 @@
+//! Child Pods (ARCHITECTURE §9): spawning with delegated scope, supervising,
+//! authenticated reports, stopping, and giving the scope back.
+//!
+//! Spawn is two-phase and each step is durable before the next starts:
+//! pending child record in the pod store → registry reservation (one-time token) →
+//! the parent's in-memory scope loses write on the region → child process started
+//! (same binary, own session and process group, config in a 0600 launch file) → the
+//! child adopts the reservation and binds its socket (its `ready` line) → record
+//! `live` → supervised through a pidfd. Any failure after the pending record kills
+//! the child's group, reclaims the reservation, marks the record and reports the
+//! child's stderr tail to the model.
+//!
+//! Scope comes back (registry, pod store, memory — in that order, with a history
+//! event) only once the child's process is gone: after `stop_pod`, or when the
+//! supervisor sees it exit. A child that merely finished a run keeps its scope.
+//!
+//! Stopping a Pod stops its children first (cascade), so a stopped child never leaves
+//! grandchildren re-parented to a Pod that did not delegate to them.
+
+pub mod report;
+pub mod supervise;
+pub mod tools;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use pod_ids::{PodName, Roots};
+use pod_registry::{FileRegistry, Incarnation, ReclaimRequest, Registry, ReserveRequest};
+use pod_store::{ChildRecord, ChildSpec, ChildStatus, PodStore};
+use protocol::{ChildReport, InputMode, Request};
+use rustix::process::Signal;
+use scope::{Access, Scope, ScopeRule};
+use tokio::sync::watch;
+
+use crate::client::PodClient;
+use crate::controller::{Command, ControllerHandle};
+use crate::launch::{ChildLaunch, LaunchConfig, Manifest, StartMode};
+use crate::layout::{PodPaths, ensure_private_dir};
+use crate::toolbox::ScopedTools;
+
+/// How long a child has to adopt its reservation and report ready.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Grace after the polite shutdown request, then after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+const TERM_GRACE: Duration = Duration::from_secs(3);
+/// A child's final answer shown to the parent's model is capped at this many chars.
+pub const NOTICE_CAP: usize = 4000;
+
+/// A running child this process supervises.
+struct Live {
+    pid: u32,
+    token: String,
+    exit: watch::Receiver<Option<String>>,
+    stopping: bool,
+    /// Reports received (finished / errored), newest last.
+    reports: Vec<ChildReport>,
+    /// Bumped on every report or exit, for `wait_pod`.
+    changed: watch::Sender<u64>,
+}
+
+/// What `spawn_pod` asks for (model-facing, validated here).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SpawnArgs {
+    /// The child's name.
+    pub name: String,
+    /// Its task (first input).
+    pub task: String,
+    /// Paths it may write (recursive), inside the parent's effective write scope.
+    #[serde(default)]
+    pub write: Vec<String>,
+    /// Paths it may read.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Working directory (default: the first write path, else the parent's).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Model id (default: the parent's).
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// The child Pods of this Pod process.
+pub struct Children {
+    roots: Roots,
+    name: PodName,
+    incarnation: Incarnation,
+    registry: FileRegistry,
+    store: PodStore,
+    manifest: Manifest,
+    tools: ScopedTools,
+    controller: OnceLock<ControllerHandle>,
+    live: Mutex<HashMap<PodName, Live>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Children {
+    /// The children manager of Pod `name` (this process, `incarnation`).
+    pub fn new(
+        roots: Roots,
+        name: PodName,
+        incarnation: Incarnation,
+        registry: FileRegistry,
+        manifest: Manifest,
+        tools: ScopedTools,
+    ) -> Arc<Children> {
+        let store = PodStore::new(roots.pods.clone());
+        let c = Arc::new(Children {
+            roots,
+            name,
+            incarnation,
+            registry,
+            store,
+            manifest,
+            tools,
+            controller: OnceLock::new(),
+            live: Mutex::new(HashMap::new()),
+        });
+        c.refresh_scope();
+        c
+    }
+
+    /// Where notices go (set once the controller exists).
+    pub fn set_controller(&self, c: ControllerHandle) {
+        let _ = self.controller.set(c);
+    }
+
+    fn token_path(&self, child: &PodName) -> PathBuf {
+        PodPaths::new(&self.roots, &self.name)
+            .dir
+            .join("children")
+            .join(format!("{}.token", child.as_str()))
+    }
+
+    /// The child records in this Pod's store record.
+    pub fn records(&self) -> Vec<ChildRecord> {
+        self.store
+            .read(&self.name)
+            .map(|r| r.children)
+            .unwrap_or_default()
+    }
+
+    /// Write rules still held by children (anything not reclaimed).
+    fn delegated_write(&self) -> Vec<ScopeRule> {
+        self.records()
+            .into_iter()
+            .filter(|c| c.status != ChildStatus::Reclaimed)
+            .flat_map(|c| c.write)
+            .collect()
+    }
+
+    /// This Pod's effective scope: its manifest scope minus every region a child
+    /// holds (ARCHITECTURE §4).
+    pub fn effective(&self) -> Scope {
+        self.manifest.scope.effective_write(&self.delegated_write())
+    }
+
+    /// Pushes the effective scope to the tools (file tools and the next bash call).
+    fn refresh_scope(&self) {
+        self.tools.set_scope(self.effective());
+    }
+
+    fn notify(&self, text: String) {
+        if let Some(c) = self.controller.get() {
+            let c = c.clone();
+            tokio::spawn(async move { c.send(Command::Notice { text }).await });
+        }
+    }
+
+    fn resolve(&self, base: &std::path::Path, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() { p } else { base.join(p) }
+    }
+
+    /// Spawns a child; the `Ok` text is the tool result for the model.
+    pub async fn spawn(self: &Arc<Self>, args: SpawnArgs) -> Result<String, String> {
+        let child = PodName::new(&args.name).map_err(|e| format!("invalid child name: {e}"))?;
+        if child == self.name {
+            return Err(format!("{child} is this Pod's own name"));
+        }
+        if self.store.exists(&child).map_err(|e| e.to_string())? {
+            return Err(format!(
+                "the name {child} is already used by another Pod; choose another name"
+            ));
+        }
+        let base = self.manifest.cwd.clone();
+        let effective = self.effective();
+        let mut write = Vec::new();
+        for p in &args.write {
+            let rule = ScopeRule::new(self.resolve(&base, p), Access::Write, true)
+                .map_err(|e| format!("write path {p:?}: {e}"))?;
+            if !effective.can_write_all(&rule) {
+                let holder = self
+                    .records()
+                    .into_iter()
+                    .filter(|c| c.status != ChildStatus::Reclaimed)
+                    .find(|c| c.write.iter().any(|w| scope::overlaps(w, &rule)));
+                return Err(match holder {
+                    Some(h) => format!(
+                        "write path {} overlaps the region delegated to child {} ({}); stop it first or choose another path",
+                        rule.path.as_path().display(),
+                        h.name,
+                        h.status
+                    ),
+                    None => format!(
+                        "write path {} is outside your effective write scope",
+                        rule.path.as_path().display()
+                    ),
+                });
+            }
+            write.push(rule);
+        }
+        let mut read = Vec::new();
+        for p in &args.read {
+            let rule = ScopeRule::new(self.resolve(&base, p), Access::Read, true)
+                .map_err(|e| format!("read path {p:?}: {e}"))?;
+            if !effective.can_read(rule.path.as_path()) {
+                return Err(format!(
+                    "read path {} is outside your scope",
+                    rule.path.as_path().display()
+                ));
+            }
+            read.push(rule);
+        }
+        // Phase one, durable before anything else exists: a crash from here on leaves
+        // a pending record that the next restore reconciles (never an invisible child).
+        self.store
+            .add_pending_child(
+                &self.name,
+                ChildSpec {
+                    name: child.clone(),
+                    write: write.clone(),
+                    read: read.clone(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let rules: Vec<ScopeRule> = write.iter().chain(read.iter()).cloned().collect();
+        let token = match self.registry.reserve_child(ReserveRequest {
+            parent: self.name.clone(),
+            parent_incarnation: self.incarnation,
+            child: child.clone(),
+            rules: rules.clone(),
+            ttl: SPAWN_TIMEOUT + Duration::from_secs(5),
+        }) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = self
+                    .store
+                    .reclaim_child(&self.name, &child, format!("spawn refused: {e}"));
+                self.refresh_scope();
+                return Err(format!("spawn of {child} refused: {e}"));
+            }
+        };
+        // The parent loses write on the region now, before the child can write.
+        self.refresh_scope();
+        match self
+            .start(&child, &args, &write, &read, &rules, token.expose())
+            .await
+        {
+            Ok(msg) => Ok(msg),
+            Err(e) => {
+                self.give_back(&child, &rules, &format!("spawn failed: {e}"))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start(
+        self: &Arc<Self>,
+        child: &PodName,
+        args: &SpawnArgs,
+        write: &[ScopeRule],
+        read: &[ScopeRule],
+        rules: &[ScopeRule],
+        reservation: &str,
+    ) -> Result<String, String> {
+        let callback_token: String = {
+            let bytes: [u8; 32] = rand::random();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        };
+        let tp = self.token_path(child);
+        if let Some(dir) = tp.parent() {
+            ensure_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        // 0600: the callback secret, kept so a restored parent can check reports.
+        write_private(&tp, callback_token.as_bytes())
+            .map_err(|e| format!("{}: {e}", tp.display()))?;
+        let cwd = match &args.cwd {
+            Some(c) => self.resolve(&self.manifest.cwd, c),
+            None => write
+                .first()
+                .map(|r| r.path.as_path().to_path_buf())
+                .unwrap_or_else(|| self.manifest.cwd.clone()),
+        };
+        let mut manifest = self.manifest.clone();
+        manifest.scope = Scope::allowing(rules.to_vec());
+        manifest.cwd = cwd;
+        if let Some(m) = &args.model {
+            manifest.model = m.clone();
+        }
+        let parent_socket = PodPaths::new(&self.roots, &self.name).socket();
+        let cfg = LaunchConfig {
+            name: child.clone(),
+            roots: (&self.roots).into(),
+            mode: StartMode::Fresh,
+            manifest: Some(manifest),
+            child: Some(ChildLaunch {
+                parent: self.name.clone(),
+                parent_socket,
+                reservation: Some(reservation.to_string()),
+                callback_token: callback_token.clone(),
+            }),
+        };
+        let roots = self.roots.clone();
+        let pid = tokio::task::spawn_blocking(move || {
+            crate::launcher::launch(&roots, &cfg, SPAWN_TIMEOUT)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| {
+            let tail = supervise::stderr_tail(&PodPaths::new(&self.roots, child).log(), 1500);
+            format!("child {child} did not start: {e:#}\nchild stderr (tail):\n{tail}")
+        })?;
+        let exit = supervise::watch_exit(pid)
+            .ok_or_else(|| format!("child {child} (pid {pid}) exited right after starting"))?;
+        crash_hook("POD_TEST_CRASH_BEFORE_LIVE", child);
+        let socket = PodPaths::new(&self.roots, child).socket();
+        self.store
+            .mark_child_live(&self.name, child, Some(socket.clone()), Some(pid))
+            .map_err(|e| {
+                supervise::signal_group(pid, Signal::KILL);
+                e.to_string()
+            })?;
+        self.adopt_live(child.clone(), pid, callback_token, exit);
+        let mut c = PodClient::connect(&socket, None)
+            .await
+            .map_err(|e| format!("cannot reach child {child}: {e}"))?;
+        c.request(Request::SendInput {
+            text: args.task.clone(),
+            mode: InputMode::Queue,
+        })
+        .await
+        .map_err(|e| format!("cannot give child {child} its task: {e}"))?;
+        let _ = read;
+        Ok(format!(
+            "spawned child Pod {child} (pid {pid}) with write {}; it is working on its task. \
+             You get a notice when it finishes; its region is not writable by you until you stop it (stop_pod).",
+            fmt_rules(write)
+        ))
+    }
+
+    /// Starts supervising a running child.
+    fn adopt_live(
+        self: &Arc<Self>,
+        child: PodName,
+        pid: u32,
+        token: String,
+        exit: watch::Receiver<Option<String>>,
+    ) {
+        let (changed, _) = watch::channel(0);
+        lock(&self.live).insert(
+            child.clone(),
+            Live {
+                pid,
+                token,
+                exit: exit.clone(),
+                stopping: false,
+                reports: Vec::new(),
+                changed,
+            },
+        );
+        let me = Arc::downgrade(self);
+        let mut exit = exit;
+        tokio::spawn(async move {
+            let _ = exit.wait_for(Option::is_some).await;
+            let reason = exit.borrow().clone().unwrap_or_default();
+            if let Some(me) = me.upgrade() {
+                me.on_exit(&child, &reason).await;
+            }
+        });
+    }
+
+    /// The supervisor saw a child's process end.
+    async fn on_exit(&self, child: &PodName, reason: &str) {
+        let stopping = {
+            let g = lock(&self.live);
+            let Some(l) = g.get(child) else { return };
+            l.changed.send_modify(|n| *n += 1);
+            l.stopping
+        };
+        if stopping {
+            return; // stop_pod gives the scope back itself
+        }
+        let rules = self.rules_of(child);
+        let _ = self
+            .store
+            .mark_child_lost(&self.name, child, format!("exited: {reason}"));
+        self.give_back(
+            child,
+            &rules,
+            &format!("exited without being stopped: {reason}"),
+        )
+        .await;
+        self.notify(format!(
+            "child_exited{{name: {child}, reason: {reason:?}}}: child Pod {child} ended without being stopped; its scope ({}) is back with you.",
+            fmt_rules(&rules)
+        ));
+    }
+
+    fn rules_of(&self, child: &PodName) -> Vec<ScopeRule> {
+        self.records()
+            .into_iter()
+            .find(|c| &c.name == child)
+            .map(|c| c.write.into_iter().chain(c.read).collect())
+            .unwrap_or_default()
+    }
+
+    /// Returns a gone (or never started) child's scope: registry, then pod store,
+    /// then memory. Idempotent.
+    async fn give_back(&self, child: &PodName, rules: &[ScopeRule], reason: &str) {
+        if let Some(pid) = lock(&self.live).get(child).map(|l| l.pid) {
+            supervise::signal_group(pid, Signal::KILL);
+        }
+        // The registry first: once it no longer shows the delegation, the region is
+        // ours in the only place other Pods look.
+        if let Err(e) = self.registry.reclaim_delegation(ReclaimRequest {
+            parent: self.name.clone(),
+            child: child.clone(),
+            rules: rules.to_vec(),
+            releasing_child: None,
+        }) {
+            tracing::warn!(child = child.as_str(), error = %e, "registry reclaim refused; scope stays delegated");
+            return;
+        }
+        if let Err(e) = self.store.reclaim_child(&self.name, child, reason) {
+            tracing::warn!(child = child.as_str(), error = %e, "cannot record the reclaim");
+        }
+        let _ = std::fs::remove_file(self.token_path(child));
+        self.refresh_scope();
+    }
+
+    /// Stops a child: shutdown request, then SIGTERM, then SIGKILL of its group;
+    /// its scope comes back only once its process is gone.
+    pub async fn stop(&self, child: &PodName) -> Result<String, String> {
+        let (pid, mut exit) = {
+            let mut g = lock(&self.live);
+            let l = g
+                .get_mut(child)
+                .ok_or_else(|| format!("{child} is not a running child of this Pod"))?;
+            l.stopping = true;
+            (l.pid, l.exit.clone())
+        };
+        let _ = self.store.mark_child_stopping(&self.name, child);
+        let socket = PodPaths::new(&self.roots, child).socket();
+        let polite = async {
+            let mut c = PodClient::connect(&socket, None).await.ok()?;
+            c.request(Request::Shutdown).await.ok()
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), polite).await;
+        let mut how = "stopped on request";
+        if !supervise::wait_gone(&mut exit, STOP_GRACE).await {
+            supervise::signal_group(pid, Signal::TERM);
+            how = "terminated (SIGTERM) after the shutdown request timed out";
+            if !supervise::wait_gone(&mut exit, TERM_GRACE).await {
+                supervise::signal_group(pid, Signal::KILL);
+                how = "killed (SIGKILL)";
+                if !supervise::wait_gone(&mut exit, TERM_GRACE).await {
+                    return Err(format!(
+                        "child {child} (pid {pid}) is still running after SIGKILL; its scope stays delegated"
+                    ));
+                }
+            }
+        }
+        let rules = self.rules_of(child);
+        self.give_back(child, &rules, how).await;
+        lock(&self.live).remove(child);
+        Ok(format!(
+            "child {child} {how}; its scope ({}) is back with you",
+            fmt_rules(&rules)
+        ))
+    }
+
+    /// Stops every running child (this Pod is shutting down).
+    pub async fn stop_all(&self) {
+        let names: Vec<PodName> = lock(&self.live).keys().cloned().collect();
+        for n in names {
+            if let Err(e) = self.stop(&n).await {
+                tracing::warn!(child = n.as_str(), error = %e, "stopping child");
+            }
+        }
+    }
+
+    /// A report arrived on our socket from process `peer_pid`. Accepted only from
+    /// the child's own process holding its callback token; anything else is refused
+    /// and logged (PITFALLS: any local process could otherwise fake "finished").
+    pub fn report(
+        &self,
+        peer_pid: Option<u32>,
+        child: &str,
+        token: &str,
+        report: ChildReport,
+    ) -> Result<(), String> {
+        let refuse = |why: &str| {
+            tracing::warn!(child, ?peer_pid, why, "rejected a child report");
+            Err(format!("report for child {child:?} rejected: {why}"))
+        };
+        let Ok(name) = PodName::new(child) else {
+            return refuse("invalid name");
+        };
+        let mut g = lock(&self.live);
+        let Some(l) = g.get_mut(&name) else {
+            return refuse("not a running child of this Pod");
+        };
+        if peer_pid != Some(l.pid) {
+            return refuse("the sender is not the child's process");
+        }
+        if !constant_eq(token.as_bytes(), l.token.as_bytes()) {
+            return refuse("bad token");
+        }
+        let text = match &report {
+            ChildReport::Finished { final_text } => format!(
+                "child_finished{{name: {name}}}: child Pod {name} finished its run and is idle (it keeps its scope until you stop it). Its answer:\n{}",
+                cap(final_text, NOTICE_CAP)
+            ),
+            ChildReport::Errored { error } => format!(
+                "child_errored{{name: {name}}}: child Pod {name}'s run failed: {}",
+                cap(error, NOTICE_CAP)
+            ),
+        };
+        l.reports.push(report);
+        l.changed.send_modify(|n| *n += 1);
+        drop(g);
+        self.notify(text);
+        Ok(())
+    }
+}
+
+/// Test-only crash injection: SIGKILLs this process when `var` names `child`.
+/// Compiled only into debug builds (tests), never into release binaries.
+fn crash_hook(var: &str, child: &PodName) {
+    #[cfg(debug_assertions)]
+    if std::env::var(var).is_ok_and(|v| v == child.as_str()) {
+        let _ = rustix::process::kill_process(rustix::process::getpid(), Signal::KILL);
+    }
+    let _ = (var, child);
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+/// Comparison whose time does not depend on where the first difference is.
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `s` capped at `max` chars with a truncation marker.
+pub fn cap(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max).collect();
+    format!("{head}\n[... truncated: {} more chars]", n - max)
+}
+
+/// Rules as `path (write), path (read)`.
+pub fn fmt_rules(rules: &[ScopeRule]) -> String {
+    if rules.is_empty() {
+        return "nothing".into();
+    }
+    rules
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r.path.as_path().display(),
+                if r.access == Access::Write {
+                    "write"
+                } else {
+                    "read"
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

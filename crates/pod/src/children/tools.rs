@@ -1,0 +1,142 @@
+//! The model-facing child tools (`spawn_pod`, `stop_pod`, `list_pods`, ...) next to
+//! the file and shell tools: [`PodTools`] answers the child tools itself and hands
+//! every other call to the scoped `tools` crate set.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use pod_ids::PodName;
+use serde_json::json;
+use transcript::{ToolCall, ToolResult, ToolSpec};
+
+use super::{Children, SpawnArgs, fmt_rules};
+use crate::toolbox::{ScopedTools, ToolRunner};
+
+/// Names of the child tools.
+pub const CHILD_TOOLS: &[&str] = &["spawn_pod", "stop_pod", "list_pods"];
+
+/// File/shell tools plus the child tools.
+#[derive(Clone)]
+pub struct PodTools {
+    inner: ScopedTools,
+    children: Arc<Children>,
+}
+
+impl PodTools {
+    /// Tools of a Pod with children support.
+    pub fn new(inner: ScopedTools, children: Arc<Children>) -> Self {
+        PodTools { inner, children }
+    }
+}
+
+fn spec(name: &str, description: &str, parameters: serde_json::Value) -> ToolSpec {
+    ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        parameters,
+    }
+}
+
+/// The child tools' specs.
+pub fn child_specs() -> Vec<ToolSpec> {
+    vec![
+        spec(
+            "spawn_pod",
+            "Start a child Pod (another agent) on a sub-task. It gets write access to `write` paths (which must be inside your own writable scope and not held by another child); you lose write access there until you stop it. You get a notice when it finishes.",
+            json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "lowercase name, [a-z0-9._-]"},
+                "task": {"type": "string"},
+                "write": {"type": "array", "items": {"type": "string"}},
+                "read": {"type": "array", "items": {"type": "string"}},
+                "cwd": {"type": "string"},
+                "model": {"type": "string"}
+            }, "required": ["name", "task"]}),
+        ),
+        spec(
+            "stop_pod",
+            "Stop a child Pod; its write scope comes back to you once its process is gone.",
+            json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}),
+        ),
+        spec(
+            "list_pods",
+            "List your child Pods with status and scope (stopped and lost children included).",
+            json!({"type": "object", "properties": {}}),
+        ),
+    ]
+}
+
+impl ToolRunner for PodTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        let mut s = self.inner.specs();
+        s.extend(child_specs());
+        s
+    }
+
+    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
+        if !CHILD_TOOLS.contains(&call.name.as_str()) {
+            return self.inner.run(call);
+        }
+        let children = self.children.clone();
+        Box::pin(async move {
+            let out = child_call(&children, &call.name, &call.arguments).await;
+            let (output, is_error) = match out {
+                Ok(t) => (t, false),
+                Err(e) => (format!("error: {e}"), true),
+            };
+            ToolResult {
+                call_id: call.call_id,
+                name: call.name,
+                output,
+                is_error,
+            }
+        })
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct NameArg {
+    name: String,
+}
+
+async fn child_call(children: &Arc<Children>, tool: &str, args: &str) -> Result<String, String> {
+    let args = if args.trim().is_empty() { "{}" } else { args };
+    match tool {
+        "spawn_pod" => {
+            let a: SpawnArgs =
+                serde_json::from_str(args).map_err(|e| format!("bad arguments: {e}"))?;
+            children.spawn(a).await
+        }
+        "stop_pod" => {
+            let a: NameArg =
+                serde_json::from_str(args).map_err(|e| format!("bad arguments: {e}"))?;
+            let name = PodName::new(&a.name).map_err(|e| e.to_string())?;
+            children.stop(&name).await
+        }
+        "list_pods" => Ok(list(children)),
+        other => Err(format!("unknown tool {other}")),
+    }
+}
+
+fn list(children: &Children) -> String {
+    let recs = children.records();
+    if recs.is_empty() {
+        return "no child Pods".into();
+    }
+    recs.iter()
+        .map(|c| {
+            let rules: Vec<_> = c.write.iter().chain(c.read.iter()).cloned().collect();
+            format!(
+                "{} [{}] scope: {}{} (last change {})",
+                c.name,
+                c.status,
+                fmt_rules(&rules),
+                c.reason
+                    .as_deref()
+                    .map(|r| format!("; {r}"))
+                    .unwrap_or_default(),
+                c.updated_at
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,170 @@
+//! Child Pods end to end (real processes, mock-llm): the journey of a lead that
+//! splits work between two children, refused spawns, and notices.
+//!
+//! Each Pod talks to the same mock; responses are told apart by the request's model
+//! (`lead`, `ma`, `mb`), which the children get through `spawn_pod{model}`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, Mock, wait_until};
+use pod_ids::PodName;
+use session_store::EntryKind;
+use transcript::Item;
+
+fn tool_results(env: &Env, pod: &str) -> Vec<transcript::ToolResult> {
+    env.log(pod)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EntryKind::ToolResult { result } => Some(result),
+            _ => None,
+        })
+        .collect()
+}
+
+fn completed_runs(env: &Env, pod: &str) -> usize {
+    env.log(pod)
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::RunCompleted))
+        .count()
+}
+
+fn children_of(env: &Env, pod: &str) -> Vec<pod_store::ChildRecord> {
+    pod_store::PodStore::new(env.roots.pods.clone())
+        .read(&PodName::new(pod).unwrap())
+        .unwrap()
+        .children
+}
+
+#[test]
+fn journey_lead_splits_work_between_two_children() {
+    let env = Env::new();
+    let w = env.project.clone();
+    std::fs::create_dir_all(w.join("a")).unwrap();
+    std::fs::create_dir_all(w.join("b")).unwrap();
+    let script = format!(
+        r#"
+responses:
+  - when: {{model: lead}}
+    output:
+      - tool_call: spawn_pod
+        id: s1
+        arguments: {{"name": "a", "task": "work on a", "write": ["a"], "model": "ma"}}
+  - when: {{model: lead, last_tool_result: spawn_pod}}
+    output:
+      - tool_call: spawn_pod
+        id: s2
+        arguments: {{"name": "b", "task": "work on b", "write": ["{w}/b"], "model": "mb"}}
+  - when: {{model: lead, last_tool_result: spawn_pod}}
+    output:
+      - tool_call: spawn_pod
+        id: s3
+        arguments: {{"name": "c", "task": "overlap", "write": ["a/deep"], "model": "ma"}}
+  - when: {{model: lead, last_tool_result: spawn_pod}}
+    output:
+      - tool_call: write_file
+        id: w1
+        arguments: {{"path": "{w}/a/lead.txt", "content": "lead"}}
+      - tool_call: bash
+        id: b1
+        arguments: {{"command": "echo lead > {w}/a/bash.txt"}}
+  - when: {{model: lead}}
+    output:
+      - text: "waiting for children"
+  - when: {{model: ma}}
+    output:
+      - text: "A is done: wrote nothing"
+  - when: {{model: mb}}
+    delay_ms: 30000
+    output:
+      - text: "B never gets here"
+  - when: {{model: lead, last_user_contains: "child_finished{{name: a}}"}}
+    output:
+      - tool_call: stop_pod
+        id: st
+        arguments: {{"name": "a"}}
+  - when: {{model: lead, last_tool_result: stop_pod}}
+    output:
+      - tool_call: write_file
+        id: w2
+        arguments: {{"path": "{w}/a/lead.txt", "content": "lead again"}}
+  - when: {{model: lead, last_tool_result: write_file}}
+    output:
+      - text: "all done"
+"#,
+        w = w.display()
+    );
+    let mock = Mock::start(&script);
+    env.ok(&[
+        "run",
+        "split the work",
+        "--name",
+        "l",
+        "--model",
+        "lead",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    wait_until("the lead's final answer", Duration::from_secs(20), || {
+        tool_results(&env, "l").iter().any(|r| r.call_id == "w2") && completed_runs(&env, "l") >= 2
+    });
+    let results = tool_results(&env, "l");
+    let get = |id: &str| results.iter().find(|r| r.call_id == id).unwrap().clone();
+    assert!(!get("s1").is_error, "{:?}", get("s1"));
+    assert!(!get("s2").is_error, "{:?}", get("s2"));
+    let s3 = get("s3");
+    assert!(s3.is_error && s3.output.contains("child a"), "{s3:?}");
+    // While A lived, neither the file tool nor the shell could write into /w/a.
+    assert!(get("w1").is_error, "{:?}", get("w1"));
+    assert!(
+        !w.join("a/bash.txt").exists(),
+        "bash wrote into a delegated region"
+    );
+    // A's notice is in L's log before the model request that answered with stop_pod.
+    let log = env.log("l");
+    let notice_at = log
+        .iter()
+        .position(|e| matches!(&e.kind, EntryKind::SystemItem { text } if text.contains("child_finished{name: a}") && text.contains("A is done")))
+        .expect("notice in the log");
+    let stop_at = log
+        .iter()
+        .position(|e| matches!(&e.kind, EntryKind::AssistantItem { item: Item::ToolCall(c) } if c.name == "stop_pod"))
+        .unwrap();
+    assert!(notice_at < stop_at);
+    let req = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("child_finished{name: a}"))
+        .expect("a model request carried the notice");
+    assert!(req.body.to_string().contains("\"lead\""));
+    // After stop_pod the region is L's again.
+    assert!(!get("w2").is_error, "{:?}", get("w2"));
+    assert_eq!(
+        std::fs::read_to_string(w.join("a/lead.txt")).unwrap(),
+        "lead again"
+    );
+    assert!(!env.is_live("a"));
+    assert!(env.is_live("b"));
+    let kids = children_of(&env, "l");
+    let status = |n: &str| kids.iter().find(|c| c.name.as_str() == n).map(|c| c.status);
+    assert_eq!(status("a"), Some(pod_store::ChildStatus::Reclaimed));
+    assert_eq!(status("b"), Some(pod_store::ChildStatus::Live));
+    assert_eq!(status("c"), None, "a refused spawn leaves no record");
+    // The registry: B holds /w/b, delegated from L; nothing for a or c.
+    let reg = pod::allocation::registry(&env.roots).unwrap();
+    let rows = pod_registry::Registry::list(&reg).unwrap();
+    let names: Vec<_> = rows.iter().map(|r| r.name.as_str().to_string()).collect();
+    assert!(
+        names.contains(&"b".to_string())
+            && !names.contains(&"a".to_string())
+            && !names.contains(&"c".to_string()),
+        "{names:?}"
+    );
+    // Stopping the lead stops its child first.
+    env.ok(&["stop", "l"]);
+    assert!(!env.is_live("b"), "the child outlived its stopped parent");
+    let rows = pod_registry::Registry::list(&reg).unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+}
