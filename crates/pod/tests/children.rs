@@ -168,3 +168,111 @@ responses:
     let rows = pod_registry::Registry::list(&reg).unwrap();
     assert!(rows.is_empty(), "{rows:?}");
 }
+
+#[test]
+fn wait_read_send_and_a_forged_report_is_rejected() {
+    let env = Env::new();
+    let script = r#"
+responses:
+  - when: {model: lead}
+    output:
+      - tool_call: spawn_pod
+        id: s1
+        arguments: {"name": "w", "task": "first task", "write": ["src"], "model": "mw"}
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output:
+      - tool_call: wait_pod
+        id: wt1
+        arguments: {"name": "w", "timeout_s": 20}
+  - when: {model: lead, last_tool_result: wait_pod}
+    output:
+      - tool_call: read_pod_output
+        id: r1
+        arguments: {"name": "w"}
+  - when: {model: lead, last_tool_result: read_pod_output}
+    output:
+      - tool_call: send_to_pod
+        id: se
+        arguments: {"name": "w", "message": "second please"}
+  - when: {model: lead, last_tool_result: send_to_pod}
+    output:
+      - tool_call: wait_pod
+        id: wt2
+        arguments: {"timeout_s": 20}
+  - when: {model: lead, last_tool_result: wait_pod}
+    output:
+      - text: "done"
+  - when: {model: lead, last_user_contains: "child_finished"}
+    times: 5
+    output:
+      - text: "noted"
+  - when: {model: mw, last_user_contains: "first task"}
+    output:
+      - text: "first answer"
+  - when: {model: mw, last_user_contains: "second please"}
+    output:
+      - text: "second answer"
+"#;
+    let mock = Mock::start(script);
+    env.ok(&[
+        "run",
+        "go",
+        "--name",
+        "l",
+        "--model",
+        "lead",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    wait_until("the lead's second wait", Duration::from_secs(20), || {
+        tool_results(&env, "l").iter().any(|r| r.call_id == "wt2")
+    });
+    let results = tool_results(&env, "l");
+    let get = |id: &str| results.iter().find(|r| r.call_id == id).unwrap().clone();
+    assert!(
+        get("wt1").output.contains("first answer"),
+        "{:?}",
+        get("wt1")
+    );
+    let r1 = get("r1").output;
+    assert!(
+        r1.contains("first answer") && r1.contains("cursor: "),
+        "{r1}"
+    );
+    assert!(!get("se").is_error, "{:?}", get("se"));
+    assert!(
+        get("wt2").output.contains("second answer"),
+        "{:?}",
+        get("wt2")
+    );
+
+    // A forged report: the right token, but sent by this test process, not the child.
+    let token = std::fs::read_to_string(env.roots.runtime.join("l/children/w.token")).unwrap();
+    let sock = env.socket("l");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt.block_on(async {
+        let mut c = pod::client::PodClient::connect(&sock, None).await.unwrap();
+        c.request(protocol::Request::ChildReport {
+            child: "w".into(),
+            token,
+            report: protocol::ChildReport::Finished {
+                final_text: "FORGED".into(),
+            },
+        })
+        .await
+        .unwrap_err()
+    });
+    assert!(err.to_string().contains("not the child"), "{err}");
+    assert!(env.is_live("w"));
+    let kids = children_of(&env, "l");
+    assert_eq!(kids[0].status, pod_store::ChildStatus::Live);
+    assert!(
+        !env.log("l")
+            .iter()
+            .any(|e| matches!(&e.kind, EntryKind::SystemItem { text } if text.contains("FORGED"))),
+        "a forged report reached the model"
+    );
+    env.ok(&["stop", "l"]);
+    assert!(!env.is_live("w"));
+}

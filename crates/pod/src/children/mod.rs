@@ -19,6 +19,7 @@
 
 pub mod report;
 pub mod supervise;
+mod talk;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -58,6 +59,9 @@ struct Live {
     reports: Vec<ChildReport>,
     /// Bumped on every report or exit, for `wait_pod`.
     changed: watch::Sender<u64>,
+    /// The `changed` value the last `wait_pod` returned for (so a report that
+    /// arrived before the wait started is returned at once, not missed).
+    waited: u64,
 }
 
 /// What `spawn_pod` asks for (model-facing, validated here).
@@ -94,7 +98,7 @@ pub struct Children {
     live: Mutex<HashMap<PodName, Live>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -372,6 +376,7 @@ impl Children {
                 stopping: false,
                 reports: Vec::new(),
                 changed,
+                waited: 0,
             },
         );
         let me = Arc::downgrade(self);

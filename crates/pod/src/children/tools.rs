@@ -13,7 +13,14 @@ use super::{Children, SpawnArgs, fmt_rules};
 use crate::toolbox::{ScopedTools, ToolRunner};
 
 /// Names of the child tools.
-pub const CHILD_TOOLS: &[&str] = &["spawn_pod", "stop_pod", "list_pods"];
+pub const CHILD_TOOLS: &[&str] = &[
+    "spawn_pod",
+    "stop_pod",
+    "list_pods",
+    "send_to_pod",
+    "read_pod_output",
+    "wait_pod",
+];
 
 /// File/shell tools plus the child tools.
 #[derive(Clone)]
@@ -62,6 +69,31 @@ pub fn child_specs() -> Vec<ToolSpec> {
             "List your child Pods with status and scope (stopped and lost children included).",
             json!({"type": "object", "properties": {}}),
         ),
+        spec(
+            "send_to_pod",
+            "Send a message to a child Pod: `queue` (after its current run) or `interrupt` (cancel its current run).",
+            json!({"type": "object", "properties": {
+                "name": {"type": "string"},
+                "message": {"type": "string"},
+                "mode": {"type": "string", "enum": ["queue", "interrupt"]}
+            }, "required": ["name", "message"]}),
+        ),
+        spec(
+            "read_pod_output",
+            "A child Pod's status and its assistant output after `since` (the cursor an earlier call returned).",
+            json!({"type": "object", "properties": {
+                "name": {"type": "string"},
+                "since": {"type": "string"}
+            }, "required": ["name"]}),
+        ),
+        spec(
+            "wait_pod",
+            "Wait until a child (`name`, or any when omitted) finishes a run or exits, at most `timeout_s` seconds.",
+            json!({"type": "object", "properties": {
+                "name": {"type": "string"},
+                "timeout_s": {"type": "integer"}
+            }}),
+        ),
     ]
 }
 
@@ -94,6 +126,29 @@ impl ToolRunner for PodTools {
 }
 
 #[derive(serde::Deserialize)]
+struct SendArgs {
+    name: String,
+    message: String,
+    #[serde(default)]
+    mode: protocol::InputMode,
+}
+
+#[derive(serde::Deserialize)]
+struct ReadArgs {
+    name: String,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct WaitArgs {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    timeout_s: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
 struct NameArg {
     name: String,
 }
@@ -113,6 +168,28 @@ async fn child_call(children: &Arc<Children>, tool: &str, args: &str) -> Result<
             children.stop(&name).await
         }
         "list_pods" => Ok(list(children)),
+        "send_to_pod" => {
+            let a: SendArgs =
+                serde_json::from_str(args).map_err(|e| format!("bad arguments: {e}"))?;
+            let name = PodName::new(&a.name).map_err(|e| e.to_string())?;
+            children.send(&name, &a.message, a.mode).await
+        }
+        "read_pod_output" => {
+            let a: ReadArgs =
+                serde_json::from_str(args).map_err(|e| format!("bad arguments: {e}"))?;
+            let name = PodName::new(&a.name).map_err(|e| e.to_string())?;
+            children.read_output(&name, a.since.as_deref()).await
+        }
+        "wait_pod" => {
+            let a: WaitArgs =
+                serde_json::from_str(args).map_err(|e| format!("bad arguments: {e}"))?;
+            let name = match a.name.as_deref().filter(|n| *n != "any") {
+                Some(n) => Some(PodName::new(n).map_err(|e| e.to_string())?),
+                None => None,
+            };
+            let t = std::time::Duration::from_secs(a.timeout_s.unwrap_or(300).min(3600));
+            children.wait(name.as_ref(), t).await
+        }
         other => Err(format!("unknown tool {other}")),
     }
 }
