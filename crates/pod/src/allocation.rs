@@ -25,29 +25,34 @@ pub fn registry(roots: &Roots) -> Result<FileRegistry, RegistryError> {
 }
 
 impl Allocated {
-    /// Registers this process as Pod `name` with `scope`.
+    /// Registers this process as Pod `name` with `scope`; a restoring Pod names its
+    /// outstanding children, which the registry re-links in the same transaction.
     pub fn register(
         roots: &Roots,
         name: &PodName,
         scope: &scope::Scope,
         socket: PathBuf,
-    ) -> Result<Allocated, RegistryError> {
+        restoring_children: Vec<PodName>,
+    ) -> Result<(Allocated, pod_registry::Allocation), RegistryError> {
         let registry = registry(roots)?;
         let stamp = ProcessStamp::current()?;
-        registry.register(RegisterRequest {
+        let row = registry.register(RegisterRequest {
             name: name.clone(),
             process: stamp,
             socket: Some(socket),
             allow: scope.allow.clone(),
             deny: scope.deny.clone(),
             segment_id: None,
-            restoring_children: Vec::new(),
+            restoring_children,
         })?;
-        Ok(Allocated {
-            registry,
-            name: name.clone(),
-            stamp,
-        })
+        Ok((
+            Allocated {
+                registry,
+                name: name.clone(),
+                stamp,
+            },
+            row,
+        ))
     }
 
     /// A child process takes the reservation its parent made for it (two-phase
@@ -57,21 +62,24 @@ impl Allocated {
         name: &PodName,
         token: &str,
         socket: PathBuf,
-    ) -> Result<Allocated, RegistryError> {
+    ) -> Result<(Allocated, pod_registry::Allocation), RegistryError> {
         let registry = registry(roots)?;
         let stamp = ProcessStamp::current()?;
-        registry.adopt(AdoptRequest {
+        let row = registry.adopt(AdoptRequest {
             name: name.clone(),
             token: ReservationToken::from_secret(token),
             process: stamp,
             socket: Some(socket),
             segment_id: None,
         })?;
-        Ok(Allocated {
-            registry,
-            name: name.clone(),
-            stamp,
-        })
+        Ok((
+            Allocated {
+                registry,
+                name: name.clone(),
+                stamp,
+            },
+            row,
+        ))
     }
 
     /// This process's incarnation (what delegations and releases are checked against).

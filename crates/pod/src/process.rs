@@ -137,10 +137,22 @@ async fn run_inner(
     // overlapping another live Pod refuses the start with nothing written.
     // A child adopts the reservation its parent made (only the token holder can); a
     // top-level Pod registers.
-    let allocation = match launch.child.as_ref().and_then(|c| c.reservation.as_deref()) {
-        Some(token) => Allocated::adopt(&roots, &name, token, paths.socket())?,
-        None => Allocated::register(&roots, &name, &start_manifest.scope, paths.socket())?,
+    let restoring = if launch.mode == StartMode::Resume {
+        crate::children::restore::outstanding(&pod_store::PodStore::new(roots.pods.clone()), &name)
+    } else {
+        Vec::new()
     };
+    let (allocation, registered) =
+        match launch.child.as_ref().and_then(|c| c.reservation.as_deref()) {
+            Some(token) => Allocated::adopt(&roots, &name, token, paths.socket())?,
+            None => Allocated::register(
+                &roots,
+                &name,
+                &start_manifest.scope,
+                paths.socket(),
+                restoring,
+            )?,
+        };
     tracing::debug!("registered");
     let opened = open_conversation(
         &records,
@@ -169,17 +181,6 @@ async fn run_inner(
         .record
         .active_segment()
         .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
-    journal.record(
-        &EntryKind::Extension {
-            domain: crate::LIFECYCLE_DOMAIN.into(),
-            payload: json!({
-                "event": if launch.mode == StartMode::Resume { "restored" } else { "started" },
-                "pid": std::process::id(),
-                "notes": opened.notes,
-            }),
-        },
-        None,
-    )?;
     let scoped = tools_of(&manifest);
     let children = crate::children::Children::new(
         roots.clone(),
@@ -189,6 +190,23 @@ async fn run_inner(
         manifest.clone(),
         scoped.clone(),
     );
+    let mut conv = opened.conv;
+    let mut notes = opened.notes;
+    if launch.mode == StartMode::Resume {
+        // Before the controller exists: the first model request sees every notice.
+        notes.extend(children.reconcile(&registered, &journal, &mut conv));
+    }
+    journal.record(
+        &EntryKind::Extension {
+            domain: crate::LIFECYCLE_DOMAIN.into(),
+            payload: json!({
+                "event": if launch.mode == StartMode::Resume { "restored" } else { "started" },
+                "pid": std::process::id(),
+                "notes": notes,
+            }),
+        },
+        None,
+    )?;
     let ctx = Arc::new(RunCtx {
         provider: Arc::new(provider),
         tools: Arc::new(crate::children::tools::PodTools::new(
@@ -203,7 +221,7 @@ async fn run_inner(
         segment_id,
         scope: manifest.scope.clone(),
     };
-    let (controller, ctl_task) = Controller::new(id, ctx, opened.conv, opened.state).spawn();
+    let (controller, ctl_task) = Controller::new(id, ctx, conv, opened.state).spawn();
     children.set_controller(controller.clone());
 
     // We hold the liveness lock, so a socket file left here is from a dead process.

@@ -18,6 +18,7 @@
 //! grandchildren re-parented to a Pod that did not delegate to them.
 
 pub mod report;
+pub mod restore;
 pub mod supervise;
 mod talk;
 pub mod tools;
@@ -547,7 +548,7 @@ impl Children {
 
 /// Test-only crash injection: SIGKILLs this process when `var` names `child`.
 /// Compiled only into debug builds (tests), never into release binaries.
-fn crash_hook(var: &str, child: &PodName) {
+pub(crate) fn crash_hook(var: &str, child: &PodName) {
     #[cfg(debug_assertions)]
     if std::env::var(var).is_ok_and(|v| v == child.as_str()) {
         let _ = rustix::process::kill_process(rustix::process::getpid(), Signal::KILL);

@@ -202,10 +202,17 @@ fn list(children: &Children) -> String {
     recs.iter()
         .map(|c| {
             let rules: Vec<_> = c.write.iter().chain(c.read.iter()).cloned().collect();
+            // A child reclaimed because it was lost stays listed as lost.
+            let status = match (c.status, c.reason.as_deref()) {
+                (pod_store::ChildStatus::Reclaimed, Some(r)) if r.starts_with("lost") => {
+                    "lost".to_string()
+                }
+                (s, _) => s.to_string(),
+            };
             format!(
                 "{} [{}] scope: {}{} (last change {})",
                 c.name,
-                c.status,
+                status,
                 fmt_rules(&rules),
                 c.reason
                     .as_deref()
