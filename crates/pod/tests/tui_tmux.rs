@@ -109,7 +109,7 @@ fn start_dashboard() -> Fixture {
     let pod_bin = Path::new(env!("CARGO_BIN_EXE_pod"));
     let home = tempfile::tempdir().unwrap();
     let project = home.path().join("project");
-    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(project.join("sub")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -118,11 +118,25 @@ fn start_dashboard() -> Fixture {
     let script = mock_llm::Script::from_yaml_str(
         r#"
 responses:
-  - output: [{text: "Hello from the **mock** model, streamed in pieces.", chunk_size: 5}]
+  - when: {model: lead, last_user_contains: "say hello"}
+    output: [{text: "Hello from the **mock** model, streamed in pieces.", chunk_size: 5}]
     pace_ms: 30
-  - output: [{text: "This one stalls"}]
+  - when: {model: lead, last_user_contains: "split"}
+    output:
+      - tool_call: spawn_pod
+        id: s1
+        arguments: '{"name": "worker", "task": "work on sub", "write": ["sub"], "model": "wk"}'
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output: [{text: "Spawned the worker."}]
+  - when: {model: wk}
+    output: [{text: "Worker finished its part."}]
+  - when: {model: lead, last_user_contains: "stall"}
+    output: [{text: "This one stalls"}]
     stall_after_events: 1
     stall_ms: 60000
+  - when: {model: lead}
+    output: [{text: "Noted."}]
+    times: 5
 "#,
     )
     .unwrap();
@@ -149,7 +163,9 @@ responses:
     tmux.keys(&["n"]);
     tmux.wait_for("the form", |s| s.contains("New Pod"));
     tmux.keys(&["-l", "lead"]);
-    tmux.keys(&["Tab", "Tab"]);
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["-l", "lead"]);
+    tmux.keys(&["Tab"]);
     tmux.keys(&["-l", &project.display().to_string()]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("the tree", |s| s.contains("Pods (1)") && s.contains("lead"));
@@ -174,7 +190,7 @@ impl Drop for Fixture {
 }
 
 #[test]
-fn dashboard_streams_an_answer_and_esc_interrupts_without_stopping() {
+fn dashboard_streams_shows_a_spawned_child_and_esc_interrupts() {
     if !have_tmux() {
         eprintln!("SKIPPED: tmux is not installed");
         return;
@@ -186,6 +202,21 @@ fn dashboard_streams_an_answer_and_esc_interrupts_without_stopping() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("the answer", |s| s.contains("Hello from the mock model"));
     tmux.wait_for("a turn separator", |s| s.contains("turn 1"));
+    // The script makes the lead spawn a child: it appears nested in the tree.
+    tmux.keys(&["-l", "split the work"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the child in the tree", |s| {
+        s.contains("Pods (2)") && s.contains("└") && s.contains("worker")
+    });
+    // Select it: its own transcript shows.
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the tree pane focused", |s| s.contains("Pods (2)"));
+    tmux.keys(&["j"]);
+    tmux.wait_for("the child's transcript", |s| {
+        s.contains("Worker finished its part.")
+    });
+    tmux.keys(&["k"]);
+    tmux.keys(&["i"]);
     // A run that stalls: Esc interrupts it and the Pod stays.
     tmux.keys(&["-l", "stall please"]);
     tmux.keys(&["Enter"]);
