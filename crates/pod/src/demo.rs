@@ -4,7 +4,8 @@
 //! 127.0.0.1:0 with the built-in [`SCRIPT`], and a real Pod process (this binary) that
 //! reads, greps and edits the project through its tools; then, while a shell tool
 //! call runs, the Pod is SIGKILLed and restored with `resume`, and the narrative shows
-//! the unfinished call closed as interrupted instead of being run again.
+//! the unfinished call closed as interrupted instead of being run again. Then a lead
+//! Pod splits work between two children ([`crate::demo_team`]).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -71,7 +72,7 @@ pub fn run_demo() -> anyhow::Result<ExitCode> {
     rt.block_on(demo())
 }
 
-async fn ask(c: &mut PodClient, text: &str) -> anyhow::Result<String> {
+pub(crate) async fn ask(c: &mut PodClient, text: &str) -> anyhow::Result<String> {
     c.request(Request::SendInput {
         text: text.into(),
         mode: InputMode::Queue,
@@ -246,6 +247,8 @@ async fn demo() -> anyhow::Result<ExitCode> {
         }
     }
     server.shutdown().await;
+    println!();
+    crate::demo_team::team(&roots, &project, 8).await?;
     println!(
         "\nDone. Try it for real: `pod run \"your task\" --provider anthropic --model claude-sonnet-4-5 --print`."
     );

@@ -46,6 +46,7 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod demo;
+pub mod demo_team;
 pub mod journal;
 pub mod launch;
 pub mod launcher;

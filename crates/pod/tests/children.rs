@@ -162,6 +162,10 @@ responses:
             && !names.contains(&"c".to_string()),
         "{names:?}"
     );
+    // `pod ls` shows b under l.
+    let ls = env.ok(&["ls"]);
+    let l_line = ls.lines().position(|x| x.starts_with("l ")).unwrap();
+    assert!(ls.lines().nth(l_line + 1).unwrap().starts_with("└ b "), "{ls}");
     // Stopping the lead stops its child first.
     env.ok(&["stop", "l"]);
     assert!(!env.is_live("b"), "the child outlived its stopped parent");

@@ -124,17 +124,49 @@ pub async fn ls(roots: &Roots, json: bool) -> anyhow::Result<ExitCode> {
     if rows.is_empty() {
         println!("no Pods");
     }
-    for r in &rows {
-        println!(
-            "{:<20} {:<8} {:>7}  {:<20} write: {}",
-            r.name,
+    for line in tree_lines(&rows) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rows as a tree: each child indented under its parent (a child whose parent
+/// has no record is shown at the top level).
+pub fn tree_lines(rows: &[PodRow]) -> Vec<String> {
+    fn walk(rows: &[PodRow], r: &PodRow, depth: usize, out: &mut Vec<String>) {
+        let indent = if depth == 0 {
+            String::new()
+        } else {
+            format!("{}└ ", "  ".repeat(depth - 1))
+        };
+        let name = format!("{indent}{}", r.name);
+        out.push(format!(
+            "{:<24} {:<8} {:>7}  {:<20} write: {}",
+            name,
             r.status,
             r.pid.map_or("-".into(), |p| p.to_string()),
             r.model,
             r.write.join(", ")
-        );
+        ));
+        // Depth cap: a corrupt record naming itself as its ancestor cannot loop.
+        if depth < 16 {
+            for c in rows
+                .iter()
+                .filter(|c| c.parent.as_deref() == Some(r.name.as_str()))
+            {
+                walk(rows, c, depth + 1, out);
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| {
+        r.parent
+            .as_deref()
+            .is_none_or(|p| !rows.iter().any(|x| x.name == p))
+    }) {
+        walk(rows, r, 0, &mut out);
+    }
+    out
 }
 
 /// `pod registry`: the live allocations of the registry (dead rows are reaped by

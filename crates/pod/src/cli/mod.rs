@@ -5,6 +5,7 @@ mod doctor;
 mod inspect;
 
 pub use inspect::describe as describe_entry;
+pub use inspect::{rows as pod_rows, tree_lines};
 mod interact;
 mod start;
 
