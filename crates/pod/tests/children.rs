@@ -164,8 +164,10 @@ responses:
     );
     // `pod ls` shows b under l.
     let ls = env.ok(&["ls"]);
-    let l_line = ls.lines().position(|x| x.starts_with("l ")).unwrap();
-    assert!(ls.lines().nth(l_line + 1).unwrap().starts_with("└ b "), "{ls}");
+    let lines: Vec<&str> = ls.lines().collect();
+    let l_at = lines.iter().position(|x| x.starts_with("l ")).unwrap();
+    let b_at = lines.iter().position(|x| x.starts_with("└ b ")).expect(&ls);
+    assert!(b_at > l_at && lines[l_at + 1..b_at].iter().all(|x| x.starts_with("└ ")), "{ls}");
     // Stopping the lead stops its child first.
     env.ok(&["stop", "l"]);
     assert!(!env.is_live("b"), "the child outlived its stopped parent");
