@@ -33,8 +33,8 @@ fn completed_runs(env: &Env, pod: &str) -> usize {
 fn children_of(env: &Env, pod: &str) -> Vec<pod_store::ChildRecord> {
     pod_store::PodStore::new(env.roots.pods.clone())
         .read(&PodName::new(pod).unwrap())
-        .unwrap()
-        .children
+        .map(|r| r.children)
+        .unwrap_or_default()
 }
 
 #[test]
@@ -167,7 +167,10 @@ responses:
     let lines: Vec<&str> = ls.lines().collect();
     let l_at = lines.iter().position(|x| x.starts_with("l ")).unwrap();
     let b_at = lines.iter().position(|x| x.starts_with("└ b ")).expect(&ls);
-    assert!(b_at > l_at && lines[l_at + 1..b_at].iter().all(|x| x.starts_with("└ ")), "{ls}");
+    assert!(
+        b_at > l_at && lines[l_at + 1..b_at].iter().all(|x| x.starts_with("└ ")),
+        "{ls}"
+    );
     // Stopping the lead stops its child first.
     env.ok(&["stop", "l"]);
     assert!(!env.is_live("b"), "the child outlived its stopped parent");
@@ -281,4 +284,189 @@ responses:
     );
     env.ok(&["stop", "l"]);
     assert!(!env.is_live("w"));
+}
+
+#[test]
+fn bad_spawn_requests_fail_with_no_process_and_no_reservation() {
+    let env = Env::new();
+    let outside = env.home.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, env.project.join("link")).unwrap();
+    let script = r#"
+responses:
+  - when: {model: lead}
+    output:
+      - tool_call: spawn_pod
+        id: ok1
+        arguments: {"name": "ok1", "task": "t", "write": ["src"], "model": "mok"}
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output:
+      - tool_call: spawn_pod
+        id: bad_name
+        arguments: {"name": "Bad/Name", "task": "t", "write": ["a.txt"]}
+      - tool_call: spawn_pod
+        id: dotdot
+        arguments: {"name": "x1", "task": "t", "write": ["../outside"]}
+      - tool_call: spawn_pod
+        id: symlink
+        arguments: {"name": "x2", "task": "t", "write": ["link/sub"]}
+      - tool_call: spawn_pod
+        id: abs
+        arguments: {"name": "x3", "task": "t", "write": ["/etc"]}
+      - tool_call: spawn_pod
+        id: used
+        arguments: {"name": "ok1", "task": "t", "write": ["a.txt"]}
+      - tool_call: spawn_pod
+        id: own
+        arguments: {"name": "l", "task": "t", "write": ["a.txt"]}
+      - tool_call: spawn_pod
+        id: read_out
+        arguments: {"name": "x4", "task": "t", "read": ["/etc"]}
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output:
+      - text: "done"
+  - when: {model: lead, last_user_contains: "child_finished"}
+    times: 3
+    output:
+      - text: "noted"
+  - when: {model: mok}
+    output:
+      - text: "ok1 done"
+"#;
+    let mock = Mock::start(script);
+    env.ok(&[
+        "run",
+        "go",
+        "--name",
+        "l",
+        "--model",
+        "lead",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    wait_until("the bad spawns answered", Duration::from_secs(15), || {
+        tool_results(&env, "l").len() >= 8
+    });
+    let results = tool_results(&env, "l");
+    for id in [
+        "bad_name", "dotdot", "symlink", "abs", "used", "own", "read_out",
+    ] {
+        let r = results.iter().find(|r| r.call_id == id).unwrap();
+        assert!(r.is_error, "{id}: {r:?}");
+    }
+    assert!(
+        !results
+            .iter()
+            .find(|r| r.call_id == "ok1")
+            .unwrap()
+            .is_error
+    );
+    for n in ["x1", "x2", "x3", "x4"] {
+        assert!(!env.roots.runtime.join(n).exists(), "{n} got a runtime dir");
+        assert!(!env.roots.pods.join(n).exists(), "{n} got a record");
+    }
+    let reg = pod::allocation::registry(&env.roots).unwrap();
+    let mut names: Vec<String> = pod_registry::Registry::list(&reg)
+        .unwrap()
+        .iter()
+        .map(|r| r.name.as_str().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["l", "ok1"]);
+    let kids: Vec<String> = children_of(&env, "l")
+        .iter()
+        .map(|c| c.name.as_str().to_string())
+        .collect();
+    assert_eq!(kids, ["ok1"]);
+    env.ok(&["stop", "l"]);
+}
+
+#[test]
+fn grandchild_is_stopped_with_its_parent_and_never_shares_a_region() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.project.join("a/sub")).unwrap();
+    let script = r#"
+responses:
+  - when: {model: lead}
+    output:
+      - tool_call: spawn_pod
+        id: sa
+        arguments: {"name": "a", "task": "split further", "write": ["a"], "model": "ma"}
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output:
+      - text: "spawned a"
+  - when: {model: ma, last_user_contains: "split further"}
+    output:
+      - tool_call: spawn_pod
+        id: sa1
+        arguments: {"name": "a1", "task": "leaf work", "write": ["sub"], "model": "ma1"}
+  - when: {model: ma, last_tool_result: spawn_pod}
+    output:
+      - text: "a spawned a1"
+  - when: {model: ma, last_user_contains: "child_finished"}
+    times: 3
+    output:
+      - text: "a heard from a1"
+  - when: {model: ma1}
+    output:
+      - text: "a1 done"
+  - when: {model: lead, last_user_contains: "a heard from a1"}
+    output:
+      - tool_call: stop_pod
+        id: st
+        arguments: {"name": "a"}
+  - when: {model: lead, last_user_contains: "child_finished"}
+    times: 3
+    output:
+      - text: "noted"
+  - when: {model: lead, last_tool_result: stop_pod}
+    output:
+      - text: "stopped a"
+"#;
+    let mock = Mock::start(script);
+    env.ok(&[
+        "run",
+        "go",
+        "--name",
+        "l",
+        "--model",
+        "lead",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let reg = pod::allocation::registry(&env.roots).unwrap();
+    let sub = env.project.join("a/sub");
+    wait_until("a1 live under a", Duration::from_secs(15), || {
+        children_of(&env, "a")
+            .iter()
+            .any(|c| c.status == pod_store::ChildStatus::Live)
+    });
+    // Exactly one writer of a/sub: a1.
+    let writers: Vec<String> = pod_registry::Registry::list(&reg)
+        .unwrap()
+        .iter()
+        .filter(|r| r.effective_write().can_write(&sub))
+        .map(|r| r.name.as_str().to_string())
+        .collect();
+    assert_eq!(writers, ["a1"]);
+    wait_until("l stopped a", Duration::from_secs(15), || {
+        tool_results(&env, "l").iter().any(|r| r.call_id == "st")
+    });
+    let st = tool_results(&env, "l")
+        .into_iter()
+        .find(|r| r.call_id == "st")
+        .unwrap();
+    assert!(!st.is_error, "{st:?}");
+    // Stopping a stopped a1 first (documented cascade), and the region is l's again.
+    assert!(!env.is_live("a") && !env.is_live("a1"));
+    let writers: Vec<String> = pod_registry::Registry::list(&reg)
+        .unwrap()
+        .iter()
+        .filter(|r| r.effective_write().can_write(&sub))
+        .map(|r| r.name.as_str().to_string())
+        .collect();
+    assert_eq!(writers, ["l"]);
+    env.ok(&["stop", "l"]);
 }
