@@ -198,6 +198,15 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
             .report(peer_pid, &child, &token, report)
             .map(|()| json!({"accepted": true}))
             .map_err(|e| (ErrorCode::Unauthorized, e)),
+        Request::ResumeChild { child } => {
+            let name = pod_ids::PodName::new(&child)
+                .map_err(|e| (ErrorCode::InvalidState, e.to_string()))?;
+            ctx.children
+                .resume_child(&name)
+                .await
+                .map(|pid| json!({"pid": pid}))
+                .map_err(|e| (ErrorCode::InvalidState, e))
+        }
         Request::SendInput { text, mode } => {
             ask(ctx, |reply| Command::Input { text, mode, reply }).await
         }

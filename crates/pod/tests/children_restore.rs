@@ -254,3 +254,65 @@ responses:
     assert!(!env.is_live("b"));
     assert!(reg.list().unwrap().is_empty());
 }
+
+#[test]
+fn resume_child_restores_it_under_its_live_parent_with_its_own_manifest() {
+    let env = Env::new();
+    let script = r#"
+responses:
+  - when: {model: lead}
+    output:
+      - tool_call: spawn_pod
+        id: s1
+        arguments: {"name": "b", "task": "first task", "write": ["src"], "model": "mb"}
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output:
+      - text: "spawned"
+  - when: {model: lead}
+    times: 6
+    output:
+      - text: "noted"
+  - when: {model: mb, last_user_contains: "first task"}
+    output:
+      - text: "first done"
+  - when: {model: mb, last_user_contains: "again"}
+    output:
+      - text: "second done"
+"#;
+    let mock = Mock::start(script);
+    start_lead(&env, &mock, None);
+    wait_until("b's first report", Duration::from_secs(15), || {
+        system_items(&env, "l")
+            .iter()
+            .any(|t| t.contains("first done"))
+    });
+    // b is stopped behind its parent's back: the parent reclaims its scope.
+    env.ok(&["stop", "b"]);
+    wait_until("b reclaimed", Duration::from_secs(10), || {
+        child(&env, "l", "b").is_some_and(|c| c.status == pod_store::ChildStatus::Reclaimed)
+    });
+    env.ok(&["resume", "b", "again", "--detach"]);
+    let reg = pod::allocation::registry(&env.roots).unwrap();
+    let b = reg.get(&PodName::new("b").unwrap()).unwrap().unwrap();
+    assert_eq!(b.delegated_from.as_ref().map(|n| n.as_str()), Some("l"));
+    let eff = reg.effective_write(&PodName::new("l").unwrap()).unwrap();
+    assert!(!eff.can_write(&env.project.join("src")));
+    wait_until(
+        "b's second report reaches l",
+        Duration::from_secs(15),
+        || {
+            system_items(&env, "l")
+                .iter()
+                .any(|t| t.contains("second done"))
+        },
+    );
+    // The resumed child used its own manifest (model mb), not a default profile.
+    assert!(
+        mock.requests()
+            .iter()
+            .any(|r| r.body.to_string().contains("again") && r.body["model"] == "mb")
+    );
+    env.ok(&["stop", "l"]);
+    assert!(!env.is_live("b"));
+    assert!(reg.list().unwrap().is_empty());
+}

@@ -80,6 +80,13 @@ pub enum Request {
         /// What happened.
         report: ChildReport,
     },
+    /// Restore a stopped or lost child of this Pod under this Pod's allocation (its
+    /// own stored manifest and delegated scope); answered with `{pid}` once the child
+    /// is ready. What `pod resume CHILD` asks a live parent.
+    ResumeChild {
+        /// The child's name.
+        child: String,
+    },
 }
 
 /// What a child tells its parent.

@@ -65,6 +65,14 @@ struct Live {
     waited: u64,
 }
 
+/// How a child process is started: fresh with a task, or restored.
+struct Start<'a> {
+    mode: StartMode,
+    task: Option<&'a str>,
+    cwd: Option<&'a str>,
+    model: Option<&'a str>,
+}
+
 /// What `spawn_pod` asks for (model-facing, validated here).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct SpawnArgs {
@@ -262,8 +270,14 @@ impl Children {
         };
         // The parent loses write on the region now, before the child can write.
         self.refresh_scope();
+        let how = Start {
+            mode: StartMode::Fresh,
+            task: Some(&args.task),
+            cwd: args.cwd.as_deref(),
+            model: args.model.as_deref(),
+        };
         match self
-            .start(&child, &args, &write, &read, &rules, token.expose())
+            .start(&child, how, &write, &rules, token.expose())
             .await
         {
             Ok(msg) => Ok(msg),
@@ -275,12 +289,96 @@ impl Children {
         }
     }
 
+    /// Restores a stopped or lost child under this Pod's allocation, from the
+    /// child's own record (manifest and delegated scope, never the default profile).
+    /// Same two phases as a spawn; returns the child's pid once it is ready.
+    pub async fn resume_child(self: &Arc<Self>, child: &PodName) -> Result<u32, String> {
+        if lock(&self.live)
+            .get(child)
+            .is_some_and(|l| l.exit.borrow().is_none())
+        {
+            return Err(format!("child {child} is already running"));
+        }
+        let rec = self
+            .records()
+            .into_iter()
+            .find(|c| &c.name == child)
+            .ok_or_else(|| format!("{child} is not a child of {}", self.name))?;
+        let effective = self.effective_without(child);
+        if let Some(r) = rec.write.iter().find(|r| !effective.can_write_all(r)) {
+            return Err(format!(
+                "{} is not back with {} (held by another child?)",
+                r.path.as_path().display(),
+                self.name
+            ));
+        }
+        self.store
+            .add_pending_child(
+                &self.name,
+                ChildSpec {
+                    name: child.clone(),
+                    write: rec.write.clone(),
+                    read: rec.read.clone(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let rules: Vec<ScopeRule> = rec.write.iter().chain(rec.read.iter()).cloned().collect();
+        let token = match self.registry.reserve_child(ReserveRequest {
+            parent: self.name.clone(),
+            parent_incarnation: self.incarnation,
+            child: child.clone(),
+            rules: rules.clone(),
+            ttl: SPAWN_TIMEOUT + Duration::from_secs(5),
+        }) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = self
+                    .store
+                    .reclaim_child(&self.name, child, format!("resume refused: {e}"));
+                self.refresh_scope();
+                return Err(format!("resume of {child} refused: {e}"));
+            }
+        };
+        self.refresh_scope();
+        let how = Start {
+            mode: StartMode::Resume,
+            task: None,
+            cwd: None,
+            model: None,
+        };
+        match self
+            .start(child, how, &rec.write, &rules, token.expose())
+            .await
+        {
+            Ok(_) => lock(&self.live)
+                .get(child)
+                .map(|l| l.pid)
+                .ok_or_else(|| format!("child {child} exited right after resuming")),
+            Err(e) => {
+                self.give_back(child, &rules, &format!("resume failed: {e}"))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The effective scope as if `child` held nothing (its record is reclaimed or
+    /// about to be replaced).
+    fn effective_without(&self, child: &PodName) -> Scope {
+        let held: Vec<ScopeRule> = self
+            .records()
+            .into_iter()
+            .filter(|c| c.status != ChildStatus::Reclaimed && &c.name != child)
+            .flat_map(|c| c.write)
+            .collect();
+        self.manifest.scope.effective_write(&held)
+    }
+
     async fn start(
         self: &Arc<Self>,
         child: &PodName,
-        args: &SpawnArgs,
+        how: Start<'_>,
         write: &[ScopeRule],
-        read: &[ScopeRule],
         rules: &[ScopeRule],
         reservation: &str,
     ) -> Result<String, String> {
@@ -295,25 +393,29 @@ impl Children {
         // 0600: the callback secret, kept so a restored parent can check reports.
         write_private(&tp, callback_token.as_bytes())
             .map_err(|e| format!("{}: {e}", tp.display()))?;
-        let cwd = match &args.cwd {
+        let cwd = match how.cwd {
             Some(c) => self.resolve(&self.manifest.cwd, c),
             None => write
                 .first()
                 .map(|r| r.path.as_path().to_path_buf())
                 .unwrap_or_else(|| self.manifest.cwd.clone()),
         };
-        let mut manifest = self.manifest.clone();
-        manifest.scope = Scope::allowing(rules.to_vec());
-        manifest.cwd = cwd;
-        if let Some(m) = &args.model {
-            manifest.model = m.clone();
-        }
+        // A resumed child runs from its own record's manifest (ignored here).
+        let manifest = (how.mode == StartMode::Fresh).then(|| {
+            let mut m = self.manifest.clone();
+            m.scope = Scope::allowing(rules.to_vec());
+            m.cwd = cwd;
+            if let Some(model) = how.model {
+                m.model = model.to_string();
+            }
+            m
+        });
         let parent_socket = PodPaths::new(&self.roots, &self.name).socket();
         let cfg = LaunchConfig {
             name: child.clone(),
             roots: (&self.roots).into(),
-            mode: StartMode::Fresh,
-            manifest: Some(manifest),
+            mode: how.mode,
+            manifest,
             child: Some(ChildLaunch {
                 parent: self.name.clone(),
                 parent_socket,
@@ -342,16 +444,17 @@ impl Children {
                 e.to_string()
             })?;
         self.adopt_live(child.clone(), pid, callback_token, exit);
-        let mut c = PodClient::connect(&socket, None)
+        if let Some(task) = how.task {
+            let mut c = PodClient::connect(&socket, None)
+                .await
+                .map_err(|e| format!("cannot reach child {child}: {e}"))?;
+            c.request(Request::SendInput {
+                text: task.to_string(),
+                mode: InputMode::Queue,
+            })
             .await
-            .map_err(|e| format!("cannot reach child {child}: {e}"))?;
-        c.request(Request::SendInput {
-            text: args.task.clone(),
-            mode: InputMode::Queue,
-        })
-        .await
-        .map_err(|e| format!("cannot give child {child} its task: {e}"))?;
-        let _ = read;
+            .map_err(|e| format!("cannot give child {child} its task: {e}"))?;
+        }
         Ok(format!(
             "spawned child Pod {child} (pid {pid}) with write {}; it is working on its task. \
              You get a notice when it finishes; its region is not writable by you until you stop it (stop_pod).",

@@ -182,6 +182,25 @@ pub async fn resume(
     mode: OutputMode,
 ) -> anyhow::Result<ExitCode> {
     refuse_if_live(roots, name)?;
+    // A child whose parent is alive is restored by the parent, under the parent's
+    // allocation (its callbacks reach the parent again); otherwise it restores on
+    // its own from its record (its stored manifest and scope).
+    let parent = crate::record::RecordStore::new(roots.pods.clone())
+        .load(name)?
+        .and_then(|r| r.parent);
+    if let Some(p) = parent
+        && crate::liveness::probe(&crate::layout::PodPaths::new(roots, &p).lock()).is_some()
+    {
+        let sock = crate::layout::PodPaths::new(roots, &p).socket();
+        let mut c = crate::client::PodClient::connect(&sock, None).await?;
+        let r = c
+            .request(protocol::Request::ResumeChild {
+                child: name.as_str().to_string(),
+            })
+            .await?;
+        let pid = r["pid"].as_u64().unwrap_or(0) as u32;
+        return follow(roots, name, pid, message, mode).await;
+    }
     let cfg = LaunchConfig {
         name: name.clone(),
         roots: roots.into(),
