@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::error::ToolError;
 use crate::output_cap::HeadTail;
-use crate::sandbox::{build_ruleset, confine_current_process};
+use crate::sandbox::{build_ruleset, confine_current_process, die_with_parent};
 use crate::tool::{DEFAULT_SCRUBBED_ENV, Tool, ToolContext, ToolOutput, parse_args, schema_of};
 
 /// How long output is still drained after the process group was killed. Only a
@@ -186,16 +186,20 @@ async fn run(
             cmd.env_remove(&name);
         }
     }
-    if let Some(fd) = ruleset {
-        let raw = fd.as_raw_fd();
-        // SAFETY: the closure runs between fork and exec and only calls
-        // `confine_current_process`, which makes two raw syscalls and allocates
-        // nothing (see its comment). `raw` stays open in the parent until `spawn`
-        // returns, so the child's inherited copy is valid; it is O_CLOEXEC and
-        // vanishes at exec.
-        unsafe {
-            cmd.pre_exec(move || confine_current_process(raw));
-        }
+    let raw = ruleset.map(|fd| fd.as_raw_fd());
+    let parent = std::process::id();
+    // SAFETY: the closure runs between fork and exec and only makes raw syscalls
+    // (`die_with_parent`, `confine_current_process`), allocating nothing. `raw` stays
+    // open in the parent until `spawn` returns, so the child's inherited copy is
+    // valid; it is O_CLOEXEC and vanishes at exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            die_with_parent(parent)?;
+            match raw {
+                Some(raw) => confine_current_process(raw),
+                None => Ok(()),
+            }
+        });
     }
     let mut child = cmd.spawn().map_err(spawn_err)?;
     // Drop our copies of the pipe's write end, or the reader never sees EOF.

@@ -19,7 +19,10 @@
 //! - Writes replace files atomically (temp + fsync + rename) and keep the mode.
 //! - `edit_file` only edits the version of a file this Pod last read or wrote.
 //! - A `bash` command never outlives its call: its process group is killed at
-//!   timeout, cancel, drop, and after it exits.
+//!   timeout, cancel, drop, and after it exits; and the command itself gets
+//!   SIGKILL (PR_SET_PDEATHSIG) if the process that started it dies, e.g. a Pod
+//!   killed with SIGKILL (processes it started in the background are only covered
+//!   by the group kill).
 //! - `bash` runs under Landlock built from the effective scope, or — where the
 //!   kernel lacks Landlock — only if the Pod may write its whole working tree or
 //!   the user opted out.

@@ -202,6 +202,24 @@ pub fn grant_except(root: &Path, denied: &[PathBuf]) -> Vec<PathBuf> {
 /// raw syscalls, allocates nothing and takes no locks; `last_os_error` only reads
 /// errno. That is why the `landlock` crate's `restrict_self` (which builds status
 /// values and error types) is not called here.
+/// Between fork and exec: the command gets SIGKILL when the process that started it
+/// dies (PR_SET_PDEATHSIG), so a command of a Pod killed with SIGKILL does not run on
+/// unattended. `parent` is the starting process's pid: if it already died before the
+/// prctl, the command is not started at all. (The signal follows the starting
+/// *thread*; tool calls start from the runtime's long-lived worker threads.)
+pub(crate) fn die_with_parent(parent: u32) -> std::io::Result<()> {
+    // SAFETY: plain syscalls with integer arguments.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != parent {
+            return Err(std::io::Error::other("the starting process is gone"));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn confine_current_process(ruleset_fd: i32) -> std::io::Result<()> {
     // SAFETY: plain syscalls with integer arguments.
     unsafe {
