@@ -316,3 +316,65 @@ responses:
     assert!(!env.is_live("b"));
     assert!(reg.list().unwrap().is_empty());
 }
+
+#[test]
+fn crash_in_the_middle_of_reconciliation_is_completed_with_exactly_one_notice() {
+    let env = Env::new();
+    let script = r#"
+responses:
+  - when: {model: lead}
+    output:
+      - tool_call: spawn_pod
+        id: s1
+        arguments: {"name": "b", "task": "long task", "write": ["src"], "model": "mb"}
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output:
+      - text: "spawned"
+  - when: {model: mb}
+    delay_ms: 30000
+    output:
+      - text: "never"
+"#;
+    let mock = Mock::start(script);
+    start_lead(&env, &mock, None);
+    wait_until("b live and the lead idle", Duration::from_secs(15), || {
+        child(&env, "l", "b").is_some_and(|c| c.status == pod_store::ChildStatus::Live)
+            && env
+                .log("l")
+                .iter()
+                .any(|e| matches!(e.kind, EntryKind::RunCompleted))
+    });
+    let (lpid, bpid) = (env.pid("l"), env.pid("b"));
+    kill(lpid);
+    wait_until("l dead", Duration::from_secs(5), || !env.is_live("l"));
+    kill(bpid);
+    wait_until("b dead", Duration::from_secs(5), || !env.is_live("b"));
+    // The first restore dies after logging b's notice, before marking b reclaimed.
+    let out = env
+        .pod()
+        .args(["resume", "l", "--detach"])
+        .env("POD_TEST_CRASH_MID_RECONCILE", "b")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    wait_until(
+        "the crashed restore to be gone",
+        Duration::from_secs(5),
+        || !env.is_live("l"),
+    );
+    assert_ne!(
+        child(&env, "l", "b").unwrap().status,
+        pod_store::ChildStatus::Reclaimed
+    );
+    env.ok(&["resume", "l", "--detach"]);
+    assert_eq!(
+        child(&env, "l", "b").unwrap().status,
+        pod_store::ChildStatus::Reclaimed
+    );
+    let n = system_items(&env, "l")
+        .iter()
+        .filter(|t| t.contains("child_lost{name: b}"))
+        .count();
+    assert_eq!(n, 1);
+    env.ok(&["stop", "l"]);
+}
