@@ -224,8 +224,8 @@ async fn demo() -> anyhow::Result<ExitCode> {
     println!("   Answer: {answer}");
     let runs = std::fs::read_to_string(&marker)?.lines().count();
     println!("   The test command ran {runs} time(s) in total.");
-    // The killed Pod's shell command is still sleeping (nothing ties a tool's process
-    // to a Pod that dies by SIGKILL); end it so the demo leaves nothing behind.
+    // The kernel killed the shell command with its Pod (PR_SET_PDEATHSIG); killing
+    // its group again is a no-op kept as a belt-and-braces cleanup.
     if let Some(pid) = std::fs::read_to_string(project.join(".test.pid"))
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())

@@ -16,6 +16,10 @@
 //!   to resume from), never a silent drop.
 //! - Unknown fields are ignored and unknown event kinds decode to
 //!   [`Event::Unknown`], so older clients keep working against newer Pods.
+//! - Child Pods talk to their parent with the same protocol: `child_report`
+//!   ([`ChildReport`]) carries a per-child token and is accepted only from the
+//!   child's own process (the parent checks SO_PEERCRED); `resume_child` asks a live
+//!   parent to restore one of its children.
 //!
 //! ```
 //! use protocol::{ClientMessage, Request, decode_line, encode_line};

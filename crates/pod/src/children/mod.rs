@@ -707,3 +707,23 @@ pub fn fmt_rules(rules: &[ScopeRule]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_marks_truncation_and_keeps_short_text() {
+        assert_eq!(cap("short", 10), "short");
+        let long = "x".repeat(25);
+        let c = cap(&long, 10);
+        assert!(c.starts_with(&"x".repeat(10)) && c.ends_with("[... truncated: 15 more chars]"));
+    }
+
+    #[test]
+    fn constant_eq_compares_whole_tokens() {
+        assert!(constant_eq(b"abc", b"abc"));
+        assert!(!constant_eq(b"abc", b"abd"));
+        assert!(!constant_eq(b"abc", b"abcd"));
+    }
+}
