@@ -6,7 +6,7 @@
 //! the inbox is non-empty — after a command, and whenever a run ends — it starts a run
 //! with everything queued. So a notice arriving during a run's last model call is
 //! picked up when that run ends, not at the next user input (PITFALLS). Child Pods
-//! (a later issue) only need to push [`Command::Notice`].
+//! ([`crate::children`]) push [`Command::Notice`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -5,7 +5,9 @@
 //! the journal that appends every entry to the session log before broadcasting it
 //! ([`journal`]), the Unix socket protocol server ([`server`]) and client
 //! ([`client`]), restore by construction ([`restore`]), launching Pod processes
-//! ([`launcher`]) and the CLI commands ([`cli`]).
+//! ([`launcher`]), child Pods — spawn with delegated scope, supervision, authenticated
+//! reports, stop, reconciliation on restore ([`children`]) — and the CLI commands
+//! ([`cli`]).
 //!
 //! Must never own: storage formats (session-store, the record store), provider wire
 //! formats (llm), the protocol's message types (protocol), or scope arithmetic (scope).
@@ -18,6 +20,10 @@
 //! - One live process per Pod name (the liveness lock); the socket lives only while
 //!   that process does and is only served to the same uid.
 //! - Configuration reaches a Pod process through a 0600 file, never argv.
+//! - A child's scope returns to its parent only once the child's process is gone; a
+//!   pending child record is durable before the child process starts.
+//! - A restored Pod has reconciled its children (relinked or reclaimed, one notice
+//!   each) before its first model request.
 //!
 //! Talking to a live Pod from Rust (what `pod send --wait` does):
 //!

@@ -6,8 +6,9 @@
 //! another writer holds it), closes every tool call left without a result with a
 //! synthetic "interrupted" result appended to the log (never re-executing it), closes
 //! an interrupted run with `turn_end` + `run_errored`, and reports that the Pod must
-//! come up `paused`. Child re-linking and reclaiming (a later issue) slot in here,
-//! before the function returns.
+//! come up `paused`. Child re-linking and reclaiming need the registry allocation and
+//! run right after this, still before the controller exists
+//! ([`crate::children::restore`]).
 
 use pod_ids::{PodName, SessionId};
 use protocol::PodState;
