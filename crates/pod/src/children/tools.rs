@@ -159,13 +159,23 @@ async fn child_call(children: &Arc<Children>, tool: &str, args: &str) -> Result<
         "spawn_pod" => {
             let a: SpawnArgs =
                 serde_json::from_str(args).map_err(|e| format!("bad arguments: {e}"))?;
-            children.spawn(a).await
+            // Detached: a cancelled tool call (interrupt, pause) must not abandon a
+            // spawn halfway (a running child nobody supervises until the next
+            // restore); the spawn completes or cleans up, the result is dropped.
+            let c = children.clone();
+            tokio::spawn(async move { c.spawn(a).await })
+                .await
+                .map_err(|e| e.to_string())?
         }
         "stop_pod" => {
             let a: NameArg =
                 serde_json::from_str(args).map_err(|e| format!("bad arguments: {e}"))?;
             let name = PodName::new(&a.name).map_err(|e| e.to_string())?;
-            children.stop(&name).await
+            // Detached for the same reason: a stop runs to the end once begun.
+            let c = children.clone();
+            tokio::spawn(async move { c.stop(&name).await })
+                .await
+                .map_err(|e| e.to_string())?
         }
         "list_pods" => Ok(list(children)),
         "send_to_pod" => {
