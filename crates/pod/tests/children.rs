@@ -470,3 +470,108 @@ responses:
     assert_eq!(writers, ["l"]);
     env.ok(&["stop", "l"]);
 }
+
+#[test]
+fn sigkilled_child_with_a_live_grandchild_leaves_its_region_with_the_grandchild() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.project.join("a/sub")).unwrap();
+    let script = r#"
+responses:
+  - when: {model: lead}
+    output:
+      - tool_call: spawn_pod
+        id: sa
+        arguments: {"name": "a", "task": "split further", "write": ["a"], "model": "ma"}
+  - when: {model: lead, last_tool_result: spawn_pod}
+    output:
+      - text: "spawned a"
+  - when: {model: lead, last_user_contains: "child_exited"}
+    output:
+      - tool_call: write_file
+        id: wsub
+        arguments: {"path": "a/sub/x.txt", "content": "l"}
+      - tool_call: write_file
+        id: wa
+        arguments: {"path": "a/y.txt", "content": "l"}
+  - when: {model: lead}
+    times: 5
+    output:
+      - text: "noted"
+  - when: {model: ma, last_user_contains: "split further"}
+    output:
+      - tool_call: spawn_pod
+        id: sa1
+        arguments: {"name": "a1", "task": "leaf work", "write": ["sub"], "model": "ma1"}
+  - when: {model: ma, last_tool_result: spawn_pod}
+    output:
+      - text: "a spawned a1"
+  - when: {model: ma1}
+    delay_ms: 30000
+    output:
+      - text: "never"
+"#;
+    let mock = Mock::start(script);
+    env.ok(&[
+        "run",
+        "go",
+        "--name",
+        "l",
+        "--model",
+        "lead",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    wait_until("a1 live under a", Duration::from_secs(15), || {
+        children_of(&env, "a")
+            .iter()
+            .any(|c| c.status == pod_store::ChildStatus::Live)
+    });
+    let a = rustix::process::Pid::from_raw(env.pid("a") as i32).unwrap();
+    rustix::process::kill_process(a, rustix::process::Signal::KILL).unwrap();
+    let notice = || {
+        env.log("l").into_iter().find_map(|e| match e.kind {
+            EntryKind::SystemItem { text } if text.starts_with("child_exited{name: a,") => {
+                Some(text)
+            }
+            _ => None,
+        })
+    };
+    wait_until("l's notice about a", Duration::from_secs(15), || {
+        notice().is_some()
+    });
+    let text = notice().unwrap();
+    assert!(
+        text.contains("except what its own children hold: a1"),
+        "{text}"
+    );
+    // a1 is still the only writer of a/sub; l did not get it back.
+    let reg = pod::allocation::registry(&env.roots).unwrap();
+    let sub = env.project.join("a/sub");
+    let writers: Vec<String> = pod_registry::Registry::list(&reg)
+        .unwrap()
+        .iter()
+        .filter(|r| r.effective_write().can_write(&sub))
+        .map(|r| r.name.as_str().to_string())
+        .collect();
+    assert_eq!(writers, ["a1"]);
+    // l's own tools agree with the registry: a/ is back, a/sub is not.
+    wait_until("l's writes", Duration::from_secs(15), || {
+        tool_results(&env, "l")
+            .iter()
+            .filter(|r| r.call_id.starts_with('w'))
+            .count()
+            == 2
+    });
+    let results = tool_results(&env, "l");
+    assert!(
+        results
+            .iter()
+            .find(|r| r.call_id == "wsub")
+            .unwrap()
+            .is_error
+    );
+    assert!(!results.iter().find(|r| r.call_id == "wa").unwrap().is_error);
+    env.ok(&["stop", "a1"]);
+    env.ok(&["stop", "l"]);
+}

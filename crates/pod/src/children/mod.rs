@@ -166,10 +166,34 @@ impl Children {
             .collect()
     }
 
+    /// Regions the registry records as delegated by this Pod to Pods this Pod's
+    /// store does not list as children: grandchildren re-parented to us when their
+    /// own parent died (registry "release" semantics).
+    fn adopted_grandchildren(&self) -> Vec<(PodName, Vec<ScopeRule>)> {
+        let known: Vec<PodName> = self.records().into_iter().map(|c| c.name).collect();
+        match self.registry.get(&self.name) {
+            Ok(Some(row)) => row
+                .delegations
+                .into_iter()
+                .filter(|d| !known.contains(&d.child))
+                .map(|d| (d.child, d.rules))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// This Pod's effective scope: its manifest scope minus every region a child
-    /// holds (ARCHITECTURE §4).
+    /// holds (ARCHITECTURE §4) — per its own records *and* per the registry, so a
+    /// grandchild re-parented to us keeps its region out of our tools too.
     pub fn effective(&self) -> Scope {
-        self.manifest.scope.effective_write(&self.delegated_write())
+        let mut held = self.delegated_write();
+        held.extend(
+            self.adopted_grandchildren()
+                .into_iter()
+                .flat_map(|(_, r)| r)
+                .filter(|r| r.access == Access::Write),
+        );
+        self.manifest.scope.effective_write(&held)
     }
 
     /// Pushes the effective scope to the tools (file tools and the next bash call).
@@ -282,7 +306,8 @@ impl Children {
         {
             Ok(msg) => Ok(msg),
             Err(e) => {
-                self.give_back(&child, &rules, &format!("spawn failed: {e}"))
+                let _ = self
+                    .give_back(&child, &rules, &format!("spawn failed: {e}"))
                     .await;
                 Err(e)
             }
@@ -355,7 +380,8 @@ impl Children {
                 .map(|l| l.pid)
                 .ok_or_else(|| format!("child {child} exited right after resuming")),
             Err(e) => {
-                self.give_back(child, &rules, &format!("resume failed: {e}"))
+                let _ = self
+                    .give_back(child, &rules, &format!("resume failed: {e}"))
                     .await;
                 Err(e)
             }
@@ -509,15 +535,33 @@ impl Children {
         let _ = self
             .store
             .mark_child_lost(&self.name, child, format!("exited: {reason}"));
-        self.give_back(
-            child,
-            &rules,
-            &format!("exited without being stopped: {reason}"),
-        )
-        .await;
+        let back = self
+            .give_back(
+                child,
+                &rules,
+                &format!("exited without being stopped: {reason}"),
+            )
+            .await;
+        // Tell the model only what is true: the scope may stay delegated.
+        let held: Vec<String> = self
+            .adopted_grandchildren()
+            .into_iter()
+            .map(|(n, r)| format!("{n} ({})", fmt_rules(&r)))
+            .collect();
+        let scope = match back {
+            Ok(()) if !held.is_empty() => format!(
+                "its scope ({}) is back with you except what its own children hold: {} — they were re-parented to you; stop them with `pod stop NAME`",
+                fmt_rules(&rules),
+                held.join(", ")
+            ),
+            Ok(()) => format!("its scope ({}) is back with you", fmt_rules(&rules)),
+            Err(e) => format!(
+                "its scope ({}) stays delegated for now: {e}",
+                fmt_rules(&rules)
+            ),
+        };
         self.notify(format!(
-            "child_exited{{name: {child}, reason: {reason:?}}}: child Pod {child} ended without being stopped; its scope ({}) is back with you.",
-            fmt_rules(&rules)
+            "child_exited{{name: {child}, reason: {reason:?}}}: child Pod {child} ended without being stopped; {scope}."
         ));
     }
 
@@ -531,7 +575,14 @@ impl Children {
 
     /// Returns a gone (or never started) child's scope: registry, then pod store,
     /// then memory. Idempotent.
-    async fn give_back(&self, child: &PodName, rules: &[ScopeRule], reason: &str) {
+    /// `Err` (with the registry's reason) when the region could not be given back,
+    /// e.g. a grandchild that outlived its parent still holds part of it.
+    async fn give_back(
+        &self,
+        child: &PodName,
+        rules: &[ScopeRule],
+        reason: &str,
+    ) -> Result<(), String> {
         if let Some(pid) = lock(&self.live).get(child).map(|l| l.pid) {
             supervise::signal_group(pid, Signal::KILL);
         }
@@ -544,13 +595,14 @@ impl Children {
             releasing_child: None,
         }) {
             tracing::warn!(child = child.as_str(), error = %e, "registry reclaim refused; scope stays delegated");
-            return;
+            return Err(e.to_string());
         }
         if let Err(e) = self.store.reclaim_child(&self.name, child, reason) {
             tracing::warn!(child = child.as_str(), error = %e, "cannot record the reclaim");
         }
         let _ = std::fs::remove_file(self.token_path(child));
         self.refresh_scope();
+        Ok(())
     }
 
     /// Stops a child: shutdown request, then SIGTERM, then SIGKILL of its group;
@@ -586,12 +638,18 @@ impl Children {
             }
         }
         let rules = self.rules_of(child);
-        self.give_back(child, &rules, how).await;
+        let back = self.give_back(child, &rules, how).await;
         lock(&self.live).remove(child);
-        Ok(format!(
-            "child {child} {how}; its scope ({}) is back with you",
-            fmt_rules(&rules)
-        ))
+        match back {
+            Ok(()) => Ok(format!(
+                "child {child} {how}; its scope ({}) is back with you",
+                fmt_rules(&rules)
+            )),
+            Err(e) => Ok(format!(
+                "child {child} {how}, but its scope ({}) stays delegated: {e}",
+                fmt_rules(&rules)
+            )),
+        }
     }
 
     /// Stops every running child (this Pod is shutting down).
