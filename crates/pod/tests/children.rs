@@ -572,6 +572,13 @@ responses:
             .is_error
     );
     assert!(!results.iter().find(|r| r.call_id == "wa").unwrap().is_error);
-    env.ok(&["stop", "a1"]);
+    // l took a1 over: it is l's child now, and stopping l stops it.
+    assert!(
+        children_of(&env, "l")
+            .iter()
+            .any(|c| c.name.as_str() == "a1" && c.status == pod_store::ChildStatus::Live)
+    );
     env.ok(&["stop", "l"]);
+    assert!(!env.is_live("a1"));
+    assert!(pod_registry::Registry::list(&reg).unwrap().is_empty());
 }

@@ -182,6 +182,38 @@ impl Children {
         }
     }
 
+    /// Takes over grandchildren the registry re-parented to us (their parent died):
+    /// records them as our children and supervises them, so `list_pods`, `stop_pod`,
+    /// the stop cascade and the next restore cover them. Their reports went to their
+    /// dead parent's socket; they are not accepted here (no token of ours).
+    fn adopt_orphans(self: &Arc<Self>) {
+        for (name, rules) in self.adopted_grandchildren() {
+            let Ok(Some(row)) = self.registry.get(&name) else {
+                continue;
+            };
+            let Some(p) = row.process.filter(|p| p.is_alive()) else {
+                continue;
+            };
+            let (write, read) = rules.into_iter().partition(|r| r.access == Access::Write);
+            let spec = ChildSpec {
+                name: name.clone(),
+                write,
+                read,
+            };
+            if self.store.add_pending_child(&self.name, spec).is_err() {
+                continue;
+            }
+            let _ = self
+                .store
+                .mark_child_live(&self.name, &name, row.socket.clone(), Some(p.pid));
+            if let Some(exit) = supervise::watch_exit(p.pid) {
+                let bytes: [u8; 32] = rand::random();
+                let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                self.adopt_live(name, p.pid, token, exit);
+            }
+        }
+    }
+
     /// This Pod's effective scope: its manifest scope minus every region a child
     /// holds (ARCHITECTURE §4) — per its own records *and* per the registry, so a
     /// grandchild re-parented to us keeps its region out of our tools too.
@@ -521,7 +553,7 @@ impl Children {
     }
 
     /// The supervisor saw a child's process end.
-    async fn on_exit(&self, child: &PodName, reason: &str) {
+    async fn on_exit(self: &Arc<Self>, child: &PodName, reason: &str) {
         let stopping = {
             let g = lock(&self.live);
             let Some(l) = g.get(child) else { return };
@@ -548,9 +580,10 @@ impl Children {
             .into_iter()
             .map(|(n, r)| format!("{n} ({})", fmt_rules(&r)))
             .collect();
+        self.adopt_orphans();
         let scope = match back {
             Ok(()) if !held.is_empty() => format!(
-                "its scope ({}) is back with you except what its own children hold: {} — they were re-parented to you; stop them with `pod stop NAME`",
+                "its scope ({}) is back with you except what its own children hold: {} — they are your children now (list_pods, stop_pod)",
                 fmt_rules(&rules),
                 held.join(", ")
             ),
