@@ -527,8 +527,7 @@ responses:
             .iter()
             .any(|c| c.status == pod_store::ChildStatus::Live)
     });
-    let a = rustix::process::Pid::from_raw(env.pid("a") as i32).unwrap();
-    rustix::process::kill_process(a, rustix::process::Signal::KILL).unwrap();
+    common::signal(env.pid("a"), rustix::process::Signal::KILL);
     let notice = || {
         env.log("l").into_iter().find_map(|e| match e.kind {
             EntryKind::SystemItem { text } if text.starts_with("child_exited{name: a,") => {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use common::{Env, Mock, wait_until};
 use pod_ids::PodName;
 use pod_registry::Registry;
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::Signal;
 use session_store::EntryKind;
 
 fn kill(pid: u32) {
-    kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::KILL).unwrap();
+    common::signal(pid, Signal::KILL);
 }
 
 fn child(env: &Env, parent: &str, name: &str) -> Option<pod_store::ChildRecord> {

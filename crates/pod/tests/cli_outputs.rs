@@ -58,12 +58,7 @@ fn doctor_reports_a_stale_socket_and_fix_removes_it() {
     ]);
     let clean: Value = serde_json::from_str(&env.ok(&["doctor", "--json"])).unwrap();
     assert_eq!(clean["problems"], serde_json::json!([]));
-    let pid = env.pid("d");
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).unwrap(),
-        rustix::process::Signal::KILL,
-    )
-    .unwrap();
+    common::signal(env.pid("d"), rustix::process::Signal::KILL);
     wait_until("the Pod to die", Duration::from_secs(5), || {
         !env.is_live("d")
     });
@@ -103,12 +98,7 @@ fn sigterm_shuts_down_cleanly() {
         &mock.url(),
         "--detach",
     ]);
-    let pid = env.pid("t");
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
+    common::signal(env.pid("t"), rustix::process::Signal::TERM);
     wait_until("the Pod to exit", Duration::from_secs(10), || {
         !env.is_live("t")
     });

@@ -42,12 +42,7 @@ responses:
         "--detach",
     ]);
     wait_until("the marker", Duration::from_secs(10), || marker.exists());
-    let pid = env.pid("k");
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).unwrap(),
-        rustix::process::Signal::KILL,
-    )
-    .unwrap();
+    common::signal(env.pid("k"), rustix::process::Signal::KILL);
     wait_until("the Pod to die", Duration::from_secs(5), || {
         !env.is_live("k")
     });

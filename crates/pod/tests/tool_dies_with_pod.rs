@@ -51,8 +51,7 @@ responses:
         })
     };
     assert!(alive(cmd));
-    let pod = rustix::process::Pid::from_raw(env.pid("k") as i32).unwrap();
-    rustix::process::kill_process(pod, rustix::process::Signal::KILL).unwrap();
+    common::signal(env.pid("k"), rustix::process::Signal::KILL);
     wait_until(
         "the command to die with its Pod",
         Duration::from_secs(10),

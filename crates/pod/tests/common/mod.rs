@@ -116,6 +116,12 @@ impl Drop for Env {
     }
 }
 
+/// Sends `sig` to a process (tests kill Pods for real: SIGKILL, SIGTERM).
+pub fn signal(pid: u32, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a live pid is positive");
+    rustix::process::kill_process(pid, sig).unwrap();
+}
+
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
