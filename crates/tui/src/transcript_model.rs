@@ -264,32 +264,24 @@ impl Transcript {
     }
 
     fn complete_text(&mut self, full: String, reasoning: bool) {
-        if let Some(i) = self.streaming_index(reasoning) {
-            let e = &mut self.entries[i];
-            e.rendered = None;
-            e.kind = if reasoning {
-                EntryKind::Reasoning {
-                    text: full,
-                    streaming: false,
-                }
-            } else {
-                EntryKind::Assistant {
-                    text: full,
-                    streaming: false,
-                }
-            };
+        let kind = if reasoning {
+            EntryKind::Reasoning {
+                text: full,
+                streaming: false,
+            }
         } else {
-            self.push(if reasoning {
-                EntryKind::Reasoning {
-                    text: full,
-                    streaming: false,
-                }
-            } else {
-                EntryKind::Assistant {
-                    text: full,
-                    streaming: false,
-                }
-            });
+            EntryKind::Assistant {
+                text: full,
+                streaming: false,
+            }
+        };
+        match self.streaming_index(reasoning) {
+            Some(i) => {
+                let e = &mut self.entries[i];
+                e.rendered = None;
+                e.kind = kind;
+            }
+            None => self.push(kind),
         }
     }
 
