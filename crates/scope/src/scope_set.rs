@@ -5,7 +5,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::region::Region;
 use crate::rule::{Access, ScopeRule};
 
 /// What a Pod may read and write: allows minus denies.
@@ -192,12 +191,8 @@ impl Scope {
     /// Whether every path of `rule` is writable under this scope.
     pub fn can_write_all(&self, rule: &ScopeRule) -> bool {
         self.write_rules().any(|a| a.contains_rule(rule))
-            && !self.deny.iter().any(|d| region_meets(d, rule.region()))
+            && !self.deny.iter().any(|d| crate::overlaps(d, rule))
     }
-}
-
-fn region_meets(d: &ScopeRule, r: Region<'_>) -> bool {
-    d.region().intersect(&r).is_some()
 }
 
 #[cfg(test)]
