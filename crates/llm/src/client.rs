@@ -83,7 +83,7 @@ impl Client {
             .connect_timeout(cfg.timeouts.connect)
             .build()
             .map_err(|e| LlmError::Protocol {
-                provider: cfg.kind.name(),
+                provider: cfg.name,
                 message: format!("cannot build HTTP client: {}", e.without_url()),
             })?;
         Ok(Client { cfg, http })
@@ -153,7 +153,7 @@ struct Call {
 
 impl Call {
     fn provider(&self) -> &'static str {
-        self.cfg.kind.name()
+        self.cfg.name
     }
 
     async fn run(mut self) {
@@ -262,7 +262,7 @@ impl Call {
                 provider: self.provider(),
                 status: 0,
                 message: "the API key contains characters not allowed in an HTTP header".into(),
-                env_var: self.cfg.kind.key_env_var(),
+                env_var: self.cfg.key_env_var,
             })?;
             // Sensitive: reqwest/hyper never print it in Debug output.
             value.set_sensitive(true);
@@ -282,6 +282,24 @@ impl Call {
         }
         // `without_url`: the URL never holds the key, but keep errors free of it anyway.
         let e = e.without_url();
+        if e.is_connect() && error::is_unreachable(&e) {
+            // Refused / no such host: retrying cannot help, and the user should hear
+            // at once which URL was tried (it holds no key; keys travel in headers).
+            let mut message = String::new();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                if !message.is_empty() {
+                    message.push_str(": ");
+                }
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            return LlmError::Unreachable {
+                provider: self.provider(),
+                url: self.cfg.base_url.clone(),
+                message,
+            };
+        }
         let mut message = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
@@ -326,7 +344,7 @@ impl Call {
             };
             let e = error::from_status(
                 self.provider(),
-                kind.key_env_var(),
+                self.cfg.key_env_var,
                 status.as_u16(),
                 &body,
                 hint,

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::preset::{Preset, ReasoningEcho};
+
 /// The wire dialect a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
@@ -20,7 +22,12 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Parses the names used in configs and session logs (`openai`, `anthropic`,
-    /// `responses`, `gemini`, plus a few aliases).
+    /// `responses`, `gemini`, plus a few aliases) into a dialect only.
+    ///
+    /// The dialect says nothing about *where* a service is: `openrouter` parses to
+    /// [`ProviderKind::OpenAiChat`], whose [`ProviderKind::default_base_url`] is
+    /// api.openai.com. To resolve a service name to its URL, key variable and
+    /// reasoning rule use [`Preset::lookup`].
     pub fn parse(name: &str) -> Option<ProviderKind> {
         match name {
             "openai" | "openai-chat" | "chat" | "ollama" | "vllm" | "llamacpp" | "lmstudio"
@@ -161,6 +168,16 @@ pub struct ProviderConfig {
     /// Extra headers sent with every request (e.g. OpenRouter's `HTTP-Referer`,
     /// Anthropic beta flags). Values are not logged.
     pub extra_headers: Vec<(String, String)>,
+    /// How earlier reasoning is sent back (OpenAI Chat dialect; ignored by the others,
+    /// whose round-trip rule is fixed). Set from the preset, or by config for an
+    /// arbitrary compatible server; never guessed from the model name.
+    pub reasoning_echo: ReasoningEcho,
+    /// The name errors and logs use for this provider (the preset name, or the
+    /// dialect name).
+    pub name: &'static str,
+    /// The variable an auth error tells the user to check; `None` when the service
+    /// needs no key (local servers).
+    pub key_env_var: Option<&'static str>,
 }
 
 impl ProviderConfig {
@@ -173,7 +190,26 @@ impl ProviderConfig {
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             extra_headers: Vec::new(),
+            reasoning_echo: ReasoningEcho::None,
+            name: kind.name(),
+            key_env_var: Some(kind.key_env_var()),
         }
+    }
+
+    /// A config for a named service: its dialect, base URL, reasoning rule and key
+    /// variable (for error messages); `api_key` as given.
+    pub fn from_preset(preset: &Preset, api_key: Option<ApiKey>) -> Self {
+        let mut cfg = Self::new(preset.kind, preset.base_url, api_key);
+        cfg.reasoning_echo = preset.reasoning_echo;
+        cfg.name = preset.name;
+        cfg.key_env_var = preset.key_env_var;
+        cfg
+    }
+
+    /// [`ProviderConfig::from_preset`] with the key read from the preset's variable
+    /// (`None` when unset, empty, or the preset needs no key).
+    pub fn from_preset_env(preset: &Preset) -> Self {
+        Self::from_preset(preset, preset.key_env_var.and_then(ApiKey::from_env))
     }
 
     /// The public endpoint of `kind` with the key from its conventional environment
@@ -214,5 +250,22 @@ mod tests {
             assert_eq!(ProviderKind::parse(k.name()), Some(k));
         }
         assert_eq!(ProviderKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn preset_config_carries_url_echo_name_and_key_var() {
+        let p = Preset::lookup("deepseek").unwrap();
+        let cfg = ProviderConfig::from_preset(p, Some(ApiKey::new("k")));
+        assert_eq!(cfg.kind, ProviderKind::OpenAiChat);
+        assert_eq!(cfg.base_url, "https://api.deepseek.com");
+        assert_eq!(cfg.reasoning_echo, ReasoningEcho::ReasoningContent);
+        assert_eq!(cfg.name, "deepseek");
+        assert_eq!(cfg.key_env_var, Some("DEEPSEEK_API_KEY"));
+        let local = ProviderConfig::from_preset_env(Preset::lookup("ollama").unwrap());
+        assert_eq!(local.api_key, None);
+        assert_eq!(local.key_env_var, None);
+        let plain = ProviderConfig::new(ProviderKind::OpenAiChat, "http://x/v1", None);
+        assert_eq!(plain.reasoning_echo, ReasoningEcho::None);
+        assert_eq!(plain.name, "openai");
     }
 }

@@ -29,9 +29,11 @@ impl std::fmt::Display for TimeoutKind {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LlmError {
     /// 401/403: the key is missing, wrong or lacks access.
-    #[error(
-        "{provider}: authentication failed (HTTP {status}): {message}; check the API key (env var {env_var})"
-    )]
+    #[error("{provider}: authentication failed (HTTP {status}): {message}; {}",
+        match env_var {
+            Some(v) => format!("check the API key (env var {v})"),
+            None => "this provider is configured without a key; configure one if the server requires it".to_owned(),
+        })]
     Auth {
         /// Provider name.
         provider: &'static str,
@@ -39,8 +41,23 @@ pub enum LlmError {
         status: u16,
         /// The provider's message.
         message: String,
-        /// Where the key is conventionally configured.
-        env_var: &'static str,
+        /// Where the key is conventionally configured; `None` for a provider
+        /// configured to need no key.
+        env_var: Option<&'static str>,
+    },
+    /// The server could not be reached at all: connection refused or the host name
+    /// does not resolve. Not retried — a wrong `base_url` or a local server that is
+    /// not running does not fix itself within a retry budget.
+    #[error(
+        "{provider}: cannot reach {url}: {message}; check the base URL, or start the server if it is a local one"
+    )]
+    Unreachable {
+        /// Provider name.
+        provider: &'static str,
+        /// The base URL tried (never holds a key: keys only travel in headers).
+        url: String,
+        /// What failed (refused / DNS), from the OS.
+        message: String,
     },
     /// 429 after the retry budget was spent (or a `Retry-After` beyond the budget).
     #[error("{provider}: rate limited (HTTP 429) after {attempts} attempt(s){}: {message}",
@@ -135,6 +152,20 @@ impl LlmError {
         )
     }
 
+    /// True for the errors that only the user's configuration can fix: a missing or
+    /// rejected key ([`LlmError::Auth`]), an unreachable server
+    /// ([`LlmError::Unreachable`]), or a 404 / unknown-model answer (wrong base URL
+    /// path or model id). None of them is retried. `pod run` maps them to exit code 3.
+    pub fn is_config_or_auth(&self) -> bool {
+        match self {
+            LlmError::Auth { .. } | LlmError::Unreachable { .. } => true,
+            LlmError::BadRequest {
+                status, message, ..
+            } => *status == 404 || looks_like_unknown_model(message),
+            _ => false,
+        }
+    }
+
     /// Sets the attempt count on the variants that carry one.
     pub(crate) fn with_attempts(mut self, n: u32) -> LlmError {
         match &mut self {
@@ -161,10 +192,41 @@ pub(crate) fn looks_like_context_overflow(message: &str) -> bool {
         || (m.contains("input token count") && m.contains("exceeds"))
 }
 
+/// Heuristic for "no such model" in a 400/422 body (OpenAI answers 404
+/// `model_not_found`; several compatible servers answer 400 with prose).
+fn looks_like_unknown_model(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("model_not_found")
+        || (m.contains("model")
+            && (m.contains("not found") || m.contains("does not exist") || m.contains("not exist")))
+}
+
+/// True when a transport error chain says the server was not there at all: the
+/// connection was refused, or the host name did not resolve. Such errors are
+/// configuration problems (wrong URL, local server not started), not transient ones.
+/// hyper-util reports DNS failures as a `ConnectError` whose text is "dns error"
+/// wrapping the resolver's io error; refusals carry `io::ErrorKind::ConnectionRefused`.
+pub(crate) fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if text.starts_with("dns error") || text.contains("failed to lookup address") {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
 /// Classifies an HTTP error status and its body.
 pub(crate) fn from_status(
     provider: &'static str,
-    env_var: &'static str,
+    env_var: Option<&'static str>,
     status: u16,
     body: &str,
     retry_after: Option<Duration>,
@@ -262,18 +324,100 @@ mod tests {
     fn statuses_classify() {
         let e = from_status(
             "openai",
-            "K",
+            Some("K"),
             400,
             r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#,
             None,
         );
         assert!(matches!(e, LlmError::ContextTooLong { .. }));
         assert!(matches!(
-            from_status("a", "K", 401, "", None),
+            from_status("a", Some("K"), 401, "", None),
             LlmError::Auth { .. }
         ));
-        assert!(from_status("a", "K", 529, "", None).is_retryable());
-        assert!(from_status("a", "K", 408, "", None).is_retryable());
-        assert!(!from_status("a", "K", 404, "", None).is_retryable());
+        assert!(from_status("a", Some("K"), 529, "", None).is_retryable());
+        assert!(from_status("a", Some("K"), 408, "", None).is_retryable());
+        assert!(!from_status("a", Some("K"), 404, "", None).is_retryable());
+    }
+
+    #[test]
+    fn config_and_auth_errors_are_told_apart_from_transient_ones() {
+        let st = |status, body: &str| from_status("a", Some("K"), status, body, None);
+        for (status, body) in [
+            (401, ""),
+            (403, ""),
+            (
+                404,
+                r#"{"error":{"message":"The model `gpt-9` does not exist","code":"model_not_found"}}"#,
+            ),
+            (404, "Not Found"),
+            (
+                400,
+                r#"{"error":{"message":"model 'llama9' not found, try pulling it first"}}"#,
+            ),
+        ] {
+            let e = st(status, body);
+            assert!(e.is_config_or_auth(), "{status} {e:?}");
+            assert!(!e.is_retryable(), "{status} {e:?}");
+        }
+        for status in [408, 429, 500, 502, 503, 529] {
+            let e = st(status, "");
+            assert!(!e.is_config_or_auth(), "{status} {e:?}");
+            assert!(e.is_retryable(), "{status} {e:?}");
+        }
+        // A plain bad request is the request's fault, not the configuration's.
+        let e = st(400, r#"{"error":{"message":"messages: field required"}}"#);
+        assert!(!e.is_config_or_auth() && !e.is_retryable());
+        let e = LlmError::Unreachable {
+            provider: "ollama",
+            url: "http://localhost:11434/v1".into(),
+            message: "connection refused".into(),
+        };
+        assert!(e.is_config_or_auth() && !e.is_retryable());
+        assert!(e.to_string().contains("http://localhost:11434/v1"), "{e}");
+    }
+
+    #[test]
+    fn auth_error_without_key_var_says_so() {
+        let e = from_status("ollama", None, 401, "", None);
+        assert!(e.to_string().contains("configured without a key"), "{e}");
+        let e = from_status("deepseek", Some("DEEPSEEK_API_KEY"), 401, "", None);
+        assert!(e.to_string().contains("DEEPSEEK_API_KEY"), "{e}");
+    }
+
+    #[derive(Debug)]
+    struct Wrap(&'static str, Option<std::io::Error>);
+    impl std::fmt::Display for Wrap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Wrap {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_ref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn refused_and_dns_chains_are_unreachable_resets_are_not() {
+        use std::io::{Error, ErrorKind};
+        let refused = Wrap(
+            "tcp connect error",
+            Some(Error::from(ErrorKind::ConnectionRefused)),
+        );
+        assert!(is_unreachable(&refused));
+        let dns = Wrap(
+            "dns error",
+            Some(Error::other(
+                "failed to lookup address information: Name or service not known",
+            )),
+        );
+        assert!(is_unreachable(&dns));
+        let reset = Wrap(
+            "connection error",
+            Some(Error::from(ErrorKind::ConnectionReset)),
+        );
+        assert!(!is_unreachable(&reset));
+        let timeout = Wrap("tcp connect error", Some(Error::from(ErrorKind::TimedOut)));
+        assert!(!is_unreachable(&timeout));
     }
 }

@@ -73,6 +73,7 @@ mod dialect;
 mod error;
 mod event;
 mod parse;
+mod preset;
 mod retry;
 
 pub use client::{Client, EventStream, Provider};
@@ -80,3 +81,4 @@ pub use config::{ApiKey, ProviderConfig, ProviderKind, RetryPolicy, Timeouts};
 pub use error::{LlmError, TimeoutKind};
 pub use event::{Completed, Request, StreamEvent};
 pub use parse::parse_sse;
+pub use preset::{Preset, ReasoningEcho, UnknownProvider};

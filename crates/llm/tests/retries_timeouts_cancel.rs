@@ -335,7 +335,7 @@ responses:
         dead.retry.max_attempts = 1;
         let dead = llm::Client::new(dead).unwrap();
         let err = run(&dead, &user("hi")).await.1.unwrap_err();
-        assert!(matches!(err, LlmError::Network { .. }), "{err:?}");
+        assert!(matches!(err, LlmError::Unreachable { .. }), "{err:?}");
         texts.push(err.to_string());
         texts.push(format!("{err:?}"));
         for t in &texts {
@@ -409,4 +409,61 @@ responses:
         "{err:?}"
     );
     assert_eq!(retries(&events), 1);
+}
+
+#[tokio::test]
+async fn connection_refused_is_not_retried_and_names_the_url() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let srv = server("responses: []\n").await;
+    let c = client_with(ProviderKind::OpenAiChat, &srv, |c| {
+        c.base_url = format!("http://127.0.0.1:{port}/v1");
+        c.retry.max_attempts = 5;
+    });
+    let t = Instant::now();
+    let (events, done) = run(&c, &user("hi")).await;
+    let err = done.unwrap_err();
+    assert!(matches!(err, LlmError::Unreachable { .. }), "{err:?}");
+    assert!(err.is_config_or_auth() && !err.is_retryable());
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_eq!(retries(&events), 0);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn auth_and_unknown_model_are_config_errors_and_not_retried() {
+    let srv = server(
+        "responses:\n  - status: 401\n    message: \"invalid key\"\n  - status: 404\n    message: \"The model `x` does not exist\"\n  - output:\n      - text: never\n",
+    )
+    .await;
+    let c = client(ProviderKind::OpenAiChat, &srv);
+    for _ in 0..2 {
+        let (events, done) = run(&c, &user("hi")).await;
+        let err = done.unwrap_err();
+        assert!(err.is_config_or_auth(), "{err:?}");
+        assert_eq!(retries(&events), 0);
+    }
+    assert_eq!(srv.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn unresolvable_host_is_not_retried() {
+    let srv = server("responses: []\n").await;
+    // `.invalid` is reserved (RFC 2606): no resolver may answer it.
+    let c = client_with(ProviderKind::OpenAiChat, &srv, |c| {
+        c.base_url = "http://pods-no-such-host.invalid/v1".into();
+        c.retry.max_attempts = 5;
+    });
+    let (events, done) = run(&c, &user("hi")).await;
+    let err = done.unwrap_err();
+    assert!(matches!(err, LlmError::Unreachable { .. }), "{err:?}");
+    assert!(err.is_config_or_auth());
+    assert_eq!(retries(&events), 0);
 }
