@@ -1,68 +1,98 @@
-//! Whole-file replacement inside a capability handle: write a temp file next to the
-//! target, fsync it, rename it over the target, fsync the directory.
+//! Whole-file replacement relative to one parent directory fd: write a temp file
+//! next to the target, fsync it, rename it over the target, fsync the directory.
+//!
+//! Every step names the directory by the fd the resolve-once walk returned
+//! (`crate::beneath`), never by path, so swapping a directory or symlink on the
+//! path mid-write cannot redirect the temp file, the rename or the cleanup
+//! elsewhere. The rename also means a multi-linked target is *replaced* (its other
+//! links keep the old inode and content), never written through.
 
+use std::ffi::OsStr;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cap_std::fs::{Dir, OpenOptions};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
+use rustix::io::Errno;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Replaces `rel` inside `dir` with `contents`, keeping the old file's permission
-/// bits (a plain temp + rename would reset them to the default mode). Returns the
-/// new file's metadata.
+/// What [`replace_atomically`] did.
+pub(crate) struct Replaced {
+    /// `fstat` of the new file.
+    pub stat: Stat,
+    /// Whether a file of that name existed before.
+    pub existed: bool,
+}
+
+/// Replaces `name` inside the directory `parent` with `contents`, keeping the old
+/// file's permission bits (a plain temp + rename would reset them to the default
+/// mode). No temp file is left behind on any error this function sees; only a
+/// crash (e.g. SIGKILL) between create and rename can leave a
+/// `.NAME.pods-tmp.PID.N` file.
 pub(crate) fn replace_atomically(
-    dir: &Dir,
-    rel: &Path,
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
     contents: &[u8],
-) -> std::io::Result<cap_std::fs::Metadata> {
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
+) -> std::io::Result<Replaced> {
+    let old_mode = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "target is a directory",
+                ));
+            }
+            // A canonical target is never a symlink: one was swapped in after the
+            // scope check. Replacing it would be harmless, but refuse like the walk.
+            FileType::Symlink => return Err(Errno::LOOP.into()),
+            _ => Some(Mode::from_raw_mode(st.st_mode & 0o7777)),
+        },
+        Err(Errno::NOENT) => None,
+        Err(e) => return Err(e.into()),
     };
-    let name = rel.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name")
-    })?;
-    let old_perms = match dir.metadata(rel) {
-        Ok(m) if m.is_dir() => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                "target is a directory",
-            ));
-        }
-        Ok(m) => Some(m.permissions()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    let tmp: PathBuf = parent.join(format!(
+    let tmp = format!(
         ".{}.pods-tmp.{}.{}",
         name.to_string_lossy(),
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    );
+    let fd = rustix::fs::openat(
+        parent,
+        tmp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o666),
+    )?;
+    let mut f = std::fs::File::from(fd);
     let result = (|| {
-        let mut f = dir.open_with(&tmp, OpenOptions::new().write(true).create_new(true))?;
         f.write_all(contents)?;
-        if let Some(p) = old_perms {
-            f.set_permissions(p)?;
+        if let Some(mode) = old_mode {
+            rustix::fs::fchmod(&f, mode)?;
         }
         f.sync_all()?;
         // The rename is the commit point: before it the old file is intact and the
         // temp is garbage; after it the new, fsynced content is the file. A crash
         // at any moment leaves the old or the new content, never a mix.
-        dir.rename(&tmp, dir, rel)?;
-        // fsync the directory so the rename itself survives a power loss.
-        // (cap-std opens `Dir`s with O_PATH, which cannot be fsynced; a read-only
-        // open of the directory can.)
-        let d = dir.open_with(parent, OpenOptions::new().read(true))?;
-        d.sync_all()?;
-        f.metadata()
+        rustix::fs::renameat(parent, tmp.as_str(), parent, name)?;
+        Ok::<(), std::io::Error>(())
     })();
-    if result.is_err() {
-        let _ = dir.remove_file(&tmp); // best effort; the target is untouched
+    if let Err(e) = result {
+        // Same directory fd as the create: the cleanup cannot miss the temp file.
+        let _ = rustix::fs::unlinkat(parent, tmp.as_str(), AtFlags::empty());
+        return Err(e);
     }
-    result
+    // fsync the directory so the rename itself survives a power loss. `parent` may
+    // be an O_PATH fd, which cannot be fsynced; a read-only open of "." through it
+    // names the same directory.
+    let d = rustix::fs::openat(
+        parent,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fsync(&d)?;
+    Ok(Replaced {
+        stat: rustix::fs::fstat(f.as_fd())?,
+        existed: old_mode.is_some(),
+    })
 }

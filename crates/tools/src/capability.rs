@@ -11,15 +11,23 @@
 //!   escape. cap-std enforces this by construction (openat2 `RESOLVE_BENEATH` or
 //!   its own component-wise walk), not by string checks.
 //!
-//! Residual race (documented, not closed): a symlink swapped between check and use
-//! to point at a *denied* region inside the same allowed root.
+//! The file tools go one step further than the handle (`crate::beneath`): the
+//! remainder is walked with no symlink followed at all, so a symlink swapped in
+//! between check and use (even one pointing at a denied region inside the same
+//! root) is refused, and every later step works on the fd that walk returned.
 
+use std::ffi::OsString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
+use rustix::fs::{Mode, OFlags};
 use scope::{Access, Scope, canonicalize};
 
+use crate::beneath::{
+    ReadError, Regular, open_beneath, open_or_create_dirs, open_root, read_regular,
+};
 use crate::error::ToolError;
 
 /// A target that passed the scope check, with the allowed root that will confine
@@ -41,10 +49,101 @@ impl Resolved {
             .map_err(|e| ToolError::io("open allowed root", &self.root, &e))
     }
 
+    /// Opens the allowed root as a plain `O_PATH` fd for the resolve-once walks.
+    pub fn open_root_fd(&self) -> Result<OwnedFd, ToolError> {
+        open_root(&self.root).map_err(|e| ToolError::io("open allowed root", &self.root, &e))
+    }
+
+    /// The target's file name and its parent directory's fd, walked once from the
+    /// root without following symlinks. Every later step on the target (read,
+    /// temp file, rename, cleanup) is relative to this fd.
+    pub fn open_parent(&self) -> Result<(OwnedFd, OsString), ToolError> {
+        self.open_parent_with(|dir, rel| {
+            open_beneath(dir, rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+                .map_err(|e| self.err("open the parent directory of", &e))
+        })
+    }
+
+    /// Like [`Resolved::open_parent`], creating missing parent directories; each
+    /// one created must itself be writable in `scope` (a non-recursive deny on an
+    /// ancestor forbids creating its direct children even though the target below
+    /// is not covered).
+    pub fn open_or_create_parent(&self, scope: &Scope) -> Result<(OwnedFd, OsString), ToolError> {
+        self.open_parent_with(|dir, rel| {
+            open_or_create_dirs(dir, rel, |prefix| {
+                check_access(scope, &self.root.join(prefix), Access::Write)
+                    .map_err(CreateError::Tool)
+            })
+            .map_err(|e| match e {
+                CreateError::Tool(e) => e,
+                CreateError::Io(e) => self.err("create the parent directory of", &e),
+            })
+        })
+    }
+
+    fn open_parent_with(
+        &self,
+        open: impl FnOnce(BorrowedFd<'_>, &Path) -> Result<OwnedFd, ToolError>,
+    ) -> Result<(OwnedFd, OsString), ToolError> {
+        let (Some(name), Some(parent)) = (self.rel.file_name(), self.rel.parent()) else {
+            return Err(ToolError::Io {
+                op: "write",
+                path: self.canonical.clone(),
+                message: "it is a directory (the allowed root itself)".into(),
+            });
+        };
+        let root = self.open_root_fd()?;
+        Ok((open(root.as_fd(), parent)?, name.to_owned()))
+    }
+
+    /// Reads the target, which must be a regular file of at most `limit` bytes
+    /// (see `beneath::read_regular`: non-blocking open, type checked on the opened
+    /// fd, at most `limit + 1` bytes read). `rel` is the target relative to `dir`.
+    pub fn read_bounded(
+        &self,
+        dir: impl AsFd,
+        rel: &Path,
+        limit: u64,
+        tool: &'static str,
+        hint: &'static str,
+    ) -> Result<Regular, ToolError> {
+        read_regular(dir.as_fd(), rel, limit).map_err(|e| match e {
+            ReadError::Io(e) => self.err("read", &e),
+            ReadError::NotRegular(kind) => ToolError::Io {
+                op: "read",
+                path: self.canonical.clone(),
+                message: format!(
+                    "it is not a regular file but {kind}; {tool} only reads regular files{}",
+                    if kind == "a directory" {
+                        " (use list_dir or glob)"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            ReadError::TooLarge(size) => ToolError::TooLarge {
+                path: self.canonical.clone(),
+                size,
+                limit,
+                tool,
+                hint,
+            },
+        })
+    }
+
     /// Maps an error from an operation inside the handle: cap-std reports an
-    /// attempted escape as `PermissionDenied` ("a path led outside of the filesystem").
+    /// attempted escape as `PermissionDenied` ("a path led outside of the
+    /// filesystem"); the resolve-once walk as `EXDEV` (a `..` out of the root) or
+    /// `ELOOP` (a symlink, which a canonical path cannot contain: it was swapped in
+    /// after the check).
     pub fn err(&self, op: &'static str, e: &std::io::Error) -> ToolError {
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
+        if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) {
+            ToolError::Escape {
+                path: self.canonical.clone(),
+                root: self.root.clone(),
+                message: "a symlink or `..` appeared on the path after the scope check; it is not followed".into(),
+            }
+        } else if e.kind() == std::io::ErrorKind::PermissionDenied {
             ToolError::Escape {
                 path: self.canonical.clone(),
                 root: self.root.clone(),
@@ -53,6 +152,24 @@ impl Resolved {
         } else {
             ToolError::io(op, &self.canonical, e)
         }
+    }
+}
+
+/// A failure while creating parent directories: the scope refused one, or I/O.
+enum CreateError {
+    Tool(ToolError),
+    Io(std::io::Error),
+}
+
+impl From<ToolError> for CreateError {
+    fn from(e: ToolError) -> CreateError {
+        CreateError::Tool(e)
+    }
+}
+
+impl From<std::io::Error> for CreateError {
+    fn from(e: std::io::Error) -> CreateError {
+        CreateError::Io(e)
     }
 }
 

@@ -6,9 +6,13 @@ use schemars::JsonSchema;
 use scope::Access;
 use serde::Deserialize;
 
+use std::path::Path;
+
+use crate::beneath::{Regular, mtime_of};
 use crate::capability::resolve;
 use crate::error::ToolError;
 use crate::fingerprint::Fingerprint;
+use crate::read_file::READ_MAX_FILE_BYTES;
 use crate::tool::{Tool, ToolContext, ToolOutput, blocking, parse_args, schema_of};
 use crate::write_file::write_and_record;
 
@@ -65,10 +69,15 @@ impl Tool for EditFile {
         let reads = ctx.reads.clone();
         blocking(self.name(), move || {
             let r = resolve(&scope, &cwd, &p.path, Access::Write)?;
-            let dir = r.open_root()?;
-            let bytes = dir.read(&r.rel).map_err(|e| r.err("read", &e))?;
-            let meta = dir.metadata(&r.rel).map_err(|e| r.err("read", &e))?;
-            let now = Fingerprint::of(&bytes, meta.modified().ok().map(|t| t.into_std()));
+            let (parent, name) = r.open_parent()?;
+            let Regular { bytes, stat } = r.read_bounded(
+                &parent,
+                Path::new(&name),
+                READ_MAX_FILE_BYTES,
+                "edit_file",
+                "use write_file to replace the whole file, or bash (e.g. sed -i) to edit it",
+            )?;
+            let now = Fingerprint::of(&bytes, mtime_of(&stat));
             match reads.get(&r.canonical) {
                 None => return Err(ToolError::NotRead { path: r.canonical }),
                 Some(seen) if seen != now => return Err(ToolError::Stale { path: r.canonical }),
@@ -94,7 +103,7 @@ impl Tool for EditFile {
             } else {
                 text.replacen(&p.old_string, &p.new_string, 1)
             };
-            write_and_record(&dir, &r, new_text.as_bytes(), &reads)?;
+            write_and_record(&parent, &name, &r, new_text.as_bytes(), &reads)?;
             Ok(ToolOutput::full(summary(
                 &r.canonical.display().to_string(),
                 &new_text,

@@ -1,10 +1,12 @@
 //! `grep`: regex or literal search over a tree with ripgrep's crates.
 //!
-//! Files are opened through a capability handle on the allowed root (one `openat2`
-//! `RESOLVE_BENEATH` per file), so a symlink swapped into the tree mid-walk cannot
-//! lead the search outside. One unreadable file is skipped and counted, never fatal.
+//! Files are opened beneath the allowed root with one `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)` each, so a symlink swapped into the tree mid-walk cannot
+//! lead the search outside or into a denied region; a FIFO swapped in is opened
+//! non-blocking and skipped, and at most `GREP_MAX_FILE_BYTES` are searched per file. One unreadable file is skipped and counted, never fatal.
 
 use std::fmt::Write as _;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,10 +16,12 @@ use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
 use ignore::WalkState;
 use ignore::overrides::OverrideBuilder;
+use rustix::fs::{Mode, OFlags};
 use schemars::JsonSchema;
 use scope::Access;
 use serde::Deserialize;
 
+use crate::beneath::{open_beneath, require_regular};
 use crate::capability::resolve;
 use crate::error::ToolError;
 use crate::tool::{Tool, ToolContext, ToolOutput, blocking, parse_args, schema_of};
@@ -31,6 +35,10 @@ pub const GREP_HARD_MAX: usize = 100_000;
 pub const GREP_MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// Characters kept of one matching line.
 pub const GREP_MAX_LINE_CHARS: usize = 500;
+/// Bytes searched per file at most.
+pub const GREP_MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Bytes of one line the searcher buffers at most.
+const GREP_MAX_LINE_BUFFER: usize = 64 * 1024 * 1024;
 /// Context lines at most.
 pub const GREP_MAX_CONTEXT: usize = 20;
 
@@ -214,6 +222,9 @@ impl Search {
             let mut searcher = SearcherBuilder::new()
                 .binary_detection(BinaryDetection::quit(0))
                 .line_number(true)
+                // One line longer than this is an error (the file is skipped),
+                // not an ever-growing buffer.
+                .heap_limit(Some(GREP_MAX_LINE_BUFFER))
                 .before_context(self.context)
                 .after_context(self.context)
                 .build();
@@ -255,18 +266,41 @@ impl Search {
             self.skip(path, "outside the allowed root");
             return;
         };
-        let file = match self.root.open(rel) {
-            Ok(f) => f.into_std(),
+        // Resolve once, never follow a symlink, never block on a FIFO swapped in
+        // after the walk saw a regular file, and check the type on the opened fd.
+        let file = match open_beneath(
+            self.root.as_fd(),
+            rel,
+            OFlags::RDONLY | OFlags::NONBLOCK,
+            Mode::empty(),
+        ) {
+            Ok(fd) => std::fs::File::from(fd),
             Err(e) => return self.skip(path, e.to_string()),
         };
+        let stat = match rustix::fs::fstat(&file) {
+            Ok(st) => st,
+            Err(e) => return self.skip(path, e.to_string()),
+        };
+        if require_regular(&stat).is_err() {
+            return self.skip(path, "not a regular file (fifo, socket or device)");
+        }
         let mut sink = Collect {
             mode: self.mode,
             count: 0,
             lines: Vec::new(),
             limit: self.max,
         };
-        if let Err(e) = searcher.search_file(&self.matcher, &file, &mut sink) {
+        // At most GREP_MAX_FILE_BYTES per file, so a file growing while it is
+        // searched cannot keep the call running forever.
+        let bounded = std::io::Read::take(&file, GREP_MAX_FILE_BYTES);
+        if let Err(e) = searcher.search_reader(&self.matcher, bounded, &mut sink) {
             return self.skip(path, e.to_string());
+        }
+        if stat.st_size as u64 > GREP_MAX_FILE_BYTES {
+            self.skip(
+                path,
+                format!("only its first {GREP_MAX_FILE_BYTES} bytes were searched"),
+            );
         }
         if sink.count == 0 {
             return;

@@ -44,6 +44,7 @@
 
 mod atomic;
 mod bash;
+mod beneath;
 mod capability;
 mod edit_file;
 mod error;
@@ -65,8 +66,8 @@ pub use error::ToolError;
 pub use fingerprint::{Fingerprint, ReadTracker};
 pub use glob::{GLOB_DEFAULT_MAX, GLOB_HARD_MAX, Glob, GlobParams};
 pub use grep::{
-    GREP_DEFAULT_MAX, GREP_HARD_MAX, GREP_MAX_CONTEXT, GREP_MAX_LINE_CHARS, GREP_MAX_OUTPUT_BYTES,
-    Grep, GrepParams, OutputMode,
+    GREP_DEFAULT_MAX, GREP_HARD_MAX, GREP_MAX_CONTEXT, GREP_MAX_FILE_BYTES, GREP_MAX_LINE_CHARS,
+    GREP_MAX_OUTPUT_BYTES, Grep, GrepParams, OutputMode,
 };
 pub use list_dir::{LIST_MAX_ENTRIES, ListDir, ListDirParams};
 pub use read_file::{

@@ -2,10 +2,14 @@
 
 use std::fmt::Write as _;
 
+use std::os::fd::AsFd;
+
+use rustix::fs::{Mode, OFlags};
 use schemars::JsonSchema;
 use scope::Access;
 use serde::Deserialize;
 
+use crate::beneath::open_beneath;
 use crate::capability::resolve;
 use crate::error::ToolError;
 use crate::tool::{Tool, ToolContext, ToolOutput, blocking, parse_args, schema_of};
@@ -48,8 +52,17 @@ impl Tool for ListDir {
         let cwd = ctx.cwd.clone();
         blocking(self.name(), move || {
             let r = resolve(&scope, &cwd, p.path.as_deref().unwrap_or("."), Access::Read)?;
-            let root = r.open_root()?;
-            let dir = root.open_dir(&r.rel).map_err(|e| r.err("list", &e))?;
+            let root = r.open_root_fd()?;
+            // Walked once without following symlinks: a symlink swapped in after
+            // the check cannot make us list a denied directory.
+            let fd = open_beneath(
+                root.as_fd(),
+                &r.rel,
+                OFlags::RDONLY | OFlags::DIRECTORY,
+                Mode::empty(),
+            )
+            .map_err(|e| r.err("list", &e))?;
+            let dir = cap_std::fs::Dir::from_std_file(std::fs::File::from(fd));
             let mut rows = Vec::new();
             for entry in dir.entries().map_err(|e| r.err("list", &e))? {
                 let entry = entry.map_err(|e| r.err("list", &e))?;

@@ -6,12 +6,14 @@ use schemars::JsonSchema;
 use scope::Access;
 use serde::Deserialize;
 
+use crate::beneath::{Regular, mtime_of};
 use crate::capability::resolve;
 use crate::error::ToolError;
 use crate::fingerprint::Fingerprint;
 use crate::tool::{Tool, ToolContext, ToolOutput, blocking, parse_args, schema_of};
 
-/// Files larger than this are refused (use `grep` or `bash` with `sed -n`).
+/// Files larger than this are refused (use `grep` or `bash` with `sed -n`); at most
+/// this + 1 bytes are ever read, so a growing file cannot make a call grow.
 pub const READ_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Lines shown when the call names no limit.
 pub const READ_DEFAULT_LINES: usize = 2000;
@@ -62,25 +64,14 @@ impl Tool for ReadFile {
         let reads = ctx.reads.clone();
         blocking(self.name(), move || {
             let r = resolve(&scope, &cwd, &p.path, Access::Read)?;
-            let dir = r.open_root()?;
-            let meta = dir.metadata(&r.rel).map_err(|e| r.err("read", &e))?;
-            if meta.is_dir() {
-                return Err(ToolError::Io {
-                    op: "read",
-                    path: r.canonical,
-                    message: "it is a directory; use list_dir or glob".into(),
-                });
-            }
-            if meta.len() > READ_MAX_FILE_BYTES {
-                return Err(ToolError::TooLarge {
-                    path: r.canonical,
-                    size: meta.len(),
-                    limit: READ_MAX_FILE_BYTES,
-                    tool: "read_file",
-                    hint: "use grep to find the lines you need, or bash with sed -n 'A,Bp'",
-                });
-            }
-            let bytes = dir.read(&r.rel).map_err(|e| r.err("read", &e))?;
+            let root = r.open_root_fd()?;
+            let Regular { bytes, stat } = r.read_bounded(
+                &root,
+                &r.rel,
+                READ_MAX_FILE_BYTES,
+                "read_file",
+                "use grep to find the lines you need, or bash with sed -n 'A,Bp'",
+            )?;
             let sniff = &bytes[..bytes.len().min(BINARY_SNIFF_BYTES)];
             if let Some(pos) = memchr_nul(sniff) {
                 return Err(ToolError::Binary {
@@ -92,8 +83,7 @@ impl Tool for ReadFile {
                 path: r.canonical.clone(),
                 why: format!("not valid UTF-8 at byte {}", e.valid_up_to()),
             })?;
-            let mtime = meta.modified().ok().map(|t| t.into_std());
-            reads.record(&r.canonical, Fingerprint::of(&bytes, mtime));
+            reads.record(&r.canonical, Fingerprint::of(&bytes, mtime_of(&stat)));
             Ok(number_lines(
                 text,
                 p.offset.unwrap_or(1).max(1),

@@ -1,14 +1,15 @@
 //! `write_file`: create or atomically replace a whole file.
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::os::fd::AsFd;
 
-use cap_std::fs::Dir;
 use schemars::JsonSchema;
-use scope::{Access, Scope};
+use scope::Access;
 use serde::Deserialize;
 
 use crate::atomic::replace_atomically;
-use crate::capability::{Resolved, check_access, resolve};
+use crate::beneath::mtime_of;
+use crate::capability::{Resolved, resolve};
 use crate::error::ToolError;
 use crate::fingerprint::{Fingerprint, ReadTracker};
 use crate::tool::{Tool, ToolContext, ToolOutput, blocking, parse_args, schema_of};
@@ -49,10 +50,8 @@ impl Tool for WriteFile {
         let reads = ctx.reads.clone();
         blocking(self.name(), move || {
             let r = resolve(&scope, &cwd, &p.path, Access::Write)?;
-            let dir = r.open_root()?;
-            create_parents(&scope, &r, &dir)?;
-            let existed = dir.exists(&r.rel);
-            write_and_record(&dir, &r, p.content.as_bytes(), &reads)?;
+            let (parent, name) = r.open_or_create_parent(&scope)?;
+            let existed = write_and_record(&parent, &name, &r, p.content.as_bytes(), &reads)?;
             let verb = if existed { "Replaced" } else { "Created" };
             Ok(ToolOutput::full(format!(
                 "{verb} {} ({} bytes, {} lines)",
@@ -65,41 +64,22 @@ impl Tool for WriteFile {
     }
 }
 
-/// Atomically writes `contents` to the resolved target and records the new version
-/// as known to this Pod (its own write needs no re-read before an edit).
+/// Atomically writes `contents` as `name` in the directory `parent` (the
+/// resolved target's parent, walked once) and records the new version as known to
+/// this Pod (its own write needs no re-read before an edit). Returns whether a
+/// file of that name existed.
 pub(crate) fn write_and_record(
-    dir: &Dir,
+    parent: impl AsFd,
+    name: &OsStr,
     r: &Resolved,
     contents: &[u8],
     reads: &ReadTracker,
-) -> Result<(), ToolError> {
-    let meta = replace_atomically(dir, &r.rel, contents).map_err(|e| r.err("write", &e))?;
-    let mtime = meta.modified().ok().map(|t| t.into_std());
-    reads.record(&r.canonical, Fingerprint::of(contents, mtime));
-    Ok(())
-}
-
-/// Creates missing directories between the allowed root and the target. Each one
-/// created must itself be writable: a non-recursive deny on an ancestor forbids
-/// creating its direct children even though the target below is not covered.
-fn create_parents(scope: &Scope, r: &Resolved, dir: &Dir) -> Result<(), ToolError> {
-    let Some(parent) = r.rel.parent() else {
-        return Ok(());
-    };
-    if parent.as_os_str().is_empty() || dir.is_dir(parent) {
-        return Ok(());
-    }
-    let mut so_far = Path::new("").to_path_buf();
-    for c in parent.components() {
-        so_far.push(c);
-        if !dir.is_dir(&so_far) {
-            check_access(scope, &r.root.join(&so_far), Access::Write)?;
-            match dir.create_dir(&so_far) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(r.err("create directory for", &e)),
-            }
-        }
-    }
-    Ok(())
+) -> Result<bool, ToolError> {
+    let done =
+        replace_atomically(parent.as_fd(), name, contents).map_err(|e| r.err("write", &e))?;
+    reads.record(
+        &r.canonical,
+        Fingerprint::of(contents, mtime_of(&done.stat)),
+    );
+    Ok(done.existed)
 }
