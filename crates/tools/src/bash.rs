@@ -3,6 +3,7 @@
 //! Landlock to the Pod's effective scope.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,8 +65,11 @@ impl Tool for Bash {
         };
         // Private temp dir (0700, removed on drop) that becomes TMPDIR: the only
         // writable place outside the scope.
+        // tempfile's default directory mode is 0777 & umask (0755 here): set 0700
+        // explicitly so other users and Pods cannot look in.
         let tmp = tempfile::Builder::new()
             .prefix("pods-shell-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(|e| internal(format!("cannot create the shell's temp dir: {e}")))?;
         let ruleset = confinement(ctx, tmp.path().to_owned()).await?;
@@ -122,9 +126,14 @@ fn is_scrubbed(name: &str, extra: &[String]) -> bool {
         .iter()
         .copied()
         .chain(extra.iter().map(String::as_str))
-        .any(|pat| match pat.strip_prefix('*') {
-            Some(suffix) => name.ends_with(suffix),
-            None => name == pat,
+        .any(|pat| {
+            if let Some(suffix) = pat.strip_prefix('*') {
+                name.ends_with(suffix)
+            } else if let Some(prefix) = pat.strip_suffix('*') {
+                name.starts_with(prefix)
+            } else {
+                name == pat
+            }
         })
 }
 
@@ -292,5 +301,8 @@ mod tests {
         assert!(!is_scrubbed("GITHUB_TOKEN", &[]));
         assert!(is_scrubbed("GITHUB_TOKEN", &["*_TOKEN".into()]));
         assert!(!is_scrubbed("PATH", &["*_TOKEN".into()]));
+        assert!(is_scrubbed("PODS_RUNTIME_DIR", &[]));
+        assert!(is_scrubbed("XDG_RUNTIME_DIR", &[]));
+        assert!(!is_scrubbed("XDG_CONFIG_HOME", &[]));
     }
 }

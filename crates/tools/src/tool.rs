@@ -80,8 +80,12 @@ impl Default for ShellSettings {
 }
 
 /// Environment variables always removed from the shell's environment. Entries
-/// starting with `*` match by suffix.
+/// starting with `*` match by suffix, entries ending with `*` by prefix. `PODS_*`
+/// and `XDG_RUNTIME_DIR` name the runtime's directory, where other Pods' sockets
+/// live: a tool has no business there (issue 19).
 pub const DEFAULT_SCRUBBED_ENV: &[&str] = &[
+    "PODS_*",
+    "XDG_RUNTIME_DIR",
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
     "GEMINI_API_KEY",
@@ -106,7 +110,8 @@ pub struct ToolContext {
     /// `bash` limits and policy.
     pub shell: ShellSettings,
     /// Extra environment variable names to scrub from the shell (in addition to
-    /// [`DEFAULT_SCRUBBED_ENV`]); `*SUFFIX` entries match by suffix, e.g. `*_TOKEN`.
+    /// [`DEFAULT_SCRUBBED_ENV`]); `*SUFFIX` entries match by suffix, e.g. `*_TOKEN`,
+    /// `PREFIX*` entries by prefix.
     pub scrub_env: Vec<String>,
 }
 

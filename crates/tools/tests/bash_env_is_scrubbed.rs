@@ -15,6 +15,10 @@ async fn env_does_not_show_provider_keys() {
         std::env::set_var("ACME_API_KEY", "acme-secret");
         std::env::set_var("DEPLOY_TOKEN", "deploy-secret");
         std::env::set_var("HARMLESS_VAR", "visible");
+        // Issue 19: the runtime's own variables would lead a Pod's shell to other
+        // Pods' sockets.
+        std::env::set_var("PODS_RUNTIME_DIR", "pods-runtime-secret");
+        std::env::set_var("XDG_RUNTIME_DIR", "/run/user/xdg-runtime-secret");
     }
     let t = Tree::new();
     let w = t.mkdir("w");
@@ -25,9 +29,21 @@ async fn env_does_not_show_provider_keys() {
         .unwrap()
         .text;
     assert!(out.contains("HARMLESS_VAR=visible"), "env not run? {out}");
-    for secret in ["sk-test-openai-secret", "acme-secret", "deploy-secret"] {
+    for secret in [
+        "sk-test-openai-secret",
+        "acme-secret",
+        "deploy-secret",
+        "pods-runtime-secret",
+        "xdg-runtime-secret",
+    ] {
         assert!(!out.contains(secret), "{secret} leaked");
     }
+    // TMPDIR is private to the call (issue 19: it was 0755).
+    let out = call(&ctx, "bash", json!({"command": "stat -c %a \"$TMPDIR\""}))
+        .await
+        .unwrap()
+        .text;
+    assert!(out.starts_with("700\n"), "{out}");
     // Under Landlock the shell cannot read the runtime's own environment via /proc
     // either (Landlock denies ptrace-class access to processes outside its domain).
     if tools::landlock_available() {
