@@ -39,6 +39,7 @@ pub(crate) type Key = u64;
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Text,
+    Refusal,
     Reasoning,
     Tool,
 }
@@ -114,6 +115,17 @@ impl Assembler {
             return;
         }
         self.block_mut(key, Kind::Text).text.push_str(delta);
+        self.out.push(StreamEvent::TextDelta(delta.to_owned()));
+    }
+
+    /// Appends refusal text (OpenAI `delta.refusal`) to the refusal block `key`. The
+    /// user sees it like text (a `TextDelta`); the item is an [`Item::Refusal`], so
+    /// the log says the model refused instead of holding an empty answer.
+    pub fn refusal(&mut self, key: Key, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        self.block_mut(key, Kind::Refusal).text.push_str(delta);
         self.out.push(StreamEvent::TextDelta(delta.to_owned()));
     }
 
@@ -243,6 +255,13 @@ impl Assembler {
             match b.kind {
                 Kind::Text if !b.text.is_empty() => {
                     let item = Item::AssistantMessage {
+                        text: b.text.clone(),
+                    };
+                    self.items.push(item.clone());
+                    self.out.push(StreamEvent::ItemDone(item));
+                }
+                Kind::Refusal if !b.text.is_empty() => {
+                    let item = Item::Refusal {
                         text: b.text.clone(),
                     };
                     self.items.push(item.clone());

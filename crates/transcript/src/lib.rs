@@ -28,6 +28,13 @@ pub enum Item {
         /// The text.
         text: String,
     },
+    /// The assistant declined to answer (OpenAI Chat `refusal`). Shown to the user
+    /// like assistant text; kept apart so the log says it was a refusal. Sent back
+    /// to providers as ordinary assistant text.
+    Refusal {
+        /// The refusal text, verbatim.
+        text: String,
+    },
     /// A tool call the assistant made.
     ToolCall(ToolCall),
     /// The result of a tool call, sent back to the model.
@@ -69,7 +76,9 @@ pub struct ToolResult {
 
 /// Reasoning content. Which fields are set depends on the provider; whatever is set
 /// must be returned verbatim in later requests to that provider.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Not `Eq`: [`Reasoning::details`] holds arbitrary provider JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reasoning {
     /// Provider's id for the reasoning item (OpenAI Responses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +95,11 @@ pub struct Reasoning {
     /// OpenAI Responses `encrypted_content`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_content: Option<String>,
+    /// OpenRouter `reasoning_details` entries (`reasoning.text`, `reasoning.summary`,
+    /// `reasoning.encrypted`), each assembled from its stream fragments and otherwise
+    /// exactly as received, in stream order. Sent back unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<serde_json::Value>,
 }
 
 /// Token usage of one or more model calls.
@@ -210,6 +224,35 @@ mod tests {
             j,
             serde_json::json!({"type": "reasoning", "text": "hm", "signature": "sig"})
         );
+        let refusal = Item::Refusal {
+            text: "I can't help with that.".into(),
+        };
+        let j = serde_json::to_value(&refusal).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"type": "refusal", "text": "I can't help with that."})
+        );
+        assert_eq!(serde_json::from_value::<Item>(j).unwrap(), refusal);
+    }
+
+    #[test]
+    fn reasoning_details_are_optional_and_kept_verbatim() {
+        // Logs written before `details` existed still read.
+        let old: Item =
+            serde_json::from_str(r#"{"type":"reasoning","text":"t","encrypted_content":"e"}"#)
+                .unwrap();
+        let Item::Reasoning(r) = &old else {
+            panic!("{old:?}")
+        };
+        assert!(r.details.is_empty());
+        let with = Item::Reasoning(Reasoning {
+            details: vec![serde_json::json!({
+                "type": "reasoning.encrypted", "data": "abc", "index": 0, "format": "google-gemini-v1"
+            })],
+            ..Default::default()
+        });
+        let text = serde_json::to_string(&with).unwrap();
+        assert_eq!(serde_json::from_str::<Item>(&text).unwrap(), with);
     }
 
     #[test]

@@ -336,7 +336,9 @@ impl Transcript {
     pub fn apply_item(&mut self, item: Item) {
         match item {
             Item::UserMessage { text } => self.push(EntryKind::User(text)),
-            Item::AssistantMessage { text } => self.complete_text(text, false),
+            Item::AssistantMessage { text } | Item::Refusal { text } => {
+                self.complete_text(text, false)
+            }
             Item::Reasoning(r) => {
                 let text = if r.text.is_empty() && r.redacted_data.is_some() {
                     "(redacted)".to_string()

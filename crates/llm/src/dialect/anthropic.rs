@@ -45,7 +45,8 @@ pub(crate) fn body(req: &Request) -> Value {
             Item::UserMessage { text } | Item::Notice { text } => {
                 push("user", json!({"type": "text", "text": text}))
             }
-            Item::AssistantMessage { text } => {
+            // A refusal goes back as what it was on the wire: assistant text.
+            Item::AssistantMessage { text } | Item::Refusal { text } => {
                 push("assistant", json!({"type": "text", "text": text}))
             }
             Item::ToolCall(c) => push(

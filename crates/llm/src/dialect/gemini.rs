@@ -29,7 +29,7 @@ pub(crate) fn body(req: &Request) -> Value {
                 flush_sig(&mut contents, &mut pending_sig);
                 contents_push(&mut contents, "user", json!({"text": text}));
             }
-            Item::AssistantMessage { text } => {
+            Item::AssistantMessage { text } | Item::Refusal { text } => {
                 model_part(&mut contents, &mut pending_sig, json!({"text": text}))
             }
             Item::ToolCall(c) => {

@@ -5,6 +5,7 @@
 pub(crate) mod anthropic;
 pub(crate) mod gemini;
 pub(crate) mod openai_chat;
+pub(crate) mod reasoning_details;
 pub(crate) mod responses;
 
 use serde_json::Value;
@@ -40,7 +41,7 @@ pub(crate) fn build(cfg: &ProviderConfig, req: &Request) -> Result<WireRequest, 
         ProviderKind::OpenAiChat => (
             format!("{base}/chat/completions"),
             vec![],
-            openai_chat::body(req),
+            openai_chat::body(req, cfg.reasoning_echo),
         ),
         ProviderKind::Anthropic => (
             format!("{base}/v1/messages"),
@@ -79,7 +80,7 @@ pub(crate) fn build(cfg: &ProviderConfig, req: &Request) -> Result<WireRequest, 
         }
     };
     let body = serde_json::to_vec(&body).map_err(|e| LlmError::Protocol {
-        provider: cfg.kind.name(),
+        provider: cfg.name,
         message: format!("cannot serialise request: {e}"),
     })?;
     Ok(WireRequest { url, headers, body })

@@ -3,72 +3,112 @@
 //!
 //! Wire facts this module relies on: text arrives as `choices[0].delta.content`;
 //! reasoning (DeepSeek, vLLM, OpenRouter, Ollama) as `delta.reasoning_content` or
-//! `delta.reasoning`; tool calls as `delta.tool_calls[]` fragments keyed by `index`,
-//! whose first fragment carries `id` and `function.name`; there is no per-call end
-//! event, so calls end at `finish_reason`; with `stream_options.include_usage` a last
-//! chunk with empty `choices` carries `usage`; `data: [DONE]` ends the stream.
+//! `delta.reasoning`, and on OpenRouter also as `delta.reasoning_details[]` entries
+//! (some services send reasoning text only there); a refusal as `delta.refusal`;
+//! tool calls as `delta.tool_calls[]` fragments keyed by `index`, whose first
+//! fragment carries `id` and `function.name`; there is no per-call end event, so calls
+//! end at `finish_reason`; with `stream_options.include_usage` a last chunk with empty
+//! `choices` carries `usage`; `data: [DONE]` ends the stream.
+//!
+//! Reasoning goes back only as the configured [`ReasoningEcho`] says: plain Chat
+//! servers never see it; DeepSeek and Kimi get `reasoning_content` on every assistant
+//! message that carries tool calls (without it they answer 400 "Missing
+//! reasoning_content field"); OpenRouter gets `reasoning_details` back unchanged.
 
 use serde_json::{Value, json};
 use transcript::{Item, StopReason, Usage};
 
+use super::reasoning_details::DetailsAccumulator;
 use super::{Decoder, in_stream_error, parse_json, sorted_tools, u64_at};
 use crate::assemble::{Assembler, Key};
 use crate::error::LlmError;
 use crate::event::Request;
+use crate::preset::ReasoningEcho;
 
 const PROVIDER: &str = "openai";
 const TEXT_KEY: Key = u64::MAX;
 const REASONING_KEY: Key = u64::MAX - 1;
+const REFUSAL_KEY: Key = u64::MAX - 2;
+
+/// The assistant-side items between two user/tool messages: one wire message.
+#[derive(Default)]
+struct AssistantTurn {
+    text: String,
+    calls: Vec<Value>,
+    reasoning: String,
+    details: Vec<Value>,
+}
+
+impl AssistantTurn {
+    fn flush(&mut self, echo: ReasoningEcho, messages: &mut Vec<Value>) {
+        let turn = std::mem::take(self);
+        if turn.text.is_empty() && turn.calls.is_empty() {
+            return;
+        }
+        let mut m = json!({"role": "assistant"});
+        m["content"] = if turn.text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(turn.text)
+        };
+        match echo {
+            ReasoningEcho::None => {}
+            // Required on tool-call turns only (DeepSeek "Thinking Mode": reasoning of
+            // turns without calls is ignored). Sent even when empty: the check is for
+            // the field's presence, and history from another provider has none.
+            ReasoningEcho::ReasoningContent if !turn.calls.is_empty() => {
+                m["reasoning_content"] = Value::String(turn.reasoning);
+            }
+            ReasoningEcho::ReasoningContent => {}
+            ReasoningEcho::ReasoningDetails if !turn.details.is_empty() => {
+                m["reasoning_details"] = Value::Array(turn.details);
+            }
+            ReasoningEcho::ReasoningDetails => {}
+        }
+        if !turn.calls.is_empty() {
+            m["tool_calls"] = Value::Array(turn.calls);
+        }
+        messages.push(m);
+    }
+}
 
 /// The request body.
-pub(crate) fn body(req: &Request) -> Value {
+pub(crate) fn body(req: &Request, echo: ReasoningEcho) -> Value {
     let mut messages = Vec::new();
     if !req.system.is_empty() {
         messages.push(json!({"role": "system", "content": req.system}));
     }
     // Consecutive assistant-side items form one assistant message.
-    let mut text = String::new();
-    let mut calls: Vec<Value> = Vec::new();
-    let flush = |messages: &mut Vec<Value>, text: &mut String, calls: &mut Vec<Value>| {
-        if text.is_empty() && calls.is_empty() {
-            return;
-        }
-        let mut m = json!({"role": "assistant"});
-        m["content"] = if text.is_empty() {
-            Value::Null
-        } else {
-            Value::String(std::mem::take(text))
-        };
-        if !calls.is_empty() {
-            m["tool_calls"] = Value::Array(std::mem::take(calls));
-        }
-        messages.push(m);
-    };
+    let mut turn = AssistantTurn::default();
     for item in &req.history {
         match item {
             Item::UserMessage { text: t } | Item::Notice { text: t } => {
-                flush(&mut messages, &mut text, &mut calls);
+                turn.flush(echo, &mut messages);
                 messages.push(json!({"role": "user", "content": t}));
             }
-            Item::AssistantMessage { text: t } => text.push_str(t),
-            Item::ToolCall(c) => calls.push(json!({
+            // A refusal is sent back as the assistant's text: compatible servers know
+            // no `refusal` input field.
+            Item::AssistantMessage { text: t } | Item::Refusal { text: t } => turn.text.push_str(t),
+            Item::ToolCall(c) => turn.calls.push(json!({
                 "id": c.call_id,
                 "type": "function",
                 "function": {"name": c.name, "arguments": c.arguments},
             })),
             Item::ToolResult(r) => {
-                flush(&mut messages, &mut text, &mut calls);
+                turn.flush(echo, &mut messages);
                 messages.push(json!({
                     "role": "tool",
                     "tool_call_id": r.call_id,
                     "content": r.output,
                 }));
             }
-            // Chat Completions has no reasoning round-trip (DeepSeek even rejects it).
-            Item::Reasoning(_) => {}
+            Item::Reasoning(r) => {
+                turn.reasoning.push_str(&r.text);
+                turn.details.extend(r.details.iter().cloned());
+            }
         }
     }
-    flush(&mut messages, &mut text, &mut calls);
+    turn.flush(echo, &mut messages);
 
     let mut body = json!({
         "model": req.config.model,
@@ -107,6 +147,8 @@ pub(crate) struct ChatDecoder {
     /// Provider call id of the open call per tool index, to spot servers that reuse
     /// index 0 for every parallel call.
     ids: Vec<(Key, String)>,
+    /// OpenRouter `reasoning_details` of this response, assembled per entry.
+    details: DetailsAccumulator,
 }
 
 pub(crate) fn map_usage(u: &Value) -> Usage {
@@ -159,15 +201,41 @@ impl Decoder for ChatDecoder {
             let reasoning = delta
                 .get("reasoning_content")
                 .or_else(|| delta.get("reasoning"))
-                .and_then(Value::as_str);
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty());
             if let Some(r) = reasoning {
                 asm.reasoning_text(REASONING_KEY, r);
             }
-            if let Some(t) = delta.get("content").and_then(Value::as_str)
+            if let Some(entries) = delta.get("reasoning_details").and_then(Value::as_array) {
+                let visible = self.details.feed(entries);
+                // OpenRouter repeats the text of `reasoning.text` entries in
+                // `delta.reasoning`; only when that is absent is the entry text the
+                // reasoning text (some services send it nowhere else).
+                if reasoning.is_none() {
+                    asm.reasoning_text(REASONING_KEY, &visible);
+                }
+                asm.reasoning(REASONING_KEY).details = self.details.entries().to_vec();
+            }
+            match delta.get("content") {
+                Some(Value::String(t)) if !t.is_empty() => {
+                    self.close_reasoning(asm);
+                    asm.text(TEXT_KEY, t);
+                }
+                // Mistral's reasoning models send content as typed chunks:
+                // `[{"type":"thinking","thinking":[{"type":"text","text":..}]}]` and
+                // `[{"type":"text","text":..}]`.
+                Some(Value::Array(chunks)) => {
+                    for chunk in chunks {
+                        self.content_chunk(chunk, asm);
+                    }
+                }
+                _ => {}
+            }
+            if let Some(t) = delta.get("refusal").and_then(Value::as_str)
                 && !t.is_empty()
             {
-                asm.close(REASONING_KEY);
-                asm.text(TEXT_KEY, t);
+                self.close_reasoning(asm);
+                asm.refusal(REFUSAL_KEY, t);
             }
             if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
                 for tc in calls {
@@ -176,6 +244,7 @@ impl Decoder for ChatDecoder {
             }
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.details.start_new_block();
             asm.close_text_and_reasoning();
             asm.stop(map_stop(reason));
         }
@@ -184,6 +253,36 @@ impl Decoder for ChatDecoder {
 }
 
 impl ChatDecoder {
+    fn content_chunk(&mut self, chunk: &Value, asm: &mut Assembler) {
+        match chunk.get("type").and_then(Value::as_str) {
+            Some("thinking") => {
+                let parts = chunk.get("thinking").and_then(Value::as_array);
+                for part in parts.into_iter().flatten() {
+                    if let Some(t) = part.get("text").and_then(Value::as_str) {
+                        asm.reasoning_text(REASONING_KEY, t);
+                    }
+                }
+            }
+            Some("text") => {
+                if let Some(t) = chunk.get("text").and_then(Value::as_str)
+                    && !t.is_empty()
+                {
+                    self.close_reasoning(asm);
+                    asm.text(TEXT_KEY, t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the current reasoning block: entries arriving later (OpenRouter sends
+    /// Gemini's encrypted signature after the text, next to the call) form a new
+    /// reasoning item placed where they arrived, so the log keeps the stream order.
+    fn close_reasoning(&mut self, asm: &mut Assembler) {
+        self.details.start_new_block();
+        asm.close(REASONING_KEY);
+    }
+
     fn tool_fragment(&mut self, tc: &Value, asm: &mut Assembler) {
         let id = tc
             .get("id")
@@ -214,6 +313,7 @@ impl ChatDecoder {
             if known.is_some() {
                 asm.close(key);
             }
+            self.details.start_new_block();
             asm.close_text_and_reasoning();
             let name = tc
                 .pointer("/function/name")

@@ -28,7 +28,7 @@ pub(crate) fn body(req: &Request) -> Value {
                 "type": "message", "role": "user",
                 "content": [{"type": "input_text", "text": text}],
             })),
-            Item::AssistantMessage { text } => input.push(json!({
+            Item::AssistantMessage { text } | Item::Refusal { text } => input.push(json!({
                 "type": "message", "role": "assistant",
                 "content": [{"type": "output_text", "text": text}],
             })),
