@@ -61,7 +61,7 @@ enum Ending {
     Abort,
 }
 
-type Chunk = Result<Bytes, io::Error>;
+pub(crate) type Chunk = Result<Bytes, io::Error>;
 
 impl StreamFaults {
     /// No fault touches delivery: frames can go out as fast as hyper takes them.

@@ -35,6 +35,7 @@ mod error;
 mod faults;
 mod matcher;
 mod plan;
+mod raw;
 mod record;
 mod script;
 mod server;

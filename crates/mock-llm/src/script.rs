@@ -5,7 +5,8 @@
 //! scripts in Rust as easily as in YAML.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,16 @@ pub struct Response {
     /// Delay before the response head (status and headers) is sent, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// Replay this file verbatim as the streamed body (a recorded provider stream)
+    /// instead of rendering `output`. A relative path is resolved against the script
+    /// file's directory (the working directory for scripts given as strings). Stream
+    /// faults still apply, counting the file's SSE events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_sse: Option<PathBuf>,
+    /// The bytes served for `raw_sse`: loaded when the script is read, or set directly
+    /// by Rust callers (then `raw_sse` may stay `None`).
+    #[serde(skip)]
+    pub raw_sse_body: Option<Arc<str>>,
 }
 
 /// Conditions on the request; all given conditions must hold.
@@ -323,6 +334,16 @@ impl Response {
         if self.times == Some(0) {
             return Err("times: 0 would never be served; remove the response".into());
         }
+        if self.raw_sse.is_some() || self.raw_sse_body.is_some() {
+            if !self.output.is_empty() {
+                return Err(
+                    "`raw_sse` replays a recorded body; it cannot be combined with `output`".into(),
+                );
+            }
+            if self.status.is_some() || self.in_stream_error.is_some() {
+                return Err("`raw_sse` cannot be combined with `status` or `in_stream_error`; put the error in the recording".into());
+            }
+        }
         Ok(())
     }
 
@@ -341,7 +362,9 @@ impl Response {
 impl Script {
     /// Parses a YAML script.
     pub fn from_yaml_str(text: &str) -> Result<Script, MockError> {
-        Self::parse_yaml(text, "<yaml string>")
+        let mut script = Self::parse_yaml(text, "<yaml string>")?;
+        script.load_raw_bodies(Path::new("."))?;
+        Ok(script)
     }
 
     /// Parses a JSON script.
@@ -350,10 +373,13 @@ impl Script {
             source_name: "<json string>".into(),
             message: e.to_string(),
         })?;
-        script.validated("<json string>")
+        let mut script = script.validated("<json string>")?;
+        script.load_raw_bodies(Path::new("."))?;
+        Ok(script)
     }
 
     /// Reads a script file: JSON when the name ends in `.json`, YAML otherwise.
+    /// `raw_sse` paths are resolved against the file's directory and loaded.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Script, MockError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| MockError::Read {
@@ -361,15 +387,37 @@ impl Script {
             source,
         })?;
         let name = path.display().to_string();
-        if path.extension().is_some_and(|e| e == "json") {
+        let mut script = if path.extension().is_some_and(|e| e == "json") {
             let script: Script = serde_json::from_str(&text).map_err(|e| MockError::Parse {
                 source_name: name.clone(),
                 message: e.to_string(),
             })?;
-            script.validated(&name)
+            script.validated(&name)?
         } else {
-            Self::parse_yaml(&text, &name)
+            Self::parse_yaml(&text, &name)?
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        script.load_raw_bodies(dir)?;
+        Ok(script)
+    }
+
+    /// Reads every `raw_sse` file not loaded yet, resolving relative paths against
+    /// `base`. Called by [`Script::from_file`] (base: the script's directory), the
+    /// string parsers and [`crate::MockServer::start`] (base: the working directory).
+    pub fn load_raw_bodies(&mut self, base: &Path) -> Result<(), MockError> {
+        let all = self
+            .responses
+            .iter_mut()
+            .chain(self.conversations.values_mut().flatten());
+        for r in all {
+            if let (Some(rel), None) = (&r.raw_sse, &r.raw_sse_body) {
+                let path = base.join(rel);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| MockError::Read { path, source })?;
+                r.raw_sse_body = Some(Arc::from(text));
+            }
         }
+        Ok(())
     }
 
     fn parse_yaml(text: &str, name: &str) -> Result<Script, MockError> {

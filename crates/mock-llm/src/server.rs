@@ -67,7 +67,9 @@ impl MockServer {
     }
 
     /// Starts serving `script` on `addr`.
-    pub async fn start_on(addr: SocketAddr, script: Script) -> Result<MockServer, MockError> {
+    pub async fn start_on(addr: SocketAddr, mut script: Script) -> Result<MockServer, MockError> {
+        // Scripts built in Rust may name `raw_sse` files that nobody loaded yet.
+        script.load_raw_bodies(std::path::Path::new("."))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| MockError::Bind { addr, source })?;
@@ -286,6 +288,17 @@ async fn answer(
         return resp;
     }
 
+    if let Some(raw) = &response.raw_sse_body {
+        // A recorded body is served byte for byte; only the stream faults apply.
+        let frames = crate::raw::frames(raw);
+        let stream = body_stream(
+            frames,
+            StreamFaults::of(&response, None),
+            shared.cancel.clone(),
+        );
+        return sse_response(stream);
+    }
+
     let ctx = Ctx {
         model: view
             .model
@@ -308,6 +321,10 @@ async fn answer(
         .map(|k| dialect.in_stream_error(k, &ctx));
     let faults = StreamFaults::of(&response, error_frame);
     let stream = body_stream(frames, faults, shared.cancel.clone());
+    sse_response(stream)
+}
+
+fn sse_response(stream: futures::stream::BoxStream<'static, crate::faults::Chunk>) -> HttpResponse {
     let mut resp = HttpResponse::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     h.insert(
