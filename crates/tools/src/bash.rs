@@ -1,8 +1,9 @@
 //! `bash`: a shell command in the Pod's working directory, in its own process
 //! group, with a timeout, capped output, a scrubbed environment, and confined by
-//! Landlock to the Pod's effective scope.
+//! the layered sandbox ([`crate::sandbox::Confinement`]) to the Pod's effective
+//! scope.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::error::ToolError;
 use crate::output_cap::HeadTail;
-use crate::sandbox::{build_ruleset, confine_current_process, die_with_parent};
+use crate::sandbox::{Confinement, Without};
 use crate::tool::{DEFAULT_SCRUBBED_ENV, Tool, ToolContext, ToolOutput, parse_args, schema_of};
 
 /// How long output is still drained after the process group was killed. Only a
@@ -72,36 +73,42 @@ impl Tool for Bash {
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(|e| internal(format!("cannot create the shell's temp dir: {e}")))?;
-        let ruleset = confinement(ctx, tmp.path().to_owned()).await?;
-        run(ctx, &p.command, timeout, tmp.path(), ruleset.as_ref()).await
+        let confinement = confinement(ctx, tmp.path().to_owned()).await?;
+        run(ctx, &p.command, timeout, tmp.path(), confinement).await
     }
 }
 
-/// The Landlock ruleset for this call, or `None` when running unconfined is
-/// allowed by the fallback policy (ARCHITECTURE §4).
+/// The sandbox for this call. Without Landlock it is refused unless running
+/// without Landlock is allowed by the fallback policy (ARCHITECTURE §4); the other
+/// layers apply either way.
 async fn confinement(
     ctx: &ToolContext,
     tmp: std::path::PathBuf,
-) -> Result<Option<OwnedFd>, ToolError> {
+) -> Result<Arc<Confinement>, ToolError> {
     let scope = ctx.current_scope();
     let extra = ctx.shell.extra_readable.clone();
-    let built = if ctx.shell.assume_no_landlock {
-        None
-    } else {
-        // Walking directories to express denies: blocking work.
-        let scope = scope.clone();
-        tokio::task::spawn_blocking(move || build_ruleset(&scope, &tmp, &extra))
-            .await
-            .map_err(|e| ToolError::Internal {
-                tool: "bash".into(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| ToolError::ShellRefused {
-                reason: e.to_string(),
-            })?
+    let cwd = ctx.cwd.clone();
+    let without = Without {
+        landlock: ctx.shell.assume_no_landlock,
+        mount_namespace: ctx.shell.assume_no_mount_namespace,
     };
-    if built.is_some() {
-        return Ok(built);
+    // Walking directories to express denies, probing the kernel once: blocking.
+    let built = {
+        let scope = scope.clone();
+        tokio::task::spawn_blocking(move || {
+            Confinement::for_scope(&scope, &cwd, &tmp, &extra, without)
+        })
+        .await
+        .map_err(|e| ToolError::Internal {
+            tool: "bash".into(),
+            message: e.to_string(),
+        })?
+        .map_err(|e| ToolError::ShellRefused {
+            reason: e.to_string(),
+        })?
+    };
+    if built.layers().landlock {
+        return Ok(Arc::new(built));
     }
     // Invariant (ARCHITECTURE §4): "Where Landlock is unavailable, a Pod whose write
     // scope is narrower than its working tree refuses the shell tool unless the
@@ -109,8 +116,8 @@ async fn confinement(
     let whole_tree = ScopeRule::trusted(ctx.cwd.clone(), Access::Write, true)
         .is_ok_and(|tree| scope.can_write_all(&tree));
     if ctx.shell.allow_unconfined || whole_tree {
-        tracing::warn!(cwd = %ctx.cwd.display(), "running bash without Landlock confinement");
-        return Ok(None);
+        tracing::warn!(cwd = %ctx.cwd.display(), layers = ?built.layers(), "running bash without Landlock confinement");
+        return Ok(Arc::new(built));
     }
     Err(ToolError::ShellRefused {
         reason: format!(
@@ -168,7 +175,7 @@ async fn run(
     command: &str,
     timeout: Duration,
     tmp: &std::path::Path,
-    ruleset: Option<&OwnedFd>,
+    confinement: Arc<Confinement>,
 ) -> Result<ToolOutput, ToolError> {
     let spawn_err = |e: std::io::Error| ToolError::Internal {
         tool: "bash".into(),
@@ -195,22 +202,15 @@ async fn run(
             cmd.env_remove(&name);
         }
     }
-    let raw = ruleset.map(|fd| fd.as_raw_fd());
-    let parent = std::process::id();
-    // SAFETY: the closure runs between fork and exec and only makes raw syscalls
-    // (`die_with_parent`, `confine_current_process`), allocating nothing. `raw` stays
-    // open in the parent until `spawn` returns, so the child's inherited copy is
-    // valid; it is O_CLOEXEC and vanishes at exec.
+    let child_side = confinement.clone();
+    // SAFETY: `apply_in_child` is async-signal-safe (syscalls on data prepared in
+    // the parent, no allocation). `confinement` (and its ruleset fd, O_CLOEXEC)
+    // stays alive in the parent until `spawn` returns.
     unsafe {
-        cmd.pre_exec(move || {
-            die_with_parent(parent)?;
-            match raw {
-                Some(raw) => confine_current_process(raw),
-                None => Ok(()),
-            }
-        });
+        cmd.pre_exec(move || child_side.apply_in_child());
     }
     let mut child = cmd.spawn().map_err(spawn_err)?;
+    drop(confinement);
     // Drop our copies of the pipe's write end, or the reader never sees EOF.
     drop(cmd);
     let group = GroupKill(child.id().and_then(|id| Pid::from_raw(id as i32)));

@@ -25,7 +25,13 @@
 //!   by the group kill).
 //! - `bash` runs under Landlock built from the effective scope, or — where the
 //!   kernel lacks Landlock — only if the Pod may write its whole working tree or
-//!   the user opted out.
+//!   the user opted out; and under the other layers of [`sandbox::Confinement`]
+//!   (inherited fds closed, read-only mounts outside the write scope or seccomp,
+//!   capabilities dropped, no_new_privs), which the runtime reuses for every
+//!   process a Pod starts.
+//! - Every reader takes regular files only, opens them non-blocking and reads at
+//!   most its limit + 1 bytes; file tools walk each path once without following
+//!   symlinks and work relative to the directory fd that walk returned.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tools::ToolError> {
@@ -55,7 +61,7 @@ mod list_dir;
 mod output_cap;
 mod read_file;
 mod registry;
-mod sandbox;
+pub mod sandbox;
 mod tool;
 mod walk;
 mod write_file;

@@ -64,6 +64,9 @@ pub struct ShellSettings {
     pub extra_readable: Vec<PathBuf>,
     /// Behave as if the kernel had no Landlock (tests of the fallback policy).
     pub assume_no_landlock: bool,
+    /// Behave as if no mount namespace could be had, so metadata is guarded by
+    /// the seccomp fallback (tests of the fallback).
+    pub assume_no_mount_namespace: bool,
 }
 
 impl Default for ShellSettings {
@@ -75,6 +78,7 @@ impl Default for ShellSettings {
             allow_unconfined: false,
             extra_readable: Vec::new(),
             assume_no_landlock: false,
+            assume_no_mount_namespace: false,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The Landlock ruleset confining `bash`, built from the Pod's effective scope.
+//! The Landlock layer: the ruleset confining a Pod's processes, built from the
+//! Pod's effective scope, plus the kernel's signal and abstract-socket scoping.
 //!
 //! Landlock is allow-only, so a `deny` inside an allowed subtree (e.g. a region
 //! delegated to a child Pod, which is `deny(write)` for the parent) is expressed by
@@ -13,13 +14,17 @@ use std::path::{Path, PathBuf};
 
 use landlock::{
     ABI, Access, AccessFs, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
-    RulesetCreatedAttr,
+    RulesetCreatedAttr, Scope as LandlockScope,
 };
 use scope::{Access as ScopeAccess, Scope, ScopeRule};
 
-/// The Landlock ABI whose rights we handle; newer kernels are used at this level,
-/// older ones best-effort (the crate drops rights the kernel does not know).
-const LANDLOCK_ABI: ABI = ABI::V5;
+/// The Landlock ABI whose rights we handle; older kernels best-effort (the crate
+/// drops rights and scopes the kernel does not know). V6 brought the signal and
+/// abstract-socket scopes; V7 and V8 add nothing a ruleset handles. V9's
+/// `ResolveUnix` (connecting to pathname sockets) is not requested yet: handled, it
+/// would also cut off system sockets under the read-only system paths (resolver,
+/// D-Bus) unless granted there, which cannot be tested on the kernels we run.
+const LANDLOCK_ABI: ABI = ABI::V8;
 
 /// Directories the shell may read and execute whatever the scope says: what
 /// programs need to start and run (binaries, libraries, configuration, `/proc` and
@@ -36,37 +41,26 @@ pub const SYSTEM_WRITE_FILES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full",
 /// Why a ruleset could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the Landlock ruleset: {0}")]
-pub(crate) struct SandboxError(String);
+pub struct SandboxError(pub(crate) String);
 
-/// Builds the ruleset for `scope` (effective) plus `tmp` (writable) and
-/// `extra_readable`. Returns `None` when the kernel has no Landlock. The returned fd
-/// is what the child hands to `landlock_restrict_self` after fork.
-pub(crate) fn build_ruleset(
-    scope: &Scope,
-    tmp: &Path,
-    extra_readable: &[PathBuf],
-) -> Result<Option<OwnedFd>, SandboxError> {
-    let err = |e: landlock::RulesetError| SandboxError(e.to_string());
-    let read = AccessFs::from_read(LANDLOCK_ABI);
-    let all = AccessFs::from_all(LANDLOCK_ABI);
-    let mut rs = Ruleset::default()
-        .handle_access(all)
-        .map_err(err)?
-        .create()
-        .map_err(err)?;
+/// What a confined process may reach, as paths (canonical). Landlock grants
+/// exactly these; the mount layer makes exactly `write` writable.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Grants {
+    /// Read and execute.
+    pub read: Vec<PathBuf>,
+    /// Every write right except making block or character devices. Disjoint
+    /// subtrees or single files; never a symlink, never a multi-linked file.
+    pub write: Vec<PathBuf>,
+}
 
-    let mut grants: Vec<(PathBuf, BitFlags<AccessFs>)> = Vec::new();
-    for p in SYSTEM_READ_PATHS {
-        grants.push((PathBuf::from(p), read));
-    }
-    for p in SYSTEM_WRITE_FILES {
-        grants.push((PathBuf::from(p), all));
-    }
-    for p in extra_readable {
-        grants.push((p.clone(), read));
-    }
-    grants.push((tmp.to_owned(), all));
-
+/// The grants for `scope` (effective) plus `tmp` (writable) and `extra_readable`.
+/// Walks directories around deny regions: blocking work.
+pub(crate) fn grants(scope: &Scope, tmp: &Path, extra_readable: &[PathBuf]) -> Grants {
+    let mut g = Grants::default();
+    g.read.extend(SYSTEM_READ_PATHS.iter().map(PathBuf::from));
+    g.read.extend(extra_readable.iter().cloned());
+    g.write.push(tmp.to_owned());
     // Readable scope: every allow minus deny(read). Writable: write allows minus
     // every deny (a deny of either kind removes write).
     let deny_read: Vec<&ScopeRule> = scope
@@ -76,23 +70,41 @@ pub(crate) fn build_ruleset(
         .collect();
     let deny_any: Vec<&ScopeRule> = scope.deny.iter().collect();
     for a in &scope.allow {
-        let (denies, rights) = match a.access {
-            ScopeAccess::Read => (&deny_read, read),
-            ScopeAccess::Write => (&deny_any, all),
-        };
         // Write allows are also readable under deny(write): grant read there too.
+        g.read.extend(rule_grants(a, &deny_read));
         if a.access == ScopeAccess::Write {
-            for p in rule_grants(a, &deny_read) {
-                grants.push((p, read));
-            }
-        }
-        for p in rule_grants(a, denies) {
-            grants.push((p, rights));
+            g.write.extend(rule_grants(a, &deny_any));
         }
     }
+    g
+}
 
-    for (path, rights) in grants {
-        rs = add_grant(rs, &path, rights).map_err(err)?;
+/// Builds the ruleset for `grants`. Returns `None` when the kernel has no
+/// Landlock. The returned fd is what the child hands to `landlock_restrict_self`
+/// after fork.
+pub(crate) fn build_ruleset(grants: &Grants) -> Result<Option<OwnedFd>, SandboxError> {
+    let err = |e: landlock::RulesetError| SandboxError(e.to_string());
+    let read = AccessFs::from_read(LANDLOCK_ABI);
+    // Handled but never granted: a confined process cannot make device nodes,
+    // not even in its own scope (a block device there is raw disk access).
+    let write = AccessFs::from_all(LANDLOCK_ABI) & !(AccessFs::MakeBlock | AccessFs::MakeChar);
+    let mut rs = Ruleset::default()
+        .handle_access(AccessFs::from_all(LANDLOCK_ABI))
+        .map_err(err)?
+        // Signals and abstract unix sockets only within the sandbox's own domain:
+        // a Pod's shell cannot kill, stop or interrupt other Pods or the runtime.
+        .scope(LandlockScope::Signal | LandlockScope::AbstractUnixSocket)
+        .map_err(err)?
+        .create()
+        .map_err(err)?;
+    for p in &grants.read {
+        rs = add_grant(rs, p, read).map_err(err)?;
+    }
+    for p in SYSTEM_WRITE_FILES {
+        rs = add_grant(rs, Path::new(p), write).map_err(err)?;
+    }
+    for p in &grants.write {
+        rs = add_grant(rs, p, write).map_err(err)?;
     }
     Ok(rs.into())
 }
@@ -103,6 +115,23 @@ pub fn landlock_available() -> bool {
         .handle_access(AccessFs::from_all(LANDLOCK_ABI))
         .and_then(|r| r.create())
         .is_ok_and(|r| Option::<OwnedFd>::from(r).is_some())
+}
+
+/// The Landlock ABI version the running kernel offers (`None`: no Landlock).
+pub fn landlock_abi() -> Option<u32> {
+    // The crate does not expose the raw version (by design, to keep rulesets
+    // deterministic); this is the documented probe: landlock_create_ruleset(NULL,
+    // 0, LANDLOCK_CREATE_RULESET_VERSION).
+    // SAFETY: a null attribute pointer with size 0 is the documented version query.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32, // LANDLOCK_CREATE_RULESET_VERSION
+        )
+    };
+    u32::try_from(v).ok().filter(|v| *v > 0)
 }
 
 fn add_grant(
@@ -146,7 +175,7 @@ fn rule_grants(a: &ScopeRule, denies: &[&ScopeRule]) -> Vec<PathBuf> {
     };
     entries
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()) && single_linked(e))
         .map(|e| e.path())
         .filter(|p| !denied.iter().any(|d| p.starts_with(d)))
         .collect()
@@ -155,7 +184,8 @@ fn rule_grants(a: &ScopeRule, denies: &[&ScopeRule]) -> Vec<PathBuf> {
 /// Paths whose subtrees together cover `root`'s subtree minus the `denied`
 /// subtrees (all canonical). Symlink entries are never granted: a rule on a link
 /// would apply to wherever it points; access through a link is decided by the
-/// rules on its target.
+/// rules on its target. Regular files with more than one link are never granted
+/// individually either (see `single_linked`).
 pub fn grant_except(root: &Path, denied: &[PathBuf]) -> Vec<PathBuf> {
     if denied.iter().any(|d| root.starts_with(d)) {
         return Vec::new();
@@ -185,50 +215,29 @@ pub fn grant_except(root: &Path, denied: &[PathBuf]) -> Vec<PathBuf> {
             }
             continue;
         }
-        if !ft.is_symlink() {
+        if !ft.is_symlink() && (!ft.is_file() || single_linked(&e)) {
             out.push(child);
         }
     }
     out
 }
 
-/// Applies the ruleset to the calling process. Runs in the forked child between
-/// fork and exec (`pre_exec`).
-///
-/// Async-signal-safety: after `fork` in a multi-threaded parent only
-/// async-signal-safe operations are allowed (another thread may have held the
-/// allocator's or any other lock at fork time). The ruleset was fully built in the
-/// parent (every path opened, every rule added), so this function makes exactly two
-/// raw syscalls, allocates nothing and takes no locks; `last_os_error` only reads
-/// errno. That is why the `landlock` crate's `restrict_self` (which builds status
-/// values and error types) is not called here.
-/// Between fork and exec: the command gets SIGKILL when the process that started it
-/// dies (PR_SET_PDEATHSIG), so a command of a Pod killed with SIGKILL does not run on
-/// unattended. `parent` is the starting process's pid: if it already died before the
-/// prctl, the command is not started at all. (The signal follows the starting
-/// *thread*; tool calls start from the runtime's long-lived worker threads.)
-pub(crate) fn die_with_parent(parent: u32) -> std::io::Result<()> {
-    // SAFETY: plain syscalls with integer arguments.
-    unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::getppid() as u32 != parent {
-            return Err(std::io::Error::other("the starting process is gone"));
-        }
-    }
-    Ok(())
+/// Whether a directory entry is not a second name of an inode: a per-file grant
+/// of a multi-linked file would also grant its other names, which may lie outside
+/// the write scope or inside a delegated region (issue 19, hard links).
+fn single_linked(e: &std::fs::DirEntry) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    e.metadata().is_ok_and(|m| m.nlink() <= 1)
 }
 
-pub(crate) fn confine_current_process(ruleset_fd: i32) -> std::io::Result<()> {
-    // SAFETY: plain syscalls with integer arguments.
-    unsafe {
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::syscall(libc::SYS_landlock_restrict_self, ruleset_fd, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+/// Applies the ruleset to the calling process (after `PR_SET_NO_NEW_PRIVS`).
+/// Runs in the forked child between fork and exec: one raw syscall, no
+/// allocation, no lock. That is why the `landlock` crate's `restrict_self` (which
+/// builds status values and error types) is not called here.
+pub(crate) fn restrict_self(ruleset_fd: i32) -> std::io::Result<()> {
+    // SAFETY: a plain syscall with integer arguments.
+    if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset_fd, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -1,0 +1,287 @@
+//! The layered sandbox for every process a Pod starts (the `bash` tool now; MCP
+//! servers and hooks through the same [`Confinement`]), on the model of
+//! bubblewrap. Each layer covers what the others cannot:
+//!
+//! 1. **fds**: every inherited fd ≥ 3 is closed at exec ([`close_inherited_fds`]);
+//!    Landlock does not check fds opened before it applies.
+//! 2. **mounts** (`mounts`): own mount namespace (plus user namespace when not
+//!    root), everything read-only except the write grants (`nodev`, `nosuid`):
+//!    stops metadata changes outside the scope, which Landlock does not mediate.
+//! 3. **capabilities** (`caps`): a root process keeps only DAC_OVERRIDE,
+//!    DAC_READ_SEARCH and NET_BIND_SERVICE; no MKNOD, SYS_ADMIN, SYS_RAWIO, ...
+//! 4. **no_new_privs**: no setuid binary or file capability raises privileges.
+//! 5. **Landlock** (`landlock`): reads and writes confined to the scope; no device
+//!    nodes made; signals and abstract unix sockets scoped to the sandbox.
+//! 6. **seccomp** (`seccomp`), only where the mount layer is unavailable: the
+//!    metadata syscalls are refused everywhere.
+//!
+//! All of it is prepared in the parent ([`Confinement::for_scope`]); the child
+//! only makes syscalls on prepared data ([`Confinement::apply_in_child`]), which
+//! keeps it async-signal-safe for `pre_exec` after a fork of a threaded runtime.
+
+mod caps;
+mod landlock;
+mod links;
+mod mounts;
+mod seccomp;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use scope::Scope;
+
+use self::caps::CapDrop;
+pub use self::landlock::{
+    SYSTEM_READ_PATHS, SYSTEM_WRITE_FILES, SandboxError, grant_except, landlock_abi,
+    landlock_available,
+};
+pub use self::links::{LinkLeaving, links_leaving};
+use self::mounts::MountPlan;
+
+/// Which layers a [`Confinement`] applies (for `pod doctor` and a Pod's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layers {
+    /// Landlock confines reads, writes, signals and abstract sockets.
+    pub landlock: bool,
+    /// The read-only mount namespace stops metadata changes outside the scope.
+    pub mount_namespace: bool,
+    /// Capabilities are dropped (root, or a fresh user namespace).
+    pub capabilities_dropped: bool,
+    /// seccomp refuses metadata syscalls everywhere (the mount layer's fallback).
+    pub seccomp_metadata: bool,
+}
+
+/// What the running kernel and this process can have, probed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Support {
+    /// The kernel's Landlock ABI version (`None`: no Landlock).
+    pub landlock_abi: Option<u32>,
+    /// How the mount layer is had: `None` when it cannot be.
+    pub mount_namespace: Option<NamespaceKind>,
+    /// Whether seccomp filters can be installed.
+    pub seccomp: bool,
+}
+
+/// How the mount namespace is entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceKind {
+    /// A mount namespace alone (the process has CAP_SYS_ADMIN).
+    Mount,
+    /// A user namespace owning a mount namespace (unprivileged user namespaces).
+    UserAndMount,
+}
+
+/// What the kernel supports for the sandbox (probed once per process by
+/// starting `true` under the mount layer).
+pub fn support() -> Support {
+    static SUPPORT: OnceLock<Support> = OnceLock::new();
+    *SUPPORT.get_or_init(|| Support {
+        landlock_abi: landlock_abi(),
+        mount_namespace: probe_mount_layer(),
+        // SAFETY: PR_GET_SECCOMP takes no pointer; it fails (EINVAL) only on
+        // kernels built without seccomp.
+        seccomp: unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0,
+    })
+}
+
+fn probe_mount_layer() -> Option<NamespaceKind> {
+    let works = |userns: bool| {
+        let Ok(plan) = MountPlan::new(&[], Path::new("/"), userns) else {
+            return false;
+        };
+        let mut cmd = std::process::Command::new("true");
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: `apply` only makes syscalls on data prepared above.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || plan.apply());
+        }
+        cmd.status().is_ok_and(|s| s.success())
+    };
+    if rustix::process::geteuid().is_root() && works(false) {
+        Some(NamespaceKind::Mount)
+    } else if works(true) {
+        Some(NamespaceKind::UserAndMount)
+    } else {
+        None
+    }
+}
+
+/// Which layers to leave out (tests of the fallbacks, and kernels known to lack
+/// them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Without {
+    /// Behave as if the kernel had no Landlock.
+    pub landlock: bool,
+    /// Behave as if no mount namespace could be had (the seccomp fallback).
+    pub mount_namespace: bool,
+}
+
+/// A prepared sandbox for one process: build it in the parent, apply it in the
+/// child between fork and exec.
+///
+/// ```no_run
+/// # fn demo(scope: &scope::Scope) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::os::unix::process::CommandExt;
+/// use std::path::Path;
+/// use tools::sandbox::{Confinement, Without};
+/// let tmp = Path::new("/tmp/private-0700-dir");
+/// let c = std::sync::Arc::new(Confinement::for_scope(
+///     scope, Path::new("/work/repo"), tmp, &[], Without::default())?);
+/// let mut cmd = std::process::Command::new("my-mcp-server");
+/// let child_side = c.clone();
+/// // SAFETY: apply_in_child is async-signal-safe.
+/// unsafe { cmd.pre_exec(move || child_side.apply_in_child()) };
+/// cmd.current_dir("/work/repo").spawn()?;
+/// drop(c); // after spawn: the ruleset fd must stay open until then
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Confinement {
+    starter: u32,
+    ruleset: Option<OwnedFd>,
+    mounts: Option<MountPlan>,
+    caps: Option<CapDrop>,
+    seccomp: Option<seccompiler::BpfProgram>,
+}
+
+impl Confinement {
+    /// Prepares the sandbox for a process of a Pod whose effective scope is
+    /// `scope`, started in `cwd`, with `tmp` as its private writable temp dir and
+    /// `extra_readable` readable beyond the scope and the system directories.
+    /// Blocking (walks directories around deny regions; probes once).
+    pub fn for_scope(
+        scope: &Scope,
+        cwd: &Path,
+        tmp: &Path,
+        extra_readable: &[PathBuf],
+        without: Without,
+    ) -> Result<Confinement, SandboxError> {
+        let grants = self::landlock::grants(scope, tmp, extra_readable);
+        let ruleset = if without.landlock {
+            None
+        } else {
+            self::landlock::build_ruleset(&grants)?
+        };
+        let kind = if without.mount_namespace {
+            None
+        } else {
+            support().mount_namespace
+        };
+        let mounts = match kind {
+            Some(k) => Some(MountPlan::new(
+                &grants.write,
+                cwd,
+                k == NamespaceKind::UserAndMount,
+            )?),
+            None => None,
+        };
+        let in_userns = kind == Some(NamespaceKind::UserAndMount);
+        let caps = CapDrop::needed(in_userns).then(|| CapDrop::new(in_userns));
+        let seccomp = match kind {
+            Some(_) => None,
+            None => Some(self::seccomp::metadata_filter()?),
+        };
+        Ok(Confinement {
+            starter: std::process::id(),
+            ruleset,
+            mounts,
+            caps,
+            seccomp,
+        })
+    }
+
+    /// The layers this confinement applies.
+    pub fn layers(&self) -> Layers {
+        Layers {
+            landlock: self.ruleset.is_some(),
+            mount_namespace: self.mounts.is_some(),
+            capabilities_dropped: self.caps.is_some(),
+            seccomp_metadata: self.seccomp.is_some(),
+        }
+    }
+
+    /// Applies every layer to the calling process. Call it from
+    /// `Command::pre_exec` (in the child between fork and exec), and keep `self`
+    /// alive in the parent until `spawn` returned.
+    ///
+    /// Async-signal-safe: after `fork` in a multi-threaded parent another thread
+    /// may have held the allocator's or any other lock, so this only makes
+    /// syscalls on data prepared in [`Confinement::for_scope`]; errors are plain
+    /// errno values.
+    pub fn apply_in_child(&self) -> std::io::Result<()> {
+        die_with_parent(self.starter)?;
+        close_inherited_fds()?;
+        if let Some(m) = &self.mounts {
+            m.apply()?;
+        }
+        if let Some(c) = &self.caps {
+            c.apply()?;
+        }
+        rustix::thread::set_no_new_privs(true)?;
+        if let Some(fd) = &self.ruleset {
+            self::landlock::restrict_self(fd.as_raw_fd())?;
+        }
+        if let Some(prog) = &self.seccomp {
+            self::seccomp::apply(prog)?;
+        }
+        Ok(())
+    }
+}
+
+/// Marks every fd ≥ 3 close-on-exec, so a process started next inherits only
+/// stdin, stdout and stderr (a Pod started as `pod run … 7>>file` must not hand
+/// fd 7 to its tools: Landlock does not check fds opened before it applies).
+///
+/// Call it in `pre_exec` (async-signal-safe) or early in a launcher. Marking
+/// instead of closing keeps fds the exec itself needs (std's error pipe) until
+/// the exec. Hand-written: `close_range(2)` has no rustix wrapper; Linux 5.11+
+/// for `CLOSE_RANGE_CLOEXEC`, older kernels get the per-fd loop.
+pub fn close_inherited_fds() -> std::io::Result<()> {
+    // SAFETY: integer arguments only.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) {
+        return Err(err);
+    }
+    let max = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(65_536)
+        .min(1 << 20) as i32;
+    for fd in 3..max {
+        // SAFETY: F_SETFD on a possibly-closed fd only fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// The command gets SIGKILL when the process that started it dies
+/// (PR_SET_PDEATHSIG), so a command of a Pod killed with SIGKILL does not run on
+/// unattended. `starter` is the starting process's pid: if it already died
+/// before the prctl, the command is not started at all. (The signal follows the
+/// starting *thread*; tool calls start from the runtime's long-lived worker
+/// threads.)
+fn die_with_parent(starter: u32) -> std::io::Result<()> {
+    // SAFETY: plain syscalls with integer arguments.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != starter {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Issue 19, the layered sandbox of `bash`, where Landlock alone does not reach:
+//! inherited fds, metadata (mode, owner, times, xattrs) outside the write scope,
+//! device nodes, and signals to processes outside the sandbox.
+//!
+//! Run as root, each test whose outcome differs for an ordinary user runs itself
+//! again as a throw-away user (`setpriv` into this same test binary).
+
+mod common;
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use scope::{Access, Scope};
+use serde_json::json;
+
+/// Set in the re-run as the throw-away user.
+const AS_USER_ENV: &str = "TOOLS_LAYERS_AS_USER";
+const USER: &str = "pods-sandbox-test";
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Creates the throw-away user once (tests run in parallel; `useradd` locks
+/// /etc/passwd and fails while another holds it).
+fn ensure_user() -> (u32, u32) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, USER]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .ok()
+    };
+    if id("-u").is_none() {
+        let st = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/bin/false",
+                USER,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {USER} failed");
+    }
+    (id("-u").unwrap(), id("-g").unwrap())
+}
+
+/// When root (and not already the re-run), runs `test` of this binary again as
+/// the throw-away user and asserts it passed.
+fn rerun_as_user(test: &str) {
+    if !is_root() || std::env::var_os(AS_USER_ENV).is_some() {
+        return;
+    }
+    let (uid, gid) = ensure_user();
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(AS_USER_ENV, "1")
+        .env("TMPDIR", "/tmp")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{test} as {USER}:\n{text}"
+    );
+}
+
+async fn sh(ctx: &tools::ToolContext, cmd: &str) -> String {
+    call(ctx, "bash", json!({"command": cmd}))
+        .await
+        .unwrap()
+        .text
+}
+
+fn ok(out: &str) -> bool {
+    out.ends_with("[exit code: 0]")
+}
+
+/// w (write), ro (read), out (outside the scope), each with a file `f`.
+fn tree() -> (Tree, Scope) {
+    let t = Tree::new();
+    for d in ["w", "ro", "out"] {
+        t.write(&format!("{d}/f"), "data\n");
+    }
+    // The re-run as an ordinary user must be able to walk there.
+    std::fs::set_permissions(&t.base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let scope = Scope::allowing(vec![
+        rule(&t.p("w"), Access::Write),
+        rule(&t.p("ro"), Access::Read),
+    ]);
+    (t, scope)
+}
+
+#[tokio::test]
+async fn an_inherited_fd_to_a_file_outside_is_not_usable() {
+    if !require_landlock() {
+        return;
+    }
+    let (t, scope) = tree();
+    let (_tx, ctx) = ctx(scope, &t.p("w"));
+    let outside = std::fs::OpenOptions::new()
+        .append(true)
+        .open(t.p("out/f"))
+        .unwrap();
+    // An fd without O_CLOEXEC (as a shell's `7>>file` leaves it), high enough not
+    // to collide with the runtime's own fds.
+    // SAFETY: F_DUPFD on a valid fd; the copy is closed below.
+    let fd = unsafe { libc::fcntl(outside.as_raw_fd(), libc::F_DUPFD, 100) };
+    assert!(fd >= 100);
+    let out = sh(&ctx, &format!("echo x >&{fd}")).await;
+    // SAFETY: our own dup from above.
+    unsafe { libc::close(fd) };
+    assert!(!ok(&out), "{out}");
+    assert!(out.contains("Bad file descriptor"), "{out}");
+    assert_eq!(std::fs::read_to_string(t.p("out/f")).unwrap(), "data\n");
+}
+
+/// What `bash` can set on `f`: (mode 600, owner = self, mtime 2000-01-01,
+/// xattr user.pods) each as "did it work", judged by the file afterwards.
+async fn metadata_changes(ctx: &tools::ToolContext, f: &Path, xattr: bool) -> [bool; 4] {
+    let before = std::fs::metadata(f).unwrap();
+    let p = f.display();
+    let chmod = sh(ctx, &format!("chmod 600 {p}")).await;
+    let chown = sh(ctx, &format!("chown $(id -u):$(id -g) {p}")).await;
+    let touch = sh(ctx, &format!("touch -d 2000-01-01 {p}")).await;
+    let after = std::fs::metadata(f).unwrap();
+    let mut set_xattr = false;
+    if xattr {
+        let out = sh(
+            ctx,
+            &format!(
+                "/usr/bin/python3 -c 'import os; os.setxattr(\"{p}\", \"user.pods\", b\"1\")'"
+            ),
+        )
+        .await;
+        set_xattr = ok(&out);
+    }
+    // chown to the owner it already has changes nothing visible: its exit status
+    // is the evidence (EROFS / EPERM when refused).
+    [
+        ok(&chmod) && after.mode() & 0o777 == 0o600 && before.mode() & 0o777 != 0o600,
+        ok(&chown),
+        ok(&touch) && after.mtime() < 1_000_000_000,
+        set_xattr,
+    ]
+}
+
+/// Whether user xattrs work on this filesystem and python3 is there to set them.
+fn xattrs_testable(f: &Path) -> bool {
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(format!(
+            "import os; os.setxattr('{}', 'user.probe', b'1'); os.removexattr('{}', 'user.probe')",
+            f.display(),
+            f.display()
+        ))
+        .output();
+    let usable = out.is_ok_and(|o| o.status.success());
+    if !usable {
+        println!("skipping the xattr checks: /usr/bin/python3 or user xattrs unavailable");
+    }
+    usable
+}
+
+#[tokio::test]
+async fn metadata_outside_the_write_scope_cannot_change_inside_it_can() {
+    if !require_landlock() {
+        return;
+    }
+    let (t, scope) = tree();
+    let xattr = xattrs_testable(&t.p("w/f"));
+    let (_tx, ctx) = ctx(scope, &t.p("w"));
+    let inside = metadata_changes(&ctx, &t.p("w/f"), xattr).await;
+    assert_eq!(inside, [true, true, true, xattr], "inside the write scope");
+    for region in ["ro/f", "out/f"] {
+        let changed = metadata_changes(&ctx, &t.p(region), xattr).await;
+        assert_eq!(changed, [false; 4], "{region} (chmod, chown, touch, xattr)");
+    }
+    rerun_as_user("metadata_outside_the_write_scope_cannot_change_inside_it_can");
+}
+
+#[tokio::test]
+async fn without_a_mount_namespace_seccomp_still_stops_metadata_outside() {
+    if !require_landlock() {
+        return;
+    }
+    let (t, scope) = tree();
+    let xattr = xattrs_testable(&t.p("w/f"));
+    let (_tx, mut ctx) = ctx(scope, &t.p("w"));
+    ctx.shell.assume_no_mount_namespace = true;
+    for region in ["ro/f", "out/f"] {
+        let changed = metadata_changes(&ctx, &t.p(region), xattr).await;
+        assert_eq!(changed, [false; 4], "{region} (chmod, chown, touch, xattr)");
+    }
+    // Documented cost: seccomp cannot see paths, so inside is refused too, while
+    // plain writes still work.
+    let out = sh(&ctx, "echo more >> f && chmod 600 f").await;
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert_eq!(std::fs::read_to_string(t.p("w/f")).unwrap(), "data\nmore\n");
+}
+
+#[tokio::test]
+async fn device_nodes_cannot_be_made() {
+    if !require_landlock() {
+        return;
+    }
+    let (t, scope) = tree();
+    let (_tx, ctx) = ctx(scope, &t.p("w"));
+    for cmd in ["mknod blk b 7 0", "mknod chr c 1 3"] {
+        let out = sh(&ctx, cmd).await;
+        assert!(!ok(&out), "{cmd}: {out}");
+    }
+    assert!(!t.p("w/blk").exists() && !t.p("w/chr").exists());
+    // FIFOs are not devices and stay allowed.
+    let out = sh(&ctx, "mkfifo fifo").await;
+    assert!(ok(&out), "{out}");
+}
+
+#[tokio::test]
+async fn bash_cannot_signal_a_process_outside_its_sandbox() {
+    if !require_landlock() {
+        return;
+    }
+    let (t, scope) = tree();
+    let (_tx, ctx) = ctx(scope, &t.p("w"));
+    let mut victim = Command::new("sleep").arg("100").spawn().unwrap();
+    let pid = victim.id();
+    for sig in ["-9", "-STOP", "-INT"] {
+        let out = sh(&ctx, &format!("kill {sig} {pid}")).await;
+        assert!(!ok(&out), "kill {sig}: {out}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let alive = victim.try_wait().unwrap().is_none();
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(alive, "the process outside the sandbox was killed");
+    // Its own processes it can still signal.
+    let out = sh(&ctx, "sleep 100 & kill -9 $! && wait $!; echo done").await;
+    assert!(out.contains("done"), "{out}");
+    rerun_as_user("bash_cannot_signal_a_process_outside_its_sandbox");
+}
