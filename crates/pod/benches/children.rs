@@ -104,6 +104,8 @@ async fn run() {
     let lead = PodName::new("lead").unwrap();
     let manifest = Manifest {
         provider: "openai".into(),
+        dialect: None,
+        reasoning_echo: Default::default(),
         base_url: format!("{}/v1", server.base_url()),
         api_key_env: None,
         model: "lead".into(),
@@ -125,6 +127,7 @@ async fn run() {
         mode: StartMode::Fresh,
         manifest: Some(manifest),
         child: None,
+        owner: None,
     };
     pod::launcher::launch(&roots, &cfg, Duration::from_secs(30)).unwrap();
     let sock = pod::layout::PodPaths::new(&roots, &lead).socket();

@@ -25,6 +25,8 @@ const SCRIPT: &str = "responses: [{times: 1000000, output: [{text: 'ok, done'}]}
 fn manifest(base_url: &str, dir: &Path) -> Manifest {
     Manifest {
         provider: "openai".into(),
+        dialect: None,
+        reasoning_echo: Default::default(),
         base_url: base_url.into(),
         api_key_env: None,
         model: "m".into(),
@@ -52,6 +54,7 @@ fn start(roots: &Roots, name: &str, base_url: &str, home: &Path) -> (PodName, u3
         mode: StartMode::Fresh,
         manifest: Some(manifest(base_url, &dir)),
         child: None,
+        owner: None,
     };
     let t = Instant::now();
     let pid = pod::launcher::launch(roots, &cfg, Duration::from_secs(30)).unwrap();

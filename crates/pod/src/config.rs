@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A configuration problem, naming where it is.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,9 @@ pub enum ConfigError {
         /// What is wrong, with the key and line.
         message: String,
     },
+    /// `--provider NAME` names neither a configured provider nor a preset.
+    #[error("--provider: {0}")]
+    UnknownProviderFlag(#[from] llm::UnknownProvider),
     /// A name refers to no configured provider or model.
     #[error("{what} {name:?} is not configured{hint}")]
     Unknown {
@@ -43,7 +46,7 @@ pub enum ConfigError {
 }
 
 /// One file's contents; every field optional so layers can set any subset.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Layer {
     #[serde(default)]
@@ -54,7 +57,7 @@ struct Layer {
     models: BTreeMap<String, ModelLayer>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct DefaultsLayer {
     provider: Option<String>,
@@ -66,7 +69,7 @@ struct DefaultsLayer {
     max_output_tokens: Option<u32>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ProviderLayer {
     kind: Option<String>,
@@ -76,9 +79,12 @@ struct ProviderLayer {
     headers: Option<BTreeMap<String, String>>,
     idle_timeout_secs: Option<u64>,
     max_attempts: Option<u32>,
+    /// How reasoning goes back to an OpenAI-compatible server: `none`,
+    /// `reasoning_content` (DeepSeek, Kimi) or `reasoning_details` (OpenRouter).
+    reasoning_echo: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ModelLayer {
     provider: Option<String>,
@@ -115,6 +121,8 @@ pub struct ProviderSettings {
     pub idle_timeout_secs: Option<u64>,
     /// Attempts per model call.
     pub max_attempts: Option<u32>,
+    /// How reasoning goes back (OpenAI Chat dialect).
+    pub reasoning_echo: llm::ReasoningEcho,
 }
 
 /// A model alias.
@@ -153,6 +161,18 @@ pub struct Config {
     pub models: BTreeMap<String, ModelSettings>,
     /// Files that were read, in layer order (for `pod doctor`).
     pub sources: Vec<PathBuf>,
+    /// Every value set by a file, a preset or a flag, with where it came from (the
+    /// last layer that set it), for `pod config`.
+    pub origins: BTreeMap<String, Origin>,
+}
+
+/// One effective value and the layer it came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Origin {
+    /// The value (an inline `api_key` is shown as `***`).
+    pub value: serde_json::Value,
+    /// `<preset>`, `<builtin>`, a file path, or the flag (`--provider`).
+    pub source: String,
 }
 
 /// What a Pod will talk to, fully resolved.
@@ -174,35 +194,79 @@ const BUILTIN: &str = r#"
 [defaults]
 provider = "openai"
 write = ["."]
-
-[providers.openai]
-kind = "openai"
-base_url = "https://api.openai.com/v1"
-api_key_env = "OPENAI_API_KEY"
-
-[providers.responses]
-kind = "responses"
-base_url = "https://api.openai.com/v1"
-api_key_env = "OPENAI_API_KEY"
-
-[providers.anthropic]
-kind = "anthropic"
-base_url = "https://api.anthropic.com"
-api_key_env = "ANTHROPIC_API_KEY"
-
-[providers.gemini]
-kind = "gemini"
-base_url = "https://generativelanguage.googleapis.com/v1beta"
-api_key_env = "GEMINI_API_KEY"
-
-[providers.ollama]
-kind = "openai"
-base_url = "http://127.0.0.1:11434/v1"
-
-[providers.llamacpp]
-kind = "openai"
-base_url = "http://127.0.0.1:8080/v1"
 "#;
+
+/// The layer of named services (`llm::Preset`): every preset is a configured provider
+/// that files may override field by field.
+fn presets_layer() -> Layer {
+    let providers = llm::Preset::all()
+        .iter()
+        .map(|p| {
+            (
+                p.name.to_owned(),
+                ProviderLayer {
+                    kind: Some(p.kind.name().to_owned()),
+                    base_url: Some(p.base_url.to_owned()),
+                    // Empty means "no key" (local servers).
+                    api_key_env: Some(p.key_env_var.unwrap_or_default().to_owned()),
+                    reasoning_echo: Some(p.reasoning_echo.name().to_owned()),
+                    ..ProviderLayer::default()
+                },
+            )
+        })
+        .collect();
+    Layer {
+        providers,
+        ..Layer::default()
+    }
+}
+
+/// `providers.x.base_url`-style keys of a layer's settings, for `pod config`.
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        _ => {
+            let value = if prefix.ends_with(".api_key") {
+                serde_json::Value::from("***")
+            } else {
+                serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+            };
+            out.push((prefix.to_owned(), value));
+        }
+    }
+}
+
+fn record_origins(
+    origins: &mut BTreeMap<String, Origin>,
+    source: &str,
+    layer: &Layer,
+) -> Result<(), ConfigError> {
+    let value = toml::Value::try_from(layer).map_err(|e| ConfigError::Invalid {
+        path: PathBuf::from(source),
+        message: e.to_string(),
+    })?;
+    let mut flat = Vec::new();
+    flatten("", &value, &mut flat);
+    for (key, value) in flat {
+        origins.insert(
+            key,
+            Origin {
+                value,
+                source: source.to_owned(),
+            },
+        );
+    }
+    Ok(())
+}
 
 impl Config {
     /// Loads builtin → `{config_dir}/config.toml` → `{project}/.pods/config.toml`
@@ -212,10 +276,13 @@ impl Config {
         project: Option<&Path>,
         flags: &FlagOverrides,
     ) -> Result<Config, ConfigError> {
-        let mut layers = vec![(
-            PathBuf::from("<builtin>"),
-            parse_layer(Path::new("<builtin>"), BUILTIN)?,
-        )];
+        let mut layers = vec![
+            (PathBuf::from("<preset>"), presets_layer()),
+            (
+                PathBuf::from("<builtin>"),
+                parse_layer(Path::new("<builtin>"), BUILTIN)?,
+            ),
+        ];
         let mut files = vec![config_dir.join("config.toml")];
         if let Some(p) = project {
             files.push(p.join(".pods").join("config.toml"));
@@ -232,33 +299,51 @@ impl Config {
         }
         let mut merged = Layer::default();
         let mut sources = Vec::new();
+        let mut origins = BTreeMap::new();
         for (path, layer) in layers {
+            record_origins(&mut origins, &path.display().to_string(), &layer)?;
             merged.merge(layer);
             sources.push(path);
         }
         let mut config = merged.finish(sources)?;
+        config.origins = origins;
         config.apply_flags(flags)?;
         Ok(config)
     }
 
     fn apply_flags(&mut self, flags: &FlagOverrides) -> Result<(), ConfigError> {
+        let flag = |key: &str, value: &str, source: &str| {
+            (
+                key.to_owned(),
+                Origin {
+                    value: value.into(),
+                    source: source.to_owned(),
+                },
+            )
+        };
         if let Some(p) = &flags.provider {
             if !self.providers.contains_key(p) {
-                // A bare kind names an ad-hoc provider, e.g. `--provider openai --base-url ...`.
-                let kind = parse_kind(Path::new("--provider"), p)?;
-                self.providers
-                    .insert(p.clone(), ProviderSettings::bare(kind));
+                // Every preset is configured, so this is neither: say what is close.
+                llm::Preset::lookup(p)?;
             }
             self.default_provider = p.clone();
+            self.origins
+                .extend([flag("defaults.provider", p, "--provider")]);
         }
         if let Some(url) = &flags.base_url {
             let name = self.default_provider.clone();
             if let Some(s) = self.providers.get_mut(&name) {
                 s.base_url = url.clone();
             }
+            self.origins.extend([flag(
+                &format!("providers.{name}.base_url"),
+                url,
+                "--base-url",
+            )]);
         }
         if let Some(m) = &flags.model {
             self.default_model = Some(m.clone());
+            self.origins.extend([flag("defaults.model", m, "--model")]);
             // `--provider X --model Y` means Y at X, even if Y is also an alias.
             if flags.provider.is_some() {
                 self.models.remove(m);
@@ -312,18 +397,6 @@ impl Config {
 }
 
 impl ProviderSettings {
-    fn bare(kind: llm::ProviderKind) -> ProviderSettings {
-        ProviderSettings {
-            kind,
-            base_url: kind.default_base_url().to_owned(),
-            api_key_env: Some(kind.key_env_var().to_owned()),
-            api_key: None,
-            headers: BTreeMap::new(),
-            idle_timeout_secs: None,
-            max_attempts: None,
-        }
-    }
-
     /// The `llm` client configuration, reading the key from the environment now.
     pub fn provider_config(&self) -> llm::ProviderConfig {
         let key = self
@@ -331,6 +404,7 @@ impl ProviderSettings {
             .clone()
             .or_else(|| self.api_key_env.as_deref().and_then(llm::ApiKey::from_env));
         let mut cfg = llm::ProviderConfig::new(self.kind, self.base_url.clone(), key);
+        cfg.reasoning_echo = self.reasoning_echo;
         if let Some(s) = self.idle_timeout_secs {
             cfg.timeouts.idle = std::time::Duration::from_secs(s);
         }
@@ -352,6 +426,16 @@ fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
         message: e.to_string().trim_end().to_owned(),
     })?;
     for (name, p) in &layer.providers {
+        if let Some(e) = &p.reasoning_echo
+            && llm::ReasoningEcho::parse(e).is_none()
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: format!(
+                    "providers.{name}.reasoning_echo = {e:?}: use none, reasoning_content or reasoning_details"
+                ),
+            });
+        }
         if let Some(k) = &p.kind {
             parse_kind(path, k).map_err(|_| ConfigError::Invalid {
                 path: path.to_owned(),
@@ -402,6 +486,7 @@ impl Layer {
             over(&mut e.headers, p.headers);
             over(&mut e.idle_timeout_secs, p.idle_timeout_secs);
             over(&mut e.max_attempts, p.max_attempts);
+            over(&mut e.reasoning_echo, p.reasoning_echo);
         }
         for (name, m) in later.models {
             let e = self.models.entry(name).or_default();
@@ -436,6 +521,11 @@ impl Layer {
                     headers: p.headers.unwrap_or_default(),
                     idle_timeout_secs: p.idle_timeout_secs,
                     max_attempts: p.max_attempts,
+                    reasoning_echo: p
+                        .reasoning_echo
+                        .as_deref()
+                        .and_then(llm::ReasoningEcho::parse)
+                        .unwrap_or_default(),
                 },
             );
         }
@@ -466,6 +556,7 @@ impl Layer {
             providers,
             models,
             sources,
+            origins: BTreeMap::new(),
         })
     }
 }
@@ -478,6 +569,25 @@ mod tests {
         let p = dir.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn every_preset_is_a_provider_and_unknown_names_suggest_one() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config::load(d.path(), None, &FlagOverrides::default()).unwrap();
+        let or = &c.providers["openrouter"];
+        assert_eq!(or.base_url, "https://openrouter.ai/api/v1");
+        assert_eq!(or.api_key_env.as_deref(), Some("OPENROUTER_API_KEY"));
+        assert_eq!(or.reasoning_echo, llm::ReasoningEcho::ReasoningDetails);
+        let flags = FlagOverrides {
+            provider: Some("openruoter".into()),
+            ..Default::default()
+        };
+        let e = Config::load(d.path(), None, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean \"openrouter\""), "{e}");
+        assert!(e.contains("deepseek"), "lists the known names: {e}");
     }
 
     #[test]
@@ -519,7 +629,13 @@ mod tests {
             Some("ANTHROPIC_API_KEY"),
             "kept from builtin"
         );
-        assert_eq!(c.sources.len(), 3);
+        // presets, builtin, user file, project file
+        assert_eq!(c.sources.len(), 4);
+        let origin = |c: &Config, k: &str| c.origins[k].source.clone();
+        assert!(origin(&c, "providers.anthropic.base_url").ends_with(".pods/config.toml"));
+        assert!(origin(&c, "defaults.model").ends_with("cfg/config.toml"));
+        assert_eq!(origin(&c, "providers.anthropic.api_key_env"), "<preset>");
+        assert_eq!(origin(&c, "defaults.write"), "<builtin>");
 
         let flags = FlagOverrides {
             provider: Some("gemini".into()),
@@ -527,6 +643,8 @@ mod tests {
             model: Some("fast".into()),
         };
         let c = Config::load(&cfg, Some(&proj), &flags).unwrap();
+        assert_eq!(origin(&c, "defaults.provider"), "--provider");
+        assert_eq!(origin(&c, "providers.gemini.base_url"), "--base-url");
         let m = c.resolve_model(None).unwrap();
         assert_eq!(
             (

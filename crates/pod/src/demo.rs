@@ -117,6 +117,8 @@ async fn demo() -> anyhow::Result<ExitCode> {
     let name = PodName::new("demo")?;
     let manifest = Manifest {
         provider: "openai".into(),
+        dialect: None,
+        reasoning_echo: Default::default(),
         base_url: format!("{}/v1", server.base_url()),
         api_key_env: None,
         model: "scripted-model".into(),
@@ -140,6 +142,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         mode: StartMode::Fresh,
         manifest: Some(manifest),
         child: None,
+        owner: None,
     };
     let r2 = roots.clone();
     let pid =
@@ -207,6 +210,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         mode: StartMode::Resume,
         manifest: None,
         child: None,
+        owner: None,
     };
     let r2 = roots.clone();
     let pid2 =

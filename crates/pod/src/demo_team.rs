@@ -94,6 +94,8 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
     let name = PodName::new("lead")?;
     let manifest = Manifest {
         provider: "openai".into(),
+        dialect: None,
+        reasoning_echo: Default::default(),
         base_url: format!("{}/v1", server.base_url()),
         api_key_env: None,
         model: "lead-model".into(),
@@ -113,6 +115,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         mode: StartMode::Fresh,
         manifest: Some(manifest),
         child: None,
+        owner: None,
     };
     let r2 = roots.clone();
     let pid =

@@ -15,8 +15,16 @@ use serde::{Deserialize, Serialize};
 /// rebuilds exactly this Pod (not one from today's config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Provider dialect name (`openai`, `anthropic`, `responses`, `gemini`).
+    /// Provider name as configured (a preset such as `openrouter`, or a name from
+    /// `[providers.NAME]`); records written before presets hold the dialect here.
     pub provider: String,
+    /// Wire dialect (`openai`, `anthropic`, `responses`, `gemini`); `None` in older
+    /// records, where `provider` is the dialect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<String>,
+    /// How reasoning goes back to the provider (OpenAI Chat dialect).
+    #[serde(default)]
+    pub reasoning_echo: llm::ReasoningEcho,
     /// Provider base URL.
     pub base_url: String,
     /// Name of the environment variable holding the API key (never the key itself).
@@ -119,6 +127,44 @@ pub struct LaunchConfig {
     /// Set when a parent Pod starts this Pod as its child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<ChildLaunch>,
+    /// A one-shot run's CLI process (`pod run --print/--json` without `--keep`): the
+    /// Pod stops, cancelling its run, as soon as that process is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// The process a one-shot Pod lives for, identified by pid and start time so that a
+/// reused pid is never taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Its pid.
+    pub pid: u32,
+    /// Its start time (clock ticks after boot, from `/proc/PID/stat`).
+    pub start_time: u64,
+}
+
+impl Owner {
+    /// This process.
+    pub fn current() -> Result<Owner, pod_registry::RegistryError> {
+        let pid = std::process::id();
+        Ok(Owner {
+            pid,
+            start_time: pod_registry::process_start_time(pid)?,
+        })
+    }
+
+    /// Resolves once the owner has exited (at once if it already has).
+    pub async fn gone(self) {
+        let Some(mut exit) = crate::children::supervise::watch_exit(self.pid) else {
+            return;
+        };
+        // The pidfd names whatever process holds the pid now: if that is not the owner
+        // (the owner died and the pid was reused before we looked), it is gone.
+        if pod_registry::process_start_time(self.pid).ok() != Some(self.start_time) {
+            return;
+        }
+        let _ = exit.wait_for(Option::is_some).await;
+    }
 }
 
 /// What a child Pod gets from its parent (secrets included: this travels only in the

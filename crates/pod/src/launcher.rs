@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use pod_ids::Roots;
 
+use crate::cli::exit::{Exit, fail};
 use crate::launch::LaunchConfig;
 use crate::layout::PodPaths;
 use crate::process::READY_LINE;
@@ -32,6 +33,16 @@ pub fn pod_exe() -> anyhow::Result<PathBuf> {
 /// Starts the Pod process described by `cfg` and returns its pid once it is ready.
 pub fn launch(roots: &Roots, cfg: &LaunchConfig, timeout: Duration) -> anyhow::Result<u32> {
     let paths = PodPaths::new(roots, &cfg.name);
+    // A Pod that never started leaves nothing behind: a runtime dir this launch
+    // created is removed again if the start fails (one that existed belongs to an
+    // earlier or a live process of this name and is left alone).
+    let created_dir = !paths.dir.exists();
+    let cleanup = |file: &std::path::Path| {
+        let _ = std::fs::remove_file(file);
+        if created_dir {
+            let _ = std::fs::remove_dir_all(&paths.dir);
+        }
+    };
     paths
         .ensure_dirs()
         .with_context(|| format!("cannot create runtime dir {}", paths.dir.display()))?;
@@ -69,7 +80,8 @@ pub fn launch(roots: &Roots, cfg: &LaunchConfig, timeout: Duration) -> anyhow::R
         Ok(Err(e)) => bail!("cannot read the Pod process's readiness: {e}"),
         Err(_) => {
             let _ = child.kill();
-            let _ = std::fs::remove_file(&file);
+            let _ = child.wait();
+            cleanup(&file);
             bail!(
                 "Pod {} did not become ready within {}s; see {}",
                 cfg.name.as_str(),
@@ -83,13 +95,47 @@ pub fn launch(roots: &Roots, cfg: &LaunchConfig, timeout: Duration) -> anyhow::R
         return Ok(pid);
     }
     let _ = child.wait();
-    let _ = std::fs::remove_file(&file);
-    match line.strip_prefix("error: ") {
-        Some(msg) => bail!("{msg}"),
+    cleanup(&file);
+    match parse_error_line(line) {
+        Some((code, msg)) => Err(fail(code, msg)),
         None => bail!(
             "Pod {} exited during startup; see {}",
             cfg.name.as_str(),
             paths.log().display()
         ),
+    }
+}
+
+/// `error[CODE]: message` (or the older `error: message`) → exit code and message.
+fn parse_error_line(line: &str) -> Option<(Exit, String)> {
+    if let Some(msg) = line.strip_prefix("error: ") {
+        return Some((Exit::Failed, msg.to_owned()));
+    }
+    let rest = line.strip_prefix("error[")?;
+    let (code, msg) = rest.split_once("]: ")?;
+    let code = match code {
+        "2" => Exit::Usage,
+        "3" => Exit::Config,
+        "4" => Exit::Conflict,
+        _ => Exit::Failed,
+    };
+    Some((code, msg.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_carry_their_exit_code() {
+        assert_eq!(
+            parse_error_line("error[4]: held by x"),
+            Some((Exit::Conflict, "held by x".into()))
+        );
+        assert_eq!(
+            parse_error_line("error: old style"),
+            Some((Exit::Failed, "old style".into()))
+        );
+        assert_eq!(parse_error_line("ready"), None);
     }
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use transcript::RequestConfig;
 
 use crate::allocation::Allocated;
+use crate::cli::exit::Exit;
 use crate::controller::{Controller, Identity};
 use crate::launch::{LaunchConfig, Manifest, StartMode};
 use crate::layout::PodPaths;
@@ -35,18 +36,25 @@ pub const READY_LINE: &str = "ready";
 
 /// Builds the model client of a manifest (the key comes from the environment).
 pub fn provider_of(m: &Manifest) -> anyhow::Result<llm::Client> {
-    let kind = ProviderKind::parse(&m.provider).ok_or_else(|| {
-        anyhow!(
-            "unknown provider {:?}: use openai, anthropic, responses, gemini (or ollama, vllm, llamacpp, lmstudio, openrouter)",
-            m.provider
-        )
+    let dialect = m.dialect.as_deref().unwrap_or(&m.provider);
+    let kind = ProviderKind::parse(dialect).ok_or_else(|| {
+        anyhow!("unknown provider dialect {dialect:?}: use openai, anthropic, responses or gemini")
     })?;
     let key = m.api_key_env.as_deref().and_then(ApiKey::from_env);
-    Ok(llm::Client::new(ProviderConfig::new(
-        kind,
-        m.base_url.clone(),
-        key,
-    ))?)
+    let mut cfg = ProviderConfig::new(kind, m.base_url.clone(), key);
+    cfg.reasoning_echo = m.reasoning_echo;
+    if let Some(secs) = m.idle_timeout_secs {
+        cfg.timeouts.idle = std::time::Duration::from_secs(secs);
+    }
+    if let Some(n) = m.max_attempts {
+        cfg.retry.max_attempts = n.max(1);
+    }
+    cfg.extra_headers = m
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(llm::Client::new(cfg)?)
 }
 
 /// The tool runner of a manifest.
@@ -64,19 +72,20 @@ pub fn tools_of(m: &Manifest) -> ScopedTools {
 /// is bound, `Err(message)` when startup failed.
 pub async fn run_pod(
     launch: LaunchConfig,
-    ready: impl FnOnce(Result<(), String>),
+    ready: impl FnOnce(Result<(), (Exit, String)>),
+    roots: &Roots,
 ) -> anyhow::Result<()> {
     let mut ready = Some(ready);
     let res = run_inner(launch, &mut ready).await;
     if let (Err(e), Some(r)) = (&res, ready.take()) {
-        r(Err(format!("{e:#}")));
+        r(Err(startup_failure(e, roots)));
     }
     res
 }
 
 async fn run_inner(
     launch: LaunchConfig,
-    ready: &mut Option<impl FnOnce(Result<(), String>)>,
+    ready: &mut Option<impl FnOnce(Result<(), (Exit, String)>)>,
 ) -> anyhow::Result<()> {
     tracing::debug!("pod process starting");
     let roots: Roots = launch.roots.into();
@@ -142,6 +151,7 @@ async fn run_inner(
     } else {
         Vec::new()
     };
+    let owner = launch.owner;
     let (allocation, registered) =
         match launch.child.as_ref().and_then(|c| c.reservation.as_deref()) {
             Some(token) => Allocated::adopt(&roots, &name, token, paths.socket())?,
@@ -266,10 +276,20 @@ async fn run_inner(
     }
     tracing::info!(pod = name.as_str(), pid = std::process::id(), "ready");
 
+    // A one-shot Pod lives for its `pod run` process: if that dies (SIGKILL, a CI
+    // timeout, a closed terminal) the run is cancelled like any interrupt and the
+    // Pod stops, releasing its scope. The pidfd wakes us within milliseconds.
+    let owner_gone = async {
+        match owner {
+            Some(o) => o.gone().await,
+            None => std::future::pending().await,
+        }
+    };
     let reason = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
         () = shutdown.cancelled() => "shutdown requested",
+        () = owner_gone => "the pod run process that owned this one-shot Pod exited",
     };
     tracing::info!(reason, "shutting down");
     controller.shutdown(reason).await;
@@ -305,12 +325,74 @@ pub fn serve_main(launch_file: &std::path::Path) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(run_pod(launch, |r| {
-        let mut out = std::io::stdout().lock();
-        let _ = match r {
-            Ok(()) => writeln!(out, "{READY_LINE}"),
-            Err(e) => writeln!(out, "error: {}", e.replace('\n', " ")),
-        };
-        let _ = out.flush();
-    }))
+    let roots: Roots = launch.roots.clone().into();
+    let res = rt.block_on(run_pod(
+        launch,
+        |r| {
+            let mut out = std::io::stdout().lock();
+            let _ = match r {
+                Ok(()) => writeln!(out, "{READY_LINE}"),
+                Err((code, e)) => writeln!(out, "error[{}]: {}", code as u8, e.replace('\n', " ")),
+            };
+            let _ = out.flush();
+        },
+        &roots,
+    ));
+    log_peak_memory();
+    res
+}
+
+/// Logs the process's peak resident memory at exit (`VmHWM`), which the headless
+/// benchmark reads back: the Pod is not the benchmark's child once it called setsid
+/// and may outlive the CLI, so `wait4`'s rusage cannot see it.
+fn log_peak_memory() {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+    {
+        let kib = line
+            .trim_start_matches("VmHWM:")
+            .trim()
+            .trim_end_matches(" kB");
+        tracing::info!(peak_rss_kib = kib, "exit");
+    }
+}
+
+/// The exit code and one clear line for a start-up failure; a scope conflict is
+/// told in the user's terms (which Pod, its pid, what to do).
+fn startup_failure(e: &anyhow::Error, roots: &Roots) -> (Exit, String) {
+    use pod_registry::{Registry, RegistryError as R};
+    for cause in e.chain() {
+        if let Some(R::WriteConflict {
+            ours,
+            owner,
+            theirs,
+            ..
+        }) = cause.downcast_ref::<R>()
+        {
+            let pid = crate::allocation::registry(roots)
+                .and_then(|r| r.list())
+                .ok()
+                .and_then(|rows| rows.into_iter().find(|a| &a.name == owner))
+                .and_then(|a| a.process.map(|p| p.pid))
+                .map_or(String::new(), |p| format!(" (pid {p})"));
+            let (o, t) = (ours.path.as_path(), theirs.path.as_path());
+            let what = if o == t {
+                format!("this directory ({}) is already being written", o.display())
+            } else {
+                format!(
+                    "{} overlaps {}, which is already being written",
+                    o.display(),
+                    t.display()
+                )
+            };
+            let n = owner.as_str();
+            return (
+                Exit::Conflict,
+                format!(
+                    "{what} by Pod {n}{pid} — `pod attach {n}`, `pod stop {n}`, or pass --write SUBDIR (or --read-only)"
+                ),
+            );
+        }
+    }
+    (crate::cli::exit::code_of(e), format!("{e:#}"))
 }

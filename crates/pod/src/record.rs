@@ -225,6 +225,8 @@ mod tests {
         let store = RecordStore::new(dir.path().join("pods"));
         let m = Manifest {
             provider: "anthropic".into(),
+            dialect: None,
+            reasoning_echo: Default::default(),
             base_url: "http://127.0.0.1:1".into(),
             api_key_env: Some("MY_KEY".into()),
             model: "m".into(),

@@ -244,6 +244,8 @@ mod tests {
     fn manifest(dir: &std::path::Path) -> Manifest {
         Manifest {
             provider: "openai".into(),
+            dialect: None,
+            reasoning_echo: Default::default(),
             base_url: "http://127.0.0.1:1/v1".into(),
             api_key_env: None,
             model: "m".into(),

@@ -71,6 +71,9 @@ pub struct RunCtx {
 enum RunEnd {
     Completed(String, Option<StopReason>),
     Errored(String, Option<StopReason>),
+    /// The provider refused the configuration (key, model, address): retrying the
+    /// same request cannot help.
+    ConfigErrored(String),
     Cancelled(String),
     /// The log itself failed: nothing more can be recorded.
     LogFailed(StoreError),
@@ -111,29 +114,15 @@ pub async fn run(
             Event::RunCompleted { final_text },
             stop,
         ),
-        RunEnd::Errored(error, stop) => (
-            EntryKind::RunErrored {
-                error: error.clone(),
-            },
-            Event::RunErrored {
-                error,
-                cancelled: false,
-            },
-            stop,
-        ),
-        RunEnd::Cancelled(why) => (
-            EntryKind::RunErrored { error: why.clone() },
-            Event::RunErrored {
-                error: why,
-                cancelled: true,
-            },
-            None,
-        ),
+        RunEnd::Errored(error, stop) => errored(error, false, false, stop),
+        RunEnd::ConfigErrored(error) => errored(error, false, true, None),
+        RunEnd::Cancelled(why) => errored(why, true, false, None),
         RunEnd::LogFailed(e) => {
             tracing::error!(error = %e, "session log append failed; run abandoned");
             ctx.journal.emit(Event::RunErrored {
                 error: format!("session log failed: {e}"),
                 cancelled: false,
+                config_error: false,
             });
             return Finished {
                 conv,
@@ -147,6 +136,34 @@ pub async fn run(
             (EntryKind::TurnEnd { turn }, Event::TurnEnd { turn, stop }),
             (entry, event),
         ],
+    }
+}
+
+fn errored(
+    error: String,
+    cancelled: bool,
+    config_error: bool,
+    stop: Option<StopReason>,
+) -> (EntryKind, Event, Option<StopReason>) {
+    (
+        EntryKind::RunErrored {
+            error: error.clone(),
+        },
+        Event::RunErrored {
+            error,
+            cancelled,
+            config_error,
+        },
+        stop,
+    )
+}
+
+/// A model error as the run ends with it.
+fn model_error(e: llm::LlmError) -> RunEnd {
+    if e.is_config_or_auth() {
+        RunEnd::ConfigErrored(e.to_string())
+    } else {
+        RunEnd::Errored(e.to_string(), None)
     }
 }
 
@@ -187,7 +204,7 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
         };
         let mut stream = match ctx.provider.stream(&req, cancel.clone()) {
             Ok(s) => s,
-            Err(e) => return RunEnd::Errored(e.to_string(), None),
+            Err(e) => return model_error(e),
         };
         let mut calls: Vec<ToolCall> = Vec::new();
         let mut recorded_items = 0usize;
@@ -201,7 +218,7 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
                 None | Some(Err(llm::LlmError::Cancelled)) => {
                     break Err(RunEnd::Cancelled("cancelled".into()));
                 }
-                Some(Err(e)) => break Err(RunEnd::Errored(e.to_string(), None)),
+                Some(Err(e)) => break Err(model_error(e)),
                 Some(Ok(StreamEvent::TextDelta(delta))) => {
                     ctx.journal.emit(Event::TextDelta { delta })
                 }

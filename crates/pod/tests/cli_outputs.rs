@@ -1,5 +1,5 @@
-//! Machine-readable outputs: `pod run --json` streams protocol events until the run
-//! ends; `pod doctor` reports a stale socket left by a killed Pod and `--fix` removes it.
+//! Machine-readable outputs: `pod run --json` streams `started`, the protocol events
+//! and `result`, then stops the one-shot Pod; `pod doctor` reports a stale socket left by a killed Pod and `--fix` removes it.
 
 mod common;
 
@@ -27,6 +27,14 @@ fn run_json_streams_events_until_the_run_ends() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    assert_eq!(lines[0]["type"], "started", "{out}");
+    assert_eq!(lines[0]["name"], "j");
+    let result = lines.last().unwrap();
+    assert_eq!(result["type"], "result", "{out}");
+    assert_eq!(result["status"], "completed");
+    assert_eq!(result["final_text"], "hello there");
+    assert_eq!(result["exit_code"], 0);
+    let lines = &lines[1..lines.len() - 1];
     assert!(lines.iter().all(|l| l["type"] == "event"), "{out}");
     let kinds: Vec<&str> = lines
         .iter()
@@ -39,7 +47,9 @@ fn run_json_streams_events_until_the_run_ends() {
     assert_eq!(lines.last().unwrap()["event"]["final_text"], "hello there");
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
-    env.ok(&["stop", "j"]);
+    // One-shot: the Pod is gone when the command returns; stopping it again is fine.
+    assert!(!env.is_live("j"));
+    assert!(env.ok(&["stop", "j"]).contains("already stopped"));
 }
 
 #[test]
@@ -152,12 +162,20 @@ fn logs_follow_prints_new_entries_until_the_pod_stops() {
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
+    // `HH:MM:SS  SEQ  kind ...`; a message shown as it streamed has `…` for its seq.
+    let second = |l: &str| l.split_whitespace().nth(1).unwrap_or("").to_owned();
     let seqs: Vec<u64> = text
         .lines()
-        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .filter_map(|l| second(l).parse().ok())
         .collect();
+    let streamed = text.lines().filter(|l| second(l) == "…").count();
     assert!(
-        seqs.windows(2).all(|w| w[1] == w[0] + 1),
-        "every entry exactly once: {seqs:?}"
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "entries in order, none twice: {seqs:?}"
+    );
+    assert_eq!(
+        seqs.len() + streamed,
+        usize::try_from(seqs.last().unwrap() + 1).unwrap(),
+        "every entry exactly once:\n{text}"
     );
 }

@@ -112,6 +112,8 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
     let records = pod::record::RecordStore::new(env.roots.pods.clone());
     let manifest = pod::launch::Manifest {
         provider: "openai".into(),
+        dialect: None,
+        reasoning_echo: Default::default(),
         base_url: mock.url(),
         api_key_env: None,
         model: "m".into(),
@@ -136,7 +138,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
         .unwrap();
     let out = env.ok(&["resume", "early", "hello", "--print"]);
     assert_eq!(out.trim(), "fresh");
+    // `resume --print` is one-shot too: the Pod stopped cleanly after the run.
     let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
-    assert_eq!(ls[0]["status"], "idle");
-    env.ok(&["stop", "early"]);
+    assert_eq!(ls[0]["status"], "stopped");
 }

@@ -37,6 +37,7 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
         "--base-url",
         &mock.url(),
         "--print",
+        "--keep",
     ]);
     assert_eq!(out.trim(), "Both done.");
 
@@ -122,37 +123,57 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     assert!(row["parent"].is_null());
     assert!(row["session_id"].is_string() && row["segment_id"].is_string());
 
-    // A second Pod under the same live name is refused clearly.
-    let err = env.fails(&[
-        "run",
-        "again",
-        "--name",
-        "p1",
-        "--model",
-        "m",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    // A second Pod under the same live name is refused clearly (exit 4: held).
+    let err = env.fails_with(
+        4,
+        &[
+            "run",
+            "again",
+            "--name",
+            "p1",
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+            "--detach",
+        ],
+    );
     assert!(err.contains("Pod p1 is already running"), "{err}");
 
     let registry: Value = serde_json::from_str(&env.ok(&["registry", "--json"])).unwrap();
     assert_eq!(registry[0]["name"], "p1", "{registry}");
     assert_eq!(registry[0]["pid"].as_u64().unwrap() as u32, env.pid("p1"));
 
-    // A second Pod whose write scope overlaps the live one's is refused.
-    let err = env.fails(&[
-        "run",
-        "x",
-        "--name",
-        "p2",
-        "--model",
-        "m",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
-    assert!(err.contains("overlaps") && err.contains("p1"), "{err}");
+    // A second Pod whose write scope overlaps the live one's is refused in the
+    // user's terms (exit 4), and leaves nothing behind.
+    let err = env.fails_with(
+        4,
+        &[
+            "run",
+            "x",
+            "--name",
+            "p2",
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+            "--detach",
+        ],
+    );
+    let pid = env.pid("p1");
+    assert!(
+        err.contains(&format!(
+            "this directory ({}) is already being written by Pod p1 (pid {pid})",
+            common::path_str(&env.project)
+        )) && err.contains("pod stop p1")
+            && err.contains("--write SUBDIR"),
+        "{err}"
+    );
+    assert!(
+        !env.roots.runtime.join("p2").exists(),
+        "no runtime dir left"
+    );
+    assert!(!env.roots.pods.join("p2").exists(), "no record left");
 
     // `pod stop`: no socket, no live process, a terminal entry.
     env.ok(&["stop", "p1"]);
@@ -177,20 +198,23 @@ fn parallel_tool_calls_then_text_are_logged_in_order_and_listed_idle() {
     }
     let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
     assert_eq!(ls[0]["status"], "stopped");
-    assert!(ls[0].get("pid").is_none());
+    assert!(ls[0]["pid"].is_null(), "keys are never missing: {ls}");
 
     // Reusing the name of a stopped Pod points at `pod resume`.
-    let err = env.fails(&[
-        "run",
-        "x",
-        "--name",
-        "p1",
-        "--model",
-        "m",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    let err = env.fails_with(
+        2,
+        &[
+            "run",
+            "x",
+            "--name",
+            "p1",
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+            "--detach",
+        ],
+    );
     assert!(
         err.contains("already exists") && err.contains("pod resume p1"),
         "{err}"
@@ -223,7 +247,9 @@ fn wrong_base_url_is_a_clear_error_and_a_run_errored_entry() {
         &url,
         "--print",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    // 404 (a wrong URL or an unknown model) is configuration: exit 3, not retried.
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(mock.requests().len(), 1, "not retried");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("run failed") && err.contains("HTTP 404"),
@@ -236,7 +262,11 @@ fn wrong_base_url_is_a_clear_error_and_a_run_errored_entry() {
         ),
         "{log:?}"
     );
-    env.ok(&["stop", "bad"]);
+    assert!(
+        !env.is_live("bad"),
+        "a failed one-shot run leaves no live Pod"
+    );
+    assert!(env.ok(&["stop", "bad"]).contains("already stopped"));
 }
 
 #[test]
@@ -245,7 +275,7 @@ fn invalid_config_key_names_file_and_key() {
     let cfg = env.project.join(".pods");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config.toml"), "[defaults]\nmodle = \"x\"\n").unwrap();
-    let err = env.fails(&["run", "hi", "--model", "m", "--detach"]);
+    let err = env.fails_with(3, &["run", "hi", "--model", "m", "--detach"]);
     assert!(
         err.contains(&common::path_str(&cfg.join("config.toml"))),
         "{err}"
@@ -260,10 +290,10 @@ fn invalid_config_key_names_file_and_key() {
 #[test]
 fn unknown_pod_errors_suggest_what_to_do() {
     let env = Env::new();
-    let err = env.fails(&["send", "ghost", "hi"]);
+    let err = env.fails_with(2, &["send", "ghost", "hi"]);
     assert!(err.contains("no Pod named ghost"), "{err}");
-    let err = env.fails(&["resume", "ghost", "--detach"]);
+    let err = env.fails_with(2, &["resume", "ghost", "--detach"]);
     assert!(err.contains("no Pod named ghost"), "{err}");
-    let err = env.fails(&["send", "Bad/Name", "hi"]);
+    let err = env.fails_with(2, &["send", "Bad/Name", "hi"]);
     assert!(err.contains("invalid") || err.contains("name"), "{err}");
 }

@@ -121,6 +121,11 @@ pub enum Event {
         /// True when the user or a shutdown cancelled it.
         #[serde(default)]
         cancelled: bool,
+        /// True when retrying cannot help until the user fixes the configuration:
+        /// the provider refused the key (401/403), does not know the model, or could
+        /// not be reached at all (connection refused, no such host).
+        #[serde(default)]
+        config_error: bool,
     },
     /// The Pod is shutting down.
     ShuttingDown {

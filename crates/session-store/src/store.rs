@@ -223,6 +223,45 @@ impl SessionStore {
             .segment_file(self.session_of(segment_id)?, segment_id))
     }
 
+    /// Deletes a whole session: its segments' index entries, then its directory.
+    /// Refused while any of its segments is held by a writer (a live Pod). A crash
+    /// half-way leaves a directory without some index entries, which lookups report
+    /// as missing segments and `rebuild_index` restores; it never leaves an index
+    /// entry pointing at a deleted session that a new session could be mistaken for
+    /// (ids are never reused). Returns how many segments were removed.
+    pub fn remove_session(&self, session: SessionId) -> Result<usize> {
+        if !self.layout.session_dir(session).exists() {
+            return Ok(0);
+        }
+        let segments = self.list_segments(session)?;
+        let locks: Vec<SegmentLock> = segments
+            .iter()
+            .map(|s| {
+                SegmentLock::acquire(
+                    &self.layout.lock_file(session, *s),
+                    &self.layout.segment_file(session, *s),
+                )
+            })
+            .collect::<Result<_>>()?;
+        for s in &segments {
+            let entry = self.layout.index_entry(*s);
+            match fs::remove_file(&entry) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &entry)(e)),
+            }
+        }
+        let dir = self.layout.session_dir(session);
+        drop(locks);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &dir)(e)),
+        }
+        sync_dir(&self.layout.root)?;
+        Ok(segments.len())
+    }
+
     /// Rewrites the index entry of every segment found under the root, e.g. after
     /// session directories were copied in from another machine. The only operation
     /// that scans all sessions; lookups never do. Returns how many entries it wrote.

@@ -405,7 +405,7 @@ impl Transcript {
             Event::Usage { usage } => self.add_usage(&usage),
             Event::TurnEnd { turn, .. } => self.turn_end(turn),
             Event::RunCompleted { .. } => self.finish_streams(),
-            Event::RunErrored { error, cancelled } => {
+            Event::RunErrored { error, cancelled, .. } => {
                 self.finish_streams();
                 self.push(EntryKind::RunError { error, cancelled });
             }

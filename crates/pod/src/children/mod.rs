@@ -480,6 +480,7 @@ impl Children {
                 reservation: Some(reservation.to_string()),
                 callback_token: callback_token.clone(),
             }),
+            owner: None,
         };
         let roots = self.roots.clone();
         let pid = tokio::task::spawn_blocking(move || {

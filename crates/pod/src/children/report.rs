@@ -32,6 +32,7 @@ pub fn spawn_reporter(
                     Event::RunErrored {
                         error,
                         cancelled: false,
+                        ..
                     },
                 )) => ChildReport::Errored { error },
                 Ok(_) | Err(RecvError::Lagged(_)) => continue,

@@ -10,12 +10,81 @@ use std::process::ExitCode;
 use pod_ids::Roots;
 use session_store::SessionStore;
 
+use crate::config::{Config, FlagOverrides};
 use crate::layout::PodPaths;
 use crate::liveness;
+use crate::outln;
 use crate::record::RecordStore;
 
+/// One configured provider as `pod doctor` sees it.
+#[derive(Debug, serde::Serialize)]
+struct ProviderCheck {
+    name: String,
+    dialect: &'static str,
+    base_url: String,
+    key_env: Option<String>,
+    key_set: bool,
+    default: bool,
+    /// `--online` only: what a cheap request answered.
+    online: Option<String>,
+}
+
+/// Providers of the effective configuration: which have their key, and (online)
+/// whether their endpoint answers. A missing key is a problem only for the default
+/// provider, the one `pod run` uses without --provider.
+async fn provider_checks(
+    roots: &Roots,
+    online: bool,
+    problems: &mut Vec<String>,
+) -> Vec<ProviderCheck> {
+    let here = std::env::current_dir().ok();
+    let config = match Config::load(&roots.config, here.as_deref(), &FlagOverrides::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(e.to_string());
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (name, p) in &config.providers {
+        let key_set = p
+            .api_key_env
+            .as_deref()
+            .is_none_or(|v| llm::ApiKey::from_env(v).is_some());
+        let default = *name == config.default_provider;
+        if default && !key_set {
+            problems.push(format!(
+                "default provider {name}: {} is not set (export it, or pick another provider with --provider or defaults.provider)",
+                p.api_key_env.as_deref().unwrap_or_default()
+            ));
+        }
+        // Online checks only where they can tell something: a key to try, or a
+        // local server that needs none.
+        let online = if online && key_set {
+            Some(super::doctor_online::probe(p).await)
+        } else {
+            None
+        };
+        out.push(ProviderCheck {
+            name: name.clone(),
+            dialect: p.kind.name(),
+            base_url: p.base_url.clone(),
+            key_env: p.api_key_env.clone(),
+            key_set,
+            default,
+            online,
+        });
+    }
+    out
+}
+
 /// `pod doctor`.
-pub fn doctor(roots: &Roots, fix: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn doctor(
+    roots: &Roots,
+    fix: bool,
+    json: bool,
+    online: bool,
+) -> anyhow::Result<ExitCode> {
     let mut problems: Vec<String> = Vec::new();
     let mut fixed: Vec<String> = Vec::new();
     for (what, dir, private) in [
@@ -98,21 +167,46 @@ pub fn doctor(roots: &Roots, fix: bool, json: bool) -> anyhow::Result<ExitCode> 
             }
         }
     }
+    let providers = provider_checks(roots, online, &mut problems).await;
     if json {
-        println!(
+        outln!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"pods_checked": checked, "problems": problems, "fixed": fixed})
-            )?
-        );
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema_version": super::interact::JSON_SCHEMA_VERSION,
+                "pods_checked": checked,
+                "problems": problems,
+                "fixed": fixed,
+                "providers": providers,
+            }))?
+        )?;
     } else {
+        for p in providers
+            .iter()
+            .filter(|p| p.default || p.key_set || p.online.is_some())
+        {
+            outln!(
+                "provider {:<12} {:<9} key {:<22} {}{}",
+                p.name,
+                p.dialect,
+                match (&p.key_env, p.key_set) {
+                    (None, _) => "not needed".to_owned(),
+                    (Some(v), true) => format!("{v} set"),
+                    (Some(v), false) => format!("{v} MISSING"),
+                },
+                p.base_url,
+                p.online
+                    .as_deref()
+                    .map(|o| format!("  [{o}]"))
+                    .unwrap_or_default()
+            )?;
+        }
         for f in &fixed {
-            println!("fixed: removed {f}");
+            outln!("fixed: removed {f}")?;
         }
         for p in &problems {
-            println!("problem: {p}");
+            outln!("problem: {p}")?;
         }
-        println!("{checked} Pod(s) checked, {} problem(s)", problems.len());
+        outln!("{checked} Pod(s) checked, {} problem(s)", problems.len())?;
     }
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS

@@ -6,28 +6,37 @@ use std::time::Duration;
 use pod_ids::{PodName, Roots};
 use pod_registry::Registry;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use session_store::{Entry, EntryKind, SessionStore};
 use transcript::Item;
 
+use super::exit::{Exit, fail};
+use super::interact::JSON_SCHEMA_VERSION;
 use crate::client::PodClient;
 use crate::layout::PodPaths;
 use crate::liveness;
+use crate::outln;
 use crate::record::{PodRecord, RecordStore};
 
-/// One row of `pod ls --json`.
+/// One row of `pod ls --json` (docs/json.md: every key is always present).
 #[derive(Debug, Serialize)]
 pub struct PodRow {
     name: String,
     status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
     parent: Option<String>,
+    cwd: String,
+    provider: String,
+    model: String,
     write: Vec<String>,
     read: Vec<String>,
     session_id: Option<String>,
     segment_id: Option<String>,
-    model: String,
+    created_at: Option<String>,
+    last_active: Option<String>,
+    last_error: Option<String>,
+    usage: transcript::Usage,
+    turns: u64,
 }
 
 fn paths_of(rec: &PodRecord, access: scope::Access) -> Vec<String> {
@@ -40,26 +49,48 @@ fn paths_of(rec: &PodRecord, access: scope::Access) -> Vec<String> {
         .collect()
 }
 
-/// Status of a Pod that is not live: `stopped` when its log ends with a clean stop,
-/// else `lost`.
-fn dead_status(sessions: &SessionStore, rec: &PodRecord) -> &'static str {
+/// What a Pod's active segment says about it.
+#[derive(Debug, Default)]
+struct LogSummary {
+    /// The log ends with a clean stop.
+    stopped: bool,
+    /// Time of the last entry (Unix ms).
+    last_active_ms: Option<u64>,
+    /// The error of the last run, when the last run failed.
+    last_error: Option<String>,
+    usage: transcript::Usage,
+    turns: u64,
+}
+
+fn summarize(sessions: &SessionStore, rec: &PodRecord) -> LogSummary {
+    let mut s = LogSummary::default();
     let Some((_, seg)) = rec.active_segment() else {
-        return "lost";
+        return s;
     };
     let Ok(read) = sessions.read_segment(seg) else {
-        return "lost";
+        return s;
     };
-    let stopped = read.entries.iter().rev().find_map(|e| match &e.kind {
-        EntryKind::Extension { domain, payload } if domain == crate::LIFECYCLE_DOMAIN => {
-            Some(payload.get("event").and_then(Value::as_str) == Some("stopped"))
+    for e in &read.entries {
+        match &e.kind {
+            EntryKind::Extension { domain, payload } if domain == crate::LIFECYCLE_DOMAIN => {
+                s.stopped = payload.get("event").and_then(Value::as_str) == Some("stopped");
+            }
+            EntryKind::RunCompleted => s.last_error = None,
+            EntryKind::RunErrored { error } => s.last_error = Some(error.clone()),
+            EntryKind::Usage { usage } => s.usage.add(usage),
+            EntryKind::TurnEnd { turn } => s.turns = *turn,
+            _ => {}
         }
-        _ => None,
-    });
-    if stopped == Some(true) {
-        "stopped"
-    } else {
-        "lost"
     }
+    s.last_active_ms = read.entries.last().map(|e| e.ts_ms);
+    s
+}
+
+/// RFC 3339 (UTC) of a Unix-millisecond time.
+pub fn rfc3339_ms(ms: u64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 async fn live_state(roots: &Roots, name: &PodName) -> Option<&'static str> {
@@ -75,6 +106,56 @@ async fn live_state(roots: &Roots, name: &PodName) -> Option<&'static str> {
     }
 }
 
+/// Status and pid of a Pod: `idle|running|paused` when live, else `stopped` when its
+/// log ends with a clean stop and `lost` otherwise.
+async fn status_of(
+    roots: &Roots,
+    rec: &PodRecord,
+    summary: &LogSummary,
+) -> (&'static str, Option<u32>) {
+    let live = liveness::probe(&PodPaths::new(roots, &rec.name).lock());
+    let status = match live {
+        // Alive but not answering (starting or wedged): report it as running.
+        Some(_) => live_state(roots, &rec.name).await.unwrap_or("running"),
+        None if summary.stopped => "stopped",
+        None => "lost",
+    };
+    (status, live.flatten())
+}
+
+fn created_at(roots: &Roots, name: &PodName) -> Option<String> {
+    let r = pod_store::PodStore::new(roots.pods.clone())
+        .read(name)
+        .ok()?;
+    r.created_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+async fn row(roots: &Roots, sessions: &SessionStore, rec: &PodRecord) -> PodRow {
+    let summary = summarize(sessions, rec);
+    let (status, pid) = status_of(roots, rec, &summary).await;
+    let seg = rec.active_segment();
+    PodRow {
+        name: rec.name.as_str().into(),
+        status,
+        pid,
+        parent: rec.parent.as_ref().map(|p| p.as_str().to_owned()),
+        cwd: rec.manifest.cwd.display().to_string(),
+        provider: rec.manifest.provider.clone(),
+        model: rec.manifest.model.clone(),
+        write: paths_of(rec, scope::Access::Write),
+        read: paths_of(rec, scope::Access::Read),
+        session_id: seg.map(|s| s.0.to_string()),
+        segment_id: seg.map(|s| s.1.to_string()),
+        created_at: created_at(roots, &rec.name),
+        last_active: summary.last_active_ms.and_then(rfc3339_ms),
+        last_error: summary.last_error,
+        usage: summary.usage,
+        turns: summary.turns,
+    }
+}
+
 /// Rows for every Pod with a record.
 pub async fn rows(roots: &Roots) -> (Vec<PodRow>, Vec<String>) {
     let records = RecordStore::new(roots.pods.clone());
@@ -82,33 +163,124 @@ pub async fn rows(roots: &Roots) -> (Vec<PodRow>, Vec<String>) {
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for r in records.list() {
-        let rec = match r {
-            Ok(r) => r,
-            Err(e) => {
-                problems.push(e.to_string());
-                continue;
-            }
-        };
-        let live = liveness::probe(&PodPaths::new(roots, &rec.name).lock());
-        let status = match live {
-            // Alive but not answering (starting or wedged): report it as running.
-            Some(_) => live_state(roots, &rec.name).await.unwrap_or("running"),
-            None => dead_status(&sessions, &rec),
-        };
-        let seg = rec.active_segment();
-        rows.push(PodRow {
-            name: rec.name.as_str().into(),
-            status,
-            pid: live.flatten(),
-            parent: rec.parent.as_ref().map(|p| p.as_str().to_owned()),
-            write: paths_of(&rec, scope::Access::Write),
-            read: paths_of(&rec, scope::Access::Read),
-            session_id: seg.map(|s| s.0.to_string()),
-            segment_id: seg.map(|s| s.1.to_string()),
-            model: rec.manifest.model.clone(),
-        });
+        match r {
+            Ok(rec) => rows.push(row(roots, &sessions, &rec).await),
+            Err(e) => problems.push(e.to_string()),
+        }
     }
     (rows, problems)
+}
+
+/// `pod show`: one Pod in full.
+pub async fn show(roots: &Roots, name: &PodName, json_out: bool) -> anyhow::Result<ExitCode> {
+    let rec = RecordStore::new(roots.pods.clone())
+        .load(name)?
+        .ok_or_else(|| fail(Exit::Usage, format!("no Pod named {}", name.as_str())))?;
+    let sessions = SessionStore::new(roots.sessions.clone());
+    let r = row(roots, &sessions, &rec).await;
+    let children: Vec<Value> = pod_store::PodStore::new(roots.pods.clone())
+        .read(name)
+        .map(|s| {
+            s.children
+                .iter()
+                .map(|c| {
+                    json!({
+                        "name": c.name.as_str(),
+                        "status": serde_json::to_value(c.status).unwrap_or(Value::Null),
+                        "write": c.write.iter().map(|w| w.path.as_path().display().to_string()).collect::<Vec<_>>(),
+                        "reason": c.reason,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let m = &rec.manifest;
+    let deny: Vec<String> = m
+        .scope
+        .deny
+        .iter()
+        .map(|r| r.path.as_path().display().to_string())
+        .collect();
+    let mut v = serde_json::to_value(&r)?;
+    if let Value::Object(o) = &mut v {
+        o.insert("schema_version".into(), JSON_SCHEMA_VERSION.into());
+        o.insert("base_url".into(), m.base_url.clone().into());
+        o.insert("api_key_env".into(), m.api_key_env.clone().into());
+        o.insert(
+            "dialect".into(),
+            m.dialect
+                .clone()
+                .unwrap_or_else(|| m.provider.clone())
+                .into(),
+        );
+        o.insert("deny".into(), json!(deny));
+        o.insert("tools".into(), json!(m.tools));
+        o.insert("children".into(), Value::Array(children));
+    }
+    if json_out {
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let field = |k: &str| match &v[k] {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "-".to_owned(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    for k in [
+        "name",
+        "status",
+        "pid",
+        "parent",
+        "provider",
+        "base_url",
+        "api_key_env",
+        "model",
+        "cwd",
+        "write",
+        "read",
+        "deny",
+        "tools",
+        "created_at",
+        "last_active",
+        "turns",
+        "last_error",
+        "session_id",
+        "segment_id",
+    ] {
+        outln!("{k:<12} {}", field(k))?;
+    }
+    let u = &r.usage;
+    outln!(
+        "{:<12} in {} out {} (cache read {}, cache write {})",
+        "usage",
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens
+    )?;
+    for c in v["children"].as_array().into_iter().flatten() {
+        outln!(
+            "{:<12} {} {} write: {}",
+            "child",
+            c["name"].as_str().unwrap_or("?"),
+            c["status"].as_str().unwrap_or("?"),
+            c["write"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `pod ls`.
@@ -118,14 +290,14 @@ pub async fn ls(roots: &Roots, json: bool) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {p}");
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("no Pods");
+        outln!("no Pods")?;
     }
     for line in tree_lines(&rows) {
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -185,9 +357,9 @@ pub async fn registry(roots: &Roots, json: bool) -> anyhow::Result<ExitCode> {
                 v
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else if allocations.is_empty() {
-        println!("no live allocations");
+        outln!("no live allocations")?;
     } else {
         for a in &allocations {
             let writes: Vec<String> = a
@@ -196,28 +368,31 @@ pub async fn registry(roots: &Roots, json: bool) -> anyhow::Result<ExitCode> {
                 .filter(|r| r.access == scope::Access::Write)
                 .map(|r| r.path.as_path().display().to_string())
                 .collect();
-            println!(
+            outln!(
                 "{:<20} pid {:>7}  write: {}",
                 a.name.as_str(),
                 a.process.map_or("-".into(), |p| p.pid.to_string()),
                 writes.join(", ")
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn one_line(s: &str, max: usize) -> String {
-    let flat = s.replace('\n', "⏎");
-    if flat.chars().count() > max {
-        format!("{}…", flat.chars().take(max).collect::<String>())
-    } else {
-        flat
-    }
+/// Human form of one log entry, shortened to one line.
+pub fn describe(e: &Entry) -> String {
+    describe_with(e, false)
 }
 
-/// Human form of one log entry.
-pub fn describe(e: &Entry) -> String {
+/// Human form of one log entry; `full` keeps every character and line break.
+pub fn describe_with(e: &Entry, full: bool) -> String {
+    let one_line = |s: &str, max: usize| {
+        if full {
+            s.replace('\n', "\n                     ")
+        } else {
+            super::interact::one_line(s, max)
+        }
+    };
     let body = match &e.kind {
         EntryKind::SegmentStart(s) => format!(
             "segment_start  session {} model {}",
@@ -262,16 +437,24 @@ pub fn describe(e: &Entry) -> String {
     format!("{:>5}  {body}", e.seq)
 }
 
+/// `HH:MM:SS` (UTC) of an entry, for the human log.
+fn clock(ts_ms: u64) -> String {
+    rfc3339_ms(ts_ms)
+        .and_then(|t| t.get(11..19).map(str::to_owned))
+        .unwrap_or_else(|| "--:--:--".into())
+}
+
 /// `pod logs`.
 pub async fn logs(
     roots: &Roots,
     name: &PodName,
     follow: bool,
-    json: bool,
+    json_out: bool,
+    full: bool,
 ) -> anyhow::Result<ExitCode> {
     let rec = RecordStore::new(roots.pods.clone())
         .load(name)?
-        .ok_or_else(|| anyhow::anyhow!("no Pod named {}", name.as_str()))?;
+        .ok_or_else(|| fail(Exit::Usage, format!("no Pod named {}", name.as_str())))?;
     let Some((_, seg)) = rec.active_segment() else {
         anyhow::bail!(
             "Pod {} has no session log yet (it never finished starting)",
@@ -279,7 +462,15 @@ pub async fn logs(
         );
     };
     let sessions = SessionStore::new(roots.sessions.clone());
-    let lock = PodPaths::new(roots, name).lock();
+    let paths = PodPaths::new(roots, name);
+    // Following a live Pod: its socket streams the text as the model writes it; the
+    // log file stays the source of every entry (the socket only adds the deltas).
+    let mut live = if follow && !json_out {
+        PodClient::connect(&paths.socket(), None).await.ok()
+    } else {
+        None
+    };
+    let mut streamed = String::new();
     let mut after: Option<u64> = None;
     loop {
         let read = match after {
@@ -287,31 +478,65 @@ pub async fn logs(
             Some(a) => sessions.read_from(seg, a)?,
         };
         for e in &read.entries {
-            if json {
-                println!("{}", serde_json::to_string(e)?);
-            } else {
-                println!("{}", describe(e));
-            }
             after = Some(e.seq);
+            if json_out {
+                outln!("{}", serde_json::to_string(e)?)?;
+                continue;
+            }
+            // The message was already shown as it streamed: end its line instead.
+            if let EntryKind::AssistantItem {
+                item: Item::AssistantMessage { text },
+            } = &e.kind
+                && !streamed.is_empty()
+                && *text == streamed
+            {
+                streamed.clear();
+                outln!()?;
+                continue;
+            }
+            outln!("{}  {}", clock(e.ts_ms), describe_with(e, full))?;
         }
-        if !follow || liveness::probe(&lock).is_none() {
+        if !follow || liveness::probe(&paths.lock()).is_none() {
             if follow {
                 // One last read: entries appended just before the process exited.
                 let read = sessions.read_from(seg, after.unwrap_or(0))?;
                 for e in &read.entries {
-                    println!(
-                        "{}",
-                        if json {
-                            serde_json::to_string(e)?
-                        } else {
-                            describe(e)
-                        }
-                    );
+                    if json_out {
+                        outln!("{}", serde_json::to_string(e)?)?;
+                    } else {
+                        outln!("{}  {}", clock(e.ts_ms), describe_with(e, full))?;
+                    }
                 }
             }
             return Ok(ExitCode::SUCCESS);
         }
-        // Following a file: a short poll is the simple, portable way to tail it.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A file has no change notification that is both portable and simple; a short
+        // poll tails it, and the socket (when we have one) shows text at once.
+        let tick = tokio::time::sleep(Duration::from_millis(100));
+        match live.as_mut() {
+            Some(c) => {
+                tokio::select! {
+                    () = tick => {}
+                    msg = c.next_message() => match msg {
+                        Ok(protocol::ServerMessage::Event { event: protocol::Event::TextDelta { delta }, .. }) => {
+                            if streamed.is_empty() {
+                                crate::out!("{}  {:>5}  assistant      ", clock(now_ms()), "…")?;
+                            }
+                            crate::out!("{delta}")?;
+                            streamed.push_str(&delta);
+                        }
+                        Ok(_) => {}
+                        Err(_) => live = None,
+                    },
+                }
+            }
+            None => tick.await,
+        }
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

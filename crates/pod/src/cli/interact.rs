@@ -1,5 +1,5 @@
 //! Talking to a live Pod: `send`, `stop`, `attach`, and following a run in
-//! `--print` / `--json` / interactive mode.
+//! `--print` / `--json` / line mode.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -7,12 +7,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use pod_ids::{PodName, Roots};
 use protocol::{Event, InputMode, Request, ServerMessage};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::exit::{Exit, fail};
 use crate::client::{ClientError, PodClient};
 use crate::layout::PodPaths;
 use crate::liveness;
 use crate::record::RecordStore;
+use crate::{out, outln};
+
+/// Version of the `--json` line schema (docs/json.md). Bumped when a field changes
+/// meaning or disappears; new fields do not bump it.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// How a client follows a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +34,27 @@ pub enum Follow {
     Interactive,
 }
 
+/// How a run ended, as the CLI reports it.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The exit code it maps to.
+    pub exit: Exit,
+    /// The model's final answer (empty when the run failed).
+    pub final_text: String,
+    /// The error, when the run failed or was interrupted.
+    pub error: Option<String>,
+}
+
+impl RunOutcome {
+    fn status(&self) -> &'static str {
+        match self.exit {
+            Exit::Success => "completed",
+            Exit::Interrupted => "interrupted",
+            _ => "failed",
+        }
+    }
+}
+
 /// Connects to a live Pod, or explains why not (and what to do).
 pub async fn connect(
     roots: &Roots,
@@ -37,25 +65,40 @@ pub async fn connect(
     match PodClient::connect(&paths.socket(), since).await {
         Ok(c) => Ok(c),
         Err(ClientError::Connect { .. }) if liveness::probe(&paths.lock()).is_none() => {
-            let exists = RecordStore::new(roots.pods.clone())
-                .load(name)
-                .ok()
-                .flatten()
-                .is_some();
-            if exists {
+            if record_exists(roots, name) {
                 bail!(
                     "Pod {0} is not running; restore it with `pod resume {0}`",
                     name.as_str()
                 )
             } else {
-                bail!(
-                    "no Pod named {0}; start one with `pod run --name {0}`",
-                    name.as_str()
-                )
+                Err(fail(
+                    Exit::Usage,
+                    format!(
+                        "no Pod named {0}; start one with `pod run --name {0}`",
+                        name.as_str()
+                    ),
+                ))
             }
         }
         Err(e) => Err(e).with_context(|| format!("cannot talk to Pod {}", name.as_str())),
     }
+}
+
+fn record_exists(roots: &Roots, name: &PodName) -> bool {
+    RecordStore::new(roots.pods.clone())
+        .load(name)
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+fn input(text: String, interrupt: bool) -> Request {
+    let mode = if interrupt {
+        InputMode::Interrupt
+    } else {
+        InputMode::Queue
+    };
+    Request::SendInput { text, mode }
 }
 
 /// Sends input to a live Pod.
@@ -66,54 +109,52 @@ pub async fn send_input(
     interrupt: bool,
 ) -> anyhow::Result<()> {
     let mut c = connect(roots, name, None).await?;
-    let mode = if interrupt {
-        InputMode::Interrupt
-    } else {
-        InputMode::Queue
-    };
-    c.request(Request::SendInput { text, mode }).await?;
+    c.request(input(text, interrupt)).await?;
     Ok(())
 }
 
-/// `pod send`.
+/// `pod send`: without `how`, returns once the Pod accepted the message.
 pub async fn send(
     roots: &Roots,
     name: &PodName,
     message: String,
-    wait: bool,
+    how: Option<Follow>,
     interrupt: bool,
 ) -> anyhow::Result<ExitCode> {
-    if !wait {
+    let Some(how) = how else {
         send_input(roots, name, message, interrupt).await?;
         return Ok(ExitCode::SUCCESS);
-    }
-    let mut c = connect(roots, name, None).await?;
-    let mode = if interrupt {
-        InputMode::Interrupt
-    } else {
-        InputMode::Queue
     };
-    c.request(Request::SendInput {
-        text: message.clone(),
-        mode,
-    })
-    .await?;
-    wait_for_run(&mut c, &message, Follow::Print).await
+    let mut c = connect(roots, name, None).await?;
+    let started = Instant::now();
+    c.request(input(message.clone(), interrupt)).await?;
+    let outcome = wait_for_run(&mut c, &message, how).await?;
+    report(&mut c, name, &outcome, how, started).await
 }
 
 /// Waits for the `user_input` event of `text`, then for the end of that run,
-/// printing according to `how`.
-async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Result<ExitCode> {
+/// printing according to `how`. The first Ctrl-C interrupts the run (the Pod closes
+/// its tool calls as interrupted); a second one stops waiting.
+async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Result<RunOutcome> {
     let mut started = false;
+    let mut interrupted = false;
     loop {
-        let msg = c
-            .next_message()
-            .await
-            .context("the Pod went away during the run")?;
+        let msg = tokio::select! {
+            msg = c.next_message() => msg.map_err(|_| fail(Exit::Failed, "the Pod went away during the run"))?,
+            _ = tokio::signal::ctrl_c() => {
+                if interrupted {
+                    return Ok(RunOutcome { exit: Exit::Interrupted, final_text: String::new(), error: Some("interrupted".into()) });
+                }
+                interrupted = true;
+                eprintln!("interrupting the run (Ctrl-C again to stop waiting)");
+                let _ = c.request(Request::Interrupt).await;
+                continue;
+            }
+        };
         if how == Follow::Json
             && let ServerMessage::Event { .. } | ServerMessage::Resync { .. } = &msg
         {
-            println!("{}", serde_json::to_string(&msg)?);
+            outln!("{}", serde_json::to_string(&msg)?)?;
         }
         let ServerMessage::Event { event, .. } = msg else {
             continue;
@@ -121,112 +162,250 @@ async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Res
         match event {
             Event::UserInput { text: t } if t == text => started = true,
             Event::RunCompleted { final_text } if started => {
-                if how == Follow::Print {
-                    println!("{final_text}");
-                }
-                return Ok(ExitCode::SUCCESS);
+                return Ok(RunOutcome {
+                    exit: Exit::Success,
+                    final_text,
+                    error: None,
+                });
             }
-            Event::RunErrored { error, .. } if started => {
-                if how != Follow::Json {
-                    eprintln!("error: run failed: {error}");
-                }
-                return Ok(ExitCode::FAILURE);
+            Event::RunErrored {
+                error,
+                cancelled,
+                config_error,
+            } if started => {
+                let exit = if cancelled {
+                    Exit::Interrupted
+                } else if config_error {
+                    Exit::Config
+                } else {
+                    Exit::Failed
+                };
+                return Ok(RunOutcome {
+                    exit,
+                    final_text: String::new(),
+                    error: Some(error),
+                });
             }
             _ => {}
         }
     }
 }
 
-/// Follows a run started with `task` (or, without one, an interactive session).
+/// Prints the end of a run (`--print`: the answer; `--json`: the `result` line) and
+/// gives the exit code.
+async fn report(
+    c: &mut PodClient,
+    name: &PodName,
+    outcome: &RunOutcome,
+    how: Follow,
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
+    match how {
+        Follow::Json => {
+            // Totals as the Pod counts them; a Pod that is already stopping answers
+            // nothing, and the last status we have stands in.
+            let status = match c.request(Request::Status).await {
+                Ok(v) => serde_json::from_value(v).unwrap_or_else(|_| c.status.clone()),
+                Err(_) => c.status.clone(),
+            };
+            let line = json!({
+                "type": "result",
+                "schema_version": JSON_SCHEMA_VERSION,
+                "name": name.as_str(),
+                "status": outcome.status(),
+                "final_text": outcome.final_text,
+                "error": outcome.error,
+                "usage": status.usage,
+                "turns": status.turns,
+                "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "exit_code": outcome.exit as u8,
+            });
+            outln!("{line}")?;
+        }
+        Follow::Print if outcome.exit == Exit::Success => outln!("{}", outcome.final_text)?,
+        _ => {}
+    }
+    if let (Some(e), true) = (&outcome.error, how != Follow::Json) {
+        match outcome.exit {
+            Exit::Interrupted => eprintln!("interrupted: {e}"),
+            _ => eprintln!("error: run failed: {e}"),
+        }
+    }
+    Ok(outcome.exit.into())
+}
+
+/// The `started` line of a `--json` run.
+fn started_line(roots: &Roots, c: &PodClient) -> serde_json::Value {
+    let s = &c.status;
+    let manifest = RecordStore::new(roots.pods.clone())
+        .load(&s.name)
+        .ok()
+        .flatten()
+        .map(|r| r.manifest);
+    let paths = |access: scope::Access| -> Vec<String> {
+        s.scope
+            .allow
+            .iter()
+            .filter(|r| r.access == access)
+            .map(|r| r.path.as_path().display().to_string())
+            .collect()
+    };
+    json!({
+        "type": "started",
+        "schema_version": JSON_SCHEMA_VERSION,
+        "name": s.name.as_str(),
+        "session_id": s.session_id.to_string(),
+        "segment_id": s.segment_id.to_string(),
+        "pid": s.pid,
+        "model": s.model,
+        "provider": manifest.as_ref().map(|m| m.provider.clone()),
+        "cwd": manifest.as_ref().map(|m| m.cwd.display().to_string()),
+        "scope": {"write": paths(scope::Access::Write), "read": paths(scope::Access::Read)},
+    })
+}
+
+/// Follows a run started with `task` (or, without one, a line-mode session). With
+/// `one_shot`, the Pod is stopped once the run has ended, however it ended.
 pub async fn follow(
     roots: &Roots,
     name: &PodName,
     task: Option<String>,
     how: Follow,
+    one_shot: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut c = connect(roots, name, None).await?;
-    match (how, task) {
-        (Follow::Interactive, task) => interactive(c, task).await,
+    let code = match (how, task) {
+        (Follow::Interactive, task) => return interactive(c, task).await,
         (_, Some(task)) => {
-            c.request(Request::SendInput {
-                text: task.clone(),
-                mode: InputMode::Queue,
-            })
-            .await?;
-            wait_for_run(&mut c, &task, how).await
+            if how == Follow::Json {
+                outln!("{}", started_line(roots, &c))?;
+            }
+            let started = Instant::now();
+            c.request(input(task.clone(), false)).await?;
+            let outcome = wait_for_run(&mut c, &task, how).await;
+            let code = match &outcome {
+                Ok(o) => report(&mut c, name, o, how, started).await,
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            if one_shot {
+                shutdown_and_wait(c, roots, name).await?;
+            }
+            outcome?;
+            code?
         }
         (_, None) => {
-            println!("{} is {:?}", name.as_str(), c.status.state);
-            Ok(ExitCode::SUCCESS)
+            if how == Follow::Json {
+                outln!("{}", started_line(roots, &c))?;
+            } else {
+                outln!("{} is {:?}", name.as_str(), c.status.state)?;
+            }
+            if one_shot {
+                shutdown_and_wait(c, roots, name).await?;
+            }
+            ExitCode::SUCCESS
         }
-    }
+    };
+    Ok(code)
 }
 
 /// `pod attach`.
 pub async fn attach(roots: &Roots, name: &PodName) -> anyhow::Result<ExitCode> {
     let c = connect(roots, name, None).await?;
-    eprintln!(
-        "attached to {} ({:?}); type a message and Enter, Ctrl-D to detach",
-        name.as_str(),
-        c.status.state
-    );
+    eprintln!("attached to {} ({:?})", name.as_str(), c.status.state);
     interactive(c, None).await
 }
 
+const LINE_MODE_HINT: &str =
+    "type a message and Enter · Ctrl-C interrupts the run, twice detaches · Ctrl-D detaches";
+
+/// Line mode: each line is a message; the Pod keeps running when this ends.
 async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<ExitCode> {
+    eprintln!("{LINE_MODE_HINT}");
+    let mut running = task.is_some() || c.status.state == protocol::PodState::Running;
     if let Some(t) = task {
-        c.request(Request::SendInput {
-            text: t,
-            mode: InputMode::Queue,
-        })
-        .await?;
+        c.request(input(t, false)).await?;
     }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let mut last_ctrl_c: Option<Instant> = None;
+    if !running {
+        eprint!("> ");
+    }
     loop {
         tokio::select! {
-            line = lines.next_line() => match line? {
+            line = lines.next_line(), if stdin_open => match line? {
+                // EOF: wait for the answer in flight, then leave.
+                None if running => stdin_open = false,
                 None => return Ok(ExitCode::SUCCESS),
                 Some(l) if l.trim().is_empty() => {}
                 Some(l) => {
-                    c.request(Request::SendInput { text: l, mode: InputMode::Queue }).await?;
+                    c.request(input(l, false)).await?;
+                    running = true;
                 }
             },
+            _ = tokio::signal::ctrl_c() => {
+                let again = last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2));
+                if again || !running {
+                    eprintln!("\ndetached; the Pod keeps running");
+                    return Ok(Exit::Interrupted.into());
+                }
+                last_ctrl_c = Some(Instant::now());
+                eprintln!("\ninterrupting (Ctrl-C again to detach)");
+                let _ = c.request(Request::Interrupt).await;
+            }
             msg = c.next_message() => {
                 let ServerMessage::Event { event, .. } = msg? else { continue };
-                print_event(&event);
+                print_event(&event)?;
+                if matches!(event, Event::RunCompleted { .. } | Event::RunErrored { .. }) {
+                    running = false;
+                    if !stdin_open {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    eprint!("> ");
+                } else if matches!(event, Event::UserInput { .. }) {
+                    running = true;
+                }
             }
         }
     }
 }
 
-fn print_event(event: &Event) {
-    use std::io::Write;
+/// At most `max` characters of `s` on one line.
+pub fn one_line(s: &str, max: usize) -> String {
+    let flat = s.replace('\n', "⏎");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+fn print_event(event: &Event) -> std::io::Result<()> {
     match event {
-        Event::TextDelta { delta } => {
-            print!("{delta}");
-            let _ = std::io::stdout().flush();
-        }
+        Event::TextDelta { delta } => out!("{delta}"),
         Event::AssistantItem {
             item: transcript::Item::AssistantMessage { .. },
-        } => println!(),
-        Event::ToolStarted { name, .. } => println!("[tool {name} ...]"),
+        } => outln!(),
+        Event::AssistantItem {
+            item: transcript::Item::ToolCall(call),
+        } => outln!("[tool {} {}]", call.name, one_line(&call.arguments, 120)),
         Event::ToolResult {
             result,
             duration_ms,
-        } => println!(
+        } => outln!(
             "[tool {} {} in {duration_ms} ms]",
             result.name,
             if result.is_error { "failed" } else { "done" }
         ),
-        Event::RunErrored { error, .. } => println!("[run failed: {error}]"),
-        Event::StateChanged { state } => eprintln!("[{state:?}]"),
-        _ => {}
+        Event::RunErrored { error, .. } => outln!("[run failed: {error}]"),
+        Event::Notice { text } => outln!("[notice: {}]", one_line(text, 200)),
+        _ => Ok(()),
     }
 }
 
-/// `pod stop`: asks for a clean shutdown and waits until the process is gone.
-pub async fn stop(roots: &Roots, name: &PodName) -> anyhow::Result<ExitCode> {
-    let mut c = connect(roots, name, None).await?;
+/// Asks the Pod to shut down and waits until its process is gone (the liveness lock
+/// is free, so its scope and name are released).
+async fn shutdown_and_wait(mut c: PodClient, roots: &Roots, name: &PodName) -> anyhow::Result<()> {
     // The ack may race with the process exiting; either way we wait for exit below.
     let _ = c.request(Request::Shutdown).await;
     while c.next_message().await.is_ok() {}
@@ -240,6 +419,30 @@ pub async fn stop(roots: &Roots, name: &PodName) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    println!("{} stopped", name.as_str());
+    Ok(())
+}
+
+/// `pod stop`: asks for a clean shutdown and waits until the process is gone. A Pod
+/// that is already stopped is not an error.
+pub async fn stop(roots: &Roots, name: &PodName) -> anyhow::Result<ExitCode> {
+    let paths = PodPaths::new(roots, name);
+    if liveness::probe(&paths.lock()).is_none() {
+        if !record_exists(roots, name) {
+            return Err(fail(Exit::Usage, format!("no Pod named {}", name.as_str())));
+        }
+        outln!("{} already stopped", name.as_str())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = match PodClient::connect(&paths.socket(), None).await {
+        Ok(c) => c,
+        // It exited between the probe and the connect.
+        Err(_) if liveness::probe(&paths.lock()).is_none() => {
+            outln!("{} already stopped", name.as_str())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot talk to Pod {}", name.as_str())),
+    };
+    shutdown_and_wait(c, roots, name).await?;
+    outln!("{} stopped", name.as_str())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,9 @@
 //! command lives in a small module; errors go to stderr with exit code 1.
 
 mod doctor;
+mod doctor_online;
+pub mod exit;
+mod housekeeping;
 mod inspect;
 
 pub use inspect::describe as describe_entry;
@@ -14,11 +17,27 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use interact::Follow;
 use pod_ids::{PodName, RootOverrides, Roots};
+
+/// What the root `--help` ends with: the exit codes scripts rely on.
+const ROOT_AFTER_HELP: &str = "\
+Without a command, `pod` opens the dashboard (same as `pod tui`).
+
+Exit codes:
+  0    success (also when the reader closed stdout, e.g. `pod logs X | head -1`)
+  1    the run failed (model or tool error), or another failure
+  2    usage: bad flags, names or paths
+  3    configuration or authentication (missing API key, 401/403, unknown model)
+  4    scope conflict: the directory or name is held by a live Pod
+  130  interrupted (Ctrl-C)
+
+Providers by name: openai, anthropic, responses, gemini, openrouter, deepseek, groq,
+mistral, xai, together, fireworks, moonshot, ollama, llamacpp, vllm, lmstudio.";
 
 /// `pod`: run, watch, talk to, stop and restore LLM coding agents.
 #[derive(Debug, Parser)]
-#[command(name = "pod", version, about)]
+#[command(name = "pod", version, about, after_help = ROOT_AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     dirs: DirFlags,
@@ -29,52 +48,68 @@ pub struct Cli {
 
 /// Root overrides (ARCHITECTURE §3).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Storage roots")]
 struct DirFlags {
     /// Data root (default: $PODS_HOME/data, $PODS_DATA_DIR, $XDG_DATA_HOME/pods).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Session logs root.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "DIR")]
     sessions_dir: Option<PathBuf>,
     /// Pod records root.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "DIR")]
     pods_dir: Option<PathBuf>,
     /// Runtime root (sockets, locks).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "DIR")]
     runtime_dir: Option<PathBuf>,
     /// Config root.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "DIR")]
     config_dir: Option<PathBuf>,
 }
 
 /// How a client follows a run.
 #[derive(Debug, Args, Clone, Copy)]
-#[group(multiple = false)]
 pub struct OutputMode {
-    /// Return once the Pod is ready (and the task, if any, was accepted).
-    #[arg(long)]
+    /// Return once the Pod is ready (and the task, if any, was accepted); the Pod keeps running.
+    #[arg(long, conflicts_with_all = ["print", "json"])]
     detach: bool,
-    /// Wait for the run to end and print the final answer.
-    #[arg(long)]
+    /// Wait for the run to end, print the final answer, then stop the Pod (see --keep).
+    #[arg(long, conflicts_with = "json")]
     print: bool,
-    /// Stream protocol events as JSON lines until the run ends.
+    /// Stream JSON lines (`started`, events, `result`) until the run ends, then stop the Pod.
     #[arg(long)]
     json: bool,
+    /// With --print/--json: keep the Pod running (idle) after the run instead of stopping it.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Start a new Pod.
     Run(start::RunArgs),
-    /// List Pods.
+    /// List Pods (a tree: children under their parent).
+    #[command(
+        after_help = "Examples:\n  pod ls\n  pod ls --json | jq '.[] | select(.status == \"idle\")'"
+    )]
     Ls {
-        /// JSON array output.
+        /// JSON array output (schema: docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one Pod: manifest, provider, scope, children, last error, usage.
+    #[command(after_help = "Examples:\n  pod show fix-tests\n  pod show fix-tests --json")]
+    Show {
+        /// Pod name.
+        name: String,
+        /// JSON output (schema: docs/json.md).
         #[arg(long)]
         json: bool,
     },
     /// Open the full-screen dashboard of every Pod.
     Tui,
     /// Open the dashboard focused on a Pod (line mode with --plain or when not on a terminal).
+    #[command(after_help = "Examples:\n  pod attach fix-tests\n  pod attach fix-tests --plain")]
     Attach {
         /// Pod name.
         name: String,
@@ -83,24 +118,35 @@ enum Cmd {
         plain: bool,
     },
     /// Send a message to a running Pod.
+    #[command(
+        after_help = "Examples:\n  pod send fix-tests \"now run clippy\"\n  pod send fix-tests \"summarise\" --wait\n  pod send fix-tests \"stop that\" --interrupt"
+    )]
     Send {
         /// Pod name.
         name: String,
         /// The message.
         message: String,
-        /// Return when the run this message started has ended.
+        /// Return when the run this message started has ended, printing its answer.
         #[arg(long)]
         wait: bool,
+        /// Like --wait, but stream JSON lines (events, then `result`).
+        #[arg(long)]
+        json: bool,
         /// Cancel the current run instead of queueing behind it.
         #[arg(long)]
         interrupt: bool,
     },
-    /// Stop a running Pod cleanly.
+    /// Stop running Pods cleanly (a stopped Pod is not an error).
+    #[command(after_help = "Examples:\n  pod stop fix-tests")]
     Stop {
-        /// Pod name.
-        name: String,
+        /// Pod names.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Restore a Pod from its record and session log.
+    #[command(
+        after_help = "Examples:\n  pod resume fix-tests\n  pod resume fix-tests \"continue\" --print"
+    )]
     Resume {
         /// Pod name.
         name: String,
@@ -110,13 +156,36 @@ enum Cmd {
         mode: OutputMode,
     },
     /// Show a Pod's session log.
+    #[command(
+        after_help = "Examples:\n  pod logs fix-tests\n  pod logs fix-tests --follow\n  pod logs fix-tests --json | head -1"
+    )]
     Logs {
         /// Pod name.
         name: String,
-        /// Keep printing new entries while the Pod lives.
+        /// Keep printing while the Pod lives; assistant text shows as it streams.
         #[arg(long)]
         follow: bool,
         /// Raw entries as JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Do not shorten long entries.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Remove stopped Pods: their records and session logs.
+    #[command(after_help = "Examples:\n  pod rm old-pod\n  pod rm a b c --yes")]
+    Rm {
+        /// Pod names.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Show the effective configuration and the file each value came from.
+    #[command(after_help = "Examples:\n  pod config\n  pod config --json")]
+    Config {
+        /// JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -126,7 +195,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Check directories, records, logs and live processes.
+    /// Check directories, records, logs, live processes and providers.
+    #[command(after_help = "Examples:\n  pod doctor\n  pod doctor --online --json")]
     Doctor {
         /// Repair what can be repaired safely (stale sockets and launch files).
         #[arg(long)]
@@ -134,6 +204,17 @@ enum Cmd {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Also send a cheap request to each configured provider whose key is set.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  pod completions bash > ~/.local/share/bash-completion/completions/pod\n  pod completions zsh > ~/.zfunc/_pod"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Offline demo: a scripted model edits a generated project, is killed and restored.
     Demo,
@@ -161,9 +242,11 @@ pub fn main() -> ExitCode {
     }
     match dispatch(cli) {
         Ok(code) => code,
+        // The reader went away (`pod logs X | head -1`): that is how pipes end.
+        Err(e) if exit::is_closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit::code_of(&e).into()
         }
     }
 }
@@ -215,19 +298,39 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 mode,
             } => start::resume(&roots, &pod_name(&name)?, message, mode).await,
             Cmd::Ls { json } => inspect::ls(&roots, json).await,
+            Cmd::Show { name, json } => inspect::show(&roots, &pod_name(&name)?, json).await,
             Cmd::Attach { name, .. } => interact::attach(&roots, &pod_name(&name)?).await,
             Cmd::Send {
                 name,
                 message,
                 wait,
+                json,
                 interrupt,
-            } => interact::send(&roots, &pod_name(&name)?, message, wait, interrupt).await,
-            Cmd::Stop { name } => interact::stop(&roots, &pod_name(&name)?).await,
-            Cmd::Logs { name, follow, json } => {
-                inspect::logs(&roots, &pod_name(&name)?, follow, json).await
+            } => {
+                let how = match (json, wait) {
+                    (true, _) => Some(Follow::Json),
+                    (false, true) => Some(Follow::Print),
+                    (false, false) => None,
+                };
+                interact::send(&roots, &pod_name(&name)?, message, how, interrupt).await
             }
+            Cmd::Stop { names } => {
+                for n in names {
+                    interact::stop(&roots, &pod_name(&n)?).await?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::Logs {
+                name,
+                follow,
+                json,
+                full,
+            } => inspect::logs(&roots, &pod_name(&name)?, follow, json, full).await,
+            Cmd::Rm { names, yes } => housekeeping::rm(&roots, &names, yes),
+            Cmd::Config { json } => housekeeping::config(&roots, json),
             Cmd::Registry { json } => inspect::registry(&roots, json).await,
-            Cmd::Doctor { fix, json } => doctor::doctor(&roots, fix, json),
+            Cmd::Doctor { fix, json, online } => doctor::doctor(&roots, fix, json, online).await,
+            Cmd::Completions { shell } => housekeeping::completions(shell),
             Cmd::Demo | Cmd::Serve { .. } => Ok(ExitCode::SUCCESS),
         }
     })

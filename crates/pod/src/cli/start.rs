@@ -1,7 +1,7 @@
 //! `pod run` and `pod resume`: resolve the manifest, launch the Pod process, then
 //! follow it in the chosen output mode.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,25 +11,46 @@ use pod_ids::{PodName, Roots};
 use scope::{Access, Scope, ScopeRule};
 
 use super::OutputMode;
+use super::exit::{Exit, fail};
 use super::interact::{self, Follow};
 use crate::config::{Config, FlagOverrides};
-use crate::launch::{LaunchConfig, Manifest, StartMode};
+use crate::launch::{LaunchConfig, Manifest, Owner, StartMode};
 use crate::layout::PodPaths;
 use crate::liveness;
+use crate::record::RecordStore;
 use crate::toolbox::available_tools;
 
 /// How long a Pod process may take to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Examples and the headless contract, shown by `pod run --help`.
+const RUN_AFTER_HELP: &str = "\
+Examples:
+  pod run \"fix the failing test\" --print             one-shot: answer on stdout, Pod stopped after
+  echo \"summarise src/\" | pod run --print            the task from stdin
+  git diff | pod run \"review this\" --json           stdin appended to the task as context
+  pod run \"refactor\" --write src --name refac --keep  keep the Pod idle afterwards
+  pod run --provider openrouter --model anthropic/claude-sonnet-4.5 \"hi\" --print
+  pod run --read-only \"explain the build\" --print   no write scope at all
+
+--print/--json runs stop the Pod when the run ends (success, failure or Ctrl-C) and
+when this process dies; `pod resume NAME` continues it. Exit codes: 0 success, 1 run
+failed, 2 usage, 3 configuration or authentication, 4 the directory is held by a live
+Pod, 130 interrupted.";
+
 /// `pod run` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = RUN_AFTER_HELP)]
 pub struct RunArgs {
-    /// The task (first user message).
+    /// The task (first user message); `-` reads it from stdin. With --print/--json/--detach
+    /// and piped stdin, stdin is the task (or, with a TASK, appended to it as context).
     task: Option<String>,
     /// Pod name (default: generated).
     #[arg(long)]
     name: Option<String>,
-    /// Provider: a configured provider name or a kind (openai, anthropic, responses, gemini).
+    /// Provider: a preset (openai, anthropic, responses, gemini, openrouter, deepseek, groq,
+    /// mistral, xai, together, fireworks, moonshot, ollama, llamacpp, vllm, lmstudio) or a
+    /// name from [providers.NAME] in config.toml.
     #[arg(long)]
     provider: Option<String>,
     /// Provider base URL (default: the provider's public API).
@@ -41,9 +62,15 @@ pub struct RunArgs {
     /// Environment variable holding the API key (default: the provider's usual one).
     #[arg(long)]
     api_key_env: Option<String>,
-    /// Writable path (repeatable; default: the working directory).
-    #[arg(long)]
+    /// Writable directory (repeatable; default: the working directory). Must exist.
+    #[arg(long, conflicts_with = "read_only")]
     write: Vec<PathBuf>,
+    /// No write scope at all: file tools cannot write and the shell runs read-only.
+    #[arg(long)]
+    read_only: bool,
+    /// Allow write scope on `/`, your home directory or system directories.
+    #[arg(long)]
+    allow_broad_write: bool,
     /// Read-only path (repeatable).
     #[arg(long)]
     read: Vec<PathBuf>,
@@ -84,13 +111,23 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     )?;
     let resolved = config.resolve_model(None)?;
     let mut allow = Vec::new();
-    let writes = if args.write.is_empty() {
-        &config.write
+    let (writes, flag) = if args.write.is_empty() {
+        (
+            &config.write,
+            "the configured default write scope (defaults.write)",
+        )
     } else {
-        &args.write
+        (&args.write, "--write")
     };
-    for p in writes {
-        allow.push(ScopeRule::new(absolute(&cwd, p), Access::Write, true)?);
+    if args.read_only {
+        // The Pod still reads its working tree.
+        allow.push(ScopeRule::new(&cwd, Access::Read, true)?);
+    } else {
+        for p in writes {
+            let rule = ScopeRule::new(absolute(&cwd, p), Access::Write, true)?;
+            check_write_root(rule.path.as_path(), flag, args.allow_broad_write)?;
+            allow.push(rule);
+        }
     }
     let reads = if args.read.is_empty() {
         &config.read
@@ -114,7 +151,9 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     }
     let s = resolved.settings;
     Ok(Manifest {
-        provider: s.kind.name().into(),
+        provider: resolved.provider,
+        dialect: Some(s.kind.name().into()),
+        reasoning_echo: s.reasoning_echo,
         base_url: s.base_url,
         api_key_env: args.api_key_env.clone().or(s.api_key_env),
         model: resolved.model,
@@ -133,6 +172,115 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     })
 }
 
+/// Directories whose write scope would let a Pod write far more than a project:
+/// refused unless `--allow-broad-write`. `/` and the home directory (and its
+/// ancestors) are refused exactly; system trees also below them.
+const SYSTEM_TREES: &[&str] = &[
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin",
+    "/sys", "/usr",
+];
+const SYSTEM_ROOTS: &[&str] = &[
+    "/", "/home", "/opt", "/root", "/run", "/srv", "/tmp", "/var",
+];
+
+/// Refuses a write root that is missing or too broad; `flag` names where it came from.
+fn check_write_root(path: &Path, flag: &str, allow_broad: bool) -> anyhow::Result<()> {
+    if !path.is_dir() {
+        return Err(fail(
+            Exit::Usage,
+            format!(
+                "{flag} {} does not exist (or is not a directory): create it first or pass an existing directory",
+                path.display()
+            ),
+        ));
+    }
+    if allow_broad {
+        return Ok(());
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .and_then(|h| scope::canonicalize(Path::new(&h)).ok())
+        .map(|c| c.as_path().to_path_buf());
+    // `/bin` may be a symlink to `/usr/bin`: compare with both spellings.
+    let in_tree = |r: &&str| {
+        path.starts_with(r)
+            || scope::canonicalize(Path::new(r)).is_ok_and(|c| path.starts_with(c.as_path()))
+    };
+    let what =
+        if SYSTEM_ROOTS.iter().any(|r| path == Path::new(r)) || SYSTEM_TREES.iter().any(in_tree) {
+            Some("a system directory")
+        } else if home.as_deref() == Some(path) {
+            Some("your home directory")
+        } else if home.as_deref().is_some_and(|h| h.starts_with(path)) {
+            Some("a directory above your home")
+        } else {
+            None
+        };
+    match what {
+        Some(what) => Err(fail(
+            Exit::Usage,
+            format!(
+                "refusing {flag} {} ({what}): a Pod could write anywhere below it; run in a project directory, pass --write DIR or --read-only, or --allow-broad-write if you mean it",
+                path.display()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Fails fast when the provider needs a key and its variable is not set.
+fn check_key(m: &Manifest) -> anyhow::Result<()> {
+    if let Some(var) = &m.api_key_env
+        && llm::ApiKey::from_env(var).is_none()
+    {
+        return Err(fail(
+            Exit::Config,
+            format!(
+                "{var} is not set: provider {} needs an API key (export {var}=..., or name another variable with --api-key-env)",
+                m.provider
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The task as given, or read from stdin (`-`, or piped stdin with --print/--json/
+/// --detach); with both, stdin is appended as context, as `codex exec` does.
+fn task_from(arg: Option<String>, headless: bool) -> anyhow::Result<Option<String>> {
+    use std::io::Read;
+    let explicit = arg.as_deref() == Some("-");
+    // Only a pipe or a file is read: a terminal is the user, and anything else
+    // (/dev/null, a socket) is not input someone meant to give.
+    let piped = rustix::fs::fstat(std::io::stdin())
+        .map(|st| {
+            let t = rustix::fs::FileType::from_raw_mode(st.st_mode);
+            t == rustix::fs::FileType::Fifo || t == rustix::fs::FileType::RegularFile
+        })
+        .unwrap_or(false);
+    if !(explicit || headless && piped) {
+        return Ok(arg);
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| fail(Exit::Usage, format!("cannot read the task from stdin: {e}")))?;
+    let text = text.trim_end().to_owned();
+    Ok(match arg {
+        _ if explicit && text.is_empty() => {
+            return Err(fail(
+                Exit::Usage,
+                "`-` was given but stdin is empty: pipe the task in",
+            ));
+        }
+        Some(t) if !explicit && !text.is_empty() => {
+            Some(format!("{t}\n\n<stdin>\n{text}\n</stdin>"))
+        }
+        Some(t) if !explicit => Some(t),
+        _ if text.is_empty() => None,
+        _ => Some(text),
+    })
+}
+
 fn generated_name() -> anyhow::Result<PodName> {
     let id = pod_ids::SessionId::new().to_string();
     let tail: String = id
@@ -146,13 +294,30 @@ fn generated_name() -> anyhow::Result<PodName> {
 
 fn refuse_if_live(roots: &Roots, name: &PodName) -> anyhow::Result<()> {
     if let Some(pid) = liveness::probe(&PodPaths::new(roots, name).lock()) {
-        bail!(
-            "Pod {0} is already running{1}; attach with `pod attach {0}`, stop it with `pod stop {0}`, or choose another --name",
-            name.as_str(),
-            pid.map_or(String::new(), |p| format!(" (pid {p})"))
-        );
+        return Err(fail(
+            Exit::Conflict,
+            format!(
+                "Pod {0} is already running{1}; attach with `pod attach {0}`, stop it with `pod stop {0}`, or choose another --name",
+                name.as_str(),
+                pid.map_or(String::new(), |p| format!(" (pid {p})"))
+            ),
+        ));
     }
     Ok(())
+}
+
+/// The process a one-shot run's Pod lives for: this one, for --print/--json without
+/// --keep.
+fn owner_for(mode: &OutputMode) -> anyhow::Result<Option<Owner>> {
+    if one_shot(mode) {
+        Ok(Some(Owner::current()?))
+    } else {
+        Ok(None)
+    }
+}
+
+fn one_shot(mode: &OutputMode) -> bool {
+    (mode.print || mode.json) && !mode.keep
 }
 
 /// `pod run`.
@@ -162,16 +327,29 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
         None => generated_name()?,
     };
     refuse_if_live(roots, &name)?;
+    if RecordStore::new(roots.pods.clone()).load(&name)?.is_some() {
+        return Err(fail(
+            Exit::Usage,
+            format!(
+                "a Pod named {0} already exists (stopped); continue it with `pod resume {0}`, remove it with `pod rm {0}`, or choose another --name",
+                name.as_str()
+            ),
+        ));
+    }
     let manifest = manifest_from(roots, &args)?;
+    check_key(&manifest)?;
+    let headless = args.mode.print || args.mode.json || args.mode.detach;
+    let task = task_from(args.task.clone(), headless)?;
     let cfg = LaunchConfig {
         name: name.clone(),
         roots: roots.into(),
         mode: StartMode::Fresh,
         manifest: Some(manifest),
         child: None,
+        owner: owner_for(&args.mode)?,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
-    follow(roots, &name, pid, args.task, args.mode).await
+    follow(roots, &name, pid, task, args.mode).await
 }
 
 /// `pod resume`.
@@ -182,13 +360,15 @@ pub async fn resume(
     mode: OutputMode,
 ) -> anyhow::Result<ExitCode> {
     refuse_if_live(roots, name)?;
+    let record = RecordStore::new(roots.pods.clone())
+        .load(name)?
+        .ok_or_else(|| fail(Exit::Usage, format!("no Pod named {}", name.as_str())))?;
+    check_key(&record.manifest)?;
+    let message = task_from(message, mode.print || mode.json || mode.detach)?;
     // A child whose parent is alive is restored by the parent, under the parent's
     // allocation (its callbacks reach the parent again); otherwise it restores on
     // its own from its record (its stored manifest and scope).
-    let parent = crate::record::RecordStore::new(roots.pods.clone())
-        .load(name)?
-        .and_then(|r| r.parent);
-    if let Some(p) = parent
+    if let Some(p) = record.parent
         && crate::liveness::probe(&crate::layout::PodPaths::new(roots, &p).lock()).is_some()
     {
         let sock = crate::layout::PodPaths::new(roots, &p).socket();
@@ -207,6 +387,7 @@ pub async fn resume(
         mode: StartMode::Resume,
         manifest: None,
         child: None,
+        owner: owner_for(&mode)?,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
     follow(roots, name, pid, message, mode).await
@@ -235,5 +416,5 @@ async fn follow(
         println!("{} ready (pid {pid})", name.as_str());
         return Ok(ExitCode::SUCCESS);
     }
-    interact::follow(roots, name, task, how).await
+    interact::follow(roots, name, task, how, one_shot(&mode)).await
 }

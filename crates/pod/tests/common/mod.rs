@@ -39,6 +39,8 @@ impl Env {
             .env_remove("PODS_DATA_DIR")
             .env_remove("PODS_RUNTIME_DIR")
             .env_remove("PODS_CONFIG_DIR")
+            // The default provider needs a key to start; mock-llm accepts any.
+            .env("OPENAI_API_KEY", "test-key")
             .current_dir(&self.project);
         c
     }
@@ -61,11 +63,16 @@ impl Env {
 
     /// Runs and asserts failure with exit code 1, returning stderr.
     pub fn fails(&self, args: &[&str]) -> String {
+        self.fails_with(1, args)
+    }
+
+    /// Runs and asserts failure with exit code `code`, returning stderr.
+    pub fn fails_with(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(
             out.status.code(),
-            Some(1),
-            "pod {args:?} should fail: {out:?}"
+            Some(code),
+            "pod {args:?} should fail with {code}: {out:?}"
         );
         String::from_utf8(out.stderr).unwrap()
     }
