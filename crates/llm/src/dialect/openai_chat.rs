@@ -188,11 +188,19 @@ impl Decoder for ChatDecoder {
             return Ok(false);
         }
         let v = parse_json(PROVIDER, data)?;
-        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-            return Err(in_stream_error(PROVIDER, err));
-        }
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             asm.usage(&map_usage(u));
+        }
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            // OpenRouter follows a `length` finish with an error chunk ("Token limit
+            // reached", code 400; tests/corpus/openrouter_minimax_length). The response
+            // is already complete and its stop reason says why; failing the call
+            // would lose the output and misreport a token limit as a bad request.
+            if asm.stop_reason() == Some(&StopReason::MaxTokens) {
+                tracing::debug!(error = %err, "in-stream error after a max-tokens stop ignored");
+                return Ok(false);
+            }
+            return Err(in_stream_error(PROVIDER, err));
         }
         let Some(choice) = v.pointer("/choices/0") else {
             return Ok(false);

@@ -86,8 +86,7 @@ fn push_str(out: &mut String, v: Option<&Value>) {
 }
 
 /// Joins fragment `f` into `entry`: piecewise strings are appended, any other field
-/// takes the fragment's value unless that is null (a later `"signature": null` must
-/// not erase nothing, and a real signature fills the slot).
+/// takes the fragment's value unless that is a placeholder.
 fn merge(entry: &mut Value, f: &Map<String, Value>) {
     let Some(e) = entry.as_object_mut() else {
         return;
@@ -97,7 +96,10 @@ fn merge(entry: &mut Value, f: &Map<String, Value>) {
             (Some(Value::String(old)), Value::String(piece)) if PIECEWISE.contains(&k.as_str()) => {
                 old.push_str(piece)
             }
+            // A placeholder (`null`, or `""` as OpenRouter sends for a signature still
+            // to come) never erases a value already received.
             (Some(_), Value::Null) => {}
+            (Some(old), Value::String(piece)) if piece.is_empty() && !old.is_null() => {}
             _ => {
                 e.insert(k.clone(), v.clone());
             }
