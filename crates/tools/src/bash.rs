@@ -17,7 +17,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::error::ToolError;
 use crate::output_cap::HeadTail;
-use crate::sandbox::{Confinement, Without};
+use crate::sandbox::{Confinement, Options};
 use crate::tool::{DEFAULT_SCRUBBED_ENV, Tool, ToolContext, ToolOutput, parse_args, schema_of};
 
 /// How long output is still drained after the process group was killed. Only a
@@ -88,15 +88,16 @@ async fn confinement(
     let scope = ctx.current_scope();
     let extra = ctx.shell.extra_readable.clone();
     let cwd = ctx.cwd.clone();
-    let without = Without {
-        landlock: ctx.shell.assume_no_landlock,
-        mount_namespace: ctx.shell.assume_no_mount_namespace,
+    let opts = Options {
+        without_landlock: ctx.shell.assume_no_landlock,
+        without_mount_namespace: ctx.shell.assume_no_mount_namespace,
+        hard_link_scan_limit: ctx.shell.hard_link_scan_limit,
     };
     // Walking directories to express denies, probing the kernel once: blocking.
     let built = {
         let scope = scope.clone();
         tokio::task::spawn_blocking(move || {
-            Confinement::for_scope(&scope, &cwd, &tmp, &extra, without)
+            Confinement::for_scope(&scope, &cwd, &tmp, &extra, opts)
         })
         .await
         .map_err(|e| ToolError::Internal {

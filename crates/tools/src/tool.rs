@@ -67,6 +67,10 @@ pub struct ShellSettings {
     /// Behave as if no mount namespace could be had, so metadata is guarded by
     /// the seccomp fallback (tests of the fallback).
     pub assume_no_mount_namespace: bool,
+    /// Entries of the write scope scanned per call for files with hard links
+    /// leaving it, which are then read-only for the shell (0: no scan; see
+    /// [`crate::sandbox::Options::hard_link_scan_limit`]).
+    pub hard_link_scan_limit: usize,
 }
 
 impl Default for ShellSettings {
@@ -79,6 +83,7 @@ impl Default for ShellSettings {
             extra_readable: Vec::new(),
             assume_no_landlock: false,
             assume_no_mount_namespace: false,
+            hard_link_scan_limit: crate::sandbox::DEFAULT_HARD_LINK_SCAN_LIMIT,
         }
     }
 }

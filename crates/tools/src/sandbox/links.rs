@@ -26,45 +26,106 @@ pub struct LinkLeaving {
 /// names found inside `region`, i.e. a name elsewhere. Unreadable directories are
 /// reported as an error: a region that cannot be checked cannot be called clean.
 pub fn links_leaving(region: &Path) -> std::io::Result<Vec<LinkLeaving>> {
-    let root = std::fs::symlink_metadata(region)?;
-    let mut seen: HashMap<(u64, u64), (PathBuf, u64, u64)> = HashMap::new();
-    let mut visit = |p: &Path, m: &std::fs::Metadata| {
-        if m.is_file() && m.nlink() > 1 {
-            let e = seen
-                .entry((m.dev(), m.ino()))
-                .or_insert_with(|| (p.to_owned(), m.nlink(), 0));
-            e.2 += 1;
-        }
-    };
-    if root.is_dir() {
-        let mut stack = vec![region.to_owned()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir)? {
-                let entry = entry?;
-                let m = entry.metadata()?; // lstat: symlinks are not followed
-                if m.is_dir() {
-                    if m.dev() == root.dev() {
-                        stack.push(entry.path());
-                    }
-                } else {
-                    visit(&entry.path(), &m);
-                }
-            }
-        }
-    } else {
-        visit(region, &root);
-    }
-    let mut out: Vec<LinkLeaving> = seen
+    let found = scan(&[region.to_owned()], usize::MAX, true)?.unwrap_or_default();
+    let mut out: Vec<LinkLeaving> = found
         .into_values()
-        .filter(|(_, links, inside)| inside < links)
-        .map(|(path, links, inside)| LinkLeaving {
-            path,
-            links,
-            inside,
+        .filter(|n| n.inside < n.links)
+        .map(|n| LinkLeaving {
+            path: n.first,
+            links: n.links,
+            inside: n.inside,
         })
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// Every name under `roots` of a multi-linked regular file that has names
+/// outside all of `roots`: what the mount layer makes read-only so the shell
+/// cannot write through them. `None` when the roots hold more than `budget`
+/// entries (the scan is per shell call, so a huge tree is not walked).
+/// Unreadable directories are skipped (their entries cannot be opened by name
+/// either).
+pub(crate) fn names_leaving(roots: &[PathBuf], budget: usize) -> Option<Vec<PathBuf>> {
+    let found = scan(roots, budget, false).ok()??;
+    let mut out: Vec<PathBuf> = found
+        .into_values()
+        .filter(|n| n.inside < n.links)
+        .flat_map(|n| n.names)
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+/// Names found of one multi-linked inode.
+#[derive(Default)]
+struct Names {
+    first: PathBuf,
+    names: Vec<PathBuf>,
+    links: u64,
+    inside: u64,
+}
+
+/// Walks `roots`; `Ok(None)` past `budget` entries. `strict`: an unreadable
+/// directory is an error rather than skipped.
+fn scan(
+    roots: &[PathBuf],
+    budget: usize,
+    strict: bool,
+) -> std::io::Result<Option<HashMap<(u64, u64), Names>>> {
+    let mut seen: HashMap<(u64, u64), Names> = HashMap::new();
+    let mut visit = |p: &Path, m: &std::fs::Metadata| {
+        if m.is_file() && m.nlink() > 1 {
+            let n = seen.entry((m.dev(), m.ino())).or_insert_with(|| Names {
+                first: p.to_owned(),
+                links: m.nlink(),
+                ..Names::default()
+            });
+            n.inside += 1;
+            n.names.push(p.to_owned());
+        }
+    };
+    let mut entries = 0usize;
+    for root in roots {
+        let meta = match std::fs::symlink_metadata(root) {
+            Ok(m) => m,
+            Err(e) if strict => return Err(e),
+            Err(_) => continue,
+        };
+        if !meta.is_dir() {
+            visit(root, &meta);
+            continue;
+        }
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let list = match std::fs::read_dir(&dir) {
+                Ok(l) => l,
+                Err(e) if strict => return Err(e),
+                Err(_) => continue,
+            };
+            for entry in list {
+                entries += 1;
+                if entries > budget {
+                    return Ok(None);
+                }
+                let (path, m) = match entry.and_then(|e| Ok((e.path(), e.metadata()?))) {
+                    Ok(x) => x,
+                    Err(e) if strict => return Err(e),
+                    Err(_) => continue,
+                };
+                // lstat: symlinks are not followed; other filesystems are not
+                // entered (no link crosses them).
+                if m.is_dir() {
+                    if m.dev() == meta.dev() {
+                        stack.push(path);
+                    }
+                } else {
+                    visit(&path, &m);
+                }
+            }
+        }
+    }
+    Ok(Some(seen))
 }
 
 #[cfg(test)]
@@ -92,5 +153,9 @@ mod tests {
             }]
         );
         assert!(links_leaving(&region.join("sub/b")).unwrap().len() == 1);
+        // Across several roots: a pair split between two roots stays inside.
+        let names = names_leaving(&[region.join("sub"), region.join("a")], 1000).unwrap();
+        assert_eq!(names, vec![region.join("sub/leaves")]);
+        assert_eq!(names_leaving(std::slice::from_ref(&region), 2), None);
     }
 }

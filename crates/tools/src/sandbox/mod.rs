@@ -36,6 +36,7 @@ pub use self::landlock::{
     SYSTEM_READ_PATHS, SYSTEM_WRITE_FILES, SandboxError, grant_except, landlock_abi,
     landlock_available,
 };
+use self::links::names_leaving;
 pub use self::links::{LinkLeaving, links_leaving};
 use self::mounts::MountPlan;
 
@@ -50,6 +51,9 @@ pub struct Layers {
     pub capabilities_dropped: bool,
     /// seccomp refuses metadata syscalls everywhere (the mount layer's fallback).
     pub seccomp_metadata: bool,
+    /// Files in the write scope with hard links leaving it are read-only (the
+    /// scan ran within its budget and the mount layer is there to enforce it).
+    pub hard_links_guarded: bool,
 }
 
 /// What the running kernel and this process can have, probed once.
@@ -87,7 +91,7 @@ pub fn support() -> Support {
 
 fn probe_mount_layer() -> Option<NamespaceKind> {
     let works = |userns: bool| {
-        let Ok(plan) = MountPlan::new(&[], Path::new("/"), userns) else {
+        let Ok(plan) = MountPlan::new(&[], &[], Path::new("/"), userns) else {
             return false;
         };
         let mut cmd = std::process::Command::new("true");
@@ -109,14 +113,30 @@ fn probe_mount_layer() -> Option<NamespaceKind> {
     }
 }
 
-/// Which layers to leave out (tests of the fallbacks, and kernels known to lack
-/// them).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Without {
-    /// Behave as if the kernel had no Landlock.
-    pub landlock: bool,
+/// Choices for [`Confinement::for_scope`].
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Behave as if the kernel had no Landlock (tests of the fallback policy).
+    pub without_landlock: bool,
     /// Behave as if no mount namespace could be had (the seccomp fallback).
-    pub mount_namespace: bool,
+    pub without_mount_namespace: bool,
+    /// Entries of the write scope scanned at most, per process started, for
+    /// files whose hard links leave it (0: no scan). Past it the scan is dropped
+    /// and [`Layers::hard_links_guarded`] is false.
+    pub hard_link_scan_limit: usize,
+}
+
+/// Scanning 100 000 entries takes about 0.3 s on a warm cache.
+pub const DEFAULT_HARD_LINK_SCAN_LIMIT: usize = 100_000;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            without_landlock: false,
+            without_mount_namespace: false,
+            hard_link_scan_limit: DEFAULT_HARD_LINK_SCAN_LIMIT,
+        }
+    }
 }
 
 /// A prepared sandbox for one process: build it in the parent, apply it in the
@@ -126,10 +146,10 @@ pub struct Without {
 /// # fn demo(scope: &scope::Scope) -> Result<(), Box<dyn std::error::Error>> {
 /// use std::os::unix::process::CommandExt;
 /// use std::path::Path;
-/// use tools::sandbox::{Confinement, Without};
+/// use tools::sandbox::{Confinement, Options};
 /// let tmp = Path::new("/tmp/private-0700-dir");
 /// let c = std::sync::Arc::new(Confinement::for_scope(
-///     scope, Path::new("/work/repo"), tmp, &[], Without::default())?);
+///     scope, Path::new("/work/repo"), tmp, &[], Options::default())?);
 /// let mut cmd = std::process::Command::new("my-mcp-server");
 /// let child_side = c.clone();
 /// // SAFETY: apply_in_child is async-signal-safe.
@@ -145,6 +165,7 @@ pub struct Confinement {
     mounts: Option<MountPlan>,
     caps: Option<CapDrop>,
     seccomp: Option<seccompiler::BpfProgram>,
+    hard_links_guarded: bool,
 }
 
 impl Confinement {
@@ -157,22 +178,35 @@ impl Confinement {
         cwd: &Path,
         tmp: &Path,
         extra_readable: &[PathBuf],
-        without: Without,
+        opts: Options,
     ) -> Result<Confinement, SandboxError> {
         let grants = self::landlock::grants(scope, tmp, extra_readable);
-        let ruleset = if without.landlock {
+        let ruleset = if opts.without_landlock {
             None
         } else {
             self::landlock::build_ruleset(&grants)?
         };
-        let kind = if without.mount_namespace {
+        let kind = if opts.without_mount_namespace {
             None
         } else {
             support().mount_namespace
         };
+        // Only the mount layer can make single files inside a granted subtree
+        // read-only, so the scan is skipped without it.
+        let leaving = match (kind, opts.hard_link_scan_limit) {
+            (Some(_), limit) if limit > 0 => names_leaving(&grants.write, limit),
+            _ => None,
+        };
+        if kind.is_some() && leaving.is_none() && opts.hard_link_scan_limit > 0 {
+            tracing::warn!(
+                limit = opts.hard_link_scan_limit,
+                "write scope too large to scan for hard links leaving it; not guarded"
+            );
+        }
         let mounts = match kind {
             Some(k) => Some(MountPlan::new(
                 &grants.write,
+                leaving.as_deref().unwrap_or_default(),
                 cwd,
                 k == NamespaceKind::UserAndMount,
             )?),
@@ -190,6 +224,7 @@ impl Confinement {
             mounts,
             caps,
             seccomp,
+            hard_links_guarded: leaving.is_some(),
         })
     }
 
@@ -200,6 +235,7 @@ impl Confinement {
             mount_namespace: self.mounts.is_some(),
             capabilities_dropped: self.caps.is_some(),
             seccomp_metadata: self.seccomp.is_some(),
+            hard_links_guarded: self.hard_links_guarded,
         }
     }
 

@@ -14,7 +14,8 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::mount::{MountPropagationFlags, mount_bind_recursive, mount_change};
+use rustix::io::Errno;
+use rustix::mount::{MountPropagationFlags, mount_bind, mount_bind_recursive, mount_change};
 use rustix::thread::{UnshareFlags, unshare_unsafe};
 
 use super::landlock::SandboxError;
@@ -28,6 +29,9 @@ pub(crate) struct MountPlan {
     ids: Option<IdMaps>,
     /// Write grants, outer paths first (a bind inside another must come after it).
     writable: Vec<CString>,
+    /// Files inside the grants that stay read-only: names of inodes that also
+    /// have names outside the write scope (hard links).
+    read_only: Vec<CString>,
     /// The working directory, entered again after the binds: the process's cwd
     /// still points into the mount below the new bind, which is read-only now.
     cwd: CString,
@@ -51,6 +55,7 @@ impl MountPlan {
     /// (needed without CAP_SYS_ADMIN).
     pub fn new(
         writable: &[PathBuf],
+        read_only: &[PathBuf],
         cwd: &Path,
         user_namespace: bool,
     ) -> Result<MountPlan, SandboxError> {
@@ -68,6 +73,10 @@ impl MountPlan {
             ids,
             writable: sorted
                 .into_iter()
+                .map(|p| cstring(p))
+                .collect::<Result<_, _>>()?,
+            read_only: read_only
+                .iter()
                 .map(|p| cstring(p))
                 .collect::<Result<_, _>>()?,
             cwd: cstring(cwd)?,
@@ -99,6 +108,15 @@ impl MountPlan {
         )?;
         for w in &self.writable {
             mount_bind_recursive(w.as_c_str(), w.as_c_str())?;
+        }
+        // Each its own mount, so the recursive read-only below covers it and the
+        // non-recursive clearing on the grants does not.
+        for f in &self.read_only {
+            match mount_bind(f.as_c_str(), f.as_c_str()) {
+                // Gone or replaced since the scan: nothing left to protect there.
+                Err(Errno::NOENT) => {}
+                r => r?,
+            }
         }
         set_mount_attr(c"/", true, MOUNT_ATTR_RDONLY, 0)?;
         for w in &self.writable {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use scope::{Access, Scope, ScopeRule};
 use tokio::sync::watch;
@@ -68,4 +69,72 @@ pub fn require_landlock() -> bool {
         "this kernel has no Landlock; set PODS_TOOLS_SKIP_LANDLOCK=1 to skip confinement tests"
     );
     false
+}
+
+/// Set in the re-run as the throw-away user (see [`rerun_as_user`]): tests whose
+/// outcome differs for an ordinary user run themselves again as one when root.
+const AS_USER_ENV: &str = "TOOLS_LAYERS_AS_USER";
+const USER: &str = "pods-sandbox-test";
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Creates the throw-away user once (tests run in parallel; `useradd` locks
+/// /etc/passwd and fails while another holds it).
+pub fn ensure_user() -> (u32, u32) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, USER]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .ok()
+    };
+    if id("-u").is_none() {
+        let st = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/bin/false",
+                USER,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {USER} failed");
+    }
+    (id("-u").unwrap(), id("-g").unwrap())
+}
+
+/// When root (and not already the re-run), runs `test` of this binary again as
+/// the throw-away user and asserts it passed.
+pub fn rerun_as_user(test: &str) {
+    if !is_root() || std::env::var_os(AS_USER_ENV).is_some() {
+        return;
+    }
+    let (uid, gid) = ensure_user();
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(AS_USER_ENV, "1")
+        .env("TMPDIR", "/tmp")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{test} as {USER}:\n{text}"
+    );
 }
