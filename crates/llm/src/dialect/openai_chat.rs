@@ -434,3 +434,104 @@ mod tests {
         assert_eq!(done.stop, StopReason::ToolUse);
     }
 }
+
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+    use serde_json::json;
+    use transcript::{Reasoning, ToolCall, ToolResult};
+
+    fn history(reasoning: Reasoning) -> Request {
+        Request {
+            history: vec![
+                Item::UserMessage { text: "q".into() },
+                Item::Reasoning(reasoning),
+                Item::AssistantMessage {
+                    text: "Let me look.".into(),
+                },
+                Item::ToolCall(ToolCall {
+                    call_id: "c1".into(),
+                    name: "read".into(),
+                    arguments: "{}".into(),
+                }),
+                Item::ToolResult(ToolResult {
+                    call_id: "c1".into(),
+                    name: "read".into(),
+                    output: "x".into(),
+                    is_error: false,
+                }),
+                Item::Reasoning(Reasoning {
+                    text: "done thinking".into(),
+                    ..Default::default()
+                }),
+                Item::AssistantMessage {
+                    text: "It is x.".into(),
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reasoning_content_goes_on_tool_call_messages_only() {
+        let req = history(Reasoning {
+            text: "I should read.".into(),
+            ..Default::default()
+        });
+        let b = body(&req, ReasoningEcho::ReasoningContent);
+        assert_eq!(b["messages"][1]["reasoning_content"], "I should read.");
+        assert!(b["messages"][3].get("reasoning_content").is_none());
+        // Without the echo (plain Chat servers) reasoning never leaves.
+        let b = body(&req, ReasoningEcho::None);
+        assert!(b["messages"][1].get("reasoning_content").is_none());
+        assert!(b["messages"][1].get("reasoning_details").is_none());
+    }
+
+    #[test]
+    fn tool_call_message_without_reasoning_still_gets_the_field() {
+        // History from another provider: DeepSeek checks for the field's presence.
+        let b = body(
+            &history(Reasoning::default()),
+            ReasoningEcho::ReasoningContent,
+        );
+        assert_eq!(b["messages"][1]["reasoning_content"], "");
+    }
+
+    #[test]
+    fn reasoning_details_go_back_verbatim_and_in_order() {
+        let d = vec![
+            json!({"type":"reasoning.text","text":"a","signature":"s","format":"anthropic-claude-v1","index":0}),
+            json!({"type":"reasoning.encrypted","data":"E","id":"tool_c1","format":"google-gemini-v1","index":1}),
+        ];
+        let req = history(Reasoning {
+            text: "a".into(),
+            details: d.clone(),
+            ..Default::default()
+        });
+        let b = body(&req, ReasoningEcho::ReasoningDetails);
+        assert_eq!(b["messages"][1]["reasoning_details"], json!(d));
+        assert!(b["messages"][1].get("reasoning_content").is_none());
+        // The later turn had text-only reasoning: nothing to send back.
+        assert!(b["messages"][3].get("reasoning_details").is_none());
+    }
+
+    #[test]
+    fn reasoning_only_in_details_text_is_still_reasoning() {
+        // Snowflake-style (tests/corpus/snowflake_claude_details_text_only): no
+        // `delta.reasoning`, the text lives only in `reasoning_details[].text`.
+        let raw = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"1+1\",\"index\":0}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"2\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (_, done) = crate::dialect::tests::run(crate::ProviderKind::OpenAiChat, raw);
+        let done = done.unwrap();
+        match &done.items[0] {
+            Item::Reasoning(r) => {
+                assert_eq!(r.text, "1+1");
+                assert_eq!(r.details.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
