@@ -190,3 +190,35 @@ async fn bash_cannot_signal_a_process_outside_its_sandbox() {
     assert!(out.contains("done"), "{out}");
     rerun_as_user("bash_cannot_signal_a_process_outside_its_sandbox");
 }
+
+#[tokio::test]
+async fn abstract_sockets_outside_the_sandbox_are_unreachable() {
+    if !require_landlock() {
+        return;
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        println!("skipping: /usr/bin/python3 is needed to connect to an abstract socket");
+        return;
+    }
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("pods-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (t, scope) = tree();
+    let (_tx, ctx) = ctx(scope, &t.p("w"));
+    let connect = |n: &str| {
+        format!(
+            "/usr/bin/python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(\"\\0{n}\"); print(\"connected\")'"
+        )
+    };
+    let out = sh(&ctx, &connect(&name)).await;
+    assert!(!out.contains("connected"), "{out}");
+    assert!(listener.accept().is_err(), "a connection arrived");
+    // Within the sandbox, abstract sockets work.
+    let inner = format!(
+        "/usr/bin/python3 -c 'import socket; l = socket.socket(socket.AF_UNIX); l.bind(\"\\0{name}-in\"); l.listen(); s = socket.socket(socket.AF_UNIX); s.connect(\"\\0{name}-in\"); print(\"connected\")'"
+    );
+    let out = sh(&ctx, &inner).await;
+    assert!(out.contains("connected"), "{out}");
+}

@@ -126,8 +126,11 @@ pub struct Options {
     pub hard_link_scan_limit: usize,
 }
 
-/// Scanning 100 000 entries takes about 0.3 s on a warm cache.
-pub const DEFAULT_HARD_LINK_SCAN_LIMIT: usize = 100_000;
+/// The scan costs one `lstat` per entry, about 5 µs each on a warm cache
+/// (measured in a debug build: 0.16 s per call for a 31 000-entry Rust workspace
+/// with its `target/`), paid on every process started. 20 000 entries keep that
+/// under ~0.1 s; larger write scopes are not guarded unless the runtime raises it.
+pub const DEFAULT_HARD_LINK_SCAN_LIMIT: usize = 20_000;
 
 impl Default for Options {
     fn default() -> Options {
