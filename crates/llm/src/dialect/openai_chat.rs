@@ -182,6 +182,7 @@ impl Decoder for ChatDecoder {
     fn event(&mut self, _name: &str, data: &str, asm: &mut Assembler) -> Result<bool, LlmError> {
         let data = data.trim();
         if data == "[DONE]" {
+            self.flush_details(asm);
             return Ok(true);
         }
         if data.is_empty() {
@@ -222,7 +223,6 @@ impl Decoder for ChatDecoder {
                 if reasoning.is_none() {
                     asm.reasoning_text(REASONING_KEY, &visible);
                 }
-                asm.reasoning(REASONING_KEY).details = self.details.entries().to_vec();
             }
             match delta.get("content") {
                 Some(Value::String(t)) if !t.is_empty() => {
@@ -252,7 +252,7 @@ impl Decoder for ChatDecoder {
             }
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.details.start_new_block();
+            self.flush_details(asm);
             asm.close_text_and_reasoning();
             asm.stop(map_stop(reason));
         }
@@ -287,8 +287,18 @@ impl ChatDecoder {
     /// Gemini's encrypted signature after the text, next to the call) form a new
     /// reasoning item placed where they arrived, so the log keeps the stream order.
     fn close_reasoning(&mut self, asm: &mut Assembler) {
-        self.details.start_new_block();
+        self.flush_details(asm);
         asm.close(REASONING_KEY);
+    }
+
+    /// Hands the assembled `reasoning_details` to the current reasoning item. Done
+    /// once per item (when it closes), not per delta: copying the growing entries on
+    /// every fragment would be quadratic in the reasoning length.
+    fn flush_details(&mut self, asm: &mut Assembler) {
+        let entries = self.details.take();
+        if !entries.is_empty() {
+            asm.reasoning(REASONING_KEY).details.extend(entries);
+        }
     }
 
     fn tool_fragment(&mut self, tc: &Value, asm: &mut Assembler) {
@@ -321,7 +331,7 @@ impl ChatDecoder {
             if known.is_some() {
                 asm.close(key);
             }
-            self.details.start_new_block();
+            self.flush_details(asm);
             asm.close_text_and_reasoning();
             let name = tc
                 .pointer("/function/name")

@@ -46,15 +46,10 @@ impl DetailsAccumulator {
         visible
     }
 
-    /// The assembled entries of the current block, in stream order.
-    pub fn entries(&self) -> &[Value] {
-        &self.entries
-    }
-
-    /// Entries from here on belong to the next reasoning item (the previous one was
-    /// closed because text, a refusal or a tool call came in between).
-    pub fn start_new_block(&mut self) {
-        self.entries.clear();
+    /// Takes the assembled entries of the current reasoning item, in stream order;
+    /// entries from here on belong to the next item.
+    pub fn take(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.entries)
     }
 
     /// The entry a fragment continues: the same `type` and `index`. Fragments without
@@ -129,8 +124,8 @@ mod tests {
             ("Two", " plus two", "")
         );
         assert_eq!(
-            acc.entries(),
-            &[
+            acc.take(),
+            [
                 json!({"type":"reasoning.text","text":"Two plus two","signature":"sig==","format":"anthropic-claude-v1","index":0})
             ]
         );
@@ -145,13 +140,12 @@ mod tests {
         ]);
         acc.feed(&[json!({"type":"reasoning.encrypted","data":"BBB","format":"google-gemini-v1"})]);
         acc.feed(&[json!({"type":"reasoning.encrypted","data":"CCC","format":"google-gemini-v1"})]);
-        let types: Vec<_> = acc
-            .entries()
+        let entries = acc.take();
+        let types: Vec<_> = entries
             .iter()
             .map(|e| e["data"].as_str().unwrap_or("-"))
             .collect();
         assert_eq!(types, ["-", "AAA", "BBB", "CCC"]);
-        acc.start_new_block();
-        assert!(acc.entries().is_empty());
+        assert!(acc.take().is_empty());
     }
 }
