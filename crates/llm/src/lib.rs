@@ -17,8 +17,14 @@
 //! - a tool call cut by the token limit is reported as [`StreamEvent::ToolCallTruncated`]
 //!   and is never in [`Completed::items`] or a [`StreamEvent::ToolCallFinished`];
 //! - opaque reasoning (Anthropic thinking signatures, redacted thinking, Responses
-//!   `encrypted_content`, Gemini thought signatures) is kept verbatim and sent back
-//!   in the original order;
+//!   `encrypted_content`, Gemini thought signatures, OpenRouter `reasoning_details`)
+//!   is kept verbatim and sent back in the original order;
+//! - on OpenAI-compatible services reasoning goes back only as the configured
+//!   [`ReasoningEcho`] says (from the [`Preset`] or the config, never guessed from the
+//!   model name): DeepSeek/Kimi need `reasoning_content` on tool-call messages,
+//!   OpenRouter needs `reasoning_details` unchanged, everyone else gets none;
+//! - a service name resolves only through [`Preset::lookup`]; an unknown name is an
+//!   error, never a fallback to another service's URL;
 //! - identical inputs give byte-identical request bodies (tools sorted by name, JSON
 //!   object keys sorted), so provider prompt caches hit;
 //! - a retry after partial output never duplicates it: an identical replay is
