@@ -30,7 +30,8 @@ async fn raw_body_is_served_verbatim_from_a_path_relative_to_the_script() {
     let server = MockServer::start(Script::from_file(dir.join("script.yaml")).unwrap())
         .await
         .unwrap();
-    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let body =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]});
     let (status, headers, text) =
         post(&format!("{}/v1/chat/completions", server.base_url()), &body).await;
     assert_eq!(status, 200);
