@@ -70,7 +70,8 @@ impl Tool for Glob {
                 .compile_matcher();
             let max = p.max_results.unwrap_or(GLOB_DEFAULT_MAX).clamp(1, GLOB_HARD_MAX);
             let mut found = Vec::new();
-            for entry in walker(&base.canonical, &scope).build() {
+            let (wb, skipped_dirs) = walker(&base.canonical, &scope);
+            for entry in wb.build() {
                 if cancel.is_cancelled() {
                     return Err(ToolError::Cancelled { tool: "glob".into() });
                 }
@@ -101,6 +102,10 @@ impl Tool for Glob {
                     out,
                     "[output truncated: showed {max} of {total} paths; narrow the pattern or raise max_results]"
                 );
+            }
+            let skipped = skipped_dirs.lock().unwrap_or_else(|p| p.into_inner());
+            for (dir, why) in skipped.iter() {
+                let _ = write!(out, "\n[directory {} skipped: {why}]", dir.display());
             }
             Ok(ToolOutput {
                 text: out,

@@ -116,7 +116,7 @@ impl Tool for Grep {
             let base = resolve(&scope, &cwd, p.path.as_deref().unwrap_or("."), Access::Read)?;
             let root = base.open_root()?;
             let matcher = build_matcher(&p)?;
-            let mut wb = walker(&base.canonical, &scope);
+            let (mut wb, skipped_dirs) = walker(&base.canonical, &scope);
             if let Some(g) = &p.glob {
                 let mut ob = OverrideBuilder::new(&base.canonical);
                 let bad = |e: ignore::Error| ToolError::BadPattern {
@@ -144,6 +144,13 @@ impl Tool for Grep {
                 skipped: Mutex::new(Vec::new()),
             };
             search.run(wb)?;
+            for (dir, why) in skipped_dirs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..)
+            {
+                search.skip(&dir, format!("directory skipped: {why}"));
+            }
             Ok(search.render(&base.canonical))
         })
         .await

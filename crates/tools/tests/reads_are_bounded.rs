@@ -244,3 +244,46 @@ async fn a_growing_file_is_read_to_the_limit_only() {
         "one read_file call read {max_read} bytes (limit {limit})"
     );
 }
+
+#[tokio::test]
+async fn ignore_files_that_are_fifos_or_links_to_devices_do_not_hang_the_walk() {
+    let _g = SERIAL.lock().await;
+    let t = Tree::new();
+    t.write("w/a.rs", "fn main() {}\n");
+    t.write("w/sub/b.rs", "fn main() {}\n");
+    t.write("w/dev/c.rs", "fn main() {}\n");
+    mkfifo(&t.p("w/.gitignore"));
+    mkfifo(&t.p("w/sub/.ignore"));
+    std::os::unix::fs::symlink("/dev/zero", t.p("w/dev/.gitignore")).unwrap();
+    let (_tx, ctx) = w_ctx(&t);
+    let fifos = [t.p("w/.gitignore"), t.p("w/sub/.ignore")];
+    for (tool, args) in [
+        ("glob", json!({"pattern": "**/*.rs"})),
+        ("grep", json!({"pattern": "main"})),
+    ] {
+        let before = bytes_read_by_process();
+        let r = match tokio::time::timeout(Duration::from_secs(5), call(&ctx, tool, args)).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => {
+                fifos.iter().for_each(|f| drop(open_writer(f)));
+                panic!("{tool} did not return within 5 s");
+            }
+        };
+        assert!(bytes_read_by_process() - before < 1024 * 1024);
+        // Walking goes on where the ignore files are harmless; the rest is named.
+        assert!(
+            r.text.contains(&t.p("w/a.rs").display().to_string()),
+            "{tool}: {}",
+            r.text
+        );
+        for skipped in ["w/sub", "w/dev"] {
+            assert!(
+                r.text.contains(&format!("{} ", t.p(skipped).display()))
+                    || r.text.contains(&format!("{}:", t.p(skipped).display())),
+                "{tool}: {skipped} not reported: {}",
+                r.text
+            );
+        }
+        assert!(r.text.contains("not a regular file"), "{tool}: {}", r.text);
+    }
+}
