@@ -262,7 +262,7 @@ impl Call {
                 provider: self.provider(),
                 status: 0,
                 message: "the API key contains characters not allowed in an HTTP header".into(),
-                env_var: self.cfg.key_env_var,
+                env_var: self.cfg.key_env_var.clone(),
             })?;
             // Sensitive: reqwest/hyper never print it in Debug output.
             value.set_sensitive(true);
@@ -344,7 +344,7 @@ impl Call {
             };
             let e = error::from_status(
                 self.provider(),
-                self.cfg.key_env_var,
+                self.cfg.key_env_var.as_deref(),
                 status.as_u16(),
                 &body,
                 hint,

@@ -175,9 +175,9 @@ pub struct ProviderConfig {
     /// The name errors and logs use for this provider (the preset name, or the
     /// dialect name).
     pub name: &'static str,
-    /// The variable an auth error tells the user to check; `None` when the service
-    /// needs no key (local servers).
-    pub key_env_var: Option<&'static str>,
+    /// The variable an auth error tells the user to check (a preset's, or the one the
+    /// user configured); `None` when the service needs no key (local servers).
+    pub key_env_var: Option<String>,
 }
 
 impl ProviderConfig {
@@ -192,7 +192,7 @@ impl ProviderConfig {
             extra_headers: Vec::new(),
             reasoning_echo: ReasoningEcho::None,
             name: kind.name(),
-            key_env_var: Some(kind.key_env_var()),
+            key_env_var: Some(kind.key_env_var().to_owned()),
         }
     }
 
@@ -202,7 +202,7 @@ impl ProviderConfig {
         let mut cfg = Self::new(preset.kind, preset.base_url, api_key);
         cfg.reasoning_echo = preset.reasoning_echo;
         cfg.name = preset.name;
-        cfg.key_env_var = preset.key_env_var;
+        cfg.key_env_var = preset.key_env_var.map(str::to_owned);
         cfg
     }
 
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(cfg.base_url, "https://api.deepseek.com");
         assert_eq!(cfg.reasoning_echo, ReasoningEcho::ReasoningContent);
         assert_eq!(cfg.name, "deepseek");
-        assert_eq!(cfg.key_env_var, Some("DEEPSEEK_API_KEY"));
+        assert_eq!(cfg.key_env_var.as_deref(), Some("DEEPSEEK_API_KEY"));
         let local = ProviderConfig::from_preset_env(Preset::lookup("ollama").unwrap());
         assert_eq!(local.api_key, None);
         assert_eq!(local.key_env_var, None);

@@ -41,9 +41,9 @@ pub enum LlmError {
         status: u16,
         /// The provider's message.
         message: String,
-        /// Where the key is conventionally configured; `None` for a provider
-        /// configured to need no key.
-        env_var: Option<&'static str>,
+        /// Where the key is configured; `None` for a provider configured to need no
+        /// key.
+        env_var: Option<String>,
     },
     /// The server could not be reached at all: connection refused or the host name
     /// does not resolve. Not retried — a wrong `base_url` or a local server that is
@@ -226,7 +226,7 @@ pub(crate) fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
 /// Classifies an HTTP error status and its body.
 pub(crate) fn from_status(
     provider: &'static str,
-    env_var: Option<&'static str>,
+    env_var: Option<&str>,
     status: u16,
     body: &str,
     retry_after: Option<Duration>,
@@ -237,7 +237,7 @@ pub(crate) fn from_status(
             provider,
             status,
             message,
-            env_var,
+            env_var: env_var.map(str::to_owned),
         },
         429 => LlmError::RateLimited {
             provider,
