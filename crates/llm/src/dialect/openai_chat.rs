@@ -544,4 +544,32 @@ mod echo_tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn gemini_signature_arriving_with_the_call_goes_back_on_that_turn() {
+        // Hand-written after OpenRouter's "Reasoning Tokens" guide (no recording of
+        // this shape was found): text reasoning, then the encrypted thought signature
+        // in the same chunk as the tool call.
+        let raw = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"Need weather.\",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"Need weather.\",\"format\":\"google-gemini-v1\",\"index\":0}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"tool_w_1\",\"type\":\"function\",\"function\":{\"name\":\"weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}],\"reasoning_details\":[{\"type\":\"reasoning.encrypted\",\"data\":\"SIG\",\"id\":\"tool_w_1\",\"format\":\"google-gemini-v1\",\"index\":1}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (_, done) = crate::dialect::tests::run(crate::ProviderKind::OpenAiChat, raw);
+        let done = done.unwrap();
+        assert!(matches!(&done.items[0], Item::Reasoning(_)));
+        assert!(matches!(&done.items[1], Item::ToolCall(_)));
+        let mut req = Request::default();
+        req.history.push(Item::UserMessage { text: "q".into() });
+        req.history.extend(done.items);
+        let b = body(&req, ReasoningEcho::ReasoningDetails);
+        let details = &b["messages"][1]["reasoning_details"];
+        assert_eq!(details[0]["text"], "Need weather.");
+        assert_eq!(
+            details[1],
+            json!({"type":"reasoning.encrypted","data":"SIG","id":"tool_w_1","format":"google-gemini-v1","index":1})
+        );
+        assert_eq!(b["messages"][1]["tool_calls"][0]["id"], "tool_w_1");
+    }
 }
