@@ -74,8 +74,10 @@ pub fn code_of(e: &anyhow::Error) -> Exit {
         }
     }
     for cause in e.chain() {
-        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
-            return Exit::Config;
+        match cause.downcast_ref::<crate::config::ConfigError>() {
+            Some(crate::config::ConfigError::UnknownProviderFlag(_)) => return Exit::Usage,
+            Some(_) => return Exit::Config,
+            None => {}
         }
         if cause.downcast_ref::<pod_ids::NameError>().is_some()
             || cause.downcast_ref::<pod_ids::IdError>().is_some()

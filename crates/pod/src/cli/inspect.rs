@@ -353,6 +353,20 @@ pub async fn registry(roots: &Roots, json: bool) -> anyhow::Result<ExitCode> {
                 let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
                 if let Value::Object(o) = &mut v {
                     o.insert("pid".into(), a.process.map(|p| p.pid).into());
+                    // Keys are never missing (docs/json.md), even where the
+                    // registry's own format leaves defaults out.
+                    for key in [
+                        "delegated_from",
+                        "origin",
+                        "reservation",
+                        "segment_id",
+                        "socket",
+                    ] {
+                        o.entry(key).or_insert(Value::Null);
+                    }
+                    for key in ["deny", "delegations", "allow"] {
+                        o.entry(key).or_insert(json!([]));
+                    }
                 }
                 v
             })
@@ -480,7 +494,7 @@ pub async fn logs(
         for e in &read.entries {
             after = Some(e.seq);
             if json_out {
-                outln!("{}", serde_json::to_string(e)?)?;
+                outln!("{}", entry_json(e)?)?;
                 continue;
             }
             // The message was already shown as it streamed: end its line instead.
@@ -502,7 +516,7 @@ pub async fn logs(
                 let read = sessions.read_from(seg, after.unwrap_or(0))?;
                 for e in &read.entries {
                     if json_out {
-                        outln!("{}", serde_json::to_string(e)?)?;
+                        outln!("{}", entry_json(e)?)?;
                     } else {
                         outln!("{}  {}", clock(e.ts_ms), describe_with(e, full))?;
                     }
@@ -533,6 +547,16 @@ pub async fn logs(
             None => tick.await,
         }
     }
+}
+
+/// A log entry as `pod logs --json` prints it: the stored line, with `data: null`
+/// for kinds that carry none (keys are never missing, docs/json.md).
+fn entry_json(e: &Entry) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(e)?;
+    if let Value::Object(o) = &mut v {
+        o.entry("data").or_insert(Value::Null);
+    }
+    Ok(v.to_string())
 }
 
 fn now_ms() -> u64 {

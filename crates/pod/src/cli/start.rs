@@ -111,31 +111,34 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     )?;
     let resolved = config.resolve_model(None)?;
     let mut allow = Vec::new();
-    let (writes, flag) = if args.write.is_empty() {
+    // Paths on the command line are relative to where the command runs, as with
+    // any Unix tool; paths in config files are relative to the Pod's working dir.
+    let (writes, flag, base) = if args.write.is_empty() {
         (
             &config.write,
             "the configured default write scope (defaults.write)",
+            &cwd,
         )
     } else {
-        (&args.write, "--write")
+        (&args.write, "--write", &here)
     };
     if args.read_only {
         // The Pod still reads its working tree.
         allow.push(ScopeRule::new(&cwd, Access::Read, true)?);
     } else {
         for p in writes {
-            let rule = ScopeRule::new(absolute(&cwd, p), Access::Write, true)?;
+            let rule = ScopeRule::new(absolute(base, p), Access::Write, true)?;
             check_write_root(rule.path.as_path(), flag, args.allow_broad_write)?;
             allow.push(rule);
         }
     }
-    let reads = if args.read.is_empty() {
-        &config.read
+    let (reads, base) = if args.read.is_empty() {
+        (&config.read, &cwd)
     } else {
-        &args.read
+        (&args.read, &here)
     };
     for p in reads {
-        allow.push(ScopeRule::new(absolute(&cwd, p), Access::Read, true)?);
+        allow.push(ScopeRule::new(absolute(base, p), Access::Read, true)?);
     }
     let tools = args
         .tools

@@ -34,7 +34,16 @@ impl Env {
     }
 
     pub fn pod(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pod"));
+        self.with_env(Command::new(env!("CARGO_BIN_EXE_pod")))
+    }
+
+    /// A bash script run with the same environment as [`Env::pod`].
+    pub fn pod_shell(&self, script: &str) -> Output {
+        let mut c = self.with_env(Command::new("bash"));
+        c.arg("-c").arg(script).output().unwrap()
+    }
+
+    fn with_env(&self, mut c: Command) -> Command {
         c.env("PODS_HOME", self.home.path())
             .env_remove("PODS_DATA_DIR")
             .env_remove("PODS_RUNTIME_DIR")
