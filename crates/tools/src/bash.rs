@@ -92,6 +92,7 @@ async fn confinement(
         without_landlock: ctx.shell.assume_no_landlock,
         without_mount_namespace: ctx.shell.assume_no_mount_namespace,
         hard_link_scan_limit: ctx.shell.hard_link_scan_limit,
+        hidden: ctx.shell.hidden_paths.clone(),
     };
     // Walking directories to express denies, probing the kernel once: blocking.
     let built = {

@@ -71,6 +71,11 @@ pub struct ShellSettings {
     /// leaving it, which are then read-only for the shell (0: no scan; see
     /// [`crate::sandbox::Options::hard_link_scan_limit`]).
     pub hard_link_scan_limit: usize,
+    /// Directories that look empty (an empty read-only tmpfs over them) to the
+    /// shell, whatever the scope says: the runtime directory with other Pods'
+    /// sockets and tokens. Needs the mount layer; without it they are only as
+    /// protected as Landlock's rules make them.
+    pub hidden_paths: Vec<PathBuf>,
 }
 
 impl Default for ShellSettings {
@@ -84,6 +89,7 @@ impl Default for ShellSettings {
             assume_no_landlock: false,
             assume_no_mount_namespace: false,
             hard_link_scan_limit: crate::sandbox::DEFAULT_HARD_LINK_SCAN_LIMIT,
+            hidden_paths: Vec::new(),
         }
     }
 }

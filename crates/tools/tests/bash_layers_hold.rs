@@ -222,3 +222,37 @@ async fn abstract_sockets_outside_the_sandbox_are_unreachable() {
     let out = sh(&ctx, &inner).await;
     assert!(out.contains("connected"), "{out}");
 }
+
+#[tokio::test]
+async fn hidden_paths_such_as_the_runtime_dir_are_empty_for_bash() {
+    if !require_landlock() {
+        return;
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        println!("skipping: /usr/bin/python3 is needed to connect to a unix socket");
+        return;
+    }
+    let (t, scope) = tree();
+    // Another Pod's socket in the runtime directory, which is in the read scope
+    // here to show that hiding does not depend on Landlock's rules.
+    let rt = t.mkdir("ro/runtime");
+    let sock = rt.join("other.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let connect = format!(
+        "ls {rt}; /usr/bin/python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(\"{sock}\"); print(\"connected\")'",
+        rt = rt.display(),
+        sock = sock.display()
+    );
+    let (_tx, mut ctx) = ctx(scope, &t.p("w"));
+    // Landlock (before ABI 9) does not mediate connecting to a pathname socket:
+    let out = sh(&ctx, &connect).await;
+    assert!(out.contains("connected"), "{out}");
+    ctx.shell.hidden_paths = vec![rt.clone()];
+    let out = sh(&ctx, &connect).await;
+    assert!(
+        !out.contains("connected") && !out.contains("other.sock"),
+        "{out}"
+    );
+    rerun_as_user("hidden_paths_such_as_the_runtime_dir_are_empty_for_bash");
+}

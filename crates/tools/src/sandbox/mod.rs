@@ -6,7 +6,8 @@
 //!    Landlock does not check fds opened before it applies.
 //! 2. **mounts** (`mounts`): own mount namespace (plus user namespace when not
 //!    root), everything read-only except the write grants (`nodev`, `nosuid`):
-//!    stops metadata changes outside the scope, which Landlock does not mediate.
+//!    stops metadata changes outside the scope, which Landlock does not mediate;
+//!    hidden paths (the runtime directory) masked by an empty tmpfs.
 //! 3. **capabilities** (`caps`): a root process keeps only DAC_OVERRIDE,
 //!    DAC_READ_SEARCH and NET_BIND_SERVICE; no MKNOD, SYS_ADMIN, SYS_RAWIO, ...
 //! 4. **no_new_privs**: no setuid binary or file capability raises privileges.
@@ -91,7 +92,7 @@ pub fn support() -> Support {
 
 fn probe_mount_layer() -> Option<NamespaceKind> {
     let works = |userns: bool| {
-        let Ok(plan) = MountPlan::new(&[], &[], Path::new("/"), userns) else {
+        let Ok(plan) = MountPlan::new(&[], &[], &[], Path::new("/"), userns) else {
             return false;
         };
         let mut cmd = std::process::Command::new("true");
@@ -114,7 +115,7 @@ fn probe_mount_layer() -> Option<NamespaceKind> {
 }
 
 /// Choices for [`Confinement::for_scope`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Behave as if the kernel had no Landlock (tests of the fallback policy).
     pub without_landlock: bool,
@@ -124,6 +125,10 @@ pub struct Options {
     /// files whose hard links leave it (0: no scan). Past it the scan is dropped
     /// and [`Layers::hard_links_guarded`] is false.
     pub hard_link_scan_limit: usize,
+    /// Directories masked by an empty read-only tmpfs in the mount layer (the
+    /// runtime directory: other Pods' sockets and tokens). Without the mount
+    /// layer only Landlock's rules protect them.
+    pub hidden: Vec<PathBuf>,
 }
 
 /// The scan costs one `lstat` per entry, about 5 µs each on a warm cache
@@ -138,6 +143,7 @@ impl Default for Options {
             without_landlock: false,
             without_mount_namespace: false,
             hard_link_scan_limit: DEFAULT_HARD_LINK_SCAN_LIMIT,
+            hidden: Vec::new(),
         }
     }
 }
@@ -210,6 +216,7 @@ impl Confinement {
             Some(k) => Some(MountPlan::new(
                 &grants.write,
                 leaving.as_deref().unwrap_or_default(),
+                &opts.hidden,
                 cwd,
                 k == NamespaceKind::UserAndMount,
             )?),

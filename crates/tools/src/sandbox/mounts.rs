@@ -15,7 +15,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
-use rustix::mount::{MountPropagationFlags, mount_bind, mount_bind_recursive, mount_change};
+use rustix::mount::{
+    MountFlags, MountPropagationFlags, mount, mount_bind, mount_bind_recursive, mount_change,
+};
 use rustix::thread::{UnshareFlags, unshare_unsafe};
 
 use super::landlock::SandboxError;
@@ -32,6 +34,8 @@ pub(crate) struct MountPlan {
     /// Files inside the grants that stay read-only: names of inodes that also
     /// have names outside the write scope (hard links).
     read_only: Vec<CString>,
+    /// Directories masked by an empty read-only tmpfs.
+    hidden: Vec<CString>,
     /// The working directory, entered again after the binds: the process's cwd
     /// still points into the mount below the new bind, which is read-only now.
     cwd: CString,
@@ -56,6 +60,7 @@ impl MountPlan {
     pub fn new(
         writable: &[PathBuf],
         read_only: &[PathBuf],
+        hidden: &[PathBuf],
         cwd: &Path,
         user_namespace: bool,
     ) -> Result<MountPlan, SandboxError> {
@@ -77,6 +82,11 @@ impl MountPlan {
                 .collect::<Result<_, _>>()?,
             read_only: read_only
                 .iter()
+                .map(|p| cstring(p))
+                .collect::<Result<_, _>>()?,
+            hidden: hidden
+                .iter()
+                .filter(|p| p.is_dir())
                 .map(|p| cstring(p))
                 .collect::<Result<_, _>>()?,
             cwd: cstring(cwd)?,
@@ -117,6 +127,18 @@ impl MountPlan {
                 Err(Errno::NOENT) => {}
                 r => r?,
             }
+        }
+        for h in &self.hidden {
+            // Mounted over, not removed: what lies below stays as it is for
+            // everyone else, and a sandboxed process (no CAP_SYS_ADMIN; in a
+            // nested namespace the mount is locked) cannot unmount it.
+            mount(
+                c"none",
+                h.as_c_str(),
+                c"tmpfs",
+                MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+                c"size=4k,mode=0555",
+            )?;
         }
         set_mount_attr(c"/", true, MOUNT_ATTR_RDONLY, 0)?;
         for w in &self.writable {
