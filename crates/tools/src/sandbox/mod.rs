@@ -44,8 +44,10 @@ use self::mounts::MountPlan;
 /// Which layers a [`Confinement`] applies (for `pod doctor` and a Pod's status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layers {
-    /// Landlock confines reads, writes, signals and abstract sockets.
+    /// Landlock confines reads and writes.
     pub landlock: bool,
+    /// Landlock also scopes signals and abstract unix sockets (ABI 6+).
+    pub landlock_scopes: bool,
     /// The read-only mount namespace stops metadata changes outside the scope.
     pub mount_namespace: bool,
     /// Capabilities are dropped (root, or a fresh user namespace).
@@ -242,6 +244,7 @@ impl Confinement {
     pub fn layers(&self) -> Layers {
         Layers {
             landlock: self.ruleset.is_some(),
+            landlock_scopes: self.ruleset.is_some() && support().landlock_abi >= Some(6),
             mount_namespace: self.mounts.is_some(),
             capabilities_dropped: self.caps.is_some(),
             seccomp_metadata: self.seccomp.is_some(),
