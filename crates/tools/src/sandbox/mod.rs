@@ -334,3 +334,38 @@ fn die_with_parent(starter: u32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn close_inherited_fds_hides_every_fd_above_stderr_from_the_exec() {
+        let f = tempfile::tempfile().unwrap();
+        // SAFETY: F_DUPFD on a valid fd; the copy (without O_CLOEXEC, as a shell's
+        // `7>file` leaves it) is closed below.
+        let fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD, 100) };
+        assert!(fd >= 100);
+        let listing = |close: bool| {
+            let mut cmd = std::process::Command::new("ls");
+            cmd.arg("/proc/self/fd");
+            if close {
+                // SAFETY: close_inherited_fds is async-signal-safe.
+                unsafe { cmd.pre_exec(close_inherited_fds) };
+            }
+            String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+        };
+        let fds = |s: &str| {
+            s.lines()
+                .filter_map(|l| l.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        };
+        assert!(fds(&listing(false)).contains(&fd));
+        // `ls` itself opens one fd for the directory it lists.
+        let after = fds(&listing(true));
+        // SAFETY: our own dup from above.
+        unsafe { libc::close(fd) };
+        assert!(after.iter().all(|&n| n <= 3), "{after:?}");
+    }
+}
