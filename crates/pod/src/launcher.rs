@@ -8,6 +8,7 @@
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -53,7 +54,16 @@ pub fn launch(roots: &Roots, cfg: &LaunchConfig, timeout: Duration) -> anyhow::R
         .mode(0o600)
         .open(paths.log())
         .with_context(|| format!("cannot open {}", paths.log().display()))?;
-    let mut child = Command::new(pod_exe()?)
+    let mut cmd = Command::new(pod_exe()?);
+    // SAFETY: the closure only makes one syscall (close_range or fcntl), which is
+    // async-signal-safe, as pre_exec requires.
+    unsafe {
+        // Descriptors the invoking shell passed us (`pod run 7>>file`, a test
+        // harness's pipes, cargo's jobserver) must not live on in a Pod that
+        // outlives this command: everything above stderr closes at exec.
+        cmd.pre_exec(tools::sandbox::close_inherited_fds);
+    }
+    let mut child = cmd
         .arg("__serve")
         .arg("--launch")
         .arg(&file)

@@ -43,6 +43,11 @@ pub fn provider_of(m: &Manifest) -> anyhow::Result<llm::Client> {
     let key = m.api_key_env.as_deref().and_then(ApiKey::from_env);
     let mut cfg = ProviderConfig::new(kind, m.base_url.clone(), key);
     cfg.reasoning_echo = m.reasoning_echo;
+    // Errors name the service and the variable the user actually configured.
+    if let Ok(p) = llm::Preset::lookup(&m.provider) {
+        cfg.name = p.name;
+    }
+    cfg.key_env_var = m.api_key_env.clone();
     if let Some(secs) = m.idle_timeout_secs {
         cfg.timeouts.idle = std::time::Duration::from_secs(secs);
     }

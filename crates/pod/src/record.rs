@@ -109,8 +109,15 @@ fn from_store(path: PathBuf, m: pod_store::Manifest) -> Result<Manifest, RecordE
     let mut o = m.extra;
     o.insert("provider".into(), Value::String(m.provider.clone()));
     o.insert("model".into(), Value::String(m.model));
+    // A preset's own URL first: `openrouter` must never fall back to its dialect's
+    // (api.openai.com) default.
     let base_url = m
         .base_url
+        .or_else(|| {
+            llm::Preset::lookup(&m.provider)
+                .ok()
+                .map(|p| p.base_url.to_owned())
+        })
         .or_else(|| llm::ProviderKind::parse(&m.provider).map(|k| k.default_base_url().to_owned()));
     o.insert(
         "base_url".into(),

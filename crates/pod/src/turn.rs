@@ -235,7 +235,9 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
                     recorded_items += 1;
                     match &item {
                         Item::ToolCall(c) => calls.push(c.clone()),
-                        Item::AssistantMessage { text } => final_text = text.clone(),
+                        Item::AssistantMessage { text } | Item::Refusal { text } => {
+                            final_text = text.clone()
+                        }
                         _ => {}
                     }
                     conv.history.push(item);

@@ -641,3 +641,186 @@ fn show_config_rm_and_completions() {
     assert!(help.contains("130"), "exit codes are listed: {help}");
     assert!(env.ok(&["logs", "--help"]).contains("Examples:"));
 }
+
+#[test]
+fn line_mode_waits_for_the_answer_at_eof_and_ctrl_c_interrupts_then_detaches() {
+    let env = Env::new();
+    let mock = Mock::start(
+        r#"
+responses:
+  - when: {last_user_contains: "first"}
+    output:
+      - tool_call: read_file
+        id: call_r
+        arguments: {"path": "a.txt"}
+  - when: {last_tool_result: read_file}
+    output: [{text: "alpha it is", chunks: 4}]
+  - when: {last_user_contains: "slow"}
+    output:
+      - tool_call: bash
+        id: call_s
+        arguments: {"command": "touch slow_started; sleep 30"}
+"#,
+    );
+    // EOF right after the message: the answer in flight is still printed.
+    let mut child = env
+        .pod()
+        .args([
+            "run",
+            "--name",
+            "line",
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"first question\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("alpha it is"), "{stdout}");
+    assert!(
+        stdout.contains(r#"[tool read_file {"path":"a.txt"}]"#),
+        "tool calls show their arguments: {stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Ctrl-C interrupts"),
+        "a hint"
+    );
+    assert!(env.is_live("line"), "line mode leaves the Pod running");
+
+    // Ctrl-C once interrupts the run (the Pod stays), twice detaches with 130.
+    let mut child = env
+        .pod()
+        .args(["attach", "line", "--plain"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"slow one\n").unwrap();
+    wait_until("the slow tool", Duration::from_secs(10), || {
+        env.project.join("slow_started").exists()
+    });
+    signal(child.id(), rustix::process::Signal::INT);
+    wait_until("the run to be interrupted", Duration::from_secs(5), || {
+        env.log("line")
+            .iter()
+            .any(|e| matches!(&e.kind, EntryKind::RunErrored { .. }))
+    });
+    signal(child.id(), rustix::process::Signal::INT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(env.is_live("line"), "detaching never stops the Pod");
+    let closed = env.log("line").iter().any(|e| matches!(&e.kind, EntryKind::ToolResult { result } if result.call_id == "call_s" && result.output.starts_with("interrupted")));
+    assert!(closed, "the interrupted call was closed");
+    env.ok(&["stop", "line"]);
+}
+
+#[test]
+fn doctor_checks_provider_keys_and_online_reachability() {
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    let cfg = env.home.path().join("config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!(
+            "[defaults]\nprovider = \"local\"\n[providers.local]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"LOCAL_KEY\"\n",
+            mock.url()
+        ),
+    )
+    .unwrap();
+    let doctor = |online: bool, key: bool| {
+        let mut c = env.pod();
+        c.env_remove("OPENAI_API_KEY").args(["doctor", "--json"]);
+        if online {
+            c.arg("--online");
+        }
+        if key {
+            c.env("LOCAL_KEY", "k-123");
+        } else {
+            c.env_remove("LOCAL_KEY");
+        }
+        let out = c.output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let (code, v) = doctor(false, false);
+    assert_eq!(code, Some(1));
+    assert!(
+        v["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("LOCAL_KEY is not set"),
+        "{v}"
+    );
+    let (code, v) = doctor(true, true);
+    assert_eq!(code, Some(0), "{v}");
+    let local = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "local")
+        .unwrap()
+        .clone();
+    assert_eq!(local["key_set"], true);
+    assert_eq!(local["default"], true);
+    // mock-llm serves no model list: it answers, so it is reachable.
+    assert!(
+        local["online"].as_str().unwrap().starts_with("reachable"),
+        "{local}"
+    );
+    let asked = mock.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].path, "/v1/models");
+    assert!(asked[0].headers["authorization"].ends_with("123"));
+    // Providers without a key are not contacted.
+    assert!(
+        v["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["key_set"] == false)
+            .all(|p| p["online"].is_null())
+    );
+}
+
+#[test]
+fn descriptors_of_the_invoking_shell_do_not_reach_the_pod() {
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    let outside = env.home.path().join("outside.txt");
+    let script = format!(
+        "'{}' run --name fds --model m --base-url '{}' --detach 7>>'{}'",
+        env!("CARGO_BIN_EXE_pod"),
+        mock.url(),
+        outside.display()
+    );
+    let out = env.pod_shell(&script);
+    assert!(out.status.success(), "{out:?}");
+    let pid = env.pid("fds");
+    let leaked: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.display().to_string())
+        .filter(|t| t.contains("outside.txt"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the Pod holds the shell's fd 7: {leaked:?}"
+    );
+    env.ok(&["stop", "fds"]);
+}

@@ -9,6 +9,7 @@ use pod_ids::{PodName, Roots};
 use protocol::{Event, InputMode, Request, ServerMessage};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::exit::{Exit, fail};
 use crate::client::{ClientError, PodClient};
@@ -138,10 +139,12 @@ pub async fn send(
 async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Result<RunOutcome> {
     let mut started = false;
     let mut interrupted = false;
+    // One listener for the whole wait: a Ctrl-C between two polls is not lost.
+    let mut sigint = signal(SignalKind::interrupt())?;
     loop {
         let msg = tokio::select! {
             msg = c.next_message() => msg.map_err(|_| fail(Exit::Failed, "the Pod went away during the run"))?,
-            _ = tokio::signal::ctrl_c() => {
+            _ = sigint.recv() => {
                 if interrupted {
                     return Ok(RunOutcome { exit: Exit::Interrupted, final_text: String::new(), error: Some("interrupted".into()) });
                 }
@@ -327,7 +330,8 @@ async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<E
     }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
-    let mut last_ctrl_c: Option<Instant> = None;
+    let mut interrupted = false;
+    let mut sigint = signal(SignalKind::interrupt())?;
     if !running {
         eprint!("> ");
     }
@@ -341,15 +345,17 @@ async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<E
                 Some(l) => {
                     c.request(input(l, false)).await?;
                     running = true;
+                    interrupted = false;
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
-                let again = last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2));
-                if again || !running {
+            _ = sigint.recv() => {
+                // First Ctrl-C of a run interrupts it; the next one (or one while
+                // nothing runs) detaches. The Pod keeps running either way.
+                if interrupted || !running {
                     eprintln!("\ndetached; the Pod keeps running");
                     return Ok(Exit::Interrupted.into());
                 }
-                last_ctrl_c = Some(Instant::now());
+                interrupted = true;
                 eprintln!("\ninterrupting (Ctrl-C again to detach)");
                 let _ = c.request(Request::Interrupt).await;
             }

@@ -285,7 +285,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let command = cli.command.unwrap_or(Cmd::Tui);
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         match command {
             Cmd::Tui => dashboard(roots, None).await,
             Cmd::Attach { name, plain } if !plain && std::io::stdout().is_terminal() => {
@@ -333,7 +333,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Cmd::Completions { shell } => housekeeping::completions(shell),
             Cmd::Demo | Cmd::Serve { .. } => Ok(ExitCode::SUCCESS),
         }
-    })
+    });
+    // A line-mode client may leave a read of stdin pending on a blocking thread;
+    // waiting for it would keep the process alive after the command is done.
+    rt.shutdown_background();
+    result
 }
 
 /// The full-screen dashboard (the `tui` crate is a protocol client; this only wires it).
