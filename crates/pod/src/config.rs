@@ -288,7 +288,7 @@ impl Config {
             files.push(p.join(".pods").join("config.toml"));
         }
         for path in files {
-            match std::fs::read_to_string(&path) {
+            match read_config_file(&path) {
                 Ok(text) => {
                     let layer = parse_layer(&path, &text)?;
                     layers.push((path, layer));
@@ -418,6 +418,34 @@ impl ProviderSettings {
             .collect();
         cfg
     }
+}
+
+/// Largest config file read; a real one is a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a config file that must be a regular file of at most [`MAX_CONFIG_BYTES`]:
+/// a FIFO, a device (`config.toml -> /dev/zero`) or a huge file is an error naming
+/// the path, never a hang or an unbounded allocation. The type is checked on the
+/// opened file (non-blocking, so a FIFO cannot block the open).
+fn read_config_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_CONFIG_BYTES} bytes"
+        )));
+    }
+    Ok(text)
 }
 
 fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
@@ -588,6 +616,31 @@ mod tests {
             .to_string();
         assert!(e.contains("did you mean \"openrouter\""), "{e}");
         assert!(e.contains("deepseek"), "lists the known names: {e}");
+    }
+
+    #[test]
+    fn config_files_must_be_small_regular_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("config.toml")).unwrap();
+        let e = Config::load(d.path(), None, &FlagOverrides::default()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        std::fs::remove_file(d.path().join("config.toml")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            d.path().join("config.toml"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // A FIFO without a writer: refused at once, not a hang.
+        let e = Config::load(d.path(), None, &FlagOverrides::default()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        std::fs::remove_file(d.path().join("config.toml")).unwrap();
+        let big = format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES as usize));
+        std::fs::write(d.path().join("config.toml"), big).unwrap();
+        let e = Config::load(d.path(), None, &FlagOverrides::default()).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
     }
 
     #[test]
