@@ -89,11 +89,17 @@ pub(crate) async fn ask(c: &mut PodClient, text: &str) -> anyhow::Result<String>
             Event::ToolResult {
                 result,
                 duration_ms,
-            } if started => println!(
-                "     ← {} {} ({duration_ms} ms)",
-                result.name,
-                if result.is_error { "failed" } else { "ok" }
-            ),
+            } if started => {
+                println!(
+                    "     ← {} {} ({duration_ms} ms)",
+                    result.name,
+                    if result.is_error { "failed" } else { "ok" }
+                );
+                // A refusal is the story (scope at work): say why, in one line.
+                if result.is_error {
+                    println!("       why: {}", crate::cli::one_line(&result.output, 150));
+                }
+            }
             Event::RunCompleted { final_text } if started => return Ok(final_text),
             Event::RunErrored { error, .. } if started => bail!("run failed: {error}"),
             _ => {}
@@ -245,16 +251,45 @@ async fn demo() -> anyhow::Result<ExitCode> {
         .context("demo record vanished")?;
     if let Some((_, seg)) = rec.active_segment() {
         let read = SessionStore::new(roots.sessions.clone()).read_segment(seg)?;
-        println!("7. Stopped. The session log ({}):", read.path.display());
-        for e in &read.entries {
+        println!(
+            "7. Stopped. Of the {} entries in its session log, the ones that tell the story:",
+            read.entries.len()
+        );
+        for e in read.entries.iter().filter(|e| tells_the_story(e)) {
             println!("   {}", crate::cli::describe_entry(e));
         }
     }
     server.shutdown().await;
     println!();
     crate::demo_team::team(&roots, &project, 8).await?;
-    println!(
-        "\nDone. Try it for real: `pod run \"your task\" --provider anthropic --model claude-sonnet-4-5 --print`."
-    );
+    println!("{NEXT_STEPS}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's closing lines: what to try next, for real.
+const NEXT_STEPS: &str = "
+Done. Try it for real (a provider key in its variable, e.g. export ANTHROPIC_API_KEY=...):
+  pod run \"fix the failing test\" --provider anthropic --model claude-sonnet-4-5 --print
+  pod run \"explain src/\" --provider openrouter --model anthropic/claude-sonnet-4.5 --read-only --print
+  pod                     the dashboard: every Pod, live
+  pod ls · pod show NAME · pod logs NAME --follow · pod resume NAME
+  pod doctor --online     checks your provider keys";
+
+/// The entries of the demo Pod's log that show the restore: the call that was cut,
+/// how it was closed, the interrupted run, the restore notice and the answer after.
+fn tells_the_story(e: &session_store::Entry) -> bool {
+    use session_store::EntryKind as K;
+    use transcript::Item;
+    match &e.kind {
+        K::AssistantItem {
+            item: Item::ToolCall(c),
+        } => c.call_id == "call_test",
+        K::AssistantItem {
+            item: Item::AssistantMessage { text },
+        } => text.starts_with("The test command was interrupted"),
+        K::ToolResult { result } => result.call_id == "call_test",
+        K::RunErrored { .. } => true,
+        K::Extension { payload, .. } => payload["event"] == "restored",
+        _ => false,
+    }
 }

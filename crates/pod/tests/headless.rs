@@ -824,3 +824,37 @@ fn descriptors_of_the_invoking_shell_do_not_reach_the_pod() {
     );
     env.ok(&["stop", "fds"]);
 }
+
+#[test]
+fn the_demo_runs_offline_and_ends_with_what_to_try_next() {
+    let env = Env::new();
+    let out = env
+        .pod()
+        .env_remove("OPENAI_API_KEY")
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "closed as \"interrupted\" and NOT run again",
+        "The test command ran 1 time(s) in total",
+        "why: error: write access to",
+        "registry rows left: 0",
+        "export ANTHROPIC_API_KEY",
+        "pod doctor --online",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle:?} missing from the demo:\n{text}"
+        );
+    }
+    // The log excerpt is the story, not the whole log.
+    let excerpt = text.split("the ones that tell the story:").nth(1).unwrap();
+    let lines = excerpt
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .count();
+    assert!((4..=8).contains(&lines), "{lines} lines:\n{excerpt}");
+}

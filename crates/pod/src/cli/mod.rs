@@ -9,6 +9,7 @@ mod inspect;
 
 pub use inspect::describe as describe_entry;
 pub use inspect::{rows as pod_rows, tree_lines};
+pub use interact::one_line;
 mod interact;
 mod start;
 
