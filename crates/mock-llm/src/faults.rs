@@ -74,32 +74,68 @@ impl StreamFaults {
     }
 }
 
+/// The frames of a response body: `head` in order, then `repeat` forever if set.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Frames {
+    pub head: Vec<String>,
+    pub repeat: Option<String>,
+}
+
+impl From<Vec<String>> for Frames {
+    fn from(head: Vec<String>) -> Frames {
+        Frames { head, repeat: None }
+    }
+}
+
+impl Frames {
+    /// Frame `i`, or `None` past the end of a finite body.
+    fn get(&self, i: usize) -> Option<&String> {
+        self.head.get(i).or(self.repeat.as_ref())
+    }
+}
+
 /// The response body: `frames` delivered with `faults`; stops early when `cancel` fires.
 pub(crate) fn body_stream(
-    frames: Vec<String>,
+    frames: Frames,
     faults: StreamFaults,
     cancel: CancellationToken,
 ) -> BoxStream<'static, Chunk> {
     if faults.is_clean() {
         // No task and no channel: hyper pulls ready frames and coalesces them into large
         // writes, which keeps the mock out of the way when clients benchmark their parsers.
-        return futures::stream::iter(frames.into_iter().map(|f| Ok(Bytes::from(f)))).boxed();
+        // An endless body is pulled the same way: as fast as the client reads, no faster
+        // (hyper only polls for more while its write buffer drains).
+        let head = futures::stream::iter(frames.head.into_iter().map(|f| Ok(Bytes::from(f))));
+        return match frames.repeat {
+            None => head.boxed(),
+            Some(r) => {
+                let r = Bytes::from(r);
+                head.chain(futures::stream::repeat_with(move || Ok(r.clone())))
+                    .boxed()
+            }
+        };
     }
     let (tx, mut rx) = mpsc::channel::<Chunk>(8);
     tokio::spawn(drive(frames, faults, tx, cancel));
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
-/// Applies cut and in-stream error to the frame list.
-fn shape(mut frames: Vec<String>, faults: &StreamFaults) -> (Vec<String>, Ending) {
+/// Applies cut and in-stream error to the frame list. A cut of an endless body ends
+/// it after `n` frames too (head and repeats counted alike).
+fn shape(mut frames: Frames, faults: &StreamFaults) -> (Frames, Ending) {
     if let Some(error) = &faults.error_frame {
-        frames.truncate(faults.cut_after.unwrap_or(1));
-        frames.push(error.clone());
+        frames.head.truncate(faults.cut_after.unwrap_or(1));
+        frames.head.push(error.clone());
+        frames.repeat = None;
         return (frames, Ending::Clean);
     }
     match faults.cut_after {
         Some(n) => {
-            frames.truncate(n);
+            if let Some(r) = frames.repeat.take() {
+                let missing = n.saturating_sub(frames.head.len());
+                frames.head.extend(std::iter::repeat_n(r, missing));
+            }
+            frames.head.truncate(n);
             (frames, Ending::Abort)
         }
         None => (frames, Ending::Clean),
@@ -127,14 +163,17 @@ async fn pause(d: Duration, tx: &mpsc::Sender<Chunk>, cancel: &CancellationToken
 }
 
 async fn drive(
-    frames: Vec<String>,
+    frames: Frames,
     faults: StreamFaults,
     tx: mpsc::Sender<Chunk>,
     cancel: CancellationToken,
 ) {
     let (frames, ending) = shape(frames, &faults);
-    let stall_at = faults.stall_after.map(|n| n.min(frames.len()));
-    for i in 0..=frames.len() {
+    let stall_at = match frames.repeat {
+        None => faults.stall_after.map(|n| n.min(frames.head.len())),
+        Some(_) => faults.stall_after,
+    };
+    for i in 0.. {
         if stall_at == Some(i) {
             let go_on = match faults.stall {
                 Some(d) => pause(d, &tx, &cancel).await,
@@ -208,16 +247,26 @@ mod tests {
             error_frame: Some("E".into()),
             ..Default::default()
         };
-        let (frames, end) = shape(vec!["a".into(), "b".into(), "c".into()], &faults);
-        assert_eq!(frames, ["a", "E"]);
+        let (frames, end) = shape(vec!["a".into(), "b".into(), "c".into()].into(), &faults);
+        assert_eq!(frames.head, ["a", "E"]);
         assert_eq!(end, Ending::Clean);
         let faults = StreamFaults {
             cut_after: Some(2),
             ..Default::default()
         };
+        let (frames, end) = shape(vec!["a".into(), "b".into(), "c".into()].into(), &faults);
         assert_eq!(
-            shape(vec!["a".into(), "b".into(), "c".into()], &faults),
+            (frames.head, end),
             (vec!["a".into(), "b".into()], Ending::Abort)
+        );
+        let endless = Frames {
+            head: vec!["a".into()],
+            repeat: Some("r".into()),
+        };
+        let (frames, end) = shape(endless, &faults);
+        assert_eq!(
+            (frames.head, frames.repeat, end),
+            (vec!["a".into(), "r".into()], None, Ending::Abort)
         );
     }
 }

@@ -107,6 +107,21 @@ impl Plan {
         }
     }
 
+    /// The same plan with its last text or reasoning delta sent twice; `None` when no
+    /// such delta exists. `endless` renders both plans and takes the first frame where
+    /// they differ as the frame to repeat: that way each dialect's renderer decides what
+    /// one more delta looks like (Responses numbers its events, Gemini puts the finish
+    /// reason on the last delta), and no renderer needs an endless mode of its own.
+    pub(crate) fn with_last_delta_twice(&self) -> Option<Plan> {
+        let at = self.steps.iter().rposition(|s| {
+            matches!(s, Step::Delta(b, _)
+                if matches!(self.blocks[*b], Block::Text { .. } | Block::Reasoning { .. }))
+        })?;
+        let mut twice = self.clone();
+        twice.steps.insert(at, self.steps[at]);
+        Some(twice)
+    }
+
     /// The text of all text blocks, concatenated (for non-streaming bodies).
     pub(crate) fn full_text(&self) -> String {
         self.blocks

@@ -80,6 +80,11 @@ pub struct Response {
     /// Delay before the response head (status and headers) is sent, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// Never finish: stream the output up to its last delta, then repeat that delta
+    /// event forever (`pace_ms` paces it); the closing events are never sent. For
+    /// testing a client's response-size cap and total deadline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub endless: bool,
     /// Replay this file verbatim as the streamed body (a recorded provider stream)
     /// instead of rendering `output`. A relative path is resolved against the script
     /// file's directory (the working directory for scripts given as strings). Stream
@@ -334,14 +339,30 @@ impl Response {
         if self.times == Some(0) {
             return Err("times: 0 would never be served; remove the response".into());
         }
+        if self.endless {
+            if self.status.is_some() || self.in_stream_error.is_some() {
+                return Err("`endless` streams forever; it cannot be combined with `status` or `in_stream_error`".into());
+            }
+            let streams_text = self.output.iter().any(|p| match p {
+                Part::Text(t) => !t.text.is_empty(),
+                Part::Reasoning(r) => !r.text.is_empty(),
+                _ => false,
+            });
+            if !streams_text {
+                return Err(
+                    "`endless` repeats the last text or reasoning delta; give a non-empty `text` or `reasoning` part"
+                        .into(),
+                );
+            }
+        }
         if self.raw_sse.is_some() || self.raw_sse_body.is_some() {
             if !self.output.is_empty() {
                 return Err(
                     "`raw_sse` replays a recorded body; it cannot be combined with `output`".into(),
                 );
             }
-            if self.status.is_some() || self.in_stream_error.is_some() {
-                return Err("`raw_sse` cannot be combined with `status` or `in_stream_error`; put the error in the recording".into());
+            if self.status.is_some() || self.in_stream_error.is_some() || self.endless {
+                return Err("`raw_sse` cannot be combined with `status`, `in_stream_error` or `endless`; put the error in the recording".into());
             }
         }
         Ok(())

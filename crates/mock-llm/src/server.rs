@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dialect::{Ctx, Dialect};
 use crate::error::MockError;
-use crate::faults::{StreamFaults, body_stream};
+use crate::faults::{Frames, StreamFaults, body_stream};
 use crate::matcher::{NoResponse, Queue};
 use crate::plan::Plan;
 use crate::record::RecordedRequest;
@@ -292,7 +292,7 @@ async fn answer(
         // A recorded body is served byte for byte; only the stream faults apply.
         let frames = crate::raw::frames(raw);
         let stream = body_stream(
-            frames,
+            frames.into(),
             StreamFaults::of(&response, None),
             shared.cancel.clone(),
         );
@@ -315,13 +315,39 @@ async fn answer(
     if !dialect.wants_stream(&route, &body) {
         return json_response(StatusCode::OK, &dialect.json_body(&plan, &ctx));
     }
-    let frames = dialect.frames(&plan, &ctx);
+    let frames = if response.endless {
+        endless_frames(dialect, &plan, &ctx)
+    } else {
+        dialect.frames(&plan, &ctx).into()
+    };
     let error_frame = response
         .in_stream_error
         .map(|k| dialect.in_stream_error(k, &ctx));
     let faults = StreamFaults::of(&response, error_frame);
     let stream = body_stream(frames, faults, shared.cancel.clone());
     sse_response(stream)
+}
+
+/// The frames of an `endless` response: everything before the last text or reasoning
+/// delta's second rendering, then that delta forever (see `Plan::with_last_delta_twice`).
+fn endless_frames(dialect: Dialect, plan: &Plan, ctx: &Ctx) -> Frames {
+    let once = dialect.frames(plan, ctx);
+    // `check` made sure the output has text or reasoning, so a delta exists; without
+    // one the answer is simply finite.
+    let Some(twice) = plan.with_last_delta_twice() else {
+        return once.into();
+    };
+    let mut twice = dialect.frames(&twice, ctx);
+    let split = once.iter().zip(&twice).take_while(|(a, b)| a == b).count();
+    if split >= twice.len() {
+        return once.into();
+    }
+    let repeat = twice.swap_remove(split);
+    twice.truncate(split);
+    Frames {
+        head: twice,
+        repeat: Some(repeat),
+    }
 }
 
 fn sse_response(stream: futures::stream::BoxStream<'static, crate::faults::Chunk>) -> HttpResponse {

@@ -295,3 +295,109 @@ async fn shutdown_ends_a_stalled_stream_promptly() {
         "shutdown must not wait for the stall"
     );
 }
+
+/// Reads at most `limit` bytes of a streamed body (the body may never end).
+async fn read_prefix(resp: reqwest::Response, limit: usize) -> (Vec<u8>, bool) {
+    let mut stream = resp.bytes_stream();
+    let mut got = Vec::new();
+    while got.len() < limit {
+        match stream.next().await {
+            Some(Ok(b)) => got.extend_from_slice(&b),
+            Some(Err(_)) | None => return (got, true),
+        }
+    }
+    (got, false)
+}
+
+#[tokio::test]
+async fn endless_repeats_the_last_delta_and_never_closes_in_every_dialect() {
+    let yaml = "responses:\n  - endless: true\n    times: 4\n    output:\n      - text: \"abcdefgh\"\n        chunk_size: 4\n";
+    let server = serve(yaml).await;
+    let base = server.base_url();
+    let cases = [
+        (
+            format!("{base}/v1/chat/completions"),
+            json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            "[DONE]",
+        ),
+        (
+            format!("{base}/v1/messages"),
+            anthropic_body(),
+            "message_stop",
+        ),
+        (
+            format!("{base}/v1/responses"),
+            json!({"model": "m", "stream": true, "input": "hi"}),
+            "response.completed",
+        ),
+        (
+            format!("{base}/v1beta/models/g:streamGenerateContent?alt=sse"),
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+            "finishReason",
+        ),
+    ];
+    for (url, body, end_marker) in cases {
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{url}");
+        // 1 MiB of a 9-byte answer: only an endless body gets this far.
+        let (got, ended) = read_prefix(resp, 1 << 20).await;
+        assert!(!ended, "{url}: the body ended after {} bytes", got.len());
+        let text = String::from_utf8_lossy(&got);
+        assert!(!text.contains(end_marker), "{url}: closing event sent");
+        // The head is the normal answer's start; the repeated delta is its last piece.
+        assert!(text.contains("abcd"), "{url}");
+        assert!(text.matches("efgh").count() > 100, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn endless_with_pace_is_paced_and_a_cut_ends_it() {
+    let server = serve(
+        "responses:\n  - endless: true\n    pace_ms: 20\n    output: [{text: \"xy\", chunk_size: 1}]\n  - endless: true\n    cut_after_events: 6\n    output: [{text: \"xy\", chunk_size: 1}]\n",
+    )
+    .await;
+    let url = format!("{}/v1/messages", server.base_url());
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .json(&anthropic_body())
+        .send()
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let (got, ended) = read_prefix(resp, 2000).await;
+    assert!(!ended);
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(String::from_utf8_lossy(&got).contains("\"y\""));
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .json(&anthropic_body())
+        .send()
+        .await
+        .unwrap();
+    let (chunks, err) = read_chunks(resp).await;
+    assert!(err.is_some(), "a cut ends with a body error");
+    let body = String::from_utf8(chunks.concat()).unwrap();
+    // message_start, ping, block start, delta x, delta y, then one repeat of y.
+    assert_eq!(frames(&body).len(), 6, "{body}");
+}
+
+#[test]
+fn endless_needs_streamed_text_and_no_error_status() {
+    for bad in [
+        "responses: [{endless: true, output: [{tool_call: t}]}]",
+        "responses: [{endless: true}]",
+        "responses: [{endless: true, status: 500, output: [{text: a}]}]",
+    ] {
+        let err = mock_llm::Script::from_yaml_str(bad).unwrap_err();
+        assert!(err.to_string().contains("endless"), "{bad}: {err}");
+    }
+}
