@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use scope::{Access, Scope, ScopeRule};
 
+use crate::alias::RootIds;
 use crate::process::ProcessStamp;
 
 /// Rules a parent has delegated to one named child.
@@ -115,6 +116,11 @@ pub struct Allocation {
     /// What this Pod has delegated to its children.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delegations: Vec<Delegation>,
+    /// Device and inode of the existing paths its write rules touch, recorded when
+    /// the row was created, so a second path to a held directory (a bind mount)
+    /// conflicts too. Empty in rows written by older versions (no alias check).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub root_ids: Vec<RootIds>,
 }
 
 impl Allocation {

@@ -99,15 +99,27 @@ pub enum RegistryError {
         /// " by pid N" when the holder wrote its pid, else empty.
         holder: String,
     },
-    /// The table on disk does not parse.
+    /// The table does not parse (read without the lock) or cannot be encoded.
+    /// Operations never fail on it: they rebuild the table from the live holds.
     #[error(
-        "registry table {path:?} is corrupt ({message}): it is a runtime view; stop all pods and delete it to rebuild"
+        "registry table {path:?} is corrupt ({message}): it is a runtime view; the next registry operation rebuilds it from the live Pods' holds"
     )]
     Corrupt {
         /// The table file.
         path: PathBuf,
         /// The parser's message.
         message: String,
+    },
+    /// A process holds the hold lock of a name that has no row (it released its row
+    /// but still keeps its [`crate::Hold`]).
+    #[error(
+        "hold file {path:?} of pod {name} is still locked by a process that released that name: drop its hold (or stop it) and retry"
+    )]
+    HoldBusy {
+        /// The name.
+        name: PodName,
+        /// The lock file.
+        path: PathBuf,
     },
     /// File-system failure.
     #[error("registry I/O on {path:?} failed: {source}")]

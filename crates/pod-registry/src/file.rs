@@ -1,8 +1,18 @@
-//! The file backend: `{runtime}/registry.json` guarded by `{runtime}/registry.lock`.
+//! The file backend, in `{runtime}/.registry/` (a folder no Pod name can take, since
+//! names never start with `.`; Pods' own runtime folders are `{runtime}/{name}/`):
+//! `registry.json` (the table), `registry.lock` (the operation lock) and `holds/`
+//! (one lock file and one record per live holder, see [`crate::hold`]).
 //!
-//! Every operation: take the lock (with a deadline), read the table, reap dead rows,
-//! run the operation, save by temp + fsync + rename + directory fsync, drop the lock.
+//! Every operation: take the lock (with a deadline), read the table (missing or
+//! unparsable: start empty), reap dead rows, re-insert the rows of live holds the table
+//! lacks, run the operation, save by temp + fsync + rename + directory fsync, bring the
+//! holds' records up to date, drop the lock.
+//!
+//! Files an older version left directly in `{runtime}/` (`registry.json`,
+//! `registry.lock`) are ignored: the table is a runtime view of live processes, and
+//! those processes re-register (or, if still running an older version, are not seen).
 
+use std::collections::{HashMap, HashSet};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -14,6 +24,7 @@ use scope::Scope;
 
 use crate::allocation::{Allocation, ReservationToken};
 use crate::error::RegistryError;
+use crate::hold::{Hold, HoldDir, HoldRecord, Probe};
 use crate::lock::{RegistryLock, acquire};
 use crate::process::Incarnation;
 use crate::registry::{
@@ -59,26 +70,54 @@ pub struct FileRegistry {
     temp: PathBuf,
     lock: PathBuf,
     dir: PathBuf,
+    holds: HoldDir,
     deadline: Duration,
 }
 
+/// The registry's folder inside the runtime dir. It starts with `.`, so no Pod name
+/// (`^[a-z0-9][a-z0-9._-]{0,62}$`) can ever be it.
+const FOLDER: &str = ".registry";
+
 impl FileRegistry {
-    /// Uses `runtime_dir` (created 0700 if missing) for `registry.json` and
-    /// `registry.lock`.
+    /// Uses `runtime_dir/.registry/` (created 0700, as is `runtime_dir` if missing)
+    /// for `registry.json`, `registry.lock` and `holds/`.
     pub fn open(runtime_dir: impl Into<PathBuf>) -> Result<FileRegistry, RegistryError> {
-        let dir = runtime_dir.into();
+        let dir = runtime_dir.into().join(FOLDER);
+        let holds = dir.join("holds");
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&dir)
-            .map_err(RegistryError::io(&dir))?;
+            .create(&holds)
+            .map_err(RegistryError::io(&holds))?;
         Ok(FileRegistry {
             table: dir.join("registry.json"),
             temp: dir.join("registry.json.tmp"),
             lock: dir.join("registry.lock"),
             dir,
+            holds: HoldDir::new(holds),
             deadline: DEFAULT_LOCK_DEADLINE,
         })
+    }
+
+    /// [`Registry::register`], and the calling process takes the row's [`Hold`]: keep
+    /// it for the process's life, so the row survives the loss of the table. The lock
+    /// is taken inside the same transaction as the row, so there is no instant at
+    /// which the row exists but a lost table would forget it. The calling process
+    /// must be the one in `req.process` (the hold dies with the caller).
+    pub fn register_held(&self, req: RegisterRequest) -> Result<(Allocation, Hold), RegistryError> {
+        let (name, incarnation) = (req.name.clone(), req.process.incarnation);
+        let (row, hold) =
+            self.transact_inner(true, Some((&name, incarnation)), |t, _| t.register(req))?;
+        Ok((row, hold.ok_or_else(|| missing_hold(&name))?))
+    }
+
+    /// [`Registry::adopt`], and the calling (child) process takes the row's [`Hold`],
+    /// as in [`FileRegistry::register_held`].
+    pub fn adopt_held(&self, req: AdoptRequest) -> Result<(Allocation, Hold), RegistryError> {
+        let (name, incarnation) = (req.name.clone(), req.process.incarnation);
+        let (row, hold) =
+            self.transact_inner(true, Some((&name, incarnation)), |t, _| t.adopt(req))?;
+        Ok((row, hold.ok_or_else(|| missing_hold(&name))?))
     }
 
     /// Changes how long operations wait for the lock.
@@ -98,21 +137,29 @@ impl FileRegistry {
         acquire(&self.lock, self.deadline)
     }
 
-    /// Reads the table without the lock and without reaping (diagnostics, tests).
-    /// Safe to call at any time: the file is only ever replaced by rename.
+    /// Reads the table without the lock, without reaping and without rebuilding from
+    /// holds (diagnostics, tests). Safe to call at any time: the file is only ever
+    /// replaced by rename.
     pub fn read_unlocked(&self) -> Result<Table, RegistryError> {
-        self.load()
+        match self.load()? {
+            Loaded::Table(t) => Ok(t),
+            Loaded::Missing => Ok(Table::default()),
+            Loaded::Corrupt(message) => Err(RegistryError::Corrupt {
+                path: self.table.clone(),
+                message,
+            }),
+        }
     }
 
-    fn load(&self) -> Result<Table, RegistryError> {
+    fn load(&self) -> Result<Loaded, RegistryError> {
         let bytes = match std::fs::read(&self.table) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Table::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
             Err(e) => return Err(RegistryError::io(&self.table)(e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
-            path: self.table.clone(),
-            message: e.to_string(),
+        Ok(match serde_json::from_slice(&bytes) {
+            Ok(t) => Loaded::Table(t),
+            Err(e) => Loaded::Corrupt(e.to_string()),
         })
     }
 
@@ -145,27 +192,198 @@ impl FileRegistry {
         Ok(())
     }
 
-    /// Lock, load, reap, run `op`, save when anything changed.
+    /// Lock, load, reap, rebuild from holds, run `op`, save when anything changed,
+    /// update the holds' records.
     fn transact<T>(
         &self,
         mutates: bool,
         op: impl FnOnce(&mut Table, u64) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
+        self.transact_inner(mutates, None, op).map(|(out, _)| out)
+    }
+
+    /// [`FileRegistry::transact`]; with `hold_for`, the caller also takes that row's
+    /// hold once `op` succeeded, before the table is committed.
+    fn transact_inner<T>(
+        &self,
+        mutates: bool,
+        hold_for: Option<(&PodName, Incarnation)>,
+        op: impl FnOnce(&mut Table, u64) -> Result<T, RegistryError>,
+    ) -> Result<(T, Option<Hold>), RegistryError> {
         let _lock = acquire(&self.lock, self.deadline)?;
-        let mut table = self.load()?;
-        let now = now_unix_ms();
-        let reaped = table.reap(now, &mut |p| p.is_alive());
-        let out = op(&mut table, now);
-        // A refused operation changed nothing worth keeping, but what was reaped is
-        // still saved so the next caller does not redo it.
-        if (mutates && out.is_ok()) || !reaped.is_empty() {
-            if out.is_err() {
-                table = self.load()?;
-                table.reap(now, &mut |p| p.is_alive());
+        let (mut table, mut changed) = match self.load()? {
+            Loaded::Table(t) => (t, false),
+            Loaded::Missing => (Table::default(), true),
+            Loaded::Corrupt(message) => {
+                // The table is a cache of the holds: rebuilding it loses only rows
+                // nobody holds (registered without a hold), never a live holder's.
+                tracing::warn!(path = %self.table.display(), %message, "registry table unparsable; rebuilding it from the holds");
+                (Table::default(), true)
             }
-            self.save(&table)?;
+        };
+        let mut held = self.holds.scan()?;
+        let records_before = records(&table, &held);
+        let now = now_unix_ms();
+        changed |= !table.reap(now, &mut |p| p.is_alive()).is_empty();
+        // "Per-Pod liveness locks are the ground truth": before anything is decided,
+        // every live hold the table lacks gets its row (and its pending reservations)
+        // back.
+        let rebuilt = self.rebuild_from_holds(&mut table, &held)?;
+        if rebuilt.inserted {
+            changed = true;
+            // Reservations brought back may have expired meanwhile.
+            table.reap(now, &mut |p| p.is_alive());
         }
-        out
+        let mut hold = None;
+        let out = if mutates {
+            // On a clone, so a refused operation leaves nothing behind.
+            let mut next = table.clone();
+            match op(&mut next, now) {
+                Ok(v) => {
+                    if let Some((name, incarnation)) = hold_for {
+                        hold = Some(self.holds.take(name, incarnation)?);
+                        // The new holder's record goes before the table commits: if
+                        // the commit fails, the caller drops the hold and the record
+                        // is a dead hold's, removed by the next operation.
+                        if let Some(bytes) = record_of(&next, name) {
+                            self.holds.write(name, &bytes)?;
+                        }
+                        held.insert(name.clone());
+                    }
+                    table = next;
+                    changed = true;
+                    Ok(v)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            op(&mut table, now)
+        };
+        if changed {
+            self.save(&table)?;
+            // The table is committed; the holds' records follow it. A crash before
+            // this point leaves records one operation behind, which only ever misses
+            // or keeps a delegation record or a segment, never a region (see `hold`).
+            self.sync_holds(
+                &table,
+                &held,
+                &records_before,
+                &rebuilt.live_unreadable,
+                hold_for.map(|(n, _)| n),
+            )?;
+        }
+        out.map(|v| (v, hold))
+    }
+
+    /// Re-inserts the row of every live hold that the table lacks (or has only as a
+    /// reservation: an older table from before the child adopted it).
+    fn rebuild_from_holds(
+        &self,
+        table: &mut Table,
+        held: &HashSet<PodName>,
+    ) -> Result<Rebuilt, RegistryError> {
+        let mut out = Rebuilt::default();
+        for name in held {
+            if table.get(name).is_some_and(|r| r.process.is_some()) {
+                continue;
+            }
+            if let Probe::Dead = self.holds.probe(name)? {
+                continue; // its files are removed by `sync_holds`
+            }
+            let Some(record) = self
+                .holds
+                .read(name)
+                .filter(|r| &r.row.name == name && r.row.process.is_some())
+            else {
+                // Live but without a usable record: leave its files alone (never
+                // remove a live holder's lock), nothing to insert.
+                out.live_unreadable.insert(name.clone());
+                continue;
+            };
+            tracing::warn!(pod = %name, "registry table lacked a live Pod's row; re-inserted it from its hold");
+            table.allocations.retain(|a| &a.name != name);
+            table.allocations.push(record.row);
+            for r in record.reservations {
+                if table.get(&r.name).is_none() && r.process.is_none() {
+                    table.allocations.push(r);
+                }
+            }
+            out.inserted = true;
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the records whose content changed and removes the holds whose row is
+    /// gone (released, reaped, or a dead holder the table never had).
+    fn sync_holds(
+        &self,
+        table: &Table,
+        held: &HashSet<PodName>,
+        before: &HashMap<PodName, Vec<u8>>,
+        live_unreadable: &HashSet<PodName>,
+        just_written: Option<&PodName>,
+    ) -> Result<(), RegistryError> {
+        for name in held {
+            if live_unreadable.contains(name) && table.get(name).is_none() {
+                continue;
+            }
+            match record_of(table, name) {
+                None => self.holds.remove(name)?,
+                Some(_) if Some(name) == just_written => {}
+                Some(bytes) => {
+                    if before.get(name) != Some(&bytes) {
+                        self.holds.write(name, &bytes)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What rebuilding from holds did.
+#[derive(Default)]
+struct Rebuilt {
+    /// Rows were inserted.
+    inserted: bool,
+    /// Live holds whose record could not be read.
+    live_unreadable: HashSet<PodName>,
+}
+
+/// What the table file held.
+enum Loaded {
+    Table(Table),
+    Missing,
+    Corrupt(String),
+}
+
+/// The encoded hold record of `name` as `table` has it, `None` when `name` has no
+/// row with a process (a reservation is recorded in its parent's hold instead).
+fn record_of(table: &Table, name: &PodName) -> Option<Vec<u8>> {
+    let row = table.get(name).filter(|r| r.process.is_some())?;
+    let record = HoldRecord {
+        row: row.clone(),
+        reservations: table
+            .allocations
+            .iter()
+            .filter(|a| a.process.is_none() && a.delegated_from.as_ref() == Some(name))
+            .cloned()
+            .collect(),
+    };
+    serde_json::to_vec(&record).ok()
+}
+
+/// The records of every held name, as `table` has them.
+fn records(table: &Table, held: &HashSet<PodName>) -> HashMap<PodName, Vec<u8>> {
+    held.iter()
+        .filter_map(|n| record_of(table, n).map(|r| (n.clone(), r)))
+        .collect()
+}
+
+fn missing_hold(name: &PodName) -> RegistryError {
+    RegistryError::NotRegistered {
+        name: name.clone(),
+        detail: " (no hold was taken)".into(),
     }
 }
 

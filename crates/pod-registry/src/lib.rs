@@ -43,18 +43,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alias;
 mod allocation;
 mod error;
 mod file;
+mod hold;
 mod lock;
 mod ops;
 mod process;
 mod registry;
 mod table;
 
+pub use alias::{FileId, RootIds};
 pub use allocation::{Allocation, Delegation, Reservation, ReservationToken};
 pub use error::RegistryError;
 pub use file::{DEFAULT_LOCK_DEADLINE, FileRegistry};
+pub use hold::Hold;
 pub use lock::RegistryLock;
 pub use process::{Incarnation, ProcessStamp, is_alive, process_start_time};
 pub use registry::{

@@ -5,6 +5,7 @@
 use pod_ids::{PodName, SegmentId};
 use scope::{Access, Scope};
 
+use crate::alias;
 use crate::allocation::{Allocation, Delegation, Reservation, ReservationToken};
 use crate::error::RegistryError;
 use crate::process::Incarnation;
@@ -35,6 +36,7 @@ impl Table {
             allow: req.allow.clone(),
             deny: req.deny.clone(),
         };
+        let root_ids = alias::record(&req.allow);
         let exempt = |a: &Allocation| {
             !relinked.is_empty()
                 && (relinked.contains(&a.name)
@@ -43,7 +45,7 @@ impl Table {
                         .iter()
                         .any(|anc| relinked.contains(anc)))
         };
-        if let Some(err) = self.find_conflict(&req.name, &scope, &exempt) {
+        if let Some(err) = self.find_conflict(&req.name, &scope, &root_ids, &exempt) {
             return Err(err);
         }
         let mut row = Allocation {
@@ -57,6 +59,7 @@ impl Table {
             segment_id: req.segment_id,
             reservation: None,
             delegations: Vec::new(),
+            root_ids,
         };
         // Relinking in the same transaction: the parent's effective scope never
         // includes a child's region, not even between two calls.
@@ -101,9 +104,13 @@ impl Table {
         // anything while the invariant holds, but check every non-ancestor anyway.
         let ancestors = self.ancestors(&req.parent);
         let exempt = |a: &Allocation| a.name == req.parent || ancestors.contains(&a.name);
-        if let Some(err) =
-            self.find_conflict(&req.child, &Scope::allowing(req.rules.clone()), &exempt)
-        {
+        let root_ids = alias::record(&req.rules);
+        if let Some(err) = self.find_conflict(
+            &req.child,
+            &Scope::allowing(req.rules.clone()),
+            &root_ids,
+            &exempt,
+        ) {
             return Err(err);
         }
         let token = ReservationToken::random();
@@ -123,6 +130,7 @@ impl Table {
                 reserved_by: req.parent.clone(),
             }),
             delegations: Vec::new(),
+            root_ids,
         });
         if let Some(p) = self.get_mut(&req.parent) {
             add_record(
@@ -212,10 +220,11 @@ impl Table {
         }
         p.delegations.retain(|d| !d.rules.is_empty());
         let effective = p.effective_write();
+        let root_ids = p.root_ids.clone();
         let ancestors = next.ancestors(&req.parent);
         let exempt = |a: &Allocation| ancestors.contains(&a.name);
         if let Some(RegistryError::WriteConflict { owner, .. }) =
-            next.find_conflict(&req.parent, &effective, &exempt)
+            next.find_conflict(&req.parent, &effective, &root_ids, &exempt)
         {
             let rule = req
                 .rules

@@ -7,6 +7,7 @@ use pod_ids::PodName;
 use scope::{Access, Scope, WriteConflict};
 use serde::{Deserialize, Serialize};
 
+use crate::alias::{self, AliasConflict, IdIndex, RootIds};
 use crate::allocation::{Allocation, Delegation};
 use crate::error::RegistryError;
 use crate::process::ProcessStamp;
@@ -133,29 +134,56 @@ impl Table {
 
     /// The live Pod that really holds the region `scope` wants to write, if any:
     /// among the rows whose held scope (allow − deny) shares a writable path with
-    /// `scope`, the deepest in its delegation chain (a region delegated down a chain
-    /// is reported at the child actually holding it). Rows for which `exempt` answers
-    /// true are skipped.
+    /// `scope` — by path, or through a second path to the same directory (`ids` are
+    /// `scope`'s physical records, see [`crate::alias`]) — the deepest in its
+    /// delegation chain (a region delegated down a chain is reported at the child
+    /// actually holding it). Rows for which `exempt` answers true are skipped.
     pub(crate) fn find_conflict(
         &self,
         pod: &PodName,
         scope: &Scope,
+        ids: &[RootIds],
         exempt: &dyn Fn(&Allocation) -> bool,
     ) -> Option<RegistryError> {
+        let index = IdIndex::new(ids);
         // Checking the held scope rather than only the effective one also protects
         // regions delegated to a child that is dead but not yet reclaimed: they are in
         // nobody's effective scope, yet the parent will take them back.
-        let (owner, conflict) = self
+        let mut best: Option<Found<'_>> = None;
+        for a in self
             .allocations
             .iter()
-            .filter(|a| &a.name != pod && may_share_writes(scope, a) && !exempt(a))
-            .filter_map(|a| scope.write_conflict(&a.held()).map(|c| (a, c)))
-            .max_by_key(|(a, _)| {
-                let real = scope.write_conflict(&a.effective_write()).is_some();
-                (self.depth(&a.name), real)
-            })?;
+            .filter(|a| &a.name != pod && !exempt(a))
+        {
+            let by_path = may_share_writes(scope, a)
+                .then(|| scope.write_conflict(&a.held()))
+                .flatten();
+            let (conflict, alias) = match by_path {
+                Some(c) => (c, None),
+                None if !a.root_ids.is_empty() => {
+                    match alias::conflict(scope, &index, &a.held(), &a.root_ids) {
+                        Some(ac) => (ac.conflict.clone(), Some(ac)),
+                        None => continue,
+                    }
+                }
+                None => continue,
+            };
+            let real = alias.is_some() || scope.write_conflict(&a.effective_write()).is_some();
+            let key = (self.depth(&a.name), real);
+            // `>=`: on a tie the later row wins, as `max_by_key` did.
+            if best.as_ref().is_none_or(|b| key >= b.3) {
+                best = Some((a, conflict, alias, key));
+            }
+        }
+        let (owner, conflict, alias, _) = best?;
         let via = if let Some(r) = &owner.reservation {
             format!(" (reserved by {} and not adopted yet)", r.reserved_by)
+        } else if let Some(ac) = &alias {
+            format!(
+                " (through a second path to the same directory: {} is {}, e.g. a bind mount)",
+                ac.ours_at.display(),
+                ac.theirs_at.display()
+            )
         } else if scope.write_conflict(&owner.effective_write()).is_none() {
             match owner.delegations.iter().find(|d| {
                 scope
@@ -197,6 +225,10 @@ impl Table {
         out
     }
 }
+
+/// A conflicting row, what conflicts, whether it was found through an alias, and its
+/// rank (delegation depth, whether its effective scope conflicts too).
+type Found<'a> = (&'a Allocation, WriteConflict, Option<AliasConflict>, (usize, bool));
 
 /// Cheap pre-check on borrowed rules (no clones): whether any write rule of `scope`
 /// overlaps any write allow of `row`. The exact test (`Scope::write_conflict`, which

@@ -70,10 +70,10 @@ fn sigkill_during_saves_never_leaves_a_torn_or_empty_table() {
         child.kill().unwrap();
         child.wait().unwrap();
 
-        if dir.join("registry.json.tmp").exists() {
+        if reg.table_path().with_extension("json.tmp").exists() {
             temp_seen += 1;
         }
-        let bytes = std::fs::read(dir.join("registry.json")).unwrap();
+        let bytes = std::fs::read(reg.table_path()).unwrap();
         let table: Table = serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("kill {i}: table does not parse: {e}"));
         assert!(

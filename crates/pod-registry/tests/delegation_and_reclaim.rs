@@ -268,3 +268,47 @@ fn release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owne
         Released::Removed
     );
 }
+
+#[test]
+fn delegating_the_parents_whole_write_rule_is_refused_naming_both_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path());
+    let p = me();
+    reg.register(register_req("p", p, vec![w("/w"), w("/v"), rd("/docs")]))
+        .unwrap();
+    for (child, rule) in [("c1", w("/w")), ("c2", w("/v"))] {
+        let e = reserve(&reg, "p", p, child, vec![w("/w/a"), rule.clone()], LONG).unwrap_err();
+        let RegistryError::Delegation { source, .. } = &e else {
+            panic!("expected a delegation error, got {e}");
+        };
+        assert!(
+            matches!(source, DelegationError::WholeRule { rule: r, allow } if *r == rule && *allow == rule),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.matches(&rule.to_string()).count() >= 2,
+            "names both rules: {text}"
+        );
+    }
+    // A non-recursive rule equal to the parent's non-recursive rule is the whole of it.
+    let q = me();
+    let dir_rule = ScopeRule::trusted("/q", scope::Access::Write, false).unwrap();
+    reg.register(register_req("q", q, vec![dir_rule.clone()]))
+        .unwrap();
+    let e = reserve(&reg, "q", q, "c3", vec![dir_rule], LONG).unwrap_err();
+    assert!(e.to_string().contains("strict part"), "{e}");
+    // Nothing was reserved by the refusals; a strict part is fine, and so is
+    // reading the whole of a rule.
+    assert!(reg.get(&name("c1")).unwrap().is_none());
+    reserve(
+        &reg,
+        "p",
+        p,
+        "c4",
+        vec![w("/w/a"), rd("/w"), rd("/docs")],
+        LONG,
+    )
+    .unwrap();
+    assert!(can_write(&reg, "p", "/w/b"));
+}

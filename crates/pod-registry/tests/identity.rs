@@ -102,6 +102,7 @@ fn files_are_private() {
         .unwrap();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir.path().join("run")), 0o700);
-    assert_eq!(mode(&dir.path().join("run/registry.json")), 0o600);
-    assert_eq!(mode(&dir.path().join("run/registry.lock")), 0o600);
+    assert_eq!(mode(&dir.path().join("run/.registry")), 0o700);
+    assert_eq!(mode(reg.table_path()), 0o600);
+    assert_eq!(mode(&dir.path().join("run/.registry/registry.lock")), 0o600);
 }

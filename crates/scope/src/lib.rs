@@ -15,8 +15,8 @@
 //!   the three state surfaces compare equal byte for byte.
 //! - Every region test is component-wise (`/src` never covers `/srcx`).
 //! - A write rule that passes [`Scope::check_delegation`] is covered by one of the
-//!   delegator's write allows and overlaps none of its denies nor any sibling's write
-//!   delegation.
+//!   delegator's write allows, covers none of them whole (delegation hands over a
+//!   strict part), and overlaps none of its denies nor any sibling's write delegation.
 //!
 //! ```
 //! use scope::{Access, Scope, ScopeRule};

@@ -45,6 +45,18 @@ pub enum DelegationError {
         /// The sibling's rule.
         sibling: ScopeRule,
     },
+    /// A write rule would take the whole of one of the delegator's write allows:
+    /// delegation hands over a strict part, so the delegator always keeps some of
+    /// every write rule it holds.
+    #[error(
+        "cannot delegate {rule}: it is the whole of the delegator's rule {allow}; a child may only receive a strict part of it (e.g. a subdirectory)"
+    )]
+    WholeRule {
+        /// The rule asked for.
+        rule: ScopeRule,
+        /// The delegator's write allow it would take whole.
+        allow: ScopeRule,
+    },
 }
 
 /// Two scopes whose effective write regions share a path.
@@ -127,7 +139,10 @@ impl Scope {
     /// both remove write) and no sibling's write delegation. A read rule must lie
     /// inside one allow and overlap no `deny(read)`; read never conflicts with
     /// siblings, and a `deny(write)` (e.g. a sibling's delegation) still leaves the
-    /// delegator able to read there.
+    /// delegator able to read there. A write rule must also be a strict part of every
+    /// write allow it touches: one that covers a whole write allow of the delegator
+    /// (equal to it, for a non-redundant scope) is refused, so a child never receives
+    /// its parent's whole write scope.
     pub fn check_delegation(
         &self,
         rule: &ScopeRule,
@@ -163,6 +178,18 @@ impl Scope {
             return Err(DelegationError::SiblingOverlap {
                 rule: rule.clone(),
                 sibling: s.clone(),
+            });
+        }
+        // Checked last so the more specific reasons above win. A rule inside one allow
+        // that also covers a whole allow is equal to it, or the scope is redundant
+        // (one allow inside another); either way the delegator would keep nothing of
+        // that allow, which is what "strict part" forbids.
+        if rule.access == Access::Write
+            && let Some(a) = self.write_rules().find(|a| rule.contains_rule(a))
+        {
+            return Err(DelegationError::WholeRule {
+                rule: rule.clone(),
+                allow: a.clone(),
             });
         }
         Ok(())
@@ -257,6 +284,39 @@ mod tests {
         assert!(e.to_string().contains("/w/a"), "{e}");
         assert!(s.check_delegation(&w("/w/b"), &[w("/w/a")]).is_ok());
         assert!(s.check_delegation(&rd("/w/a"), &[w("/w/a")]).is_ok());
+    }
+
+    #[test]
+    fn delegating_a_whole_write_rule_is_refused_naming_both_rules() {
+        let s = Scope::allowing(vec![w("/w"), w("/v/a"), rd("/docs")]);
+        for rule in [w("/w"), w("/v/a")] {
+            let e = s.check_delegation(&rule, &[]).unwrap_err();
+            assert_eq!(
+                e,
+                DelegationError::WholeRule {
+                    rule: rule.clone(),
+                    allow: rule.clone()
+                }
+            );
+            assert!(e.to_string().contains("strict part"), "{e}");
+        }
+        // A non-recursive rule is the whole of an equal non-recursive allow.
+        let d = ScopeRule::trusted("/d", Access::Write, false).unwrap();
+        let e = Scope::allowing(vec![d.clone()])
+            .check_delegation(&d, &[])
+            .unwrap_err();
+        assert!(matches!(e, DelegationError::WholeRule { .. }), "{e}");
+        // Strict parts, and reading a whole rule, are fine.
+        assert!(s.check_delegation(&w("/w/a"), &[]).is_ok());
+        assert!(
+            s.check_delegation(
+                &ScopeRule::trusted("/w", Access::Write, false).unwrap(),
+                &[]
+            )
+            .is_ok()
+        );
+        assert!(s.check_delegation(&rd("/w"), &[]).is_ok());
+        assert!(s.check_delegation(&rd("/docs"), &[]).is_ok());
     }
 
     #[test]
