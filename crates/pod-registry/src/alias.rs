@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 use scope::{Access, Scope, ScopeRule, WriteConflict};
 use serde::{Deserialize, Serialize};
 
+use crate::allocation::Allocation;
+
 /// `[st_dev, st_ino]` of one existing path.
 pub type FileId = [u64; 2];
 
@@ -167,16 +169,16 @@ pub(crate) struct AliasConflict {
 }
 
 /// Whether `ours` (whose ids are indexed in `index`) shares a writable directory with
-/// `theirs` (held scope, with their recorded ids) through a second path.
+/// `theirs`'s held scope through a second path.
 pub(crate) fn conflict(
     ours: &Scope,
     index: &IdIndex<'_>,
-    theirs: &Scope,
-    their_ids: &[RootIds],
+    theirs: &Allocation,
 ) -> Option<AliasConflict> {
     if index.is_empty() {
         return None;
     }
+    let their_ids = &theirs.root_ids;
     let mut tried: Vec<(&Path, &Path)> = Vec::new();
     for (y, id) in entries(their_ids) {
         let Some(xs) = index.by_id.get(&id) else {
@@ -193,7 +195,7 @@ pub(crate) fn conflict(
                 continue;
             }
             let translated = translate(ours, x, y);
-            if let Some(c) = translated.write_conflict(theirs) {
+            if let Some(c) = translated.write_conflict(&theirs.held()) {
                 let ours_rule = ours
                     .write_rules()
                     .find(|r| translate_rule(r, x, y, false).as_ref() == Some(&c.ours))

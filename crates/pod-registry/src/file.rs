@@ -104,6 +104,28 @@ impl FileRegistry {
     /// is taken inside the same transaction as the row, so there is no instant at
     /// which the row exists but a lost table would forget it. The calling process
     /// must be the one in `req.process` (the hold dies with the caller).
+    ///
+    /// ```
+    /// use pod_registry::{FileRegistry, ProcessStamp, RegisterRequest, Registry};
+    /// use scope::{Access, ScopeRule};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let reg = FileRegistry::open(dir.path()).unwrap();
+    /// let req = |name: &str, path: &str| RegisterRequest {
+    ///     name: name.parse().unwrap(),
+    ///     process: ProcessStamp::current().unwrap(),
+    ///     socket: None,
+    ///     allow: vec![ScopeRule::trusted(path, Access::Write, true).unwrap()],
+    ///     deny: vec![],
+    ///     segment_id: None,
+    ///     restoring_children: vec![],
+    /// };
+    /// let (_row, hold) = reg.register_held(req("lead", "/w")).unwrap();
+    /// std::fs::remove_file(reg.table_path()).unwrap(); // the table is only a cache
+    /// assert!(reg.register(req("other", "/w/src")).is_err());
+    /// drop(hold); // the holder is gone: its region is free again
+    /// std::fs::remove_file(reg.table_path()).unwrap();
+    /// reg.register(req("other", "/w/src")).unwrap();
+    /// ```
     pub fn register_held(&self, req: RegisterRequest) -> Result<(Allocation, Hold), RegistryError> {
         let (name, incarnation) = (req.name.clone(), req.process.incarnation);
         let (row, hold) =

@@ -2,8 +2,10 @@
 //! scope on this machine right now, including delegations from parent Pods to children.
 //!
 //! Owns: the [`Registry`] trait and its embedded file backend [`FileRegistry`]
-//! (`{runtime}/registry.json` + `{runtime}/registry.lock`), the [`Allocation`] rows,
-//! reaping of dead processes ([`ProcessStamp`]: pid + start time + [`Incarnation`]),
+//! (`{runtime}/.registry/`: `registry.json`, `registry.lock`, `holds/`), the
+//! [`Allocation`] rows, reaping of dead processes ([`ProcessStamp`]: pid + start time +
+//! [`Incarnation`]), [`Hold`]s (per-process locks the table is rebuilt from),
+//! physical identity of write roots ([`RootIds`], so bind-mount aliases conflict),
 //! reservations and adoption of delegated scope, reclaim, relational restore.
 //!
 //! Must never own: durable Pod state (that is `pod-store`; this table may be lost at
@@ -20,6 +22,12 @@
 //!   (start time differs) is dead and reaped by the next operation, no daemon needed.
 //! - Only canonical rules are stored (callers canonicalise at ingress with `scope`).
 //! - The table file is only ever replaced by rename: a crash leaves old or new, whole.
+//! - The table is a cache of the live holds: every operation re-inserts the row of
+//!   every locked hold the table lacks before deciding anything, so losing the table
+//!   never admits an overlapping Pod.
+//! - Two write rules conflict when their paths overlap, or when they overlap once one
+//!   is seen through a second path (equal device and inode) to the same directory.
+//! - A write delegation is a strict part of every write allow it touches.
 //!
 //! ```
 //! use pod_registry::{FileRegistry, ProcessStamp, RegisterRequest, Registry, ReserveRequest};

@@ -160,13 +160,10 @@ impl Table {
                 .flatten();
             let (conflict, alias) = match by_path {
                 Some(c) => (c, None),
-                None if !a.root_ids.is_empty() => {
-                    match alias::conflict(scope, &index, &a.held(), &a.root_ids) {
-                        Some(ac) => (ac.conflict.clone(), Some(ac)),
-                        None => continue,
-                    }
-                }
-                None => continue,
+                None => match alias::conflict(scope, &index, a) {
+                    Some(ac) => (ac.conflict.clone(), Some(ac)),
+                    None => continue,
+                },
             };
             let real = alias.is_some() || scope.write_conflict(&a.effective_write()).is_some();
             let key = (self.depth(&a.name), real);
@@ -228,7 +225,12 @@ impl Table {
 
 /// A conflicting row, what conflicts, whether it was found through an alias, and its
 /// rank (delegation depth, whether its effective scope conflicts too).
-type Found<'a> = (&'a Allocation, WriteConflict, Option<AliasConflict>, (usize, bool));
+type Found<'a> = (
+    &'a Allocation,
+    WriteConflict,
+    Option<AliasConflict>,
+    (usize, bool),
+);
 
 /// Cheap pre-check on borrowed rules (no clones): whether any write rule of `scope`
 /// overlaps any write allow of `row`. The exact test (`Scope::write_conflict`, which
