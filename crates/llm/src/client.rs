@@ -13,7 +13,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use tokio::sync::mpsc;
@@ -24,7 +23,20 @@ use crate::dialect::{self, WireRequest};
 use crate::error::{self, LlmError, TimeoutKind};
 use crate::event::{Completed, Request, StreamEvent};
 use crate::parse::ResponseParser;
+use crate::redact::Secrets;
 use crate::retry;
+use crate::sse::{SseDecoder, SseEvent};
+
+/// The largest text, reasoning or argument delta handed to the caller. A provider event
+/// carrying more (one 64 MiB text delta) is passed on in pieces of at most this many
+/// bytes, split at character boundaries, so that a consumer forwarding deltas (the Pod
+/// socket, a terminal) never has to move one huge message. Items (`ItemDone`,
+/// `Completed`) stay whole: they are what the log keeps.
+pub const MAX_DELTA_BYTES: usize = 64 * 1024;
+
+/// The most bytes of an error response body read: the message is cut to 2000
+/// characters anyway, and an endless error body must not be an unbounded read.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Something the runtime can hold as `Box<dyn Provider>` / `Arc<dyn Provider>`.
 pub trait Provider: Send + Sync {
@@ -109,13 +121,22 @@ impl Provider for Client {
         // the stream, without cancelling the caller's token.
         let task_cancel = cancel.child_token();
         let guard = task_cancel.clone().drop_guard();
+        let secrets = Secrets::new(
+            self.cfg
+                .api_key
+                .iter()
+                .map(|k| k.expose())
+                .chain(self.cfg.extra_headers.iter().map(|(_, v)| v.as_str())),
+        );
         let call = Call {
+            deadline: tokio::time::Instant::now() + self.cfg.timeouts.total,
             cfg: self.cfg.clone(),
             http: self.http.clone(),
             wire,
             tx,
             cancel: task_cancel,
             replay: Replay::default(),
+            secrets,
         };
         tokio::spawn(call.run());
         Ok(EventStream {
@@ -149,6 +170,10 @@ struct Call {
     tx: mpsc::Sender<Result<StreamEvent, LlmError>>,
     cancel: CancellationToken,
     replay: Replay,
+    /// Values redacted from every error before it is logged or sent.
+    secrets: Secrets,
+    /// `Timeouts::total` from the start of the call.
+    deadline: tokio::time::Instant,
 }
 
 impl Call {
@@ -172,7 +197,8 @@ impl Call {
                     let _ = self.tx.send(Err(LlmError::Cancelled)).await;
                     return;
                 }
-                AttemptEnd::Failed(e, hint) => (e, hint),
+                // Redacted here, before anything logs, retries on or returns it.
+                AttemptEnd::Failed(e, hint) => (self.secrets.error(e), hint),
             };
             let err = match err {
                 LlmError::RateLimited {
@@ -195,7 +221,9 @@ impl Call {
             // A server hint wins over our schedule (even beyond max_delay) as long as
             // it fits the total budget.
             let delay = hint.unwrap_or_else(|| backoff.next().unwrap_or(policy.max_delay));
-            if started.elapsed() + delay > policy.total_budget {
+            if started.elapsed() + delay > policy.total_budget
+                || tokio::time::Instant::now() + delay >= self.deadline
+            {
                 tracing::warn!(
                     provider = self.provider(),
                     attempt,
@@ -314,18 +342,36 @@ impl Call {
         }
     }
 
+    /// The earlier of `at` (a per-attempt timeout) and the call's total deadline, with
+    /// the error to report when it passes.
+    fn limit(
+        &self,
+        at: tokio::time::Instant,
+        which: TimeoutKind,
+        after: Duration,
+    ) -> (tokio::time::Instant, LlmError) {
+        let (at, which, after) = if self.deadline <= at {
+            (self.deadline, TimeoutKind::Total, self.cfg.timeouts.total)
+        } else {
+            (at, which, after)
+        };
+        let e = LlmError::Timeout {
+            provider: self.provider(),
+            which,
+            after,
+            attempts: 1,
+        };
+        (at, e)
+    }
+
     async fn attempt(&mut self) -> Result<(), AttemptEnd> {
         let t = self.cfg.timeouts;
         let kind = self.cfg.kind;
         let rb = self.build()?;
         let first_deadline = tokio::time::Instant::now() + t.first_byte;
-        let first_byte_timeout = LlmError::Timeout {
-            provider: self.provider(),
-            which: TimeoutKind::FirstByte,
-            after: t.first_byte,
-            attempts: 1,
-        };
-        let resp = tokio::select! {
+        let (first_deadline, first_byte_timeout) =
+            self.limit(first_deadline, TimeoutKind::FirstByte, t.first_byte);
+        let mut resp = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => return Err(AttemptEnd::Cancelled),
             r = tokio::time::timeout_at(first_deadline, rb.send()) => match r {
@@ -340,8 +386,10 @@ impl Call {
             let body = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Err(AttemptEnd::Cancelled),
-                r = tokio::time::timeout_at(first_deadline, resp.text()) => r.ok().and_then(Result::ok).unwrap_or_default(),
+                r = tokio::time::timeout_at(first_deadline, error_body(&mut resp)) => r.unwrap_or_default(),
             };
+            // Redacted before the message is cut to length, so no prefix of a key is left.
+            let body = self.secrets.text(&body);
             let e = error::from_status(
                 self.provider(),
                 self.cfg.key_env_var.as_deref(),
@@ -351,14 +399,20 @@ impl Call {
             );
             return Err(AttemptEnd::Failed(e, hint));
         }
-        let mut sse = resp.bytes_stream().eventsource();
+        let mut body = Body {
+            resp,
+            sse: SseDecoder::default(),
+            received: 0,
+            limit: self.cfg.limits.max_response_bytes,
+            provider: self.provider(),
+        };
         let mut parser = ResponseParser::new(kind);
         let mut first = true;
         loop {
-            let (deadline, which, after) = if first {
-                (first_deadline, TimeoutKind::FirstByte, t.first_byte)
+            let (deadline, timeout) = if first {
+                (first_deadline, first_byte_timeout.clone())
             } else {
-                (
+                self.limit(
                     tokio::time::Instant::now() + t.idle,
                     TimeoutKind::Idle,
                     t.idle,
@@ -367,34 +421,21 @@ impl Call {
             let next = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Err(AttemptEnd::Cancelled),
-                r = tokio::time::timeout_at(deadline, sse.next()) => r,
+                r = tokio::time::timeout_at(deadline, body.next_event()) => r,
             };
             let ended = match next {
-                Err(_) => {
-                    return Err(LlmError::Timeout {
-                        provider: self.provider(),
-                        which,
-                        after,
-                        attempts: 1,
-                    }
-                    .into());
-                }
-                Ok(None) => true,
-                Ok(Some(Err(e))) => {
-                    let message = match e {
-                        eventsource_stream::EventStreamError::Transport(e) => {
-                            self.net_error(e).to_string()
-                        }
-                        other => other.to_string(),
-                    };
+                Err(_) => return Err(timeout.into()),
+                Ok(Err(BodyError::Transport(e))) => {
                     return Err(LlmError::Network {
                         provider: self.provider(),
                         attempts: 1,
-                        message: format!("stream broke: {message}"),
+                        message: format!("stream broke: {}", self.net_error(e)),
                     }
                     .into());
                 }
-                Ok(Some(Ok(ev))) => {
+                Ok(Err(BodyError::Fatal(e))) => return Err(e.into()),
+                Ok(Ok(None)) => true,
+                Ok(Ok(Some(ev))) => {
                     first = false;
                     let end = parser.feed(&ev.event, &ev.data)?;
                     for out in parser.take_events() {
@@ -414,14 +455,107 @@ impl Call {
     }
 
     async fn forward(&mut self, ev: StreamEvent) -> Result<(), AttemptEnd> {
-        for out in self.replay.filter(ev) {
-            self.tx
-                .send(Ok(out))
-                .await
-                .map_err(|_| AttemptEnd::ConsumerGone)?;
+        for piece in split_delta(ev) {
+            for out in self.replay.filter(piece) {
+                self.tx
+                    .send(Ok(out))
+                    .await
+                    .map_err(|_| AttemptEnd::ConsumerGone)?;
+            }
         }
         Ok(())
     }
+}
+
+/// Reads at most [`MAX_ERROR_BODY_BYTES`] of an error response (lossy UTF-8: it is
+/// only shown).
+async fn error_body(resp: &mut reqwest::Response) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < MAX_ERROR_BODY_BYTES {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                buf.extend_from_slice(&c[..c.len().min(MAX_ERROR_BODY_BYTES - buf.len())])
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Why reading the next event failed.
+enum BodyError {
+    /// The connection failed (retryable).
+    Transport(reqwest::Error),
+    /// The body broke a rule: too large, not UTF-8.
+    Fatal(LlmError),
+}
+
+/// A streamed response body turned into SSE events, counting bytes against the cap.
+struct Body {
+    resp: reqwest::Response,
+    sse: SseDecoder,
+    received: u64,
+    limit: u64,
+    provider: &'static str,
+}
+
+impl Body {
+    /// The next event; `None` at the end of the body. Cancel-safe: bytes are consumed
+    /// only after a chunk arrived.
+    async fn next_event(&mut self) -> Result<Option<SseEvent>, BodyError> {
+        loop {
+            if let Some(ev) = self.sse.next_event() {
+                return Ok(Some(ev));
+            }
+            let Some(chunk) = self.resp.chunk().await.map_err(BodyError::Transport)? else {
+                return Ok(None);
+            };
+            self.received = self.received.saturating_add(chunk.len() as u64);
+            // Checked before the chunk is kept: memory stays bounded by the cap.
+            if self.received > self.limit {
+                return Err(BodyError::Fatal(LlmError::ResponseTooLarge {
+                    provider: self.provider,
+                    limit: self.limit,
+                }));
+            }
+            self.sse.push(&chunk).map_err(|e| {
+                BodyError::Fatal(LlmError::Protocol {
+                    provider: self.provider,
+                    message: format!("malformed SSE: {e}"),
+                })
+            })?;
+        }
+    }
+}
+
+/// Cuts a text, reasoning or argument delta longer than [`MAX_DELTA_BYTES`] into
+/// pieces at character boundaries; other events pass unchanged. Deterministic, so the
+/// replay of a retried attempt matches piece by piece.
+fn split_delta(ev: StreamEvent) -> Vec<StreamEvent> {
+    let (text, make): (String, Box<dyn Fn(String) -> StreamEvent>) = match ev {
+        StreamEvent::TextDelta(t) if t.len() > MAX_DELTA_BYTES => {
+            (t, Box::new(StreamEvent::TextDelta))
+        }
+        StreamEvent::ReasoningDelta(t) if t.len() > MAX_DELTA_BYTES => {
+            (t, Box::new(StreamEvent::ReasoningDelta))
+        }
+        StreamEvent::ToolCallArgsDelta { index, delta } if delta.len() > MAX_DELTA_BYTES => (
+            delta,
+            Box::new(move |delta| StreamEvent::ToolCallArgsDelta { index, delta }),
+        ),
+        other => return vec![other],
+    };
+    let mut out = Vec::with_capacity(text.len() / MAX_DELTA_BYTES + 1);
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(MAX_DELTA_BYTES);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push(make(rest[..cut].to_owned()));
+        rest = &rest[cut..];
+    }
+    out
 }
 
 /// Remembers content already delivered so a retried attempt does not repeat it.

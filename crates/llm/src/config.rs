@@ -105,7 +105,8 @@ impl fmt::Display for ApiKey {
     }
 }
 
-/// Timeouts of one attempt.
+/// Timeouts: `connect`, `first_byte` and `idle` apply to each attempt, `total` to the
+/// whole call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP/TLS connect.
@@ -114,6 +115,10 @@ pub struct Timeouts {
     pub first_byte: Duration,
     /// Longest silence between two stream events once the first has arrived.
     pub idle: Duration,
+    /// Deadline of the whole call: every attempt and every wait between attempts. A
+    /// stream that never ends but never pauses long enough for `idle` (a trickle, or
+    /// pings forever) ends here. Not retried: there is no time left.
+    pub total: Duration,
 }
 
 impl Default for Timeouts {
@@ -124,6 +129,36 @@ impl Default for Timeouts {
             // providers; the providers send pings, which count as events.
             first_byte: Duration::from_secs(120),
             idle: Duration::from_secs(90),
+            // One hour: far above a real answer from a hosted model (128k output tokens
+            // at 100 tokens/s is about 21 minutes), and still room for a local model on
+            // a CPU writing 8k tokens at 3 tokens/s (45 minutes). It is the backstop for
+            // streams that trickle forever; raise it for slower local servers.
+            total: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// Size limits of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most response body bytes one attempt may receive (SSE framing included, as
+    /// counted off the wire). Past it the call fails with
+    /// [`LlmError::ResponseTooLarge`](crate::LlmError::ResponseTooLarge), not retried.
+    /// Memory held for a call is a small multiple of this (the text received is kept
+    /// for the final items and for replay after a retry).
+    pub max_response_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // 128 MiB. The largest real answers are long outputs streamed a token per
+            // event: 128k output tokens at ~250 bytes of JSON and SSE per token is
+            // ~32 MiB, and OpenAI Responses repeats the whole output in its final event
+            // (~2×). 128 MiB leaves room for that, and for one 64 MiB event (issue 19
+            // asks that it passes), while an endless stream stops within about a second
+            // on a fast link instead of growing the process by gigabytes.
+            max_response_bytes: 128 << 20,
         }
     }
 }
@@ -165,8 +200,11 @@ pub struct ProviderConfig {
     pub timeouts: Timeouts,
     /// Retries.
     pub retry: RetryPolicy,
+    /// Size limits.
+    pub limits: Limits,
     /// Extra headers sent with every request (e.g. OpenRouter's `HTTP-Referer`,
-    /// Anthropic beta flags). Values are not logged.
+    /// Anthropic beta flags, Azure's `api-key`). Values are not logged, and are
+    /// redacted from provider errors like the API key.
     pub extra_headers: Vec<(String, String)>,
     /// How earlier reasoning is sent back (OpenAI Chat dialect; ignored by the others,
     /// whose round-trip rule is fixed). Set from the preset, or by config for an
@@ -189,6 +227,7 @@ impl ProviderConfig {
             api_key,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
             extra_headers: Vec::new(),
             reasoning_echo: ReasoningEcho::None,
             name: kind.name(),

@@ -13,6 +13,9 @@ pub enum TimeoutKind {
     FirstByte,
     /// Silence between two stream events.
     Idle,
+    /// The whole call (all attempts and the waits between them) took longer than
+    /// `Timeouts::total`. Not retried.
+    Total,
 }
 
 impl std::fmt::Display for TimeoutKind {
@@ -21,6 +24,7 @@ impl std::fmt::Display for TimeoutKind {
             TimeoutKind::Connect => "connect",
             TimeoutKind::FirstByte => "first-byte",
             TimeoutKind::Idle => "idle",
+            TimeoutKind::Total => "total",
         })
     }
 }
@@ -127,6 +131,18 @@ pub enum LlmError {
         /// Attempts made.
         attempts: u32,
     },
+    /// The response grew past `Limits::max_response_bytes` (the model or server is
+    /// producing endless output). Not retried: the same request would most likely run
+    /// away again, and every attempt is billed.
+    #[error(
+        "{provider}: response too large: more than {limit} bytes received; the stream was stopped (raise Limits::max_response_bytes / max_response_bytes if the answer is legitimately this long)"
+    )]
+    ResponseTooLarge {
+        /// Provider name.
+        provider: &'static str,
+        /// The configured limit in bytes.
+        limit: u64,
+    },
     /// The caller cancelled.
     #[error("request cancelled")]
     Cancelled,
@@ -141,15 +157,16 @@ pub enum LlmError {
 }
 
 impl LlmError {
-    /// True for the errors a retry may cure.
+    /// True for the errors a retry may cure. Not [`LlmError::ResponseTooLarge`] nor a
+    /// [`TimeoutKind::Total`] timeout: those are the bounds of the whole call.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
+        match self {
+            LlmError::Timeout { which, .. } => *which != TimeoutKind::Total,
             LlmError::RateLimited { .. }
-                | LlmError::Overloaded { .. }
-                | LlmError::Network { .. }
-                | LlmError::Timeout { .. }
-        )
+            | LlmError::Overloaded { .. }
+            | LlmError::Network { .. } => true,
+            _ => false,
+        }
     }
 
     /// True for the errors that only the user's configuration can fix: a missing or

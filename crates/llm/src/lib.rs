@@ -30,7 +30,12 @@
 //! - a retry after partial output never duplicates it: an identical replay is
 //!   swallowed, a divergent one is announced with [`StreamEvent::Restarted`];
 //! - the API key is only ever placed in an auth header marked sensitive; never in a
-//!   URL, an error, a log line or `Debug` output.
+//!   URL, an error, a log line or `Debug` output; a provider that echoes it (or a
+//!   secret extra header value) has it redacted from every error before anyone sees it;
+//! - nothing a provider sends is unbounded: each call has a response-size cap
+//!   ([`Limits`]) and a total deadline beside the per-attempt timeouts, SSE framing is
+//!   linear in the bytes received, and deltas reach the caller in pieces of at most
+//!   [`MAX_DELTA_BYTES`].
 //!
 //! # Why a thin wire layer and not a library
 //!
@@ -51,8 +56,9 @@
 //! Each would have needed the reliability layer written around it anyway, plus
 //! adapters from its message model to [`transcript::Item`] that lose or reorder the
 //! opaque fields. The wire formats themselves are small, so this crate speaks them
-//! directly: SSE framing is `eventsource-stream`, backoff is `backon`, HTTP-dates are
-//! `httpdate`, HTTP is `reqwest`.
+//! directly: backoff is `backon`, HTTP-dates are `httpdate`, HTTP is `reqwest`. SSE
+//! framing is ours (`sse.rs`, ~100 lines): `eventsource-stream` re-parsed its whole
+//! buffer on every network chunk, quadratic in the size of one event (issue 19).
 //!
 //! # Example
 //!
@@ -80,10 +86,12 @@ mod error;
 mod event;
 mod parse;
 mod preset;
+mod redact;
 mod retry;
+mod sse;
 
-pub use client::{Client, EventStream, Provider};
-pub use config::{ApiKey, ProviderConfig, ProviderKind, RetryPolicy, Timeouts};
+pub use client::{Client, EventStream, MAX_DELTA_BYTES, Provider};
+pub use config::{ApiKey, Limits, ProviderConfig, ProviderKind, RetryPolicy, Timeouts};
 pub use error::{LlmError, TimeoutKind};
 pub use event::{Completed, Request, StreamEvent};
 pub use parse::parse_sse;

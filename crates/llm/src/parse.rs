@@ -2,16 +2,12 @@
 //! transport and by [`parse_sse`] (tests, benchmarks, replaying recorded bytes), so
 //! fixtures always go through exactly the code the client runs.
 
-use std::convert::Infallible;
-
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
-
 use crate::assemble::Assembler;
 use crate::config::ProviderKind;
 use crate::dialect::{Decoder, decoder};
 use crate::error::LlmError;
 use crate::event::{Completed, StreamEvent};
+use crate::sse::SseDecoder;
 
 /// Parser state of one attempt.
 pub(crate) struct ResponseParser {
@@ -72,32 +68,28 @@ pub fn parse_sse<'a>(
     kind: ProviderKind,
     chunks: impl IntoIterator<Item = &'a [u8]>,
 ) -> (Vec<StreamEvent>, Result<Completed, LlmError>) {
-    let chunks: Vec<Result<&[u8], Infallible>> = chunks.into_iter().map(Ok).collect();
-    futures::executor::block_on(async move {
-        let mut sse = futures::stream::iter(chunks).eventsource();
-        let mut p = ResponseParser::new(kind);
-        let mut events = Vec::new();
-        while let Some(ev) = sse.next().await {
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(e) => {
-                    let err = LlmError::Protocol {
-                        provider: kind.name(),
-                        message: format!("malformed SSE: {e}"),
-                    };
-                    return (events, Err(err));
-                }
+    let mut sse = SseDecoder::default();
+    let mut p = ResponseParser::new(kind);
+    let mut events = Vec::new();
+    'chunks: for chunk in chunks {
+        if let Err(e) = sse.push(chunk) {
+            let err = LlmError::Protocol {
+                provider: kind.name(),
+                message: format!("malformed SSE: {e}"),
             };
+            return (events, Err(err));
+        }
+        while let Some(ev) = sse.next_event() {
             let end = p.feed(&ev.event, &ev.data);
             events.extend(p.take_events());
             match end {
-                Ok(true) => break,
+                Ok(true) => break 'chunks,
                 Ok(false) => {}
                 Err(e) => return (events, Err(e)),
             }
         }
-        let done = p.finish();
-        events.extend(p.take_events());
-        (events, done)
-    })
+    }
+    let done = p.finish();
+    events.extend(p.take_events());
+    (events, done)
 }

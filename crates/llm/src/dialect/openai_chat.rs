@@ -198,7 +198,9 @@ impl Decoder for ChatDecoder {
             // is already complete and its stop reason says why; failing the call
             // would lose the output and misreport a token limit as a bad request.
             if asm.stop_reason() == Some(&StopReason::MaxTokens) {
-                tracing::debug!(error = %err, "in-stream error after a max-tokens stop ignored");
+                // Only the code: the message is provider text that may echo a secret.
+                let code = err.get("code").map(Value::to_string).unwrap_or_default();
+                tracing::debug!(code, "in-stream error after a max-tokens stop ignored");
                 return Ok(false);
             }
             return Err(in_stream_error(PROVIDER, err));

@@ -46,6 +46,7 @@ pub fn client(kind: ProviderKind, srv: &MockServer) -> Client {
         connect: Duration::from_secs(2),
         first_byte: Duration::from_secs(5),
         idle: Duration::from_secs(5),
+        total: Duration::from_secs(60),
     };
     Client::new(cfg).unwrap()
 }
