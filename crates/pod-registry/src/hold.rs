@@ -211,13 +211,18 @@ impl HoldDir {
         std::fs::rename(&temp, &path).map_err(RegistryError::io(&path))
     }
 
-    /// Removes `name`'s record and lock file (a released row, or a dead holder).
-    /// A holder still holding the unlinked lock keeps nothing: its row is gone.
+    /// Removes `name`'s record, a temp a killed writer left, and the lock file (a
+    /// released row, or a dead holder). A holder still holding the unlinked lock keeps
+    /// nothing: its row is gone.
     pub(crate) fn remove(&self, name: &PodName) -> Result<(), RegistryError> {
-        // The record first: a crash in between leaves a lock file without a record,
-        // which a probe treats like any other hold (live: no record to insert; dead:
-        // removed).
-        for path in [self.record_path(name), self.lock_path(name)] {
+        // The lock file last: a crash in between leaves a lock file without a record,
+        // which a probe treats like any other hold (live: nothing to insert, files
+        // kept; dead: removed).
+        for path in [
+            self.record_path(name),
+            self.temp_path(name),
+            self.lock_path(name),
+        ] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

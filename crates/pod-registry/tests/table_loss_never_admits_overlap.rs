@@ -243,3 +243,81 @@ fn three_live_holder_processes_survive_each_kind_of_table_loss() {
         .unwrap();
     assert_conflict(&reg, "x", "/w/a", "a");
 }
+
+const HELD_CHURN_TEST: &str = "sigkill_during_held_registrations_never_resurrects_a_dead_holder";
+
+/// Child: take and give back holds as fast as possible until killed.
+fn held_churn(dir: PathBuf, ready: PathBuf) {
+    let reg = FileRegistry::open(dir).unwrap();
+    let mut k = 0u64;
+    loop {
+        let stamp = me();
+        let pod = format!("churn-{k}");
+        let (_, hold) = reg
+            .register_held(register_req(&pod, stamp, vec![w(&format!("/c/{k}"))]))
+            .unwrap();
+        if k == 0 {
+            std::fs::write(&ready, b"").unwrap();
+        }
+        if k.is_multiple_of(3) {
+            // Keep some holds, so the kill finds several live ones.
+            std::mem::forget(hold);
+        } else {
+            reg.release(&name(&pod), stamp.incarnation).unwrap();
+            drop(hold);
+        }
+        k += 1;
+    }
+}
+
+#[test]
+fn sigkill_during_held_registrations_never_resurrects_a_dead_holder() {
+    if child_mode().as_deref() == Some("held-churn") {
+        let var = |k: &str| PathBuf::from(std::env::var(k).unwrap());
+        held_churn(var("REG_DIR"), var("READY"));
+        return;
+    }
+    use rand::Rng;
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("run");
+    let reg = FileRegistry::open(&dir).unwrap();
+    let (_, _anchor) = reg
+        .register_held(register_req("anchor", me(), vec![w("/anchor")]))
+        .unwrap();
+    let holds_dir = reg.table_path().parent().unwrap().join("holds");
+    let mut rng = rand::rng();
+    for i in 0..20 {
+        let ready = base.path().join(format!("ready-{i}"));
+        let mut child = spawn_child_mode(
+            HELD_CHURN_TEST,
+            "held-churn",
+            &[
+                ("REG_DIR", dir.display().to_string()),
+                ("READY", ready.display().to_string()),
+            ],
+        );
+        assert!(wait_until(Duration::from_secs(20), || ready.exists()));
+        // Not synchronisation: a random delay so the kill lands anywhere in a
+        // transaction (lock taken, table committed, records not yet rewritten, ...).
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..20_000)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // With the table gone, only the live anchor comes back: no dead holder's row
+        // is resurrected from its hold, and the dead holds' files are removed.
+        std::fs::remove_file(reg.table_path()).ok();
+        let rows = reg.list().unwrap();
+        assert_eq!(rows.len(), 1, "kill {i}: {rows:?}");
+        reg.register(register_req("probe", me(), vec![w("/c")]))
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("kill {i}: a dead holder still blocks /c: {e}"));
+        let probe = reg.get(&name("probe")).unwrap().unwrap();
+        reg.release(&name("probe"), probe.process.unwrap().incarnation)
+            .unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&holds_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["anchor.json", "anchor.lock"], "kill {i}");
+    }
+}
