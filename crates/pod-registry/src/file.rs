@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use pod_ids::{PodName, SegmentId};
 use scope::Scope;
 
-use crate::allocation::{Allocation, ReservationToken};
+use crate::allocation::{Allocation, Delegation, ReservationToken};
 use crate::error::RegistryError;
 use crate::hold::{Hold, HoldDir, HoldRecord, Probe};
 use crate::lock::{RegistryLock, acquire};
@@ -30,7 +30,7 @@ use crate::process::Incarnation;
 use crate::registry::{
     AdoptRequest, ReclaimRequest, Reclaimed, RegisterRequest, Registry, Released, ReserveRequest,
 };
-use crate::table::Table;
+use crate::table::{Table, add_record};
 
 /// How long an operation waits for the lock by default.
 pub const DEFAULT_LOCK_DEADLINE: Duration = Duration::from_secs(5);
@@ -324,13 +324,38 @@ impl FileRegistry {
             };
             tracing::warn!(pod = %name, "registry table lacked a live Pod's row; re-inserted it from its hold");
             table.allocations.retain(|a| &a.name != name);
-            table.allocations.push(record.row);
-            for r in record.reservations {
-                if table.get(&r.name).is_none() && r.process.is_none() {
-                    table.allocations.push(r);
-                }
+            let mut rows = vec![record.row];
+            rows.extend(
+                record
+                    .reservations
+                    .into_iter()
+                    .filter(|r| r.process.is_none() && table.get(&r.name).is_none()),
+            );
+            for row in rows {
+                out.inserted_names.push(row.name.clone());
+                table.allocations.push(row);
             }
             out.inserted = true;
+        }
+        // A parent kept by an older table may lack the record of a child re-inserted
+        // here: give it back, so the parent's effective scope excludes the child's
+        // region again (records live on the parent, ARCHITECTURE §5).
+        for child in &out.inserted_names {
+            let Some(c) = table.get(child) else { continue };
+            let (Some(parent), rules) = (c.delegated_from.clone(), c.allow.clone()) else {
+                continue;
+            };
+            if let Some(p) = table.get_mut(&parent)
+                && !p.delegations.iter().any(|d| &d.child == child)
+            {
+                add_record(
+                    &mut p.delegations,
+                    Delegation {
+                        child: child.clone(),
+                        rules,
+                    },
+                );
+            }
         }
         Ok(out)
     }
@@ -368,6 +393,8 @@ impl FileRegistry {
 struct Rebuilt {
     /// Rows were inserted.
     inserted: bool,
+    /// Their names (holders and their pending reservations).
+    inserted_names: Vec<PodName>,
     /// Live holds whose record could not be read.
     live_unreadable: HashSet<PodName>,
 }

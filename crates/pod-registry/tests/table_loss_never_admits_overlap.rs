@@ -321,3 +321,44 @@ fn sigkill_during_held_registrations_never_resurrects_a_dead_holder() {
         assert_eq!(left, ["anchor.json", "anchor.lock"], "kill {i}");
     }
 }
+
+#[test]
+fn an_older_copy_of_the_table_gets_live_children_and_their_records_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path());
+    let parent = me();
+    let (_, _parent_hold) = reg
+        .register_held(register_req("lead", parent, vec![w("/w")]))
+        .unwrap();
+    let old = std::fs::read(reg.table_path()).unwrap();
+    let token = reg
+        .reserve_child(ReserveRequest {
+            parent: name("lead"),
+            parent_incarnation: parent.incarnation,
+            child: name("worker"),
+            rules: vec![w("/w/src")],
+            ttl: Duration::from_secs(600),
+        })
+        .unwrap();
+    let (_, _worker_hold) = reg
+        .adopt_held(AdoptRequest {
+            name: name("worker"),
+            token,
+            process: me(),
+            socket: None,
+            segment_id: None,
+        })
+        .unwrap();
+    // A backup from before the delegation is put back.
+    std::fs::write(reg.table_path(), old).unwrap();
+    assert_conflict(&reg, "x", "/w/src/a", "worker");
+    let eff = reg.effective_write(&name("lead")).unwrap();
+    assert!(!eff.can_write(Path::new("/w/src/a")), "{eff:?}");
+    assert!(eff.can_write(Path::new("/w/other")));
+    assert!(
+        reg.read_unlocked()
+            .unwrap()
+            .overlapping_effective_writes()
+            .is_empty()
+    );
+}
