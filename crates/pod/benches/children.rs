@@ -120,6 +120,7 @@ async fn run() {
             scope::ScopeRule::new(&work, scope::Access::Write, true).unwrap(),
         ]),
         cwd: work.clone(),
+        agent: Default::default(),
     };
     let cfg = LaunchConfig {
         name: lead.clone(),

@@ -41,6 +41,7 @@ fn manifest(base_url: &str, dir: &Path) -> Manifest {
             scope::ScopeRule::new(dir, scope::Access::Write, true).unwrap(),
         ]),
         cwd: dir.to_path_buf(),
+        agent: Default::default(),
     }
 }
 

@@ -67,6 +67,16 @@ struct DefaultsLayer {
     read: Option<Vec<PathBuf>>,
     allow_unconfined_shell: Option<bool>,
     max_output_tokens: Option<u32>,
+    reasoning_effort: Option<String>,
+    thinking_budget: Option<u32>,
+    temperature: Option<f32>,
+    /// Extra text appended to every Pod's system prompt.
+    instructions: Option<String>,
+    /// A file replacing the built-in guidance part of the system prompt (relative to
+    /// the directory of the config file that names it).
+    system_prompt_file: Option<PathBuf>,
+    context_window: Option<u64>,
+    compact_at_percent: Option<u8>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -82,6 +92,10 @@ struct ProviderLayer {
     /// How reasoning goes back to an OpenAI-compatible server: `none`,
     /// `reasoning_content` (DeepSeek, Kimi) or `reasoning_details` (OpenRouter).
     reasoning_echo: Option<String>,
+    reasoning_effort: Option<String>,
+    thinking_budget: Option<u32>,
+    temperature: Option<f32>,
+    max_output_tokens: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -91,6 +105,9 @@ struct ModelLayer {
     model: Option<String>,
     max_output_tokens: Option<u32>,
     context_window: Option<u64>,
+    reasoning_effort: Option<String>,
+    thinking_budget: Option<u32>,
+    temperature: Option<f32>,
 }
 
 /// Settings given on the command line; they form the last layer.
@@ -123,6 +140,8 @@ pub struct ProviderSettings {
     pub max_attempts: Option<u32>,
     /// How reasoning goes back (OpenAI Chat dialect).
     pub reasoning_echo: llm::ReasoningEcho,
+    /// Reasoning and sampling settings for every model of this provider.
+    pub sampling: crate::settings::Sampling,
 }
 
 /// A model alias.
@@ -134,8 +153,10 @@ pub struct ModelSettings {
     pub model: String,
     /// Output token limit.
     pub max_output_tokens: Option<u32>,
-    /// Context window in tokens, for display.
+    /// Context window in tokens (overrides the known window of the model).
     pub context_window: Option<u64>,
+    /// Reasoning and sampling settings for this model.
+    pub sampling: crate::settings::Sampling,
 }
 
 /// The merged configuration.
@@ -155,6 +176,16 @@ pub struct Config {
     pub allow_unconfined_shell: bool,
     /// Default output token limit.
     pub max_output_tokens: Option<u32>,
+    /// Default reasoning and sampling settings (max_output_tokens included).
+    pub sampling: crate::settings::Sampling,
+    /// Extra instructions for every Pod.
+    pub instructions: Option<String>,
+    /// Replaces the built-in guidance (absolute).
+    pub system_prompt_file: Option<PathBuf>,
+    /// Default context window (when the model's is unknown and not configured).
+    pub context_window: Option<u64>,
+    /// Prune/compact threshold, percent of the context window.
+    pub compact_at_percent: Option<u8>,
     /// Providers by name.
     pub providers: BTreeMap<String, ProviderSettings>,
     /// Model aliases by name.
@@ -186,8 +217,10 @@ pub struct ResolvedModel {
     pub model: String,
     /// Output token limit.
     pub max_output_tokens: Option<u32>,
-    /// Context window, when known.
+    /// Context window, when known (config, else the model's known window).
     pub context_window: Option<u64>,
+    /// Reasoning and sampling: model › provider › defaults.
+    pub sampling: crate::settings::Sampling,
 }
 
 const BUILTIN: &str = r#"
@@ -290,7 +323,19 @@ impl Config {
         for path in files {
             match read_config_file(&path) {
                 Ok(text) => {
-                    let layer = parse_layer(&path, &text)?;
+                    let mut layer = parse_layer(&path, &text)?;
+                    // Relative to the directory the file configures: the config dir
+                    // for the user's file, the project for `.pods/config.toml`.
+                    if let Some(f) = &layer.defaults.system_prompt_file
+                        && f.is_relative()
+                    {
+                        let base = if path.starts_with(config_dir) {
+                            config_dir.to_path_buf()
+                        } else {
+                            project.map(Path::to_path_buf).unwrap_or_default()
+                        };
+                        layer.defaults.system_prompt_file = Some(base.join(f));
+                    }
                     layers.push((path, layer));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -361,14 +406,21 @@ impl Config {
                 name: String::new(),
                 hint: ": pass --model or set defaults.model in config.toml".into(),
             })?;
-        let (provider, model, max_out, ctx) = match self.models.get(name) {
+        let (provider, model, max_out, ctx, model_sampling) = match self.models.get(name) {
             Some(m) => (
                 m.provider.clone(),
                 m.model.clone(),
                 m.max_output_tokens,
                 m.context_window,
+                m.sampling.clone(),
             ),
-            None => (self.default_provider.clone(), name.to_owned(), None, None),
+            None => (
+                self.default_provider.clone(),
+                name.to_owned(),
+                None,
+                None,
+                Default::default(),
+            ),
         };
         let settings =
             self.providers
@@ -386,12 +438,21 @@ impl Config {
                             .join(", ")
                     ),
                 })?;
+        let mut sampling = self.sampling.clone();
+        sampling.overlay(&settings.sampling);
+        sampling.overlay(&model_sampling);
+        let max_output_tokens = max_out.or(sampling.max_output_tokens);
+        sampling.max_output_tokens = None;
+        let context_window = ctx
+            .or_else(|| crate::settings::known_window(&model))
+            .or(self.context_window);
         Ok(ResolvedModel {
             provider,
             settings,
             model,
-            max_output_tokens: max_out.or(self.max_output_tokens),
-            context_window: ctx,
+            max_output_tokens,
+            context_window,
+            sampling,
         })
     }
 }
@@ -453,6 +514,53 @@ fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
         path: path.to_owned(),
         message: e.to_string().trim_end().to_owned(),
     })?;
+    let sampling = |prefix: &str,
+                    reasoning_effort: &Option<String>,
+                    temperature: Option<f32>,
+                    max_output_tokens: Option<u32>| {
+        crate::settings::Sampling {
+            reasoning_effort: reasoning_effort.clone(),
+            temperature,
+            max_output_tokens,
+            thinking_budget: None,
+        }
+        .validate()
+        .map_err(|m| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: format!("{prefix}{m}"),
+        })
+    };
+    let d = &layer.defaults;
+    sampling(
+        "defaults.",
+        &d.reasoning_effort,
+        d.temperature,
+        d.max_output_tokens,
+    )?;
+    if let Some(p) = d.compact_at_percent
+        && !(10..=95).contains(&p)
+    {
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            message: format!("defaults.compact_at_percent = {p}: use a value from 10 to 95"),
+        });
+    }
+    for (name, p) in &layer.providers {
+        sampling(
+            &format!("providers.{name}."),
+            &p.reasoning_effort,
+            p.temperature,
+            p.max_output_tokens,
+        )?;
+    }
+    for (name, m) in &layer.models {
+        sampling(
+            &format!("models.{name}."),
+            &m.reasoning_effort,
+            m.temperature,
+            m.max_output_tokens,
+        )?;
+    }
     for (name, p) in &layer.providers {
         if let Some(e) = &p.reasoning_echo
             && llm::ReasoningEcho::parse(e).is_none()
@@ -505,6 +613,13 @@ impl Layer {
             later.defaults.allow_unconfined_shell,
         );
         over(&mut d.max_output_tokens, later.defaults.max_output_tokens);
+        over(&mut d.reasoning_effort, later.defaults.reasoning_effort);
+        over(&mut d.thinking_budget, later.defaults.thinking_budget);
+        over(&mut d.temperature, later.defaults.temperature);
+        over(&mut d.instructions, later.defaults.instructions);
+        over(&mut d.system_prompt_file, later.defaults.system_prompt_file);
+        over(&mut d.context_window, later.defaults.context_window);
+        over(&mut d.compact_at_percent, later.defaults.compact_at_percent);
         for (name, p) in later.providers {
             let e = self.providers.entry(name).or_default();
             over(&mut e.kind, p.kind);
@@ -515,6 +630,10 @@ impl Layer {
             over(&mut e.idle_timeout_secs, p.idle_timeout_secs);
             over(&mut e.max_attempts, p.max_attempts);
             over(&mut e.reasoning_echo, p.reasoning_echo);
+            over(&mut e.reasoning_effort, p.reasoning_effort);
+            over(&mut e.thinking_budget, p.thinking_budget);
+            over(&mut e.temperature, p.temperature);
+            over(&mut e.max_output_tokens, p.max_output_tokens);
         }
         for (name, m) in later.models {
             let e = self.models.entry(name).or_default();
@@ -522,6 +641,9 @@ impl Layer {
             over(&mut e.model, m.model);
             over(&mut e.max_output_tokens, m.max_output_tokens);
             over(&mut e.context_window, m.context_window);
+            over(&mut e.reasoning_effort, m.reasoning_effort);
+            over(&mut e.thinking_budget, m.thinking_budget);
+            over(&mut e.temperature, m.temperature);
         }
     }
 
@@ -554,6 +676,12 @@ impl Layer {
                         .as_deref()
                         .and_then(llm::ReasoningEcho::parse)
                         .unwrap_or_default(),
+                    sampling: crate::settings::Sampling {
+                        reasoning_effort: p.reasoning_effort,
+                        thinking_budget: p.thinking_budget,
+                        temperature: p.temperature,
+                        max_output_tokens: p.max_output_tokens,
+                    },
                 },
             );
         }
@@ -569,6 +697,12 @@ impl Layer {
                     model: m.model.unwrap_or(name),
                     max_output_tokens: m.max_output_tokens,
                     context_window: m.context_window,
+                    sampling: crate::settings::Sampling {
+                        reasoning_effort: m.reasoning_effort,
+                        thinking_budget: m.thinking_budget,
+                        temperature: m.temperature,
+                        max_output_tokens: None,
+                    },
                 },
             );
         }
@@ -581,6 +715,16 @@ impl Layer {
             read: d.read.unwrap_or_default(),
             allow_unconfined_shell: d.allow_unconfined_shell.unwrap_or(false),
             max_output_tokens: d.max_output_tokens,
+            sampling: crate::settings::Sampling {
+                reasoning_effort: d.reasoning_effort,
+                thinking_budget: d.thinking_budget,
+                temperature: d.temperature,
+                max_output_tokens: d.max_output_tokens,
+            },
+            instructions: d.instructions,
+            system_prompt_file: d.system_prompt_file,
+            context_window: d.context_window,
+            compact_at_percent: d.compact_at_percent,
             providers,
             models,
             sources,

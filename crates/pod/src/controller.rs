@@ -58,6 +58,11 @@ pub enum Command {
         /// Answer.
         reply: oneshot::Sender<Reply>,
     },
+    /// Compact the conversation now (`pod compact`); refused unless idle.
+    Compact {
+        /// Answer: the token counts and the new segment.
+        reply: oneshot::Sender<Reply>,
+    },
     /// Current status.
     Status {
         /// Answer.
@@ -280,8 +285,64 @@ impl Controller {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::Compact { reply } => self.start_compaction(reply),
             Command::Shutdown { .. } => {}
         }
+    }
+
+    /// Runs a requested compaction like a run (state `running`, cancellable by
+    /// interrupt and shutdown), so the actor keeps answering while the model writes
+    /// the summary.
+    fn start_compaction(&mut self, reply: oneshot::Sender<Reply>) {
+        if self.state != PodState::Idle || self.running.is_some() {
+            let _ = reply.send(Err((
+                ErrorCode::InvalidState,
+                format!(
+                    "the Pod is {}; compact it when it is idle (interrupt or resume it first)",
+                    serde_json::to_value(self.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ),
+            )));
+            return;
+        }
+        let Some(mut conv) = self.conv.take() else {
+            let _ = reply.send(Err((ErrorCode::Internal, "no conversation".into())));
+            return;
+        };
+        self.set_state(PodState::Running);
+        let cancel = CancellationToken::new();
+        let ctx = self.ctx.clone();
+        let token = cancel.clone();
+        let join = tokio::spawn(async move {
+            let result = match ctx.compactor.as_ref() {
+                Some(c) => crate::compaction::compact(
+                    &ctx,
+                    c,
+                    &mut conv,
+                    crate::compaction::Why::Requested,
+                    &token,
+                )
+                .await
+                .map(|done| {
+                    json!({
+                        "from_segment": done.from.to_string(),
+                        "segment_id": done.to.to_string(),
+                        "before_tokens": done.before_tokens,
+                        "after_tokens": done.after_tokens,
+                    })
+                })
+                .map_err(|e| (ErrorCode::Internal, e)),
+                None => Err((ErrorCode::InvalidState, "this Pod cannot compact".into())),
+            };
+            let _ = reply.send(result);
+            turn::Finished {
+                conv,
+                end: Vec::new(),
+            }
+        });
+        self.running = Some(Running { cancel, join });
     }
 
     fn status(&self) -> PodStatus {
@@ -295,7 +356,8 @@ impl Controller {
             state: self.state,
             pid: std::process::id(),
             session_id: self.id.session_id,
-            segment_id: self.id.segment_id,
+            // Compaction moves the Pod to a new segment: the journal knows which.
+            segment_id: self.ctx.journal.segment_id(),
             model,
             turns,
             usage,

@@ -140,6 +140,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
             deny: Vec::new(),
         },
         cwd: project.clone(),
+        agent: Default::default(),
     };
     let start = Instant::now();
     let cfg = LaunchConfig {

@@ -108,6 +108,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         tools: available_tools().iter().map(|s| s.to_string()).collect(),
         scope: Scope::allowing(vec![ScopeRule::new(project, Access::Write, true)?]),
         cwd: project.to_path_buf(),
+        agent: Default::default(),
     };
     let cfg = LaunchConfig {
         name: name.clone(),

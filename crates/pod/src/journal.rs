@@ -129,4 +129,15 @@ impl Journal {
     pub fn sync(&self) -> Result<(), StoreError> {
         self.lock().writer.sync()
     }
+
+    /// The segment entries are appended to now.
+    pub fn segment_id(&self) -> pod_ids::SegmentId {
+        self.lock().writer.segment_id()
+    }
+
+    /// Continues in another segment (compaction) and returns the previous writer;
+    /// dropping it releases that segment's lock. Event seqs continue unchanged.
+    pub fn switch_to(&self, writer: SegmentWriter) -> SegmentWriter {
+        std::mem::replace(&mut self.lock().writer, writer)
+    }
 }

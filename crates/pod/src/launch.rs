@@ -56,6 +56,10 @@ pub struct Manifest {
     pub scope: scope::Scope,
     /// Working directory (canonical).
     pub cwd: PathBuf,
+    /// Instructions, reasoning/sampling and context settings (absent in older
+    /// records: all defaults).
+    #[serde(default)]
+    pub agent: crate::settings::AgentSettings,
 }
 
 fn default_prompt() -> String {

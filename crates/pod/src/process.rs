@@ -30,6 +30,7 @@ use crate::restore::{Fresh, open_conversation};
 use crate::server::{ServerCtx, serve};
 use crate::toolbox::{ScopedTools, ToolRunner};
 use crate::turn::RunCtx;
+use pod_registry::Registry as _;
 
 /// The line a Pod process prints on stdout once its socket is bound.
 pub const READY_LINE: &str = "ready";
@@ -116,18 +117,27 @@ async fn run_inner(
     tracing::debug!("liveness lock taken");
     let records = RecordStore::new(roots.pods.clone());
     let sessions = SessionStore::new(roots.sessions.clone());
+    let parent_name = launch.child.as_ref().map(|c| c.parent.clone());
+    // What the first segment's prompt was built from, recorded beside it.
+    let discovered = std::cell::RefCell::new(None);
     let fresh = |m: &Manifest| {
         let mut tools = tools_of(m).specs();
         tools.extend(crate::children::tools::child_specs());
+        tools.push(crate::plan::spec());
+        let (system_prompt, instructions) =
+            crate::prompt::build_for(&name, m, &tools, &roots.config, parent_name.as_ref());
+        discovered.replace(Some(instructions));
+        let mut config = RequestConfig {
+            provider: m.provider.clone(),
+            model: m.model.clone(),
+            ..Default::default()
+        };
+        m.agent.sampling.apply(&mut config);
+        config.max_output_tokens = m.max_output_tokens;
         Fresh {
-            system_prompt: crate::prompt::system_prompt(&name, m),
+            system_prompt,
             tools,
-            config: RequestConfig {
-                provider: m.provider.clone(),
-                model: m.model.clone(),
-                max_output_tokens: m.max_output_tokens,
-                ..Default::default()
-            },
+            config,
         }
     };
     // The manifest this start runs from: the launch's for a new Pod, the record's
@@ -178,6 +188,9 @@ async fn run_inner(
         fresh,
     )?;
     tracing::debug!("record and segment open");
+    if let Some(i) = discovered.take() {
+        crate::instructions::record(&opened.journal, &i)?;
+    }
     if let Some(c) = &launch.child {
         pod_store::PodStore::new(roots.pods.clone()).set_parent(
             &name,
@@ -224,11 +237,35 @@ async fn run_inner(
     )?;
     let ctx = Arc::new(RunCtx {
         provider: Arc::new(provider),
-        tools: Arc::new(crate::children::tools::PodTools::new(
-            scoped,
-            children.clone(),
+        tools: Arc::new(crate::plan::PlanTools::new(
+            Arc::new(crate::children::tools::PodTools::new(
+                scoped,
+                children.clone(),
+            )),
+            journal.clone(),
         )),
         journal: journal.clone(),
+        compactor: Some(Arc::new(crate::compaction::Compactor {
+            sessions: sessions.clone(),
+            records: records.clone(),
+            name: name.clone(),
+            window: manifest.agent.context_window,
+            percent: manifest
+                .agent
+                .compact_at_percent
+                .unwrap_or(crate::settings::DEFAULT_COMPACT_AT_PERCENT),
+            on_switch: {
+                let reg = allocation.registry().clone();
+                let (n, inc) = (name.clone(), allocation.incarnation());
+                // Other Pods' lookups of our segment; a stale copy is harmless (the
+                // segment's flock is what keeps a second writer out).
+                Some(Box::new(move |seg| {
+                    if let Err(e) = reg.update_segment(&n, inc, Some(seg)) {
+                        tracing::warn!(error = %e, "cannot record the compacted segment in the registry");
+                    }
+                }))
+            },
+        })),
     });
     let id = Identity {
         name: name.clone(),

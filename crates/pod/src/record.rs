@@ -248,6 +248,7 @@ mod tests {
                 scope::ScopeRule::trusted("/w", scope::Access::Write, true).unwrap(),
             ]),
             cwd: "/w".into(),
+            agent: Default::default(),
         };
         let name = PodName::new("a").unwrap();
         let session = SessionId::new();

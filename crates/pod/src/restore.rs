@@ -152,6 +152,7 @@ fn activate(
             history: Vec::new(),
             turns: 0,
             usage: Default::default(),
+            reported: None,
         },
         state: PodState::Idle,
         notes: Vec::new(),
@@ -187,6 +188,8 @@ fn restore(
     let replayed = sessions.replay(writer.segment_id())?;
     let journal = Journal::new(writer);
     let mut history = replayed.history;
+    // The model saw these outputs as stubs before the restart: it sees the same now.
+    crate::compaction::apply_recorded_prunes(&mut history, &replayed.extensions);
     let mut turns = replayed.turn_count;
     for call in &replayed.unanswered_tool_calls {
         let result = interrupted_result(call);
@@ -230,6 +233,7 @@ fn restore(
             history,
             turns,
             usage: replayed.usage,
+            reported: None,
         },
         state,
         notes,
@@ -258,6 +262,7 @@ mod tests {
             tools: vec![],
             scope: scope::Scope::default(),
             cwd: dir.to_path_buf(),
+            agent: Default::default(),
         }
     }
 

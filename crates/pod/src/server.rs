@@ -212,6 +212,7 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
         }
         Request::Interrupt => ask(ctx, |reply| Command::Interrupt { reply }).await,
         Request::Pause => ask(ctx, |reply| Command::Pause { reply }).await,
+        Request::Compact => ask(ctx, |reply| Command::Compact { reply }).await,
         Request::Resume => ask(ctx, |reply| Command::Resume { reply }).await,
         Request::Status => match ctx.controller.status().await {
             Some(s) => serde_json::to_value(s).map_err(|e| (ErrorCode::Internal, e.to_string())),

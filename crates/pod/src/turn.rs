@@ -47,6 +47,10 @@ pub struct Conversation {
     pub turns: u64,
     /// Usage so far.
     pub usage: Usage,
+    /// The provider's token count of the last request plus its answer, and the
+    /// history length it covered (`None` until a usage arrives, and after the history
+    /// was pruned or compacted): the base of context accounting.
+    pub reported: Option<(u64, usize)>,
 }
 
 /// What a run starts from: user input or a notice (from the level-triggered inbox).
@@ -66,6 +70,8 @@ pub struct RunCtx {
     pub tools: Arc<dyn ToolRunner>,
     /// Log + broadcast.
     pub journal: Journal,
+    /// Pruning and compaction (`None`: never compacts, e.g. in unit tests).
+    pub compactor: Option<Arc<crate::compaction::Compactor>>,
 }
 
 enum RunEnd {
@@ -75,6 +81,8 @@ enum RunEnd {
     /// same request cannot help.
     ConfigErrored(String),
     Cancelled(String),
+    /// The provider said the context is too long (compact and retry once).
+    TooLong(String),
     /// The log itself failed: nothing more can be recorded.
     LogFailed(StoreError),
 }
@@ -117,6 +125,7 @@ pub async fn run(
         RunEnd::Errored(error, stop) => errored(error, false, false, stop),
         RunEnd::ConfigErrored(error) => errored(error, false, true, None),
         RunEnd::Cancelled(why) => errored(why, true, false, None),
+        RunEnd::TooLong(error) => errored(error, false, false, None),
         RunEnd::LogFailed(e) => {
             tracing::error!(error = %e, "session log append failed; run abandoned");
             ctx.journal.emit(Event::RunErrored {
@@ -167,6 +176,34 @@ fn model_error(e: llm::LlmError) -> RunEnd {
     }
 }
 
+fn is_too_long(e: &llm::LlmError) -> bool {
+    matches!(e, llm::LlmError::ContextTooLong { .. })
+}
+
+async fn force_compaction(
+    ctx: &RunCtx,
+    conv: &mut Conversation,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let Some(c) = ctx.compactor.as_ref() else {
+        return Err("no compactor".into());
+    };
+    crate::compaction::compact(ctx, c, conv, crate::compaction::Why::ContextTooLong, cancel)
+        .await
+        .map(|_| ())
+}
+
+fn compaction_failed(e: String, cancel: &CancellationToken) -> RunEnd {
+    if cancel.is_cancelled() {
+        RunEnd::Cancelled("cancelled".into())
+    } else {
+        RunEnd::Errored(
+            format!("the conversation is too long and compacting it failed: {e}"),
+            None,
+        )
+    }
+}
+
 fn append_inputs(
     ctx: &RunCtx,
     conv: &mut Conversation,
@@ -195,7 +232,13 @@ fn append_inputs(
 
 async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &CancellationToken) -> RunEnd {
     let mut final_text = String::new();
+    // One compact-and-retry per model call when the provider says the context is
+    // too long; a second refusal ends the run.
+    let mut retried_too_long = false;
     for _ in 0..MAX_MODEL_CALLS_PER_RUN {
+        if let Err(e) = crate::compaction::ensure_room(ctx, conv, cancel).await {
+            return compaction_failed(e, cancel);
+        }
         let req = Request {
             system: conv.system.clone(),
             history: conv.history.clone(),
@@ -204,6 +247,13 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
         };
         let mut stream = match ctx.provider.stream(&req, cancel.clone()) {
             Ok(s) => s,
+            Err(e) if is_too_long(&e) && !retried_too_long && ctx.compactor.is_some() => {
+                retried_too_long = true;
+                if let Err(e) = force_compaction(ctx, conv, cancel).await {
+                    return compaction_failed(e, cancel);
+                }
+                continue;
+            }
             Err(e) => return model_error(e),
         };
         let mut calls: Vec<ToolCall> = Vec::new();
@@ -217,6 +267,9 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
             match ev {
                 None | Some(Err(llm::LlmError::Cancelled)) => {
                     break Err(RunEnd::Cancelled("cancelled".into()));
+                }
+                Some(Err(e)) if is_too_long(&e) && ctx.compactor.is_some() => {
+                    break Err(RunEnd::TooLong(e.to_string()));
                 }
                 Some(Err(e)) => break Err(model_error(e)),
                 Some(Ok(StreamEvent::TextDelta(delta))) => {
@@ -257,6 +310,14 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
         };
         let completed = match outcome {
             Ok(c) => c,
+            Err(RunEnd::TooLong(_)) if !retried_too_long && recorded_items == 0 => {
+                retried_too_long = true;
+                if let Err(e) = force_compaction(ctx, conv, cancel).await {
+                    return compaction_failed(e, cancel);
+                }
+                continue;
+            }
+            Err(RunEnd::TooLong(msg)) => return RunEnd::Errored(msg, None),
             Err(end) => {
                 // Tool calls the model asked for in a response that then failed are in
                 // the log; close them (they were never run) so the history stays valid
@@ -276,6 +337,13 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
             }
         };
         conv.usage.add(&completed.usage);
+        let u = &completed.usage;
+        let counted = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens;
+        // A provider that reports nothing (some local servers) leaves the estimate.
+        if counted > 0 {
+            conv.reported = Some((counted, conv.history.len()));
+        }
+        retried_too_long = false;
         if let Err(e) = ctx.journal.record(
             &EntryKind::Usage {
                 usage: completed.usage,

@@ -64,12 +64,14 @@ async fn rig_with(script: &str, kind: llm::ProviderKind) -> Rig {
         history: Vec::new(),
         turns: 0,
         usage: Default::default(),
+        reported: None,
     };
     let (events, _) = journal.subscribe_since(None);
     let ctx = Arc::new(RunCtx {
         provider: Arc::new(client),
         tools: Arc::new(tools),
         journal,
+        compactor: None,
     });
     let id = Identity {
         name: PodName::new("t").unwrap(),

@@ -128,6 +128,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
             scope::ScopeRule::new(&env.project, scope::Access::Write, true).unwrap(),
         ]),
         cwd: env.project.clone(),
+        agent: Default::default(),
     };
     records
         .create_pending(

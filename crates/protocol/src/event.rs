@@ -127,6 +127,20 @@ pub enum Event {
         #[serde(default)]
         config_error: bool,
     },
+    /// The conversation was compacted: the Pod continues in a new segment holding a
+    /// summary (token counts are estimates). Already recorded in both segments.
+    Compacted {
+        /// `threshold`, `context_too_long` or `requested`.
+        why: String,
+        /// The segment left behind (unchanged).
+        from_segment: String,
+        /// The new active segment.
+        to_segment: String,
+        /// Tokens before.
+        before_tokens: u64,
+        /// Tokens after.
+        after_tokens: u64,
+    },
     /// The Pod is shutting down.
     ShuttingDown {
         /// Why.

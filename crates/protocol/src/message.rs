@@ -68,6 +68,9 @@ pub enum Request {
     },
     /// Shut the Pod down cleanly.
     Shutdown,
+    /// Compact the conversation now into a new segment (refused unless idle);
+    /// answered with `{from_segment, segment_id, before_tokens, after_tokens}`.
+    Compact,
     /// A child Pod reports to its parent (ARCHITECTURE §9). Accepted only when the
     /// connection's peer pid (SO_PEERCRED) is the child's recorded pid and `token` is
     /// the per-child callback token the parent handed over in the child's 0600 launch

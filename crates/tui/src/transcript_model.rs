@@ -405,13 +405,23 @@ impl Transcript {
             Event::Usage { usage } => self.add_usage(&usage),
             Event::TurnEnd { turn, .. } => self.turn_end(turn),
             Event::RunCompleted { .. } => self.finish_streams(),
-            Event::RunErrored { error, cancelled, .. } => {
+            Event::RunErrored {
+                error, cancelled, ..
+            } => {
                 self.finish_streams();
                 self.push(EntryKind::RunError { error, cancelled });
             }
             Event::ShuttingDown { reason } => {
                 self.push_client_note(format!("pod is shutting down: {reason}"))
             }
+            Event::Compacted {
+                why,
+                before_tokens,
+                after_tokens,
+                ..
+            } => self.push_client_note(format!(
+                "context compacted ({why}): ~{before_tokens} → ~{after_tokens} tokens"
+            )),
             Event::StateChanged { .. } | Event::Unknown => {}
         }
     }

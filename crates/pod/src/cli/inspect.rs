@@ -216,6 +216,10 @@ pub async fn show(roots: &Roots, name: &PodName, json_out: bool) -> anyhow::Resu
         o.insert("deny".into(), json!(deny));
         o.insert("tools".into(), json!(m.tools));
         o.insert("children".into(), Value::Array(children));
+        let plan = rec
+            .active_segment()
+            .and_then(|(_, seg)| crate::plan::of_segment(&sessions, seg));
+        o.insert("plan".into(), json!(plan));
     }
     if json_out {
         outln!("{}", serde_json::to_string_pretty(&v)?)?;
@@ -264,6 +268,11 @@ pub async fn show(roots: &Roots, name: &PodName, json_out: bool) -> anyhow::Resu
         u.cache_read_tokens,
         u.cache_write_tokens
     )?;
+    if let Ok(plan) = serde_json::from_value::<crate::plan::Plan>(v["plan"].clone()) {
+        for line in plan.render().lines() {
+            outln!("{:<12} {line}", "plan")?;
+        }
+    }
     for c in v["children"].as_array().into_iter().flatten() {
         outln!(
             "{:<12} {} {} write: {}",

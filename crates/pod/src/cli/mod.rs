@@ -1,6 +1,7 @@
 //! The `pod` command line (ARCHITECTURE §12): argument parsing and dispatch. Each
 //! command lives in a small module; errors go to stderr with exit code 1.
 
+mod agent;
 mod doctor;
 mod doctor_online;
 pub mod exit;
@@ -88,7 +89,7 @@ pub struct OutputMode {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Start a new Pod.
-    Run(start::RunArgs),
+    Run(Box<start::RunArgs>),
     /// List Pods (a tree: children under their parent).
     #[command(
         after_help = "Examples:\n  pod ls\n  pod ls --json | jq '.[] | select(.status == \"idle\")'"
@@ -155,6 +156,15 @@ enum Cmd {
         message: Option<String>,
         #[command(flatten)]
         mode: OutputMode,
+    },
+    /// Compact a running Pod's conversation now: a summary in a new segment.
+    #[command(after_help = "Examples:\n  pod compact fix-tests")]
+    Compact {
+        /// Pod name.
+        name: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a Pod's session log.
     #[command(
@@ -292,13 +302,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Cmd::Attach { name, plain } if !plain && std::io::stdout().is_terminal() => {
                 dashboard(roots, Some(pod_name(&name)?)).await
             }
-            Cmd::Run(args) => start::run(&roots, args).await,
+            Cmd::Run(args) => start::run(&roots, *args).await,
             Cmd::Resume {
                 name,
                 message,
                 mode,
             } => start::resume(&roots, &pod_name(&name)?, message, mode).await,
             Cmd::Ls { json } => inspect::ls(&roots, json).await,
+            Cmd::Compact { name, json } => agent::compact(&roots, &pod_name(&name)?, json).await,
             Cmd::Show { name, json } => inspect::show(&roots, &pod_name(&name)?, json).await,
             Cmd::Attach { name, .. } => interact::attach(&roots, &pod_name(&name)?).await,
             Cmd::Send {

@@ -18,6 +18,7 @@ use crate::launch::{LaunchConfig, Manifest, Owner, StartMode};
 use crate::layout::PodPaths;
 use crate::liveness;
 use crate::record::RecordStore;
+use crate::settings::{AgentSettings, Sampling};
 use crate::toolbox::available_tools;
 
 /// How long a Pod process may take to become ready.
@@ -80,6 +81,21 @@ pub struct RunArgs {
     /// Tools offered to the model (comma-separated).
     #[arg(long, value_delimiter = ',')]
     tools: Option<Vec<String>>,
+    /// Text appended to the system prompt (after the project's AGENTS.md files).
+    #[arg(long, value_name = "TEXT")]
+    append_system_prompt: Option<String>,
+    /// Reasoning effort: minimal, low, medium or high (OpenAI-style providers).
+    #[arg(long, value_name = "LEVEL")]
+    reasoning_effort: Option<String>,
+    /// Thinking budget in tokens (Anthropic and Gemini thinking).
+    #[arg(long, value_name = "TOKENS")]
+    thinking_budget: Option<u32>,
+    /// Sampling temperature (0 to 2).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Output token limit per model call.
+    #[arg(long, value_name = "TOKENS")]
+    max_output_tokens: Option<u32>,
     #[command(flatten)]
     mode: OutputMode,
 }
@@ -152,6 +168,41 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
             available.join(", ")
         );
     }
+    let mut sampling = resolved.sampling.clone();
+    sampling.overlay(&Sampling {
+        reasoning_effort: args.reasoning_effort.clone(),
+        thinking_budget: args.thinking_budget,
+        temperature: args.temperature,
+        max_output_tokens: args.max_output_tokens,
+    });
+    sampling
+        .validate()
+        .map_err(|m| fail(Exit::Usage, format!("--{}", m.replace('_', "-"))))?;
+    let max_output_tokens = sampling
+        .max_output_tokens
+        .take()
+        .or(resolved.max_output_tokens);
+    if let Some(f) = &config.system_prompt_file {
+        // Checked now so a typo fails `pod run`, not the Pod's start.
+        match crate::instructions::read_small_regular(f) {
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("system_prompt_file {} does not exist", f.display()),
+            Err(e) => bail!("system_prompt_file {}: {e}", f.display()),
+        }
+    }
+    let agent = AgentSettings {
+        sampling,
+        instructions: config.instructions.clone(),
+        append_system_prompt: args.append_system_prompt.clone(),
+        system_prompt_file: config.system_prompt_file.clone(),
+        context_window: resolved.context_window,
+        compact_at_percent: config.compact_at_percent,
+    };
+    let system_prompt_source = if agent.system_prompt_file.is_some() {
+        "file"
+    } else {
+        "default"
+    };
     let s = resolved.settings;
     Ok(Manifest {
         provider: resolved.provider,
@@ -160,11 +211,11 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         base_url: s.base_url,
         api_key_env: args.api_key_env.clone().or(s.api_key_env),
         model: resolved.model,
-        max_output_tokens: resolved.max_output_tokens,
+        max_output_tokens,
         headers: s.headers,
         idle_timeout_secs: s.idle_timeout_secs,
         max_attempts: s.max_attempts,
-        system_prompt_source: "default".into(),
+        system_prompt_source: system_prompt_source.into(),
         allow_unconfined_shell: config.allow_unconfined_shell,
         tools,
         scope: Scope {
@@ -172,6 +223,7 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
             deny: Vec::new(),
         },
         cwd,
+        agent,
     })
 }
 
