@@ -65,7 +65,14 @@ fn main() {
         let name = format!("b{i}");
         let t = Instant::now();
         let child = Command::new(env!("CARGO_BIN_EXE_pod"))
-            .args(["run", "what does a.txt say", "--name", &name, "--model", "m"])
+            .args([
+                "run",
+                "what does a.txt say",
+                "--name",
+                &name,
+                "--model",
+                "m",
+            ])
             .args(["--base-url", &url, "--print"])
             .env("PODS_HOME", home.path())
             .env("OPENAI_API_KEY", "bench")
@@ -77,8 +84,8 @@ fn main() {
         wall.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(status, 0, "run {i} failed");
         cli_rss.push(rss_kib as f64 / 1024.0);
-        let log = std::fs::read_to_string(roots.runtime.join(&name).join("pod.log"))
-            .unwrap_or_default();
+        let log =
+            std::fs::read_to_string(roots.runtime.join(&name).join("pod.log")).unwrap_or_default();
         if let Some(kib) = log
             .lines()
             .rev()
@@ -99,8 +106,16 @@ fn main() {
         "  peak RSS     CLI p50 {:.1} MiB max {:.1} MiB · Pod p50 {:.1} MiB max {:.1} MiB ({} samples)  (target < 15 MiB)",
         pct(&mut cli_rss, 0.5),
         pct(&mut cli_rss, 1.0),
-        if pod_rss.is_empty() { f64::NAN } else { pct(&mut pod_rss, 0.5) },
-        if pod_rss.is_empty() { f64::NAN } else { pct(&mut pod_rss, 1.0) },
+        if pod_rss.is_empty() {
+            f64::NAN
+        } else {
+            pct(&mut pod_rss, 0.5)
+        },
+        if pod_rss.is_empty() {
+            f64::NAN
+        } else {
+            pct(&mut pod_rss, 1.0)
+        },
         pod_rss.len()
     );
     rt.block_on(server.shutdown());
