@@ -41,6 +41,8 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+// The child is reaped by `wait4` (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn main() {
     let home = tempfile::tempdir().expect("temp dir");
     let project = home.path().join("project");

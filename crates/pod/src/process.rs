@@ -63,14 +63,20 @@ pub fn provider_of(m: &Manifest) -> anyhow::Result<llm::Client> {
     Ok(llm::Client::new(cfg)?)
 }
 
-/// The tool runner of a manifest.
-pub fn tools_of(m: &Manifest) -> ScopedTools {
+/// The tool runner of a manifest, with pods' own roots (data, runtime, config) out
+/// of reach whatever the manifest's scope says.
+pub fn tools_of(m: &Manifest, roots: &Roots) -> ScopedTools {
     ScopedTools::new(
         m.cwd.clone(),
         m.scope.clone(),
         &m.tools,
         m.api_key_env.as_deref(),
         m.allow_unconfined_shell,
+        &[
+            roots.data.clone(),
+            roots.runtime.clone(),
+            roots.config.clone(),
+        ],
     )
 }
 
@@ -121,7 +127,7 @@ async fn run_inner(
     // What the first segment's prompt was built from, recorded beside it.
     let discovered = std::cell::RefCell::new(None);
     let fresh = |m: &Manifest| {
-        let mut tools = tools_of(m).specs();
+        let mut tools = tools_of(m, &roots).specs();
         tools.extend(crate::children::tools::child_specs());
         tools.push(crate::plan::spec());
         let (system_prompt, instructions) =
@@ -209,7 +215,7 @@ async fn run_inner(
         .record
         .active_segment()
         .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
-    let scoped = tools_of(&manifest);
+    let scoped = tools_of(&manifest, &roots);
     let children = crate::children::Children::new(
         roots.clone(),
         name.clone(),
@@ -380,6 +386,9 @@ pub fn serve_main(launch_file: &std::path::Path) -> anyhow::Result<()> {
         },
         &roots,
     ));
+    // Everything that matters is recorded and released by now; a tool still blocked
+    // in a system call on a blocking thread must not keep a stopped Pod alive.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
     log_peak_memory();
     res
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use scope::Scope;
+use scope::{Access, Scope, ScopeRule};
 use tokio::sync::watch;
 use tools::{ToolContext, ToolSet};
 use transcript::{ToolCall, ToolResult, ToolSpec};
@@ -35,6 +35,10 @@ pub struct ScopedTools {
     // The effective scope: narrowed when a delegation starts, widened when one is
     // reclaimed (children); file tools and the next bash call's Landlock read it.
     scope_tx: Arc<watch::Sender<Scope>>,
+    // pods' own roots (data, runtime, config): denied to every tool call whatever
+    // the scope says, so a Pod can neither edit its own record nor reach another
+    // Pod's socket (ARCHITECTURE §4 "pods' own directories").
+    private: Arc<Vec<ScopeRule>>,
 }
 
 impl ScopedTools {
@@ -47,29 +51,50 @@ impl ScopedTools {
         enabled: &[String],
         key_env: Option<&str>,
         allow_unconfined_shell: bool,
+        private_roots: &[PathBuf],
     ) -> Self {
         let standard = ToolSet::standard();
         let set = ToolSet::new(enabled.iter().filter_map(|n| standard.get(n).cloned()));
-        let (tx, rx) = watch::channel(scope);
+        let private: Vec<ScopeRule> = private_roots
+            .iter()
+            .filter_map(|p| ScopeRule::new(p, Access::Read, true).ok())
+            .collect();
+        let (tx, rx) = watch::channel(with_private(scope, &private));
         let mut ctx = ToolContext::new(rx, cwd);
         ctx.shell.allow_unconfined = allow_unconfined_shell;
+        // The shell sees an empty read-only filesystem there (a mount namespace),
+        // which also keeps it off other Pods' sockets: Landlock on this kernel does
+        // not mediate connecting to a socket file.
+        ctx.shell.hidden_paths = private_roots.to_vec();
         ctx.scrub_env = key_env.map(str::to_owned).into_iter().collect();
         ScopedTools {
             set: Arc::new(set),
             ctx,
             scope_tx: Arc::new(tx),
+            private: Arc::new(private),
         }
     }
 
     /// Replaces the effective scope: takes effect for every later tool call.
     pub fn set_scope(&self, scope: Scope) {
-        self.scope_tx.send_replace(scope);
+        self.scope_tx
+            .send_replace(with_private(scope, &self.private));
     }
 
     /// The effective scope tool calls run under now.
     pub fn scope(&self) -> Scope {
         self.scope_tx.borrow().clone()
     }
+}
+
+/// `scope` with pods' own roots denied (read, so no access at all).
+fn with_private(mut scope: Scope, private: &[ScopeRule]) -> Scope {
+    for r in private {
+        if !scope.deny.contains(r) {
+            scope.deny.push(r.clone());
+        }
+    }
+    scope
 }
 
 impl ToolRunner for ScopedTools {

@@ -52,7 +52,14 @@ async fn rig_with(script: &str, kind: llm::ProviderKind) -> Rig {
     let scope = scope::Scope::allowing(vec![
         scope::ScopeRule::new(&work, scope::Access::Write, true).unwrap(),
     ]);
-    let tools = ScopedTools::new(work.clone(), scope.clone(), &["bash".into()], None, true);
+    let tools = ScopedTools::new(
+        work.clone(),
+        scope.clone(),
+        &["bash".into()],
+        None,
+        true,
+        &[],
+    );
     let conv = Conversation {
         system: "s".into(),
         tools: pod::toolbox::ToolRunner::specs(&tools),
