@@ -17,6 +17,10 @@ pub struct Allocated {
     registry: FileRegistry,
     name: PodName,
     stamp: ProcessStamp,
+    // Kept for the process's life: the registry rebuilds this row from it if the
+    // table is lost, and the kernel drops it when the process dies (ARCHITECTURE §5
+    // "holds"). Released after the row, in `drop`.
+    hold: Option<pod_registry::Hold>,
 }
 
 /// The registry of these roots.
@@ -36,7 +40,7 @@ impl Allocated {
     ) -> Result<(Allocated, pod_registry::Allocation), RegistryError> {
         let registry = registry(roots)?;
         let stamp = ProcessStamp::current()?;
-        let row = registry.register(RegisterRequest {
+        let (row, hold) = registry.register_held(RegisterRequest {
             name: name.clone(),
             process: stamp,
             socket: Some(socket),
@@ -50,6 +54,7 @@ impl Allocated {
                 registry,
                 name: name.clone(),
                 stamp,
+                hold: Some(hold),
             },
             row,
         ))
@@ -65,7 +70,7 @@ impl Allocated {
     ) -> Result<(Allocated, pod_registry::Allocation), RegistryError> {
         let registry = registry(roots)?;
         let stamp = ProcessStamp::current()?;
-        let row = registry.adopt(AdoptRequest {
+        let (row, hold) = registry.adopt_held(AdoptRequest {
             name: name.clone(),
             token: ReservationToken::from_secret(token),
             process: stamp,
@@ -77,6 +82,7 @@ impl Allocated {
                 registry,
                 name: name.clone(),
                 stamp,
+                hold: Some(hold),
             },
             row,
         ))
@@ -104,5 +110,8 @@ impl Drop for Allocated {
         if let Err(e) = self.registry.release(&self.name, self.stamp.incarnation) {
             tracing::warn!(error = %e, pod = self.name.as_str(), "cannot release registry allocation");
         }
+        // The row is gone (or will be reaped): only now let go of the hold, so the
+        // row can never be rebuilt from a hold whose holder already released it.
+        drop(self.hold.take());
     }
 }

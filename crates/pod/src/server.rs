@@ -64,6 +64,14 @@ fn error_line(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> S
     })
 }
 
+/// An event as a line, shortened if it would be too long for clients (the log keeps
+/// it whole).
+fn event_line(seq: u64, event: protocol::Event) -> String {
+    let mut s = protocol::event_line(seq, event);
+    s.pop();
+    s
+}
+
 fn line(msg: &ServerMessage) -> String {
     // Our own message types always serialise; an empty line would be skipped by clients.
     encode_line(msg).map_or_else(
@@ -138,7 +146,7 @@ async fn connection(stream: UnixStream, ctx: ServerCtx) {
                                 if writer.send(line(&ServerMessage::Resync { since_seq: first })).await.is_err() { return; }
                             }
                             for (seq, event) in snap.events {
-                                if writer.feed(line(&ServerMessage::Event { seq, event })).await.is_err() { return; }
+                                if writer.feed(event_line(seq, event)).await.is_err() { return; }
                             }
                             if SinkExt::<String>::flush(&mut writer).await.is_err() { return; }
                         }
@@ -166,7 +174,7 @@ async fn connection(stream: UnixStream, ctx: ServerCtx) {
                     Ok((seq, event)) => {
                         if seq <= last_sent { continue; }
                         last_sent = seq;
-                        if writer.send(line(&ServerMessage::Event { seq, event })).await.is_err() { return; }
+                        if writer.send(event_line(seq, event)).await.is_err() { return; }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         if writer.send(line(&ServerMessage::Resync { since_seq: last_sent })).await.is_err() { return; }

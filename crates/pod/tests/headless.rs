@@ -858,3 +858,44 @@ fn the_demo_runs_offline_and_ends_with_what_to_try_next() {
         .count();
     assert!((4..=8).contains(&lines), "{lines} lines:\n{excerpt}");
 }
+
+#[test]
+fn an_answer_too_large_for_a_socket_line_still_reaches_every_client_whole() {
+    let env = Env::new();
+    // 17 MiB: over the clients' 16 MiB line limit.
+    let big = "y".repeat(17 << 20);
+    let mock = Mock::start(&format!(
+        "responses: [{{times: 2, output: [{{text: '{big}', chunks: 40}}]}}]"
+    ));
+    let out = env.run(&[
+        "run",
+        "big",
+        "--name",
+        "big",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--print",
+        "--keep",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout.len(),
+        big.len() + 1,
+        "--print prints the whole answer"
+    );
+    // A JSON client sees the run complete, with the text shortened on the socket.
+    let json = env.run(&["send", "big", "again", "--json"]);
+    let text = String::from_utf8_lossy(&json.stdout);
+    let result: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(result["type"], "result", "{}", &text[..text.len().min(500)]);
+    env.ok(&["stop", "big"]);
+    // The log keeps it whole.
+    let whole = env.log("big").iter().any(|e| matches!(&e.kind, EntryKind::AssistantItem { item: Item::AssistantMessage { text } } if text.len() == big.len()));
+    assert!(whole);
+}

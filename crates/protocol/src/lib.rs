@@ -32,10 +32,12 @@
 mod event;
 mod framing;
 mod message;
+mod shorten;
 
 pub use event::{Event, PodState, PodStatus};
 pub use framing::{FrameError, MAX_LINE_BYTES, decode_line, encode_line};
 pub use message::{ChildReport, ClientMessage, ErrorCode, InputMode, Request, ServerMessage};
+pub use shorten::{MAX_SOCKET_LINE_BYTES, MAX_SOCKET_TEXT_BYTES, SHORTENED_MARKER, event_line};
 
 /// Version of this protocol. A server refuses a client whose major version differs.
 pub const PROTOCOL_VERSION: u32 = 1;

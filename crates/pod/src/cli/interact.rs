@@ -130,7 +130,7 @@ pub async fn send(
     let started = Instant::now();
     c.request(input(message.clone(), interrupt)).await?;
     let outcome = wait_for_run(&mut c, &message, how).await?;
-    report(&mut c, name, &outcome, how, started).await
+    report(&mut c, roots, name, &outcome, how, started).await
 }
 
 /// Waits for the `user_input` event of `text`, then for the end of that run,
@@ -198,6 +198,7 @@ async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Res
 /// gives the exit code.
 async fn report(
     c: &mut PodClient,
+    roots: &Roots,
     name: &PodName,
     outcome: &RunOutcome,
     how: Follow,
@@ -225,7 +226,15 @@ async fn report(
             });
             outln!("{line}")?;
         }
-        Follow::Print if outcome.exit == Exit::Success => outln!("{}", outcome.final_text)?,
+        Follow::Print if outcome.exit == Exit::Success => {
+            // An answer too large for the socket arrived shortened: print it whole.
+            let text = if outcome.final_text.ends_with(protocol::SHORTENED_MARKER) {
+                last_answer(roots, name).unwrap_or_else(|| outcome.final_text.clone())
+            } else {
+                outcome.final_text.clone()
+            };
+            outln!("{text}")?
+        }
         _ => {}
     }
     if let (Some(e), true) = (&outcome.error, how != Follow::Json) {
@@ -235,6 +244,21 @@ async fn report(
         }
     }
     Ok(outcome.exit.into())
+}
+
+/// The last answer in a Pod's session log.
+fn last_answer(roots: &Roots, name: &PodName) -> Option<String> {
+    let rec = RecordStore::new(roots.pods.clone()).load(name).ok()??;
+    let (_, seg) = rec.active_segment()?;
+    let read = session_store::SessionStore::new(roots.sessions.clone())
+        .read_segment(seg)
+        .ok()?;
+    read.entries.into_iter().rev().find_map(|e| match e.kind {
+        session_store::EntryKind::AssistantItem {
+            item: transcript::Item::AssistantMessage { text } | transcript::Item::Refusal { text },
+        } => Some(text),
+        _ => None,
+    })
 }
 
 /// The `started` line of a `--json` run.
@@ -287,7 +311,7 @@ pub async fn follow(
             c.request(input(task.clone(), false)).await?;
             let outcome = wait_for_run(&mut c, &task, how).await;
             let code = match &outcome {
-                Ok(o) => report(&mut c, name, o, how, started).await,
+                Ok(o) => report(&mut c, roots, name, o, how, started).await,
                 Err(e) => Err(anyhow::anyhow!("{e:#}")),
             };
             if one_shot {
