@@ -415,7 +415,11 @@ mod tests {
     #[test]
     fn the_prompt_of_a_child_pod() {
         let m = manifest();
-        let mut tools = crate::process::tools_of(&m).specs();
+        let mut tools = crate::process::tools_of(
+            &m,
+            &pod_ids::Roots::under(std::path::Path::new("/nonexistent")),
+        )
+        .specs();
         tools.extend(crate::children::tools::child_specs());
         tools.push(crate::plan::spec());
         let env = Environment {
