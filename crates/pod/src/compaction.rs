@@ -238,12 +238,12 @@ pub async fn ensure_room(
     if current_tokens(conv) <= limit {
         return Ok(None);
     }
-    // System prompt and tools alone at the limit: no summary can help, and
+    // System prompt and tools near the limit: no summary can help, and
     // compacting before every request would only burn model calls.
-    if estimate_request(&conv.system, &conv.tools, &[]) >= limit / 2 {
+    if estimate_request(&conv.system, &conv.tools, &[]) >= limit / 4 * 3 {
         tracing::warn!(
             limit,
-            "the system prompt and tools take half the context budget or more; not compacting"
+            "the system prompt and tools take three quarters of the context budget; not compacting"
         );
         return Ok(None);
     }
