@@ -292,6 +292,13 @@ fn bad_spawn_requests_fail_with_no_process_and_no_reservation() {
     let outside = env.home.path().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, env.project.join("link")).unwrap();
+    // A file in docs/ that is also a.txt: a region sharing an inode with the rest.
+    std::fs::create_dir_all(env.project.join("docs")).unwrap();
+    std::fs::hard_link(
+        env.project.join("a.txt"),
+        env.project.join("docs/shared.txt"),
+    )
+    .unwrap();
     let script = r#"
 responses:
   - when: {model: lead}
@@ -322,6 +329,9 @@ responses:
       - tool_call: spawn_pod
         id: read_out
         arguments: {"name": "x4", "task": "t", "read": ["/etc"]}
+      - tool_call: spawn_pod
+        id: hardlink
+        arguments: {"name": "x5", "task": "t", "write": ["docs"]}
   - when: {model: lead, last_tool_result: spawn_pod}
     output:
       - text: "done"
@@ -346,11 +356,11 @@ responses:
         "--detach",
     ]);
     wait_until("the bad spawns answered", Duration::from_secs(15), || {
-        tool_results(&env, "l").len() >= 8
+        tool_results(&env, "l").len() >= 9
     });
     let results = tool_results(&env, "l");
     for id in [
-        "bad_name", "dotdot", "symlink", "abs", "used", "own", "read_out",
+        "bad_name", "dotdot", "symlink", "abs", "used", "own", "read_out", "hardlink",
     ] {
         let r = results.iter().find(|r| r.call_id == id).unwrap();
         assert!(r.is_error, "{id}: {r:?}");
@@ -362,7 +372,12 @@ responses:
             .unwrap()
             .is_error
     );
-    for n in ["x1", "x2", "x3", "x4"] {
+    let linked = results.iter().find(|r| r.call_id == "hardlink").unwrap();
+    assert!(
+        linked.output.contains("hard links outside it"),
+        "{linked:?}"
+    );
+    for n in ["x1", "x2", "x3", "x4", "x5"] {
         assert!(!env.roots.runtime.join(n).exists(), "{n} got a runtime dir");
         assert!(!env.roots.pods.join(n).exists(), "{n} got a record");
     }

@@ -111,6 +111,37 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A region handed to a child must not share a file (a hard link) with anything
+/// outside it: the child's shell could write through its name into the parent's
+/// region, or the parent's into the child's (ARCHITECTURE §4, issue 19). The walk
+/// runs on a blocking thread; a region that cannot be walked is refused too.
+async fn refuse_shared_inodes(write: &[ScopeRule]) -> Result<(), String> {
+    let roots: Vec<std::path::PathBuf> = write
+        .iter()
+        .map(|r| r.path.as_path().to_path_buf())
+        .filter(|p| p.exists())
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        for root in roots {
+            let leaving = ::tools::sandbox::links_leaving(&root)
+                .map_err(|e| format!("cannot check {} for hard links: {e}", root.display()))?;
+            if let Some(l) = leaving.first() {
+                return Err(format!(
+                    "write path {} holds {} file(s) with hard links outside it (e.g. {}: {} links, {} inside); a child's region must not share files with the rest: copy or remove those links first",
+                    root.display(),
+                    leaving.len(),
+                    l.path.display(),
+                    l.links,
+                    l.inside
+                ));
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 impl Children {
     /// The children manager of Pod `name` (this process, `incarnation`).
     pub fn new(
@@ -283,6 +314,7 @@ impl Children {
             }
             write.push(rule);
         }
+        refuse_shared_inodes(&write).await?;
         let mut read = Vec::new();
         for p in &args.read {
             let rule = ScopeRule::new(self.resolve(&base, p), Access::Read, true)
