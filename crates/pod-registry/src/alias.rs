@@ -118,11 +118,16 @@ pub(crate) fn record<'a>(rules: impl IntoIterator<Item = &'a ScopeRule>) -> Vec<
             .filter(|m| m.starts_with(root) && m.as_path() != root)
             .filter_map(|m| file_id(m).map(|id| (m.clone(), id)))
             .collect();
-        out.push(RootIds {
+        let ids = RootIds {
             path: root.to_owned(),
             chain,
             mounts_below,
-        });
+        };
+        // A root none of whose components exist carries no identity: not stored, so
+        // rows about paths yet to be created stay as small as before.
+        if ids.chain.iter().any(Option::is_some) || !ids.mounts_below.is_empty() {
+            out.push(ids);
+        }
     }
     out
 }
@@ -310,5 +315,8 @@ mod tests {
         // Read rules have no physical record.
         let read = rule.with_access(Access::Read);
         assert!(record([&read]).is_empty());
+        // Nothing exists on the path (below `/`): nothing to record.
+        let nowhere = ScopeRule::trusted("/no-such-dir-here/x", Access::Write, true).unwrap();
+        assert!(record([&nowhere]).is_empty());
     }
 }
