@@ -45,6 +45,39 @@ fn chat_stream(n: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// One OpenAI Chat event whose text delta is `n` bytes (issue 19's single huge event).
+fn one_big_event(n: usize) -> Vec<u8> {
+    let mut s = String::with_capacity(n + 200);
+    s.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+    s.extend(std::iter::repeat_n('a', n));
+    s.push_str("\"},\"finish_reason\":null}]}\n\n");
+    s.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    s.into_bytes()
+}
+
+/// CPU time of this thread (user + system) in clock ticks of 10 ms, from /proc.
+fn thread_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The issue's acceptance figure: CPU time (not wall time, which other processes on a
+/// busy machine inflate) to parse one 64 MiB event, best of 5.
+fn one_event_cpu(kind: ProviderKind, bytes: &[u8]) {
+    let best = (0..5)
+        .filter_map(|_| {
+            let before = thread_cpu_ticks()?;
+            let (_, done) = llm::parse_sse(kind, bytes.chunks(16 * 1024));
+            assert!(done.is_ok());
+            Some(thread_cpu_ticks()? - before)
+        })
+        .min();
+    if let Some(t) = best {
+        println!("one 64 MiB SSE event: {} ms of CPU (best of 5)", t * 10);
+    }
+}
+
 fn parse_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("sse_parse");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
@@ -55,7 +88,15 @@ fn parse_throughput(c: &mut Criterion) {
             anthropic_stream(10_000),
         ),
         ("openai_chat", ProviderKind::OpenAiChat, chat_stream(20_000)),
+        (
+            "one_64mib_event",
+            ProviderKind::OpenAiChat,
+            one_big_event(64 << 20),
+        ),
     ] {
+        if name == "one_64mib_event" {
+            one_event_cpu(kind, &bytes);
+        }
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_function(name, |b| {
             b.iter(|| {

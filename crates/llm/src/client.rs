@@ -129,7 +129,7 @@ impl Provider for Client {
                 .chain(self.cfg.extra_headers.iter().map(|(_, v)| v.as_str())),
         );
         let call = Call {
-            deadline: tokio::time::Instant::now() + self.cfg.timeouts.total,
+            deadline: from_now(self.cfg.timeouts.total),
             cfg: self.cfg.clone(),
             http: self.http.clone(),
             wire,
@@ -221,8 +221,8 @@ impl Call {
             // A server hint wins over our schedule (even beyond max_delay) as long as
             // it fits the total budget.
             let delay = hint.unwrap_or_else(|| backoff.next().unwrap_or(policy.max_delay));
-            if started.elapsed() + delay > policy.total_budget
-                || tokio::time::Instant::now() + delay >= self.deadline
+            if started.elapsed().saturating_add(delay) > policy.total_budget
+                || from_now(delay) >= self.deadline
             {
                 tracing::warn!(
                     provider = self.provider(),
@@ -368,7 +368,7 @@ impl Call {
         let t = self.cfg.timeouts;
         let kind = self.cfg.kind;
         let rb = self.build()?;
-        let first_deadline = tokio::time::Instant::now() + t.first_byte;
+        let first_deadline = from_now(t.first_byte);
         let (first_deadline, first_byte_timeout) =
             self.limit(first_deadline, TimeoutKind::FirstByte, t.first_byte);
         let mut resp = tokio::select! {
@@ -412,11 +412,7 @@ impl Call {
             let (deadline, timeout) = if first {
                 (first_deadline, first_byte_timeout.clone())
             } else {
-                self.limit(
-                    tokio::time::Instant::now() + t.idle,
-                    TimeoutKind::Idle,
-                    t.idle,
-                )
+                self.limit(from_now(t.idle), TimeoutKind::Idle, t.idle)
             };
             let next = tokio::select! {
                 biased;
@@ -465,6 +461,14 @@ impl Call {
         }
         Ok(())
     }
+}
+
+/// `now + d`, saturating: a configured "never" (`Duration::MAX`) must not panic on
+/// overflow; a century is plenty.
+fn from_now(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 /// Reads at most [`MAX_ERROR_BODY_BYTES`] of an error response (lossy UTF-8: it is

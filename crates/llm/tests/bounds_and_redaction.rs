@@ -272,3 +272,16 @@ async fn secret_extra_header_values_are_redacted_too() {
     let err = done.unwrap_err();
     assert_no_secret(&shown(&err, &[]), secret, "extra header");
 }
+
+#[tokio::test]
+async fn timeouts_of_duration_max_mean_never_and_do_not_overflow() {
+    let srv = server("responses:\n  - output: [{text: \"fine\"}]\n").await;
+    let c = client_with(ProviderKind::Gemini, &srv, |cfg| {
+        cfg.timeouts.first_byte = Duration::MAX;
+        cfg.timeouts.idle = Duration::MAX;
+        cfg.timeouts.total = Duration::MAX;
+    });
+    let (events, done) = run(&c, &user("hi")).await;
+    done.unwrap();
+    assert_eq!(text_of(&events), "fine");
+}

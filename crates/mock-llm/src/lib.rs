@@ -4,7 +4,8 @@
 //! Completions, Anthropic Messages, OpenAI Responses and Gemini; the script format that
 //! says what to answer (text, reasoning, tool calls, usage, stop reason) and which faults
 //! to inject (error statuses with `Retry-After`, cut and stalled streams, in-stream errors,
-//! frames split across TCP writes, pacing); and the log of every request received.
+//! frames split across TCP writes, pacing, endless streams); and the log of every
+//! request received.
 //!
 //! **Never owns:** any client logic (that is the `llm` crate) or provider-neutral
 //! conversation types (`transcript`). It must never call a real provider.
