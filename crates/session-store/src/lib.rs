@@ -44,5 +44,5 @@ pub use entry::{Entry, EntryKind, Lineage, SegmentStart};
 pub use error::{Result, StoreError};
 pub use reader::{SegmentRead, TornTail};
 pub use replay::Replayed;
-pub use store::{NewSegment, SessionStore};
+pub use store::{ForkOptions, NewSegment, SessionStore};
 pub use writer::SegmentWriter;

@@ -31,6 +31,15 @@ pub struct NewSegment {
     pub history: Vec<Item>,
 }
 
+/// Options of [`SessionStore::fork_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ForkOptions {
+    /// Put the new segment in a new session instead of the source's.
+    pub new_session: bool,
+    /// Replace the system prompt (`None`: keep the source's).
+    pub system_prompt: Option<String>,
+}
+
 /// The session logs under one root (`{data}/sessions` by default).
 ///
 /// Knows nothing of Pods; touches nothing outside its root.
@@ -140,6 +149,36 @@ impl SessionStore {
             session_id: cut.session_id,
             segment_id: SegmentId::new(),
             system_prompt: cut.system_prompt,
+            config: cut.config,
+            tools: cut.tools,
+            history: cut.history,
+            forked_from: Some(Lineage {
+                segment_id,
+                at_turn,
+            }),
+            compacted_from: None,
+        })
+    }
+
+    /// Like [`Self::fork`], with options: into a new session (a fork that becomes
+    /// another owner's history, so deleting either session never deletes the other's
+    /// segments; lookups by segment id still find the source), and/or with a new
+    /// system prompt (the new owner's). The source is not modified.
+    pub fn fork_with(
+        &self,
+        segment_id: SegmentId,
+        at_turn: u64,
+        opts: ForkOptions,
+    ) -> Result<SegmentWriter> {
+        let cut = self.replay_until(segment_id, at_turn)?;
+        self.create_from_start(SegmentStart {
+            session_id: if opts.new_session {
+                SessionId::new()
+            } else {
+                cut.session_id
+            },
+            segment_id: SegmentId::new(),
+            system_prompt: opts.system_prompt.unwrap_or(cut.system_prompt),
             config: cut.config,
             tools: cut.tools,
             history: cut.history,

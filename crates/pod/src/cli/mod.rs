@@ -166,6 +166,34 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Make a new Pod from another's history (up to SEQ): read-only unless --write.
+    #[command(
+        after_help = "Examples:\n  pod fork fix-tests --as try-other-fix\n  pod fork fix-tests --as alt --at 42 --write ../scratch\n\nThe source's log is only read; the fork gets a new session whose first segment records `forked_from`."
+    )]
+    Fork {
+        /// The Pod to fork.
+        name: String,
+        /// The new Pod's name.
+        #[arg(long = "as", value_name = "NEW")]
+        new: String,
+        /// Cut after the last turn ending at or before this entry (`pod logs NAME --json` shows seqs).
+        #[arg(long, value_name = "SEQ")]
+        at: Option<u64>,
+        /// Writable directory for the fork (repeatable; default: none, read-only).
+        #[arg(long)]
+        write: Vec<PathBuf>,
+    },
+    /// Continue a stopped Pod from before one of its user messages, in a new segment.
+    #[command(
+        after_help = "Examples:\n  pod rewind fix-tests --to 57\n\nThe old segment stays as it is; file changes are not undone."
+    )]
+    Rewind {
+        /// Pod name.
+        name: String,
+        /// The `seq` of the user message to go back before.
+        #[arg(long, value_name = "SEQ")]
+        to: u64,
+    },
     /// Show a Pod's session log.
     #[command(
         after_help = "Examples:\n  pod logs fix-tests\n  pod logs fix-tests --follow\n  pod logs fix-tests --json | head -1"
@@ -309,6 +337,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 mode,
             } => start::resume(&roots, &pod_name(&name)?, message, mode).await,
             Cmd::Ls { json } => inspect::ls(&roots, json).await,
+            Cmd::Fork {
+                name,
+                new,
+                at,
+                write,
+            } => agent::fork(&roots, &pod_name(&name)?, &pod_name(&new)?, at, &write).await,
+            Cmd::Rewind { name, to } => agent::rewind(&roots, &pod_name(&name)?, to).await,
             Cmd::Compact { name, json } => agent::compact(&roots, &pod_name(&name)?, json).await,
             Cmd::Show { name, json } => inspect::show(&roots, &pod_name(&name)?, json).await,
             Cmd::Attach { name, .. } => interact::attach(&roots, &pod_name(&name)?).await,
