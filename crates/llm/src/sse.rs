@@ -87,10 +87,11 @@ impl SseDecoder {
             } else {
                 let mut line = std::mem::take(&mut self.line);
                 line.extend_from_slice(&rest[..end]);
-                self.line_done(&line)?;
-                line.clear();
-                if line.capacity() <= KEEP_CAPACITY {
-                    self.line = line;
+                if let Some(mut spare) = self.owned_line_done(line)?
+                    && spare.capacity() <= KEEP_CAPACITY
+                {
+                    spare.clear();
+                    self.line = spare;
                 }
             }
             let cr = rest[end] == b'\r';
@@ -105,6 +106,24 @@ impl SseDecoder {
         }
         self.line.extend_from_slice(rest);
         Ok(())
+    }
+
+    /// [`Self::line_done`] for a line assembled from several chunks. The first `data`
+    /// line of an event takes the buffer over instead of copying it: a huge event is
+    /// one such line, and this saves a second buffer of its size. Returns the buffer
+    /// when it was not taken.
+    fn owned_line_done(&mut self, mut line: Vec<u8>) -> Result<Option<Vec<u8>>, NotUtf8> {
+        if !self.has_data
+            && let Some(rest) = line.strip_prefix(b"data:")
+        {
+            let skip = line.len() - rest.len() + usize::from(rest.first() == Some(&b' '));
+            line.drain(..skip);
+            self.data = line;
+            self.has_data = true;
+            return Ok(None);
+        }
+        self.line_done(&line)?;
+        Ok(Some(line))
     }
 
     fn line_done(&mut self, line: &[u8]) -> Result<(), NotUtf8> {
