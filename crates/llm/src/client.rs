@@ -6,7 +6,9 @@
 //! the new attempt reproduces them exactly they are swallowed, so a stream cut
 //! mid-text and replayed identically shows no duplicated text. If the new attempt
 //! diverges (a real model rarely repeats itself token for token), the consumer gets
-//! [`StreamEvent::Restarted`] and then the new response from its beginning.
+//! [`StreamEvent::Restarted`] and then the new response from its beginning. Only about
+//! 8 MiB of delivered content is remembered; after a longer answer a retry always
+//! restarts (one more copy of a huge answer is not worth the deduplication).
 //! [`Completed`] always describes only the successful attempt.
 
 use std::pin::Pin;
@@ -562,18 +564,58 @@ fn split_delta(ev: StreamEvent) -> Vec<StreamEvent> {
     out
 }
 
+/// About how much delivered content [`Replay`] keeps, in bytes. Past it a retry
+/// restarts the consumer ([`StreamEvent::Restarted`]) instead of swallowing an
+/// identical replay: the deduplication is a nicety, and one more copy of a huge answer
+/// for it is not worth its memory.
+const REPLAY_MEMORY: usize = 8 << 20;
+
 /// Remembers content already delivered so a retried attempt does not repeat it.
 #[derive(Debug, Default)]
 struct Replay {
     delivered: Vec<StreamEvent>,
+    /// Approximate bytes held by `delivered`.
+    kept: usize,
+    /// More than [`REPLAY_MEMORY`] was delivered: `delivered` was dropped.
+    forgot: bool,
+    /// The next event starts a new response the consumer must take from scratch.
+    restart_next: bool,
     /// While replaying: how many delivered events the new attempt has matched.
     cursor: Option<usize>,
 }
 
+/// Rough memory of a content event: delta text counts twice, because the same text
+/// comes back in the `ItemDone` that completes it.
+fn replay_size(ev: &StreamEvent) -> usize {
+    64 + match ev {
+        StreamEvent::TextDelta(t) | StreamEvent::ReasoningDelta(t) => 2 * t.len(),
+        StreamEvent::ToolCallArgsDelta { delta, .. } => 2 * delta.len(),
+        _ => 0,
+    }
+}
+
 impl Replay {
     fn begin_replay(&mut self) {
-        if !self.delivered.is_empty() {
+        if self.forgot {
+            self.forgot = false;
+            self.restart_next = true;
+            self.cursor = None;
+        } else if !self.delivered.is_empty() {
             self.cursor = Some(0);
+        }
+    }
+
+    fn remember(&mut self, ev: &StreamEvent) {
+        if self.forgot {
+            return;
+        }
+        self.kept += replay_size(ev);
+        if self.kept > REPLAY_MEMORY {
+            self.forgot = true;
+            self.kept = 0;
+            self.delivered = Vec::new();
+        } else {
+            self.delivered.push(ev.clone());
         }
     }
 
@@ -586,9 +628,18 @@ impl Replay {
                 | StreamEvent::Retrying { .. }
                 | StreamEvent::Restarted
         );
+        if std::mem::take(&mut self.restart_next) {
+            // What was delivered is no longer known in full: start over.
+            self.delivered.clear();
+            self.kept = 0;
+            if is_content {
+                self.remember(&ev);
+            }
+            return vec![StreamEvent::Restarted, ev];
+        }
         let Some(c) = self.cursor else {
             if is_content {
-                self.delivered.push(ev.clone());
+                self.remember(&ev);
             }
             return vec![ev];
         };
@@ -600,7 +651,7 @@ impl Replay {
             // The replay caught up; from here on the output is new.
             self.cursor = None;
             if is_content {
-                self.delivered.push(ev.clone());
+                self.remember(&ev);
             }
             return vec![ev];
         }
@@ -608,10 +659,11 @@ impl Replay {
         // new response from the start, i.e. the matched prefix and this event.
         self.cursor = None;
         self.delivered.truncate(c);
+        self.kept = self.delivered.iter().map(replay_size).sum();
         let mut out = vec![StreamEvent::Restarted];
         out.extend(self.delivered.iter().cloned());
         if is_content {
-            self.delivered.push(ev.clone());
+            self.remember(&ev);
         }
         out.push(ev);
         out
@@ -638,5 +690,25 @@ mod tests {
             r.filter(t("X")),
             vec![StreamEvent::Restarted, t("a"), t("X")]
         );
+    }
+
+    #[test]
+    fn replay_memory_is_bounded_and_past_it_a_retry_restarts() {
+        let t = |s: &str| StreamEvent::TextDelta(s.into());
+        let big = "x".repeat(MAX_DELTA_BYTES);
+        let mut r = Replay::default();
+        for _ in 0..(2 * REPLAY_MEMORY / big.len()) {
+            assert_eq!(r.filter(t(&big)).len(), 1);
+        }
+        assert!(r.delivered.is_empty() && r.forgot);
+        r.begin_replay();
+        // Even an identical first event restarts: the rest is not known any more.
+        assert_eq!(r.filter(t(&big)), vec![StreamEvent::Restarted, t(&big)]);
+        assert_eq!(r.filter(t("y")), vec![t("y")]);
+        // Small again: the next retry swallows an identical replay as usual.
+        r.begin_replay();
+        assert!(r.filter(t(&big)).is_empty());
+        assert!(r.filter(t("y")).is_empty());
+        assert_eq!(r.filter(t("z")), vec![t("z")]);
     }
 }

@@ -144,8 +144,9 @@ pub struct Limits {
     /// The most response body bytes one attempt may receive (SSE framing included, as
     /// counted off the wire). Past it the call fails with
     /// [`LlmError::ResponseTooLarge`](crate::LlmError::ResponseTooLarge), not retried.
-    /// Memory held for a call is a small multiple of this (the text received is kept
-    /// for the final items and for replay after a retry).
+    /// Memory held for a call is bounded by this: the text received is kept once for
+    /// the final items (plus at most 8 MiB for replay after a retry), and one huge
+    /// event is held a few times over while it is decoded.
     pub max_response_bytes: u64,
 }
 
