@@ -13,6 +13,10 @@ use llm::{LlmError, Provider, ProviderKind, StreamEvent, TimeoutKind};
 use mock_llm::{MockServer, Part, Response, Script};
 use tokio_util::sync::CancellationToken;
 
+/// Held by the tests that measure memory, so one's allocations do not count in the
+/// other's (tests of one file share a process).
+static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Resident set size of this process in bytes (Linux), for the memory bound.
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -72,6 +76,7 @@ async fn an_endless_stream_ends_at_the_size_cap_with_bounded_memory_in_every_dia
     let yaml = format!(
         "responses:\n  - endless: true\n    times: 8\n    output:\n      - text: \"{text}\"\n        chunk_size: 1000\n"
     );
+    let _alone = MEMORY.lock().await;
     for kind in ALL {
         let srv = server(&yaml).await;
         let c = client_with(kind, &srv, |cfg| cfg.limits.max_response_bytes = CAP);
@@ -88,6 +93,11 @@ async fn an_endless_stream_ends_at_the_size_cap_with_bounded_memory_in_every_dia
         // What the client holds is bounded by the cap (the text it received, kept for
         // the final items and for replay), not by how long the server goes on.
         assert!(peak < 12 * CAP, "{kind:?}: grew by {} MiB", peak >> 20);
+        eprintln!(
+            "{kind:?}: cap {} MiB, peak RSS growth {} MiB",
+            CAP >> 20,
+            peak >> 20
+        );
     }
 }
 
@@ -284,4 +294,49 @@ async fn timeouts_of_duration_max_mean_never_and_do_not_overflow() {
     let (events, done) = run(&c, &user("hi")).await;
     done.unwrap();
     assert_eq!(text_of(&events), "fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_64_mib_event_passes_the_default_limits_whole_and_in_pieces() {
+    let _alone = MEMORY.lock().await;
+    let text = "y".repeat(64 << 20);
+    let srv = MockServer::start(Script {
+        responses: vec![Response {
+            output: vec![Part::text_pieces([text.clone()])],
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = client_with(ProviderKind::Anthropic, &srv, |cfg| {
+        cfg.limits = llm::Limits::default();
+    });
+    let base = rss_bytes();
+    let mut s = c.stream(&user("hi"), CancellationToken::new()).unwrap();
+    let (mut pieces, mut got, mut peak) = (0usize, 0usize, 0u64);
+    let done = loop {
+        match s.next().await {
+            Some(Ok(StreamEvent::TextDelta(t))) => {
+                assert!(t.len() <= llm::MAX_DELTA_BYTES);
+                pieces += 1;
+                got += t.len();
+                peak = peak.max(rss_bytes().saturating_sub(base));
+            }
+            Some(Ok(StreamEvent::Completed(done))) => break done,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("{e}"),
+            None => panic!("no Completed"),
+        }
+    };
+    assert_eq!(got, text.len());
+    assert_eq!(pieces, text.len() / llm::MAX_DELTA_BYTES);
+    // The log keeps the item whole.
+    assert!(
+        matches!(&done.items[..], [transcript::Item::AssistantMessage { text: t, .. }] if t.len() == text.len())
+    );
+    eprintln!(
+        "64 MiB event: {pieces} pieces, peak RSS growth while streaming {} MiB",
+        peak >> 20
+    );
 }
