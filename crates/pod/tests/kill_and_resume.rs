@@ -41,7 +41,10 @@ responses:
         &mock.url(),
         "--detach",
     ]);
-    wait_until("the marker", Duration::from_secs(10), || marker.exists());
+    // The pid line is the tool's last write before it blocks: kill only after it.
+    wait_until("the tool to block", Duration::from_secs(10), || {
+        std::fs::read_to_string(marker.with_extension("pid")).is_ok_and(|s| s.ends_with('\n'))
+    });
     common::signal(env.pid("k"), rustix::process::Signal::KILL);
     wait_until("the Pod to die", Duration::from_secs(5), || {
         !env.is_live("k")

@@ -17,9 +17,15 @@ async fn until_run_end(c: &mut PodClient) -> Vec<(u64, Event)> {
             .await
             .expect("run end within 10s")
             .unwrap();
-        // Replies are read by `request`; anything else here is a broadcast event.
+        // Replies are read by `request`; anything else here is a broadcast event, or a
+        // `resync` when this reader itself fell behind (possible on a loaded machine:
+        // 3000 deltas outrun the broadcast buffer; it is not what these tests check).
         let ServerMessage::Event { seq, event: ev } = msg else {
-            panic!("a non-event message reached a client that did not ask: {msg:?}");
+            assert!(
+                matches!(msg, ServerMessage::Resync { .. }),
+                "a non-event message reached a client that did not ask: {msg:?}"
+            );
+            continue;
         };
         let end = matches!(ev, Event::RunCompleted { .. } | Event::RunErrored { .. });
         seen.push((seq, ev));
