@@ -233,6 +233,49 @@ impl FileRegistry {
         op: impl FnOnce(&mut Table, u64) -> Result<T, RegistryError>,
     ) -> Result<(T, Option<Hold>), RegistryError> {
         let _lock = acquire(&self.lock, self.deadline)?;
+        let now = now_unix_ms();
+        let mut p = self.prepare(now)?;
+        let mut hold = None;
+        let out = match op(&mut p.table, now) {
+            Ok(v) => {
+                if mutates {
+                    if let Some((name, incarnation)) = hold_for {
+                        hold = Some(self.holds.take(name, incarnation)?);
+                        // The new holder's record goes before the table commits: if
+                        // the commit fails, the caller drops the hold and the record
+                        // is a dead hold's, removed by the next operation.
+                        if let Some(bytes) = record_of(&p.table, name) {
+                            self.holds.write(name, &bytes)?;
+                        }
+                        p.held.insert(name.clone());
+                    }
+                    p.changed = true;
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if mutates {
+                    // A refused operation may have changed the table half-way: start
+                    // again from the file (what was reaped or rebuilt is still saved,
+                    // so the next caller does not redo it).
+                    p = self.prepare(now)?;
+                }
+                Err(e)
+            }
+        };
+        if p.changed {
+            self.save(&p.table)?;
+            // The table is committed; the holds' records follow it. A crash before
+            // this point leaves records one operation behind, which only ever misses
+            // or keeps a delegation record or a segment, never a region (see `hold`).
+            self.sync_holds(&p, hold_for.map(|(n, _)| n))?;
+        }
+        out.map(|v| (v, hold))
+    }
+
+    /// Loads the table (missing or unparsable: empty), reaps it, and re-inserts the
+    /// rows of live holds it lacks.
+    fn prepare(&self, now: u64) -> Result<Prepared, RegistryError> {
         let (mut table, mut changed) = match self.load()? {
             Loaded::Table(t) => (t, false),
             Loaded::Missing => (Table::default(), true),
@@ -243,9 +286,8 @@ impl FileRegistry {
                 (Table::default(), true)
             }
         };
-        let mut held = self.holds.scan()?;
+        let held = self.holds.scan()?;
         let records_before = records(&table, &held);
-        let now = now_unix_ms();
         changed |= !table.reap(now, &mut |p| p.is_alive()).is_empty();
         // "Per-Pod liveness locks are the ground truth": before anything is decided,
         // every live hold the table lacks gets its row (and its pending reservations)
@@ -256,45 +298,13 @@ impl FileRegistry {
             // Reservations brought back may have expired meanwhile.
             table.reap(now, &mut |p| p.is_alive());
         }
-        let mut hold = None;
-        let out = if mutates {
-            // On a clone, so a refused operation leaves nothing behind.
-            let mut next = table.clone();
-            match op(&mut next, now) {
-                Ok(v) => {
-                    if let Some((name, incarnation)) = hold_for {
-                        hold = Some(self.holds.take(name, incarnation)?);
-                        // The new holder's record goes before the table commits: if
-                        // the commit fails, the caller drops the hold and the record
-                        // is a dead hold's, removed by the next operation.
-                        if let Some(bytes) = record_of(&next, name) {
-                            self.holds.write(name, &bytes)?;
-                        }
-                        held.insert(name.clone());
-                    }
-                    table = next;
-                    changed = true;
-                    Ok(v)
-                }
-                Err(e) => Err(e),
-            }
-        } else {
-            op(&mut table, now)
-        };
-        if changed {
-            self.save(&table)?;
-            // The table is committed; the holds' records follow it. A crash before
-            // this point leaves records one operation behind, which only ever misses
-            // or keeps a delegation record or a segment, never a region (see `hold`).
-            self.sync_holds(
-                &table,
-                &held,
-                &records_before,
-                &rebuilt.live_unreadable,
-                hold_for.map(|(n, _)| n),
-            )?;
-        }
-        out.map(|v| (v, hold))
+        Ok(Prepared {
+            table,
+            changed,
+            held,
+            records_before,
+            live_unreadable: rebuilt.live_unreadable,
+        })
     }
 
     /// Re-inserts the row of every live hold that the table lacks (or has only as a
@@ -364,14 +374,12 @@ impl FileRegistry {
     /// gone (released, reaped, or a dead holder the table never had).
     fn sync_holds(
         &self,
-        table: &Table,
-        held: &HashSet<PodName>,
-        before: &HashMap<PodName, Vec<u8>>,
-        live_unreadable: &HashSet<PodName>,
+        p: &Prepared,
         just_written: Option<&PodName>,
     ) -> Result<(), RegistryError> {
-        for name in held {
-            if live_unreadable.contains(name) && table.get(name).is_none() {
+        let (table, before) = (&p.table, &p.records_before);
+        for name in &p.held {
+            if p.live_unreadable.contains(name) && table.get(name).is_none() {
                 continue;
             }
             match record_of(table, name) {
@@ -386,6 +394,19 @@ impl FileRegistry {
         }
         Ok(())
     }
+}
+
+/// A loaded, reaped and rebuilt table, and what the holds looked like.
+struct Prepared {
+    table: Table,
+    /// The table differs from the file (rebuilt, reaped, or mutated).
+    changed: bool,
+    /// Names with a hold lock file.
+    held: HashSet<PodName>,
+    /// Their records as the loaded table had them.
+    records_before: HashMap<PodName, Vec<u8>>,
+    /// Live holds whose record could not be read (their files are kept).
+    live_unreadable: HashSet<PodName>,
 }
 
 /// What rebuilding from holds did.
