@@ -268,7 +268,14 @@ impl FileRegistry {
             // The table is committed; the holds' records follow it. A crash before
             // this point leaves records one operation behind, which only ever misses
             // or keeps a delegation record or a segment, never a region (see `hold`).
-            self.sync_holds(&p, hold_for.map(|(n, _)| n))?;
+            // For the same reason a failure here is only logged: the operation has
+            // happened, and reporting it as failed would make the caller act as if
+            // it had not (e.g. drop a hold whose row is committed). A record left
+            // behind is rewritten the next time its row changes; dead holds' files
+            // are removed by the next operation that changes the table.
+            if let Err(e) = self.sync_holds(&p, hold_for.map(|(n, _)| n)) {
+                tracing::warn!(error = %e, "cannot bring the registry's hold records up to date");
+            }
         }
         out.map(|v| (v, hold))
     }
