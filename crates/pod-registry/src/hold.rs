@@ -232,3 +232,44 @@ impl HoldDir {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hold_can_live_in_a_runtime_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Hold>();
+    }
+
+    #[test]
+    fn scan_lists_only_lock_files_of_valid_names() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "a.lock",
+            "a.json",
+            ".a.json.tmp",
+            "Bad.lock",
+            "b.json",
+            "c.lock",
+        ] {
+            std::fs::write(dir.path().join(f), b"").unwrap();
+        }
+        let holds = HoldDir::new(dir.path().to_owned());
+        let mut names: Vec<String> = holds
+            .scan()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.as_str().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "c"]);
+        // Nobody holds them: both probe dead; a record that is not JSON reads as none.
+        assert!(matches!(
+            holds.probe(&"a".parse().unwrap()).unwrap(),
+            Probe::Dead
+        ));
+        assert!(holds.read(&"a".parse().unwrap()).is_none());
+    }
+}
