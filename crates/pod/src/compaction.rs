@@ -354,15 +354,25 @@ pub async fn compact(
     let budget = c.window.map_or(400_000, |w| {
         (w as f64 * TRANSCRIPT_SHARE) as usize * BYTES_PER_TOKEN as usize
     });
-    let text = summary_request_text(&transcript(&conv.history, budget), plan.as_ref());
-    let req = Request {
+    let request = |budget: usize| Request {
         system: SUMMARY_SYSTEM.into(),
-        history: vec![Item::UserMessage { text }],
+        history: vec![Item::UserMessage {
+            text: summary_request_text(&transcript(&conv.history, budget), plan.as_ref()),
+        }],
         tools: Vec::new(),
         config: conv.config.clone(),
     };
+    let req = request(budget);
     let prepared = started.elapsed();
-    let summary = summarise(ctx, &req, cancel).await?;
+    let summary = match summarise(ctx, &req, cancel).await {
+        // The window was unknown or overestimated: once more with a quarter of the
+        // transcript (its start and its most recent part).
+        Err(Failed::TooLong(_)) => summarise(ctx, &request(budget / 4), cancel).await,
+        other => other,
+    }
+    .map_err(|f| match f {
+        Failed::TooLong(m) | Failed::Other(m) => m,
+    })?;
     let local_started = Instant::now();
 
     let mut seed: Vec<Item> =
@@ -424,25 +434,39 @@ pub async fn compact(
     })
 }
 
+/// Why a summary request failed.
+enum Failed {
+    /// The provider said the summary request itself is too long.
+    TooLong(String),
+    /// Anything else.
+    Other(String),
+}
+
+fn failed(e: llm::LlmError) -> Failed {
+    let m = format!("compaction request failed: {e}");
+    if matches!(e, llm::LlmError::ContextTooLong { .. }) {
+        Failed::TooLong(m)
+    } else {
+        Failed::Other(m)
+    }
+}
+
 async fn summarise(
     ctx: &RunCtx,
     req: &Request,
     cancel: &CancellationToken,
-) -> Result<String, String> {
-    let mut stream = ctx
-        .provider
-        .stream(req, cancel.clone())
-        .map_err(|e| format!("compaction request failed: {e}"))?;
+) -> Result<String, Failed> {
+    let mut stream = ctx.provider.stream(req, cancel.clone()).map_err(failed)?;
     let mut text = String::new();
     loop {
         let ev = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Err("cancelled".into()),
+            () = cancel.cancelled() => return Err(Failed::Other("cancelled".into())),
             ev = stream.next() => ev,
         };
         match ev {
-            None => return Err("compaction cancelled".into()),
-            Some(Err(e)) => return Err(format!("compaction request failed: {e}")),
+            None => return Err(Failed::Other("compaction cancelled".into())),
+            Some(Err(e)) => return Err(failed(e)),
             Some(Ok(StreamEvent::ItemDone(Item::AssistantMessage { text: t }))) => {
                 text.push_str(&t)
             }
@@ -452,7 +476,7 @@ async fn summarise(
         }
     }
     if text.trim().is_empty() {
-        return Err("the model returned an empty summary".into());
+        return Err(Failed::Other("the model returned an empty summary".into()));
     }
     Ok(text)
 }

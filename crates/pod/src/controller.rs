@@ -331,6 +331,7 @@ impl Controller {
                         "segment_id": done.to.to_string(),
                         "before_tokens": done.before_tokens,
                         "after_tokens": done.after_tokens,
+                        "local_ms": done.local_ms,
                     })
                 })
                 .map_err(|e| (ErrorCode::Internal, e)),

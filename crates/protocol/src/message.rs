@@ -69,7 +69,8 @@ pub enum Request {
     /// Shut the Pod down cleanly.
     Shutdown,
     /// Compact the conversation now into a new segment (refused unless idle);
-    /// answered with `{from_segment, segment_id, before_tokens, after_tokens}`.
+    /// answered with `{from_segment, segment_id, before_tokens, after_tokens,
+    /// local_ms}` (`local_ms`: time spent outside the model call).
     Compact,
     /// A child Pod reports to its parent (ARCHITECTURE §9). Accepted only when the
     /// connection's peer pid (SO_PEERCRED) is the child's recorded pid and `token` is
