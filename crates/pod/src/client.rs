@@ -66,6 +66,7 @@ impl PodClient {
             protocol_version: PROTOCOL_VERSION,
             client: "pod-cli".into(),
             since_seq,
+            token: read_token(sock),
         };
         send(&mut writer, &hello).await?;
         loop {
@@ -159,4 +160,12 @@ async fn read(r: &mut FramedRead<OwnedReadHalf, LinesCodec>) -> Result<ServerMes
             }
         }
     }
+}
+
+/// The capability token of the Pod behind `sock` (`None` when there is no file: the
+/// Pod then refuses us with a clear error).
+pub fn read_token(sock: &Path) -> Option<String> {
+    std::fs::read_to_string(protocol::token_path(sock))
+        .ok()
+        .map(|t| t.trim().to_owned())
 }

@@ -284,6 +284,7 @@ async fn run_inner(
 
     // We hold the liveness lock, so a socket file left here is from a dead process.
     let sock = paths.socket();
+    let token = write_token(&sock)?;
     let _ = std::fs::remove_file(&sock);
     let listener =
         UnixListener::bind(&sock).with_context(|| format!("cannot bind {}", sock.display()))?;
@@ -298,6 +299,7 @@ async fn run_inner(
             journal: journal.clone(),
             shutdown: shutdown.clone(),
             children: children.clone(),
+            token: Arc::new(token),
         },
         stop_server.clone(),
     ));
@@ -352,10 +354,33 @@ async fn run_inner(
     stop_server.cancel();
     let _ = server.await;
     let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(protocol::token_path(&sock));
     // Released by incarnation, after the socket is gone: a successor registering
     // under this name finds neither.
     drop(allocation);
     Ok(())
+}
+
+/// A fresh capability token for this Pod's socket, written 0600 beside it before the
+/// socket exists (temp + rename: a client never reads half a token).
+fn write_token(sock: &std::path::Path) -> anyhow::Result<String> {
+    use rand::RngCore;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let path = protocol::token_path(sock);
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(token.as_bytes())?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
 }
 
 /// Entry point of the hidden `__serve` subcommand: reads the launch file, reports

@@ -32,6 +32,16 @@ pub struct ServerCtx {
     pub shutdown: CancellationToken,
     /// This Pod's children (checks and takes their reports).
     pub children: std::sync::Arc<crate::children::Children>,
+    /// The capability token every client must present in `hello`.
+    pub token: std::sync::Arc<String>,
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from
+/// timing. Hand-written: one loop, not worth a dependency.
+fn same_token(given: Option<&str>, ours: &str) -> bool {
+    let Some(given) = given else { return false };
+    let (a, b) = (given.as_bytes(), ours.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Accepts connections until `stop` is cancelled.
@@ -129,7 +139,15 @@ async fn connection(stream: UnixStream, ctx: ServerCtx) {
                     }
                 };
                 match msg {
-                    ClientMessage::Hello { protocol_version, since_seq, .. } => {
+                    ClientMessage::Hello { protocol_version, since_seq, token, .. } => {
+                        // Same uid is not enough: a process confined in another Pod
+                        // runs as the user too. The token is in a file that no Pod's
+                        // tools can read (ARCHITECTURE §13).
+                        if !same_token(token.as_deref(), &ctx.token) {
+                            let _ = writer.send(error_line(None, ErrorCode::Unauthorized,
+                                "missing or wrong token: clients read it from the file beside the socket")).await;
+                            return;
+                        }
                         if protocol_version != PROTOCOL_VERSION {
                             let _ = writer.send(error_line(None, ErrorCode::VersionMismatch,
                                 format!("client speaks protocol {protocol_version}, this Pod speaks {PROTOCOL_VERSION}"))).await;
@@ -151,6 +169,10 @@ async fn connection(stream: UnixStream, ctx: ServerCtx) {
                             if SinkExt::<String>::flush(&mut writer).await.is_err() { return; }
                         }
                         events = Some(rx);
+                    }
+                    ClientMessage::Request { id, .. } if events.is_none() => {
+                        // Nothing but `hello` is served before `hello`.
+                        if writer.send(error_line(Some(id), ErrorCode::Unauthorized, "say hello (with the token) first")).await.is_err() { return; }
                     }
                     ClientMessage::Request { id, request } => {
                         let ctx = ctx.clone();

@@ -133,9 +133,10 @@ fn a_client_with_another_protocol_version_is_refused() {
     let sock = env.socket("v");
     mock.rt.block_on(async {
         let mut s = tokio::net::UnixStream::connect(&sock).await.unwrap();
-        s.write_all(b"{\"type\":\"hello\",\"protocol_version\":999}\n")
-            .await
-            .unwrap();
+        let token = std::fs::read_to_string(protocol::token_path(&sock)).unwrap();
+        let hello =
+            format!("{{\"type\":\"hello\",\"protocol_version\":999,\"token\":\"{token}\"}}\n");
+        s.write_all(hello.as_bytes()).await.unwrap();
         let mut line = String::new();
         BufReader::new(&mut s).read_line(&mut line).await.unwrap();
         let msg: ServerMessage = protocol::decode_line(&line).unwrap();
@@ -224,4 +225,76 @@ fn a_client_that_falls_behind_gets_resync_and_catches_up_with_a_snapshot() {
         assert_eq!(events.last().unwrap()["event"]["kind"], "run_completed");
     });
     env.ok(&["stop", "lag"]);
+}
+
+/// A raw socket client: writes `lines`, returns what the Pod answered until it
+/// closed the connection or 2 s passed.
+async fn raw_exchange(sock: &std::path::Path, lines: &[String]) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut s = tokio::net::UnixStream::connect(sock).await.unwrap();
+    for l in lines {
+        s.write_all(format!("{l}\n").as_bytes()).await.unwrap();
+    }
+    let mut out = Vec::new();
+    let mut r = BufReader::new(s).lines();
+    while let Ok(Ok(Some(l))) = tokio::time::timeout(Duration::from_secs(2), r.next_line()).await {
+        out.push(l);
+    }
+    out
+}
+
+#[test]
+fn without_the_token_a_client_is_refused_and_nothing_is_served_before_hello() {
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    env.ok(&[
+        "run",
+        "--name",
+        "tok",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    let sock = env.socket("tok");
+    let token_file = protocol::token_path(&sock);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&token_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    mock.rt.block_on(async {
+        // A request before hello is refused, not served: the Pod keeps running.
+        let shutdown = r#"{"type":"request","id":1,"request":"shutdown"}"#.to_string();
+        let answers = raw_exchange(&sock, &[shutdown]).await;
+        assert!(
+            answers[0].contains("unauthorized") && answers[0].contains("hello"),
+            "{answers:?}"
+        );
+        // Hello without the token (as a process in another Pod's sandbox would send).
+        let hello = r#"{"type":"hello","protocol_version":1,"client":"intruder"}"#.to_string();
+        let answers = raw_exchange(&sock, &[hello]).await;
+        assert_eq!(
+            answers.len(),
+            1,
+            "one error, then the connection is closed: {answers:?}"
+        );
+        assert!(
+            answers[0].contains("unauthorized") && answers[0].contains("token"),
+            "{answers:?}"
+        );
+        let wrong = r#"{"type":"hello","protocol_version":1,"token":"00"}"#.to_string();
+        assert!(raw_exchange(&sock, &[wrong]).await[0].contains("unauthorized"));
+        // With the token from the file: served.
+        let token = std::fs::read_to_string(&token_file).unwrap();
+        let ok = format!(r#"{{"type":"hello","protocol_version":1,"token":"{token}"}}"#);
+        let answers = raw_exchange(&sock, &[ok]).await;
+        assert!(answers[0].contains("\"type\":\"hello\""), "{answers:?}");
+    });
+    assert!(
+        env.is_live("tok"),
+        "the unauthorised shutdown was not served"
+    );
+    env.ok(&["stop", "tok"]);
+    assert!(!token_file.exists(), "the token goes with the socket");
 }

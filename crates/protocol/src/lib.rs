@@ -39,5 +39,12 @@ pub use framing::{FrameError, MAX_LINE_BYTES, decode_line, encode_line};
 pub use message::{ChildReport, ClientMessage, ErrorCode, InputMode, Request, ServerMessage};
 pub use shorten::{MAX_SOCKET_LINE_BYTES, MAX_SOCKET_TEXT_BYTES, SHORTENED_MARKER, event_line};
 
+/// Where a Pod keeps the capability token clients must present in `hello`: a 0600
+/// file beside its socket, in a directory every Pod's sandbox hides, so only
+/// processes of the user outside any Pod can read it.
+pub fn token_path(socket: &std::path::Path) -> std::path::PathBuf {
+    socket.with_file_name("token")
+}
+
 /// Version of this protocol. A server refuses a client whose major version differs.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -18,6 +18,10 @@ pub enum ClientMessage {
         /// Replay events after this `seq` before live ones (`None`: live only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since_seq: Option<u64>,
+        /// The Pod's capability token, read from the file next to its socket
+        /// ([`crate::token_path`]). Without the right one the Pod answers nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// A request; answered by exactly one `ack` or `error` with the same `id`.
     Request {

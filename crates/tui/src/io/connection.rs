@@ -81,6 +81,9 @@ async fn serve(
         protocol_version: PROTOCOL_VERSION,
         client: "pod-tui".into(),
         since_seq: None,
+        token: std::fs::read_to_string(protocol::token_path(socket))
+            .ok()
+            .map(|t| t.trim().to_owned()),
     };
     let send = |msg: &ClientMessage| {
         encode_line(msg).map(|mut s| {
