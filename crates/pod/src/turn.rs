@@ -29,6 +29,11 @@ pub const INTERRUPTED_OUTPUT: &str = "interrupted: the Pod stopped before this t
 pub const NOT_RUN_OUTPUT: &str =
     "not run: the model's response failed before it completed, so this call was never executed.";
 
+/// How a run that could not write its session log (a full disk) is announced. Its
+/// input may never have been recorded, so clients waiting for that input's run end on
+/// this too instead of waiting forever.
+pub const LOG_FAILED_PREFIX: &str = "session log failed: ";
+
 /// Model round-trips per run before the run is stopped (a runaway loop guard).
 const MAX_MODEL_CALLS_PER_RUN: usize = 200;
 
@@ -129,7 +134,7 @@ pub async fn run(
         RunEnd::LogFailed(e) => {
             tracing::error!(error = %e, "session log append failed; run abandoned");
             ctx.journal.emit(Event::RunErrored {
-                error: format!("session log failed: {e}"),
+                error: format!("{LOG_FAILED_PREFIX}{e}"),
                 cancelled: false,
                 config_error: false,
             });

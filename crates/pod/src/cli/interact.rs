@@ -171,6 +171,17 @@ async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Res
                     error: None,
                 });
             }
+            // The log could not be written (a full disk): our input may never have
+            // been recorded, so its `user_input` will not come. Stop waiting.
+            Event::RunErrored { error, .. }
+                if !started && error.starts_with(crate::turn::LOG_FAILED_PREFIX) =>
+            {
+                return Ok(RunOutcome {
+                    exit: Exit::Failed,
+                    final_text: String::new(),
+                    error: Some(error),
+                });
+            }
             Event::RunErrored {
                 error,
                 cancelled,
