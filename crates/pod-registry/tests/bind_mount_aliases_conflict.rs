@@ -164,3 +164,33 @@ fn a_scope_containing_an_alias_of_a_strangers_region_is_refused_unless_denied() 
     req.deny = vec![cw(&mine.join("window"))];
     reg.register(req).unwrap();
 }
+
+#[test]
+fn delegating_a_bind_mount_made_after_the_parent_registered_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine");
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir_all(mine.join("window")).unwrap();
+    std::fs::create_dir_all(&theirs).unwrap();
+    let reg = registry(dir.path());
+    reg.register(register_req("stranger", me(), vec![cw(&theirs)]))
+        .unwrap();
+    let lead = me();
+    reg.register(register_req("lead", lead, vec![cw(&mine)]))
+        .unwrap();
+    // Only now does `mine/window` become a second path to the stranger's directory.
+    let Some(_mount) = BindMount::new(&theirs, &mine.join("window")) else {
+        return;
+    };
+    let e = reg
+        .reserve_child(pod_registry::ReserveRequest {
+            parent: name("lead"),
+            parent_incarnation: lead.incarnation,
+            child: name("kid"),
+            rules: vec![cw(&mine.join("window/sub"))],
+            ttl: std::time::Duration::from_secs(60),
+        })
+        .unwrap_err();
+    assert_eq!(conflict_owner(&e).as_deref(), Some("stranger"), "{e}");
+    assert!(e.to_string().contains("bind mount"), "{e}");
+}
