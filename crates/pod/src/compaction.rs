@@ -202,6 +202,21 @@ pub fn prune(history: &mut [Item], keep_tokens: u64) -> Vec<String> {
     pruned
 }
 
+/// Usage totals carried into a segment by its compaction marker (zero when none).
+pub fn usage_before(extensions: &[(String, Value)]) -> transcript::Usage {
+    extensions
+        .iter()
+        .filter(|(d, p)| d == DOMAIN && p["event"] == "compacted")
+        .filter_map(|(_, p)| serde_json::from_value(p["usage_before"].clone()).ok())
+        .fold(
+            transcript::Usage::default(),
+            |mut acc, u: transcript::Usage| {
+                acc.add(&u);
+                acc
+            },
+        )
+}
+
 /// Applies the prunes recorded in a segment's extensions to its replayed history.
 pub fn apply_recorded_prunes(history: &mut [Item], extensions: &[(String, Value)]) {
     let ids: std::collections::HashSet<&str> = extensions
@@ -364,7 +379,7 @@ pub async fn compact(
     };
     let req = request(budget);
     let prepared = started.elapsed();
-    let summary = match summarise(ctx, &req, cancel).await {
+    let (summary, summary_usage) = match summarise(ctx, &req, cancel).await {
         // The window was unknown or overestimated: once more with a quarter of the
         // transcript (its start and its most recent part).
         Err(Failed::TooLong(_)) => summarise(ctx, &request(budget / 4), cancel).await,
@@ -391,6 +406,13 @@ pub async fn compact(
     if let Some(p) = &plan {
         writer.append(&p.entry()).map_err(|e| e.to_string())?;
     }
+    // The summary call is a model call of the new segment; the totals before it
+    // travel in the marker, so `pod show` and a restore keep counting from them.
+    writer
+        .append(&EntryKind::Usage {
+            usage: summary_usage,
+        })
+        .map_err(|e| e.to_string())?;
     writer
         .append(&EntryKind::Extension {
             domain: DOMAIN.into(),
@@ -400,6 +422,7 @@ pub async fn compact(
                 "from_segment": from.to_string(),
                 "before_tokens": before,
                 "after_tokens": after,
+                "usage_before": conv.usage,
             }),
         })
         .and_then(|_| writer.sync())
@@ -416,6 +439,7 @@ pub async fn compact(
     }
     conv.history = seed;
     conv.reported = None;
+    conv.usage.add(&summary_usage);
     let local_ms = (prepared + local_started.elapsed()).as_millis() as u64;
     tracing::info!(%from, %to, before, after, local_ms, why = why.as_str(), "compacted");
     ctx.journal.emit(Event::Compacted {
@@ -455,10 +479,10 @@ async fn summarise(
     ctx: &RunCtx,
     req: &Request,
     cancel: &CancellationToken,
-) -> Result<String, Failed> {
+) -> Result<(String, transcript::Usage), Failed> {
     let mut stream = ctx.provider.stream(req, cancel.clone()).map_err(failed)?;
     let mut text = String::new();
-    loop {
+    let usage = loop {
         let ev = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(Failed::Other("cancelled".into())),
@@ -471,14 +495,14 @@ async fn summarise(
                 text.push_str(&t)
             }
             Some(Ok(StreamEvent::Restarted)) => text.clear(),
-            Some(Ok(StreamEvent::Completed(_))) => break,
+            Some(Ok(StreamEvent::Completed(c))) => break c.usage,
             Some(Ok(_)) => {}
         }
-    }
+    };
     if text.trim().is_empty() {
         return Err(Failed::Other("the model returned an empty summary".into()));
     }
-    Ok(text)
+    Ok((text, usage))
 }
 
 /// The last few user messages, oldest first, within `max_tokens`.
@@ -568,6 +592,26 @@ mod tests {
         assert!(t.len() < 4200, "{}", t.len());
         assert!(t.contains("message 0 ") && t.contains("message 199 "));
         assert!(t.contains("left out"));
+    }
+
+    /// Child reports and reconciliation notices are part of what the summary is
+    /// written from (and the prompt asks for them), so they survive compaction.
+    #[test]
+    fn notices_reach_the_summary_input() {
+        let h = vec![
+            Item::UserMessage {
+                text: "split the work".into(),
+            },
+            Item::Notice {
+                text: "child_lost{name: a}: scope /w/a reclaimed".into(),
+            },
+            result("r", 5000),
+        ];
+        let text = summary_request_text(&transcript(&h, 100_000), None);
+        assert!(text.contains("NOTICE (from the runtime): child_lost{name: a}"));
+        assert!(text.contains("Child Pods") && text.contains("Notices"));
+        assert!(text.contains("more bytes]"), "tool output shortened");
+        assert!(text.ends_with(COMPACTION_MARKER));
     }
 
     #[test]

@@ -232,7 +232,11 @@ fn restore(
             config: replayed.config,
             history,
             turns,
-            usage: replayed.usage,
+            usage: {
+                let mut u = crate::compaction::usage_before(&replayed.extensions);
+                u.add(&replayed.usage);
+                u
+            },
             reported: None,
         },
         state,

@@ -204,6 +204,7 @@ responses:
         id: p1
         arguments: {{"steps": [{{"text": "step one", "status": "in_progress"}}]}}
   - output: [{{text: 'ok'}}]
+    usage: {{input: 100, output: 10}}
     times: 20
 "#
     ));
@@ -275,11 +276,20 @@ responses:
     assert_eq!(show["plan"]["steps"][0]["text"], "step one", "{show}");
     assert_eq!(show["segment_id"], new.to_string());
 
-    // On demand, live: a new segment again, and the next request carries it.
+    // On demand, live: a new segment again, and the next request carries it; turn
+    // numbers and usage totals carry on across it.
+    let shown = |k: &str| -> Value {
+        let v: Value = serde_json::from_str(&env.ok(&["show", "k", "--json"])).unwrap();
+        v[k].clone()
+    };
+    let (turns, input) = (shown("turns"), shown("usage")["input_tokens"].clone());
+    assert!(input.as_u64().unwrap() >= 100, "{input}");
     let out = env.ok(&["compact", "k"]);
     assert!(out.contains("compacted"), "{out}");
     let third = active_segment(&env, "k");
     assert_ne!(third, new);
+    assert_eq!(shown("turns"), turns);
+    assert_eq!(shown("usage")["input_tokens"], input);
     let out = env.ok(&["send", "k", "continue", "--wait"]);
     assert_eq!(out.trim(), "ok");
     let last = mock.requests().last().unwrap().body.to_string();

@@ -75,6 +75,15 @@ fn summarize(sessions: &SessionStore, rec: &PodRecord) -> LogSummary {
             EntryKind::Extension { domain, payload } if domain == crate::LIFECYCLE_DOMAIN => {
                 s.stopped = payload.get("event").and_then(Value::as_str) == Some("stopped");
             }
+            // Numbering and totals continue across compaction and fork.
+            EntryKind::SegmentStart(start) => s.turns = start.base_turn(),
+            EntryKind::Extension { domain, payload }
+                if domain == crate::compaction::DOMAIN && payload["event"] == "compacted" =>
+            {
+                if let Ok(u) = serde_json::from_value(payload["usage_before"].clone()) {
+                    s.usage.add(&u);
+                }
+            }
             EntryKind::RunCompleted => s.last_error = None,
             EntryKind::RunErrored { error } => s.last_error = Some(error.clone()),
             EntryKind::Usage { usage } => s.usage.add(usage),
