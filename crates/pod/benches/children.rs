@@ -112,6 +112,7 @@ async fn run() {
         max_output_tokens: None,
         headers: Default::default(),
         idle_timeout_secs: None,
+        call_limits: Default::default(),
         max_attempts: Some(1),
         system_prompt_source: "default".into(),
         allow_unconfined_shell: false,

@@ -89,6 +89,10 @@ struct ProviderLayer {
     headers: Option<BTreeMap<String, String>>,
     idle_timeout_secs: Option<u64>,
     max_attempts: Option<u32>,
+    /// Largest response of one model call, MiB (default 128).
+    max_response_mb: Option<u64>,
+    /// Deadline of one whole model call, retries included, seconds (default 3600).
+    total_timeout_secs: Option<u64>,
     /// How reasoning goes back to an OpenAI-compatible server: `none`,
     /// `reasoning_content` (DeepSeek, Kimi) or `reasoning_details` (OpenRouter).
     reasoning_echo: Option<String>,
@@ -138,6 +142,8 @@ pub struct ProviderSettings {
     pub idle_timeout_secs: Option<u64>,
     /// Attempts per model call.
     pub max_attempts: Option<u32>,
+    /// Size and deadline of one model call.
+    pub call_limits: crate::launch::CallLimits,
     /// How reasoning goes back (OpenAI Chat dialect).
     pub reasoning_echo: llm::ReasoningEcho,
     /// Reasoning and sampling settings for every model of this provider.
@@ -472,6 +478,7 @@ impl ProviderSettings {
         if let Some(n) = self.max_attempts {
             cfg.retry.max_attempts = n.max(1);
         }
+        self.call_limits.apply(&mut cfg);
         cfg.extra_headers = self
             .headers
             .iter()
@@ -629,6 +636,8 @@ impl Layer {
             over(&mut e.headers, p.headers);
             over(&mut e.idle_timeout_secs, p.idle_timeout_secs);
             over(&mut e.max_attempts, p.max_attempts);
+            over(&mut e.max_response_mb, p.max_response_mb);
+            over(&mut e.total_timeout_secs, p.total_timeout_secs);
             over(&mut e.reasoning_echo, p.reasoning_echo);
             over(&mut e.reasoning_effort, p.reasoning_effort);
             over(&mut e.thinking_budget, p.thinking_budget);
@@ -671,6 +680,10 @@ impl Layer {
                     headers: p.headers.unwrap_or_default(),
                     idle_timeout_secs: p.idle_timeout_secs,
                     max_attempts: p.max_attempts,
+                    call_limits: crate::launch::CallLimits {
+                        max_response_mb: p.max_response_mb,
+                        total_timeout_secs: p.total_timeout_secs,
+                    },
                     reasoning_echo: p
                         .reasoning_echo
                         .as_deref()
@@ -760,6 +773,25 @@ mod tests {
             .to_string();
         assert!(e.contains("did you mean \"openrouter\""), "{e}");
         assert!(e.contains("deepseek"), "lists the known names: {e}");
+    }
+
+    #[test]
+    fn call_limits_reach_the_llm_client() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "config.toml",
+            "[providers.openai]\nmax_response_mb = 2\ntotal_timeout_secs = 5\n",
+        );
+        let c = Config::load(d.path(), None, &FlagOverrides::default()).unwrap();
+        let cfg = c.providers["openai"].provider_config();
+        assert_eq!(cfg.limits.max_response_bytes, 2 * 1024 * 1024);
+        assert_eq!(cfg.timeouts.total, std::time::Duration::from_secs(5));
+        let plain = c.providers["anthropic"].provider_config();
+        assert_eq!(
+            plain.limits,
+            llm::ProviderConfig::new(llm::ProviderKind::Anthropic, "x", None).limits
+        );
     }
 
     #[test]

@@ -131,6 +131,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         max_output_tokens: None,
         headers: Default::default(),
         idle_timeout_secs: None,
+        call_limits: Default::default(),
         max_attempts: None,
         system_prompt_source: "default".into(),
         allow_unconfined_shell: false,

@@ -102,6 +102,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         max_output_tokens: None,
         headers: Default::default(),
         idle_timeout_secs: None,
+        call_limits: Default::default(),
         max_attempts: None,
         system_prompt_source: "default".into(),
         allow_unconfined_shell: false,

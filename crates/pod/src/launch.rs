@@ -41,6 +41,9 @@ pub struct Manifest {
     /// Idle timeout between stream events, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout_secs: Option<u64>,
+    /// Bounds of one model call beyond the idle timeout (defaults: the `llm` crate's).
+    #[serde(default, skip_serializing_if = "CallLimits::is_default")]
+    pub call_limits: CallLimits,
     /// Attempts per model call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
@@ -60,6 +63,34 @@ pub struct Manifest {
     /// records: all defaults).
     #[serde(default)]
     pub agent: crate::settings::AgentSettings,
+}
+
+/// How large and how long one model call may get (`None`: the `llm` defaults,
+/// 128 MiB and one hour).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLimits {
+    /// Largest response body, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_mb: Option<u64>,
+    /// Deadline of the whole call, retries included, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_timeout_secs: Option<u64>,
+}
+
+impl CallLimits {
+    fn is_default(&self) -> bool {
+        *self == CallLimits::default()
+    }
+
+    /// Sets the limits that are given on `cfg`, leaving the `llm` defaults otherwise.
+    pub fn apply(&self, cfg: &mut llm::ProviderConfig) {
+        if let Some(mb) = self.max_response_mb {
+            cfg.limits.max_response_bytes = mb.saturating_mul(1024 * 1024);
+        }
+        if let Some(s) = self.total_timeout_secs {
+            cfg.timeouts.total = std::time::Duration::from_secs(s);
+        }
+    }
 }
 
 fn default_prompt() -> String {

@@ -55,6 +55,7 @@ pub fn provider_of(m: &Manifest) -> anyhow::Result<llm::Client> {
     if let Some(n) = m.max_attempts {
         cfg.retry.max_attempts = n.max(1);
     }
+    m.call_limits.apply(&mut cfg);
     cfg.extra_headers = m
         .headers
         .iter()

@@ -240,6 +240,7 @@ mod tests {
             max_output_tokens: Some(77),
             headers: [("x-a".to_string(), "b".to_string())].into(),
             idle_timeout_secs: Some(9),
+            call_limits: Default::default(),
             max_attempts: Some(2),
             system_prompt_source: "default".into(),
             allow_unconfined_shell: true,

@@ -332,6 +332,9 @@ responses:
       - tool_call: spawn_pod
         id: hardlink
         arguments: {"name": "x5", "task": "t", "write": ["docs"]}
+      - tool_call: spawn_pod
+        id: whole
+        arguments: {"name": "x6", "task": "t", "write": ["."]}
   - when: {model: lead, last_tool_result: spawn_pod}
     output:
       - text: "done"
@@ -356,11 +359,11 @@ responses:
         "--detach",
     ]);
     wait_until("the bad spawns answered", Duration::from_secs(15), || {
-        tool_results(&env, "l").len() >= 9
+        tool_results(&env, "l").len() >= 10
     });
     let results = tool_results(&env, "l");
     for id in [
-        "bad_name", "dotdot", "symlink", "abs", "used", "own", "read_out", "hardlink",
+        "bad_name", "dotdot", "symlink", "abs", "used", "own", "read_out", "hardlink", "whole",
     ] {
         let r = results.iter().find(|r| r.call_id == id).unwrap();
         assert!(r.is_error, "{id}: {r:?}");
@@ -377,7 +380,12 @@ responses:
         linked.output.contains("hard links outside it"),
         "{linked:?}"
     );
-    for n in ["x1", "x2", "x3", "x4", "x5"] {
+    let whole = results.iter().find(|r| r.call_id == "whole").unwrap();
+    assert!(
+        whole.output.contains("strict part"),
+        "the parent's whole scope: {whole:?}"
+    );
+    for n in ["x1", "x2", "x3", "x4", "x5", "x6"] {
         assert!(!env.roots.runtime.join(n).exists(), "{n} got a runtime dir");
         assert!(!env.roots.pods.join(n).exists(), "{n} got a record");
     }

@@ -123,6 +123,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
         max_output_tokens: None,
         headers: Default::default(),
         idle_timeout_secs: None,
+        call_limits: Default::default(),
         max_attempts: None,
         system_prompt_source: "default".into(),
         allow_unconfined_shell: false,

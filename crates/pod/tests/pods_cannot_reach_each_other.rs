@@ -201,3 +201,87 @@ fn a_full_disk_fails_send_wait_with_a_clear_error() {
     std::fs::remove_file(data.join("filler")).unwrap();
     env.ok(&["stop", "full"]);
 }
+
+#[test]
+fn deleting_the_registry_table_under_three_live_pods_admits_no_overlap() {
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    for d in ["a", "b", "c"] {
+        let dir = env.project.join(d);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = path_str(&dir);
+        env.ok(&[
+            "run",
+            "--name",
+            d,
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+            "--cwd",
+            &dir,
+            "--write",
+            &dir,
+            "--detach",
+        ]);
+    }
+    let table = env.roots.runtime.join(".registry/registry.json");
+    assert!(table.exists(), "the registry lives apart from Pod folders");
+    std::fs::remove_file(&table).unwrap();
+    // Each of the three regions is still held; the whole project overlaps all three.
+    for target in ["a", "b", "c"] {
+        let dir = path_str(&env.project.join(target));
+        let err = env.fails_with(
+            4,
+            &[
+                "run",
+                "--name",
+                &format!("x{target}"),
+                "--model",
+                "m",
+                "--base-url",
+                &mock.url(),
+                "--cwd",
+                &dir,
+                "--write",
+                &dir,
+                "--detach",
+            ],
+        );
+        assert!(err.contains(&format!("by Pod {target}")), "{err}");
+        std::fs::write(&table, "{}").unwrap();
+    }
+    env.fails_with(
+        4,
+        &[
+            "run",
+            "--name",
+            "wide",
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+            "--detach",
+        ],
+    );
+    // A disjoint directory is still admitted.
+    std::fs::create_dir_all(env.project.join("d")).unwrap();
+    let d = path_str(&env.project.join("d"));
+    env.ok(&[
+        "run",
+        "--name",
+        "d",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--cwd",
+        &d,
+        "--write",
+        &d,
+        "--detach",
+    ]);
+    for n in ["a", "b", "c", "d"] {
+        env.ok(&["stop", n]);
+    }
+}

@@ -293,6 +293,17 @@ impl Children {
         for p in &args.write {
             let rule = ScopeRule::new(self.resolve(&base, p), Access::Write, true)
                 .map_err(|e| format!("write path {p:?}: {e}"))?;
+            // A child gets a strict part of a write rule, never a whole one: the parent
+            // must keep somewhere to stand (and the registry refuses it anyway).
+            if let Some(whole) = self.manifest.scope.allow.iter().find(|a| {
+                a.access == Access::Write && a.path.as_path().starts_with(rule.path.as_path())
+            }) {
+                return Err(format!(
+                    "write path {} would give the child all of your write rule {}; a child gets a strict part of your scope (a subdirectory)",
+                    rule.path.as_path().display(),
+                    whole.path.as_path().display()
+                ));
+            }
             if !effective.can_write_all(&rule) {
                 let holder = self
                     .records()

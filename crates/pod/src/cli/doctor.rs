@@ -78,6 +78,48 @@ async fn provider_checks(
     out
 }
 
+/// What the kernel gives the shell sandbox, in one phrase per layer (ARCHITECTURE §13).
+#[derive(Debug, serde::Serialize)]
+pub struct SandboxReport {
+    landlock_abi: Option<u32>,
+    mount_namespace: Option<&'static str>,
+    seccomp: bool,
+    /// How metadata changes outside the scope are stopped.
+    metadata_guard: &'static str,
+}
+
+/// The sandbox this machine gives every Pod's shell.
+pub fn sandbox_report() -> SandboxReport {
+    let s = tools::sandbox::support();
+    let mount = s.mount_namespace.map(|k| match k {
+        tools::sandbox::NamespaceKind::Mount => "mount",
+        tools::sandbox::NamespaceKind::UserAndMount => "user+mount",
+    });
+    SandboxReport {
+        landlock_abi: s.landlock_abi,
+        mount_namespace: mount,
+        seccomp: s.seccomp,
+        metadata_guard: match (mount, s.seccomp) {
+            (Some(_), _) => "read-only mounts outside the write scope",
+            (None, true) => "seccomp: metadata changes refused everywhere, inside the scope too",
+            (None, false) => "none: chmod/chown/utimes outside the scope are not stopped",
+        },
+    }
+}
+
+impl SandboxReport {
+    /// One line for humans.
+    pub fn summary(&self) -> String {
+        format!(
+            "Landlock {} · mount namespace {} · metadata: {}",
+            self.landlock_abi
+                .map_or("unavailable".to_owned(), |v| format!("ABI {v}")),
+            self.mount_namespace.unwrap_or("unavailable"),
+            self.metadata_guard
+        )
+    }
+}
+
 /// `pod doctor`.
 pub async fn doctor(
     roots: &Roots,
@@ -168,6 +210,12 @@ pub async fn doctor(
         }
     }
     let providers = provider_checks(roots, online, &mut problems).await;
+    let sandbox = sandbox_report();
+    if sandbox.landlock_abi.is_none() {
+        problems.push(
+            "this kernel has no Landlock: `bash` runs only for Pods that may write their whole working tree, or with allow_unconfined_shell".into(),
+        );
+    }
     if json {
         outln!(
             "{}",
@@ -177,6 +225,7 @@ pub async fn doctor(
                 "problems": problems,
                 "fixed": fixed,
                 "providers": providers,
+                "sandbox": sandbox,
             }))?
         )?;
     } else {
@@ -200,6 +249,7 @@ pub async fn doctor(
                     .unwrap_or_default()
             )?;
         }
+        outln!("sandbox  {}", sandbox.summary())?;
         for f in &fixed {
             outln!("fixed: removed {f}")?;
         }

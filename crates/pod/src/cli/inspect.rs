@@ -225,6 +225,11 @@ pub async fn show(roots: &Roots, name: &PodName, json_out: bool) -> anyhow::Resu
         o.insert("deny".into(), json!(deny));
         o.insert("tools".into(), json!(m.tools));
         o.insert("children".into(), Value::Array(children));
+        // Same machine, same kernel: what the Pod's shell gets.
+        o.insert(
+            "sandbox".into(),
+            super::doctor::sandbox_report().summary().into(),
+        );
         let plan = rec
             .active_segment()
             .and_then(|(_, seg)| crate::plan::of_segment(&sessions, seg));
@@ -265,6 +270,7 @@ pub async fn show(roots: &Roots, name: &PodName, json_out: bool) -> anyhow::Resu
         "last_error",
         "session_id",
         "segment_id",
+        "sandbox",
     ] {
         outln!("{k:<12} {}", field(k))?;
     }

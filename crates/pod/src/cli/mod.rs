@@ -2,7 +2,7 @@
 //! command lives in a small module; errors go to stderr with exit code 1.
 
 mod agent;
-mod doctor;
+pub(crate) mod doctor;
 mod doctor_online;
 pub mod exit;
 mod housekeeping;

@@ -214,6 +214,7 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         max_output_tokens,
         headers: s.headers,
         idle_timeout_secs: s.idle_timeout_secs,
+        call_limits: s.call_limits,
         max_attempts: s.max_attempts,
         system_prompt_source: system_prompt_source.into(),
         allow_unconfined_shell: config.allow_unconfined_shell,
