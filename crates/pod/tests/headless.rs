@@ -266,23 +266,7 @@ responses:
     output: [{text: "reviewed"}]
 "#,
     );
-    let run = |args: &[&str], input: &str| {
-        let mut child = env
-            .pod()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], input: &str| env.run_with_stdin(args, input.as_bytes());
     let url = mock.url();
     let out = run(
         &[
@@ -340,9 +324,8 @@ fn a_closed_stdout_ends_quietly_with_0_and_stop_twice_is_fine() {
     let mock = Mock::start("responses: [{output: [{text: 'short'}]}]");
     // A task large enough that `pod logs` is still writing when `head` has gone.
     // (from stdin: it is too long for an argument).
-    let mut child = env
-        .pod()
-        .args([
+    let out = env.run_with_stdin(
+        &[
             "run",
             "-",
             "--name",
@@ -352,18 +335,10 @@ fn a_closed_stdout_ends_quietly_with_0_and_stop_twice_is_fine() {
             "--base-url",
             &mock.url(),
             "--print",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all("x".repeat(1 << 20).as_bytes())
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
+        ],
+        "x".repeat(1 << 20).as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
     for args in ["logs p --json", "logs p --full", "completions zsh"] {
         let script = format!(
             "'{}' {args} | head -1 >/dev/null; echo \"status=${{PIPESTATUS[0]}}\" >&2",
@@ -663,9 +638,8 @@ responses:
 "#,
     );
     // EOF right after the message: the answer in flight is still printed.
-    let mut child = env
-        .pod()
-        .args([
+    let out = env.run_with_stdin(
+        &[
             "run",
             "--name",
             "line",
@@ -673,19 +647,9 @@ responses:
             "m",
             "--base-url",
             &mock.url(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"first question\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ],
+        b"first question\n",
+    );
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("alpha it is"), "{stdout}");

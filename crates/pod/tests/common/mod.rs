@@ -37,6 +37,23 @@ impl Env {
         self.with_env(Command::new(env!("CARGO_BIN_EXE_pod")))
     }
 
+    /// Runs with `input` on stdin (then closed), capturing stdout and stderr.
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .pod()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Dropped at the end of the statement: the child sees EOF after `input`.
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// A bash script run with the same environment as [`Env::pod`].
     pub fn pod_shell(&self, script: &str) -> Output {
         let mut c = self.with_env(Command::new("bash"));
