@@ -312,38 +312,39 @@ pub async fn follow(
     one_shot: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut c = connect(roots, name, None).await?;
-    let code = match (how, task) {
-        (Follow::Interactive, task) => return interactive(c, task).await,
-        (_, Some(task)) => {
-            if how == Follow::Json {
-                outln!("{}", started_line(roots, &c))?;
-            }
-            let started = Instant::now();
-            c.request(input(task.clone(), false)).await?;
-            let outcome = wait_for_run(&mut c, &task, how).await;
-            let code = match &outcome {
-                Ok(o) => report(&mut c, roots, name, o, how, started).await,
-                Err(e) => Err(anyhow::anyhow!("{e:#}")),
-            };
-            if one_shot {
-                shutdown_and_wait(c, roots, name).await?;
-            }
-            outcome?;
-            code?
+    if how == Follow::Interactive {
+        return interactive(c, task).await;
+    }
+    let result = run_and_report(&mut c, roots, name, task, how).await;
+    // However the run went (and if this process dies first, the Pod's owner watch
+    // does the same), a one-shot Pod is stopped before we return.
+    if one_shot {
+        shutdown_and_wait(c, roots, name).await?;
+    }
+    result
+}
+
+/// Sends `task` (if any), waits for its run and prints it as `how` says.
+async fn run_and_report(
+    c: &mut PodClient,
+    roots: &Roots,
+    name: &PodName,
+    task: Option<String>,
+    how: Follow,
+) -> anyhow::Result<ExitCode> {
+    if how == Follow::Json {
+        outln!("{}", started_line(roots, c))?;
+    }
+    let Some(task) = task else {
+        if how != Follow::Json {
+            outln!("{} is {:?}", name.as_str(), c.status.state)?;
         }
-        (_, None) => {
-            if how == Follow::Json {
-                outln!("{}", started_line(roots, &c))?;
-            } else {
-                outln!("{} is {:?}", name.as_str(), c.status.state)?;
-            }
-            if one_shot {
-                shutdown_and_wait(c, roots, name).await?;
-            }
-            ExitCode::SUCCESS
-        }
+        return Ok(ExitCode::SUCCESS);
     };
-    Ok(code)
+    let started = Instant::now();
+    c.request(input(task.clone(), false)).await?;
+    let outcome = wait_for_run(c, &task, how).await?;
+    report(c, roots, name, &outcome, how, started).await
 }
 
 /// `pod attach`.
