@@ -206,7 +206,12 @@ impl ToolRunner for PlanTools {
         let (output, is_error) = match Plan::from_arguments(&call.arguments) {
             // Durable before the model hears "updated" (ARCHITECTURE §2: what the
             // model is told is in the log first).
-            Ok(plan) => match self.journal.record(&plan.entry(), None) {
+            Ok(plan) => match self.journal.record(
+                &plan.entry(),
+                Some(protocol::Event::PlanUpdated {
+                    plan: serde_json::to_value(&plan).unwrap_or(Value::Null),
+                }),
+            ) {
                 Ok(()) => (format!("plan updated:\n{}", plan.render()), false),
                 Err(e) => (format!("error: the plan could not be recorded: {e}"), true),
             },

@@ -127,6 +127,12 @@ pub enum Event {
         #[serde(default)]
         config_error: bool,
     },
+    /// The model replaced its plan (`update_plan`); already logged as
+    /// `extension{pod.plan}`. `plan` is `{steps: [{text, status}], note}`.
+    PlanUpdated {
+        /// The whole new plan.
+        plan: serde_json::Value,
+    },
     /// The conversation was compacted: the Pod continues in a new segment holding a
     /// summary (token counts are estimates). Already recorded in both segments.
     Compacted {

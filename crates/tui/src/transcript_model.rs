@@ -414,6 +414,7 @@ impl Transcript {
             Event::ShuttingDown { reason } => {
                 self.push_client_note(format!("pod is shutting down: {reason}"))
             }
+            Event::PlanUpdated { plan } => self.push_client_note(plan_line(&plan)),
             Event::Compacted {
                 why,
                 before_tokens,
@@ -446,9 +447,30 @@ impl Transcript {
                 self.push(EntryKind::RunError { error, cancelled })
             }
             K::Usage { usage } => self.add_usage(&usage),
+            K::Extension { domain, payload } if domain == "pod.plan" => {
+                self.push_client_note(plan_line(&payload))
+            }
             K::ConfigChanged { .. } | K::Extension { .. } | K::Unknown(_) => {}
         }
     }
+}
+
+/// One line for a plan (`{steps: [{text, status}], note}`): `plan: [x] a · [>] b · [ ] c`.
+fn plan_line(plan: &serde_json::Value) -> String {
+    let steps: Vec<String> = plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let mark = match s["status"].as_str() {
+                Some("done") => "[x]",
+                Some("in_progress") => "[>]",
+                _ => "[ ]",
+            };
+            format!("{mark} {}", s["text"].as_str().unwrap_or_default())
+        })
+        .collect();
+    format!("plan: {}", steps.join(" · "))
 }
 
 /// Whether an event mirrors a session-log entry (and so is already part of a
@@ -471,6 +493,29 @@ pub fn is_durable(event: &Event) -> bool {
 mod tests {
     use super::*;
     use transcript::{Reasoning, ToolCall};
+
+    #[test]
+    fn a_plan_shows_as_one_line_live_and_from_the_log() {
+        let plan = serde_json::json!({"steps": [
+            {"text": "read", "status": "done"},
+            {"text": "fix", "status": "in_progress"},
+            {"text": "test", "status": "pending"}
+        ], "note": null});
+        let mut t = Transcript::new();
+        t.apply_event(Event::PlanUpdated { plan: plan.clone() });
+        t.apply_log_entry(session_store::EntryKind::Extension {
+            domain: "pod.plan".into(),
+            payload: plan,
+        });
+        for e in t.entries() {
+            assert!(
+                matches!(&e.kind, EntryKind::Client(s) if s == "plan: [x] read · [>] fix · [ ] test"),
+                "{:?}",
+                e.kind
+            );
+        }
+        assert_eq!(t.entries().len(), 2);
+    }
 
     #[test]
     fn deltas_stream_into_one_entry_and_the_item_completes_it() {
