@@ -15,8 +15,14 @@ pub struct Roots {
     pub sessions: PathBuf,
     /// Pod records: `{data}/pods` unless overridden.
     pub pods: PathBuf,
-    /// Runtime state (registry, sockets): may vanish on reboot.
+    /// Runtime state (sockets, liveness locks): may vanish on reboot.
     pub runtime: PathBuf,
+    /// The live registry's folder. One per user and data dir on a machine, whatever
+    /// the environment says about runtime dirs: `{runtime}` when the runtime root was
+    /// chosen explicitly (`PODS_HOME`, `PODS_RUNTIME_DIR`, `--runtime-dir`), else
+    /// `/tmp/pods-{uid}/registries/{id of the data dir}`, so a login shell (with
+    /// `XDG_RUNTIME_DIR`) and cron or ssh (without) share one registry.
+    pub registry: PathBuf,
     /// Configuration files.
     pub config: PathBuf,
 }
@@ -77,6 +83,7 @@ impl Roots {
             pods: data.join("pods"),
             data,
             runtime: home.join("run"),
+            registry: home.join("run"),
             config: home.join("config"),
         }
     }
@@ -127,9 +134,15 @@ impl Roots {
                     Some(".local/share/pods"),
                     "data",
                 )?;
+                let explicit_runtime = var("PODS_RUNTIME_DIR").is_some();
                 Roots {
                     sessions: data.join("sessions"),
                     pods: data.join("pods"),
+                    registry: if explicit_runtime {
+                        PathBuf::new() // set below from the runtime root
+                    } else {
+                        shared_registry(uid, &data)
+                    },
                     data,
                     runtime: pick(
                         "PODS_RUNTIME_DIR",
@@ -148,7 +161,13 @@ impl Roots {
                 }
             }
         };
-        base.with_overrides(overrides)
+        let mut roots = base.with_overrides(overrides)?;
+        if roots.registry.as_os_str().is_empty() || overrides.runtime.is_some() {
+            roots.registry = roots.runtime.clone();
+        } else if overrides.data.is_some() {
+            roots.registry = shared_registry(uid, &roots.data);
+        }
+        Ok(roots)
     }
 
     fn with_overrides(mut self, o: &RootOverrides) -> Result<Roots, RootsError> {
@@ -180,6 +199,19 @@ impl Roots {
         }
         Ok(self)
     }
+}
+
+/// `/tmp/pods-{uid}/registries/{fnv-1a of the data path}`: fixed for a user and a data
+/// dir, independent of `XDG_RUNTIME_DIR`. The hash is written out (FNV-1a, 64 bit)
+/// rather than taken from `std`, whose hasher may change between Rust releases and
+/// would then split one user's Pods across two registries.
+fn shared_registry(uid: u32, data: &Path) -> PathBuf {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data.as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    PathBuf::from(format!("/tmp/pods-{uid}/registries/{h:016x}"))
 }
 
 #[cfg(test)]
@@ -226,6 +258,43 @@ mod tests {
         assert_eq!(r.data, PathBuf::from("/d"));
         assert_eq!(r.runtime, PathBuf::from("/run/user/1000/pods"));
         assert_eq!(r.config, PathBuf::from("/xc/pods"));
+    }
+
+    #[test]
+    fn one_registry_per_user_and_data_dir_whatever_the_runtime_dir() {
+        let login = resolve(
+            &[("HOME", "/home/u"), ("XDG_RUNTIME_DIR", "/run/user/1000")],
+            &Default::default(),
+        )
+        .unwrap();
+        let cron = resolve(&[("HOME", "/home/u")], &Default::default()).unwrap();
+        assert_ne!(login.runtime, cron.runtime);
+        assert_eq!(login.registry, cron.registry);
+        assert!(login.registry.starts_with("/tmp/pods-1000/registries"));
+        let other = resolve(
+            &[("HOME", "/home/u"), ("PODS_DATA_DIR", "/d")],
+            &Default::default(),
+        )
+        .unwrap();
+        assert_ne!(
+            other.registry, cron.registry,
+            "another data dir, another registry"
+        );
+        // An explicitly chosen runtime root holds its registry (tests, PODS_HOME).
+        let explicit = resolve(
+            &[("HOME", "/home/u"), ("PODS_RUNTIME_DIR", "/r")],
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(explicit.registry, PathBuf::from("/r"));
+        let flag = RootOverrides {
+            runtime: Some("/f".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&[("HOME", "/home/u")], &flag).unwrap().registry,
+            PathBuf::from("/f")
+        );
     }
 
     #[test]

@@ -23,9 +23,31 @@ pub struct Allocated {
     hold: Option<pod_registry::Hold>,
 }
 
-/// The registry of these roots.
+/// The registry of these roots (one per user and data dir, see `Roots::registry`).
+/// Its folder may be the shared `/tmp/pods-{uid}/…`: it must be a directory of ours,
+/// 0700, never a symlink someone else planted there.
 pub fn registry(roots: &Roots) -> Result<FileRegistry, RegistryError> {
-    FileRegistry::open(roots.runtime.clone())
+    let io = |source| RegistryError::Io {
+        path: roots.registry.clone(),
+        source,
+    };
+    // Top down: a planted symlink is refused before anything is created through it.
+    let shared: Vec<&std::path::Path> = roots
+        .registry
+        .ancestors()
+        .filter(|d| d.starts_with("/tmp") && d.components().count() > 2)
+        .collect();
+    for dir in shared.into_iter().rev() {
+        crate::layout::ensure_private_dir(dir).map_err(io)?;
+        let meta = std::fs::symlink_metadata(dir).map_err(io)?;
+        let ours = std::os::unix::fs::MetadataExt::uid(&meta) == rustix::process::getuid().as_raw();
+        if !meta.is_dir() || !ours {
+            return Err(io(std::io::Error::other(
+                "not a directory of this user: remove it or set PODS_RUNTIME_DIR",
+            )));
+        }
+    }
+    FileRegistry::open(roots.registry.clone())
 }
 
 impl Allocated {

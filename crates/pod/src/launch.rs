@@ -119,6 +119,9 @@ pub struct RootPaths {
     pub pods: PathBuf,
     /// Runtime root.
     pub runtime: PathBuf,
+    /// Registry folder (absent in launch files of older launchers: the runtime root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<PathBuf>,
     /// Config root.
     pub config: PathBuf,
 }
@@ -130,6 +133,7 @@ impl From<&Roots> for RootPaths {
             sessions: r.sessions.clone(),
             pods: r.pods.clone(),
             runtime: r.runtime.clone(),
+            registry: Some(r.registry.clone()),
             config: r.config.clone(),
         }
     }
@@ -141,6 +145,7 @@ impl From<RootPaths> for Roots {
             data: r.data,
             sessions: r.sessions,
             pods: r.pods,
+            registry: r.registry.unwrap_or_else(|| r.runtime.clone()),
             runtime: r.runtime,
             config: r.config,
         }

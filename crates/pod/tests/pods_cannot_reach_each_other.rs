@@ -285,3 +285,56 @@ fn deleting_the_registry_table_under_three_live_pods_admits_no_overlap() {
         env.ok(&["stop", n]);
     }
 }
+
+#[test]
+fn with_and_without_xdg_runtime_dir_one_registry_refuses_the_second_pod() {
+    let env = Env::new();
+    let mock = Mock::start("responses: []");
+    let data = env.home.path().join("data");
+    let xdg = env.home.path().join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    // A login shell (XDG_RUNTIME_DIR set) and cron or ssh (not set): two runtime roots.
+    let pod = |with_xdg: bool| {
+        let mut c = env.pod();
+        c.env_remove("PODS_HOME")
+            .env("PODS_DATA_DIR", &data)
+            .env("PODS_CONFIG_DIR", env.home.path().join("config"));
+        if with_xdg {
+            c.env("XDG_RUNTIME_DIR", &xdg);
+        } else {
+            c.env_remove("XDG_RUNTIME_DIR");
+        }
+        c
+    };
+    let first = pod(true)
+        .args([
+            "run",
+            "--name",
+            "login",
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+            "--detach",
+        ])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let second = pod(false)
+        .args([
+            "run",
+            "--name",
+            "cron",
+            "--model",
+            "m",
+            "--base-url",
+            &mock.url(),
+            "--detach",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(4), "{second:?}");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("by Pod login"));
+    let stop = pod(true).args(["stop", "login"]).output().unwrap();
+    assert!(stop.status.success(), "{stop:?}");
+}

@@ -59,7 +59,7 @@ pub fn discover(roots: &Roots, home: Option<&Path>) -> Discovered {
         info.parent.get_or_insert(parent);
         info.lost = c.status == ChildStatus::Lost;
     }
-    match FileRegistry::open(&roots.runtime).and_then(|r| r.list()) {
+    match FileRegistry::open(&roots.registry).and_then(|r| r.list()) {
         Ok(allocs) => {
             for a in allocs {
                 let Some(process) = a.process else {
