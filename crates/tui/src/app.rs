@@ -235,6 +235,14 @@ impl App {
                     })
                 }
                 ViewEffect::Message(m) => self.message = Some(format!("{pod}: {m}")),
+                // Only into an empty composer: never overwrite what the user is typing.
+                ViewEffect::RestoreInput(text) if selected && self.composer.is_empty() => {
+                    self.composer.set_text(&text);
+                    self.message = Some(format!(
+                        "{pod}: cancelled before any answer; your message is back in the composer"
+                    ));
+                }
+                ViewEffect::RestoreInput(_) => {}
             }
         }
         if became_running && self.follow_running && !selected {

@@ -40,6 +40,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("tree", "p / c", "jump to parent / first child"),
     ("tree", "f", "follow: select whichever Pod starts running"),
+    (
+        "tree",
+        "C",
+        "compact the selected Pod's conversation (idle Pods)",
+    ),
     ("transcript", "↑ ↓ / k j", "scroll one line"),
     (
         "transcript",
@@ -189,6 +194,26 @@ fn interrupt(app: &mut App) -> Vec<Action> {
     }
 }
 
+/// Asks an idle Pod to compact now; the transcript shows the marker when done.
+fn compact(app: &mut App) -> Vec<Action> {
+    let Some(name) = app.selected.clone() else {
+        return Vec::new();
+    };
+    if app.display_state(&name) == DisplayState::Idle {
+        app.message = Some(format!("compacting {name}…"));
+        vec![Action::Request {
+            pod: name,
+            request: Request::Compact,
+        }]
+    } else {
+        app.message = Some(format!(
+            "{name} is {}: compact an idle Pod",
+            app.display_state(&name).label()
+        ));
+        Vec::new()
+    }
+}
+
 fn move_selection(app: &mut App, delta: isize) -> Vec<Action> {
     let rows = app.tree.rows();
     if rows.is_empty() {
@@ -234,6 +259,7 @@ fn tree_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             Vec::new()
         }
         KeyCode::Char('r') => resume(app),
+        KeyCode::Char('C') => compact(app),
         KeyCode::Char('p') => {
             let parent = sel.and_then(|s| app.tree.get(&s).and_then(|p| p.parent.clone()));
             match parent {

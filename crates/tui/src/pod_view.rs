@@ -103,6 +103,9 @@ pub enum ViewEffect {
     LoadLog(Option<SegmentId>),
     /// Show a message.
     Message(String),
+    /// A run was cancelled before the model produced anything: give the user's
+    /// input back to the composer.
+    RestoreInput(String),
 }
 
 /// A Pod as the TUI currently sees it.
@@ -124,6 +127,9 @@ pub struct PodView {
     /// present this means the process died without cleaning up (a clean exit
     /// removes its socket): the Pod is shown as lost.
     pub unreachable: bool,
+    /// The user input of the current run while the model has produced nothing
+    /// for it yet.
+    pub unanswered_input: Option<String>,
 }
 
 impl Default for PodView {
@@ -136,6 +142,7 @@ impl Default for PodView {
             unread: false,
             scroll: Scroll::default(),
             unreachable: false,
+            unanswered_input: None,
         }
     }
 }
@@ -193,7 +200,7 @@ impl PodView {
                 }
                 Link::Live { .. } => {
                     self.link = Link::Live { last_seq: seq };
-                    self.apply_event(seq, event, selected);
+                    self.apply_event(seq, event, selected, &mut fx);
                 }
                 // Held back: the snapshot answer will contain it.
                 Link::Resyncing { .. } | Link::Connecting | Link::Disconnected => {}
@@ -230,7 +237,7 @@ impl PodView {
                     for (seq, ev) in events {
                         if seq > cur {
                             cur = seq;
-                            self.apply_event(seq, ev, selected);
+                            self.apply_event(seq, ev, selected, &mut fx);
                         }
                     }
                     // A snapshot that is not truncated holds every event up to
@@ -260,7 +267,28 @@ impl PodView {
         fx
     }
 
-    fn apply_event(&mut self, seq: u64, event: Event, selected: bool) {
+    fn apply_event(&mut self, seq: u64, event: Event, selected: bool, fx: &mut Vec<ViewEffect>) {
+        match &event {
+            Event::UserInput { text } => {
+                self.unanswered_input = Some(match self.unanswered_input.take() {
+                    Some(prev) => format!("{prev}\n\n{text}"),
+                    None => text.clone(),
+                })
+            }
+            Event::TextDelta { .. }
+            | Event::ReasoningDelta { .. }
+            | Event::AssistantItem { .. }
+            | Event::ToolStarted { .. }
+            | Event::RunCompleted { .. } => self.unanswered_input = None,
+            Event::RunErrored { cancelled, .. } => {
+                if let Some(text) = self.unanswered_input.take()
+                    && *cancelled
+                {
+                    fx.push(ViewEffect::RestoreInput(text));
+                }
+            }
+            _ => {}
+        }
         if let Some(st) = self.status.as_mut() {
             match &event {
                 Event::StateChanged { state } => st.state = *state,
@@ -413,6 +441,43 @@ mod tests {
         );
         assert!(matches!(fx[..], [ViewEffect::LoadLog(Some(_))]));
         view.finish_load(vec![]);
+    }
+
+    #[test]
+    fn a_cancel_before_any_output_gives_the_input_back() {
+        let e = |seq, event| LinkUpdate::Event { seq, event };
+        let cancelled = || Event::RunErrored {
+            error: "cancelled".into(),
+            cancelled: true,
+            config_error: false,
+        };
+        let mut v = PodView::default();
+        live(&mut v, 0);
+        v.apply(
+            e(
+                1,
+                Event::UserInput {
+                    text: "do x".into(),
+                },
+            ),
+            true,
+        );
+        assert_eq!(
+            v.apply(e(2, cancelled()), true),
+            vec![ViewEffect::RestoreInput("do x".into())]
+        );
+        // Once the model produced something, a cancel keeps the input in the log.
+        v.apply(
+            e(
+                3,
+                Event::UserInput {
+                    text: "do y".into(),
+                },
+            ),
+            true,
+        );
+        v.apply(e(4, Event::TextDelta { delta: "ok".into() }), true);
+        assert!(v.apply(e(5, cancelled()), true).is_empty());
     }
 
     #[test]
