@@ -143,7 +143,11 @@ pub struct Controller {
 impl Controller {
     /// A controller over `conv`, starting in `state` (`Idle`, or `Paused` after an
     /// interrupted run was restored).
-    pub fn new(id: Identity, ctx: Arc<RunCtx>, conv: Conversation, state: PodState) -> Self {
+    ///
+    /// Crate-private on purpose (ARCHITECTURE §8 "restore by construction"): a
+    /// controller over a restored conversation must only come from the Pod process,
+    /// which reconciles children before the first model request.
+    pub(crate) fn new(id: Identity, ctx: Arc<RunCtx>, conv: Conversation, state: PodState) -> Self {
         Controller {
             id,
             ctx,
@@ -386,3 +390,7 @@ impl Controller {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "controller_inbox_tests.rs"]
+mod inbox_tests;

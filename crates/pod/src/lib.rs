@@ -43,6 +43,20 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! The restore boundary is closed at the API: the only public way to obtain a
+//! restored Pod is to run one ([`process::run_pod`]), which reconciles its children
+//! before the first model request; the pieces it is built from are crate-private:
+//!
+//! ```compile_fail
+//! // error: `open_conversation` is private
+//! let _ = pod::restore::open_conversation;
+//! ```
+//!
+//! ```compile_fail
+//! // error: `Controller::new` is private
+//! let _ = pod::controller::Controller::new;
+//! ```
 #![deny(missing_docs)]
 
 pub mod allocation;

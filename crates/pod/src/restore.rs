@@ -67,7 +67,7 @@ pub struct Fresh {
 /// one from its record (`resume == true`). `manifest` is used only for a new Pod;
 /// a restore uses the record's manifest. `fresh` builds the first segment's contents
 /// from the manifest.
-pub fn open_conversation(
+pub(crate) fn open_conversation(
     records: &RecordStore,
     sessions: &SessionStore,
     name: &PodName,
@@ -205,7 +205,12 @@ fn restore(
             call.call_id, call.name
         ));
     }
-    let state = if replayed.ended_interrupted {
+    let state = if replayed.ended_interrupted
+        || crate::compaction::ended_in_compacted_run(
+            &replayed.extensions,
+            replayed.compacted_from,
+            replayed.turn_count,
+        ) {
         turns += 1;
         journal.record(&EntryKind::TurnEnd { turn: turns }, None)?;
         journal.record(

@@ -1,4 +1,6 @@
-//! The controller actor in-process (no Pod process): cancel is prompt and leaves a
+//! The controller actor in-process (no Pod process), as unit tests because
+//! `Controller::new` is crate-private (a restored Pod is only had through the Pod
+//! process, which reconciles first): cancel is prompt and leaves a
 //! valid log (running tool calls closed as interrupted), the inbox is level-triggered
 //! (a notice arriving mid-run starts a run when that run ends), and pause holds
 //! queued work until input arrives.
@@ -6,10 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pod::controller::{Command, Controller, ControllerHandle, Identity};
-use pod::journal::Journal;
-use pod::toolbox::ScopedTools;
-use pod::turn::{Conversation, RunCtx};
+use crate::controller::{Command, Controller, ControllerHandle, Identity};
+use crate::journal::Journal;
+use crate::toolbox::ScopedTools;
+use crate::turn::{Conversation, RunCtx};
 use pod_ids::PodName;
 use protocol::{Event, InputMode, PodState};
 use session_store::{EntryKind, NewSegment, SessionStore};
@@ -62,7 +64,7 @@ async fn rig_with(script: &str, kind: llm::ProviderKind) -> Rig {
     );
     let conv = Conversation {
         system: "s".into(),
-        tools: pod::toolbox::ToolRunner::specs(&tools),
+        tools: crate::toolbox::ToolRunner::specs(&tools),
         config: transcript::RequestConfig {
             provider: "openai".into(),
             model: "m".into(),
