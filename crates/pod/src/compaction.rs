@@ -202,6 +202,20 @@ pub fn prune(history: &mut [Item], keep_tokens: u64) -> Vec<String> {
     pruned
 }
 
+/// True when this segment was made by a compaction in the middle of a run and that
+/// run has not ended in it (no `turn_end` after the seed): the process died during
+/// the run, so a restore closes it and comes up paused, as for any interrupted run.
+pub fn ended_in_compacted_run(
+    extensions: &[(String, Value)],
+    compacted_from: Option<session_store::Lineage>,
+    turn_count: u64,
+) -> bool {
+    compacted_from.is_some_and(|l| l.at_turn == turn_count)
+        && extensions
+            .iter()
+            .any(|(d, p)| d == DOMAIN && p["event"] == "compacted" && p["mid_run"] == true)
+}
+
 /// Usage totals carried into a segment by its compaction marker (zero when none).
 pub fn usage_before(extensions: &[(String, Value)]) -> transcript::Usage {
     extensions
@@ -423,6 +437,9 @@ pub async fn compact(
                 "before_tokens": before,
                 "after_tokens": after,
                 "usage_before": conv.usage,
+                // Threshold and context-length compactions happen inside a run,
+                // which continues in the new segment (see `ended_in_compacted_run`).
+                "mid_run": why != Why::Requested,
             }),
         })
         .and_then(|_| writer.sync())

@@ -205,7 +205,12 @@ fn restore(
             call.call_id, call.name
         ));
     }
-    let state = if replayed.ended_interrupted {
+    let state = if replayed.ended_interrupted
+        || crate::compaction::ended_in_compacted_run(
+            &replayed.extensions,
+            replayed.compacted_from,
+            replayed.turn_count,
+        ) {
         turns += 1;
         journal.record(&EntryKind::TurnEnd { turn: turns }, None)?;
         journal.record(

@@ -298,3 +298,57 @@ responses:
     assert_eq!(show["plan"]["steps"][0]["text"], "step one");
     env.ok(&["stop", "k"]);
 }
+
+#[test]
+fn sigkill_right_after_a_mid_run_compaction_restores_paused() {
+    let env = Env::new();
+    configure_window(&env, 4000);
+    let filler = "y".repeat(3000);
+    let mock = Mock::start(&format!(
+        r#"
+responses:
+  - when: {{last_user_contains: '{MARKER}'}}
+    output: [{{text: 'SUMMARY-M'}}]
+    times: 10
+  - output: [{{text: 'ok {filler}'}}]
+    times: 10
+"#
+    ));
+    env.ok(&[
+        "run",
+        "--name",
+        "m1",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--tools",
+        "read_file",
+        "--detach",
+    ]);
+    env.ok(&["send", "m1", "first", "--wait"]);
+    let old = active_segment(&env, "m1");
+    env.ok(&["stop", "m1"]);
+    let out = env
+        .pod()
+        .args(["resume", "m1", "--detach"])
+        .env("POD_TEST_CRASH_MID_COMPACTION", "after_commit")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The second message passes the threshold: compaction inside the run, then the
+    // Pod dies right after the commit point.
+    let _ = env.run(&["send", "m1", &format!("second {filler} {filler}"), "--wait"]);
+    wait_until("the Pod died", Duration::from_secs(10), || {
+        !env.is_live("m1")
+    });
+    let new = active_segment(&env, "m1");
+    assert_ne!(new, old);
+    env.ok(&["resume", "m1", "--detach"]);
+    let show: Value = serde_json::from_str(&env.ok(&["show", "m1", "--json"])).unwrap();
+    assert_eq!(show["status"], "paused", "{show}");
+    assert!(env.log("m1").iter().any(
+        |e| matches!(&e.kind, EntryKind::RunErrored { error } if error.contains("interrupted"))
+    ));
+    env.ok(&["stop", "m1"]);
+}
