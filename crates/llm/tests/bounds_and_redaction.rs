@@ -311,6 +311,12 @@ async fn one_64_mib_event_passes_the_default_limits_whole_and_in_pieces() {
     .unwrap();
     let c = client_with(ProviderKind::Anthropic, &srv, |cfg| {
         cfg.limits = llm::Limits::default();
+        // A debug build on a loaded CI machine moves 64 MiB slowly: the test is about
+        // sizes, not speed, so no timeout may cut it and no retry may hide a failure.
+        cfg.timeouts.first_byte = Duration::from_secs(300);
+        cfg.timeouts.idle = Duration::from_secs(300);
+        cfg.timeouts.total = Duration::from_secs(900);
+        cfg.retry.max_attempts = 1;
     });
     let base = rss_bytes();
     let mut s = c.stream(&user("hi"), CancellationToken::new()).unwrap();
