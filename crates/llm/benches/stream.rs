@@ -1,6 +1,8 @@
 //! `cargo bench -p llm`: SSE parsing throughput (parser alone, in memory) and the
 //! latency the client adds per streamed event against `mock-llm` on loopback
 //! (client stream vs. reading the same HTTP response raw with reqwest).
+// A benchmark aborts on a broken setup; it handles no user input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,8 @@
 //! response-size cap with bounded memory, a trickle ends at the total deadline, a huge
 //! delta reaches the caller in bounded pieces, and no provider error ever carries the
 //! API key (or another configured secret) to the terminal or the log.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Every dialect end to end through the real HTTP client and parser against
 //! `mock-llm`: plain text, one call, interleaved parallel calls, the follow-up request's
 //! exact wire shape, reasoning round-trips and usage mapping.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -7,6 +7,8 @@
 //!
 //! The sidecar's `expect` was computed from the raw bytes by an independent reading of
 //! each wire format (not by this crate), then checked by hand.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

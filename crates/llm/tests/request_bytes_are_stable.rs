@@ -1,5 +1,7 @@
 //! Prompt caching depends on byte-identical requests: identical inputs, in any tool
 //! registration order, must give identical bodies in every dialect.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use llm::{ApiKey, Client, ProviderConfig, ProviderKind, Request};
 use serde_json::json;

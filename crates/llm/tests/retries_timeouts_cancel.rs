@@ -1,6 +1,8 @@
 //! Reliability against `mock-llm`: retries with `Retry-After`, budgets, no retry on
 //! 400, in-stream overload, idle timeout, cut streams replayed without duplicated text,
 //! cancellation latency, and the API key never leaking.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

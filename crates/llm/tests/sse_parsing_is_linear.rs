@@ -3,6 +3,8 @@
 //! the scaling (4× the bytes must cost about 4× the CPU, not 16×) with the issue's
 //! 64 MiB event as the large case; the absolute figure
 //! for a 64 MiB event in release is `cargo bench -p llm --bench stream -- one_event`.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

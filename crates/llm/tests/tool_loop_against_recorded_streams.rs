@@ -2,6 +2,8 @@
 //! recorded service bodies (`raw_sse`): the first answer is a service's real stream,
 //! the runtime's next request goes back to the mock, and mock-llm's recorded second
 //! request must carry the reasoning exactly as that service requires.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

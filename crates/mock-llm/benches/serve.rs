@@ -1,6 +1,8 @@
 //! How fast the mock can feed a client: SSE bytes served per second on loopback for a
 //! large fault-free stream, and the round trip of a small one. Gives the `llm` client's
 //! own throughput numbers a ceiling to be read against.
+// A benchmark aborts on a broken setup; it handles no user input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,4 +1,6 @@
 //! Each dialect's stream has the providers' wire shape, driven with raw HTTP.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

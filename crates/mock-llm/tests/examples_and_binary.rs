@@ -1,4 +1,6 @@
 //! Every example script parses, and the binary prints its base URL first and serves it.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

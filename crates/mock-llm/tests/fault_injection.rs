@@ -1,4 +1,6 @@
 //! Scripted faults behave as a client would see them from a real provider.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! `raw_sse`: a recorded body is served byte for byte (comment lines, CRLF, odd
 //! spacing and all), relative paths resolve against the script file, and stream
 //! faults count the recording's events.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

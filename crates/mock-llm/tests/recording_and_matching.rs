@@ -1,4 +1,6 @@
 //! Requests are recorded with secrets masked; matchers pick responses from what was sent.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Real SIGKILLs in the middle of saves, and a lock holder that hangs.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Delegation, adoption, reclaim and re-parenting.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Identity is (name, incarnation); liveness is pid alive AND start time equal.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The registry's files live in a folder no Pod name can take (`{runtime}/.registry/`),
 //! so a Pod's runtime folder `{runtime}/{name}/` never collides with them.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -6,6 +6,8 @@
 //!
 //! "The states that were written" are reproduced by applying the same
 //! deterministic op sequence to a shadow store in this process.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

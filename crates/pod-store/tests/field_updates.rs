@@ -1,5 +1,7 @@
 //! Each field-specific operation changes exactly its field, child lifecycle rules
 //! hold, reclaim is idempotent, and the on-disk format tolerates the future.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! A corrupt record is reported with its path while other Pods still list; stray
 //! entries under the pods root are never taken for Pods.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

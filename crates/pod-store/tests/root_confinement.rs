@@ -1,6 +1,8 @@
 //! Pod metadata is only ever read or written under the pods root: every
 //! pod-store operation leaves the sessions root (and any other sibling) exactly as
 //! it was, and everything it creates lies under the pods root.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -9,6 +9,8 @@
 //!
 //! Plain `harness = false` like `runtime.rs` (percentiles over real processes).
 //! Run with `cargo bench -p pod --bench children`.
+// A benchmark aborts on a broken setup; it handles no user input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

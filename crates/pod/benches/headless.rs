@@ -9,6 +9,8 @@
 //! 50 ms and 15 MiB. A plain `harness = false` binary: each sample is two processes,
 //! and criterion reports neither percentiles of such samples nor memory.
 //! Run with `cargo bench -p pod --bench headless`.
+// A benchmark aborts on a broken setup; it handles no user input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 use std::time::Instant;

@@ -10,6 +10,8 @@
 //! or a socket round trip across processes, and the issue asks for percentiles,
 //! memory and an error count that criterion does not report. Run with
 //! `cargo bench -p pod --bench runtime`.
+// A benchmark aborts on a broken setup; it handles no user input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 //! down to the cwd, a child reading its own cwd's, restore sending the recorded
 //! text), `--append-system-prompt`, config `instructions`, and the reasoning and
 //! sampling settings in the request body and the manifest.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

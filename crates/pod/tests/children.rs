@@ -3,6 +3,8 @@
 //!
 //! Each Pod talks to the same mock; responses are told apart by the request's model
 //! (`lead`, `ma`, `mb`), which the children get through `spawn_pod{model}`.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

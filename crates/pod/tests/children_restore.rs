@@ -2,6 +2,8 @@
 //! reclaimed everywhere with one notice each, live ones are re-linked and their
 //! reports reach the restored parent, and a crash between the child adopting and
 //! the parent marking it live never leaves two writers or a forgotten child.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Machine-readable outputs: `pod run --json` streams `started`, the protocol events
 //! and `result`, then stops the one-shot Pod; `pod doctor` reports a stale socket left by a killed Pod and `--fix` removes it.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! compaction before the threshold over 200 turns, compact-and-retry-once on a
 //! context-length error, `pod compact`, the plan surviving compaction, and SIGKILL
 //! during compaction (before and after the commit point).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! `pod fork` and `pod rewind` make new segments and never touch the old one (byte
 //! for byte), against mock-llm: what the forked or rewound Pod sends next holds the
 //! history up to the cut and nothing after it.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

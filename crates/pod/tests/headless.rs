@@ -2,6 +2,8 @@
 //! that stop their Pod however they end, exit codes, the task from stdin, fail-fast
 //! provider checks, scope safety at the CLI, and Unix pipe manners. Real processes
 //! against mock-llm; the CLI is killed with SIGKILL where the contract says so.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! The machine interface (docs/json.md): every `--json` output of a real run and of
 //! every listing validates against its schema in docs/schema/v1, and every property a
 //! schema names is required there (keys are never missing).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

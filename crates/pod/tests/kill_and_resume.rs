@@ -2,6 +2,8 @@
 //! call is closed with a synthetic "interrupted" result and never re-executed, and
 //! the model's next request carries that result. Also: a Pod that died before its
 //! first segment restores as a fresh start.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

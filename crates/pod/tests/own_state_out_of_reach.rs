@@ -2,6 +2,8 @@
 //! scope covers the data, runtime and config roots still cannot read or change its
 //! record, its logs, the registry or another Pod's socket — neither through the file
 //! tools nor through the shell.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Two clients on one Pod: both see the same events with increasing `seq`; a reply
 //! goes only to the requester; a malformed line gets an error on that connection
 //! only, and the connection stays usable. Snapshot from a cursor.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

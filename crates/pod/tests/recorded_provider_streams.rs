@@ -4,6 +4,8 @@
 //! recorded next request shows the reasoning going back exactly as each service
 //! requires (DeepSeek: `reasoning_content` on the tool-call message; OpenRouter:
 //! `reasoning_details` unchanged).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

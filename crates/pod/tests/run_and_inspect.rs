@@ -1,5 +1,7 @@
 //! A run with two parallel tool calls then text; what the log, `pod logs`, `pod ls`
 //! show; `pod stop`; and the clear errors of the CLI.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -5,6 +5,8 @@
 //! The helper is this test binary re-executed in child mode. It prints `i` only after
 //! both the log entry `i` and the record's `counter = i` are committed, so after a
 //! kill the disk must hold at least everything printed and at most one more step.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,5 +1,7 @@
 //! A `bash` command does not outlive a Pod killed with SIGKILL: the tools crate sets
 //! PR_SET_PDEATHSIG on it, so the kernel kills it when the Pod process dies.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -5,6 +5,8 @@
 //! and passes vacuously rather than failing on a machine that cannot run it.
 //! The idle-CPU measurement of the dashboard is a measurement, not a test: it is
 //! `#[ignore]`d and run by hand (`cargo test -p pod --test tui_tmux -- --ignored`).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,7 @@
 //! Property tests of the scope algebra over a small alphabet of paths, so that
 //! random rules overlap often.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

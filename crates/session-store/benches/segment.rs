@@ -1,5 +1,7 @@
 //! Throughput of the two hot paths: appending (fsync only at turn boundaries) and
 //! replaying a large segment.
+// A benchmark aborts on a broken setup; it handles no user input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! Readers run while the writer appends (snapshots for attaching clients, forks of
 //! a live segment): they never fail, and what they see only grows.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

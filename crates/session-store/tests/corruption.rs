@@ -1,5 +1,7 @@
 //! A bad line in the middle is an error naming file and line; an entry of unknown
 //! kind is not corruption: reads keep it, replay skips it.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Durability under SIGKILL: a child process appends in a loop (with turn
 //! boundaries and occasional large entries, which a kill can tear mid-write); the
 //! test kills it at random moments and checks what is on disk each time.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

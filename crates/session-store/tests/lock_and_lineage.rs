@@ -1,5 +1,7 @@
 //! One writer per segment; fork and compaction create new segments with lineage and
 //! never touch the source.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

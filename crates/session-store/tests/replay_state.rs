@@ -1,5 +1,7 @@
 //! Replay rebuilds what a runtime restores: history, turns, config, usage,
 //! extensions, whether the last run was interrupted, unanswered tool calls.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The store writes nothing outside its root: a sibling directory of the root is
 //! byte-for-byte and entry-for-entry unchanged after every kind of operation.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! A torn last line is ignored and reported by readers, cut off by the next writer,
 //! and never counted as an entry (no phantom entry, no seq gap).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The shell never sees provider API keys. Its own test binary, because it sets a
 //! process environment variable (no other test runs in this process).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

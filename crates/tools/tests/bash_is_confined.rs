@@ -1,5 +1,7 @@
 //! `bash` under Landlock, its process group, its output cap, and the fallback
 //! policy where Landlock is unavailable.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -4,6 +4,8 @@
 //!
 //! Run as root, each test whose outcome differs for an ordinary user runs itself
 //! again as a throw-away user (`setpriv` into this same test binary).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

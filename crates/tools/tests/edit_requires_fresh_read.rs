@@ -1,4 +1,6 @@
 //! `edit_file` only edits what this Pod has read, and only unambiguous matches.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

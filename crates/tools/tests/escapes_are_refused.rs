@@ -1,5 +1,7 @@
 //! Scope enforcement of the file tools: `..`, symlinks (also swapped between
 //! calls), read-only and denied regions, and a scope narrowed while the Pod runs.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

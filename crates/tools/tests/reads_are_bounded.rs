@@ -1,6 +1,8 @@
 //! Issue 19, unbounded input: every reader requires a regular file, opens it
 //! non-blocking and reads at most limit + 1 bytes. A FIFO (with or without a
 //! writer), a device node and a growing file never make a tool hang or grow.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! `grep` survives unreadable files and honours its modes; `glob` skips ignored
 //! files; the registry lists tools in a stable order and dispatches by name.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

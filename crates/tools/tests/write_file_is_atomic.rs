@@ -1,4 +1,6 @@
 //! `write_file` keeps the mode and is atomic under SIGKILL.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

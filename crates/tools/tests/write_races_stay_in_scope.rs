@@ -3,6 +3,8 @@
 //! while `write_file` runs. The tools resolve each path once, without following
 //! symlinks, and do the temp file, rename and cleanup relative to that one parent
 //! fd, so nothing lands in the region and no temp file is left anywhere.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Runs the dashboard on the roots from the environment (`PODS_HOME`, ...), for
 //! trying it before the `pod` binary wires `pod tui`:
 //! `POD_BIN=target/debug/pod cargo run -p tui --example dashboard [POD]`.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

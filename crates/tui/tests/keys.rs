@@ -1,4 +1,6 @@
 //! Key handling: what each key does to the state and which actions it asks for.
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

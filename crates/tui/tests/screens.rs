@@ -1,4 +1,6 @@
 //! Snapshot tests of whole screens (ratatui `TestBackend` + insta).
+// Tests may unwrap: a panic here is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
