@@ -166,6 +166,16 @@ impl Controller {
         &self.ctx.journal
     }
 
+    /// Input that was accepted before a crash and never run (restore): queued first,
+    /// and it takes a restored Pod out of `paused` (the user asked for work).
+    pub(crate) fn with_pending(mut self, inputs: Vec<String>) -> Self {
+        if !inputs.is_empty() && self.state == PodState::Paused {
+            self.state = PodState::Idle;
+        }
+        self.inbox.extend(inputs.into_iter().map(Input::User));
+        self
+    }
+
     /// Starts the actor task.
     pub fn spawn(self) -> (ControllerHandle, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(64);
@@ -259,6 +269,18 @@ impl Controller {
     async fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Input { text, mode, reply } => {
+                // Durable before acknowledged: a SIGKILL after `pod send` returned
+                // must not lose the message (restore re-queues it).
+                if let Err(e) = self
+                    .journal()
+                    .record(&crate::input_log::queued(&text), None)
+                {
+                    let _ = reply.send(Err((
+                        ErrorCode::Internal,
+                        format!("the input could not be recorded: {e}"),
+                    )));
+                    return;
+                }
                 let queued = self.running.is_some();
                 self.inbox.push_back(Input::User(text));
                 if mode == InputMode::Interrupt {

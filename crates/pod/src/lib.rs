@@ -68,6 +68,7 @@ pub mod config;
 pub mod controller;
 pub mod demo;
 pub mod demo_team;
+pub mod input_log;
 pub mod instructions;
 pub mod journal;
 pub mod launch;

@@ -280,7 +280,9 @@ async fn run_inner(
         segment_id,
         scope: manifest.scope.clone(),
     };
-    let (controller, ctl_task) = Controller::new(id, ctx, conv, opened.state).spawn();
+    let (controller, ctl_task) = Controller::new(id, ctx, conv, opened.state)
+        .with_pending(opened.pending_inputs)
+        .spawn();
     children.set_controller(controller.clone());
 
     // We hold the liveness lock, so a socket file left here is from a dead process.

@@ -51,6 +51,8 @@ pub struct Opened {
     pub state: PodState,
     /// What reconciliation did, for the log and the user.
     pub notes: Vec<String>,
+    /// Input accepted before a crash that no run consumed (restore only).
+    pub pending_inputs: Vec<String>,
 }
 
 /// What a fresh segment starts with.
@@ -156,6 +158,7 @@ fn activate(
         },
         state: PodState::Idle,
         notes: Vec::new(),
+        pending_inputs: Vec::new(),
     })
 }
 
@@ -246,6 +249,7 @@ fn restore(
         },
         state,
         notes,
+        pending_inputs: crate::input_log::pending(&replayed.extensions),
     })
 }
 

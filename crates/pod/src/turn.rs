@@ -214,6 +214,10 @@ fn append_inputs(
     conv: &mut Conversation,
     inputs: Vec<Input>,
 ) -> Result<(), StoreError> {
+    let users = inputs
+        .iter()
+        .filter(|i| matches!(i, Input::User(_)))
+        .count();
     for input in inputs {
         match input {
             Input::User(text) => {
@@ -231,6 +235,11 @@ fn append_inputs(
                 conv.history.push(Item::Notice { text });
             }
         }
+    }
+    // After the `user_input` entries: a crash in between re-queues, never loses.
+    if users > 0 {
+        ctx.journal
+            .record(&crate::input_log::consumed(users), None)?;
     }
     Ok(())
 }

@@ -149,3 +149,63 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
     let ls: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
     assert_eq!(ls[0]["status"], "stopped");
 }
+
+#[test]
+fn ten_messages_queued_behind_a_long_tool_call_survive_a_sigkill_and_are_answered() {
+    let env = Env::new();
+    let mock = Mock::start(
+        r#"
+responses:
+  - when: {last_user_contains: "msg 9"}
+    output: [{text: "answered all ten"}]
+  - output:
+      - tool_call: bash
+        id: call_slow
+        arguments: {"command": "touch slow_started; exec sleep 30"}
+"#,
+    );
+    env.ok(&[
+        "run",
+        "start",
+        "--name",
+        "q",
+        "--model",
+        "m",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    wait_until("the slow tool", Duration::from_secs(10), || {
+        env.project.join("slow_started").exists()
+    });
+    for i in 0..10 {
+        // Each returns only once the Pod acknowledged (and so recorded) it.
+        env.ok(&["send", "q", &format!("msg {i}")]);
+    }
+    common::signal(env.pid("q"), rustix::process::Signal::KILL);
+    wait_until("the Pod to die", Duration::from_secs(5), || {
+        !env.is_live("q")
+    });
+
+    env.ok(&["resume", "q", "--detach"]);
+    wait_until(
+        "the queued messages to be answered",
+        Duration::from_secs(15),
+        || {
+            env.log("q").iter().any(|e| matches!(&e.kind, EntryKind::AssistantItem { item: transcript::Item::AssistantMessage { text } } if text == "answered all ten"))
+        },
+    );
+    let inputs: Vec<String> = env
+        .log("q")
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::UserInput { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = std::iter::once("start".to_owned())
+        .chain((0..10).map(|i| format!("msg {i}")))
+        .collect();
+    assert_eq!(inputs, expected, "each message exactly once, in order");
+    env.ok(&["stop", "q"]);
+}
