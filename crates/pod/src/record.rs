@@ -43,6 +43,8 @@ pub struct PodRecord {
     pub manifest: Manifest,
     /// Parent Pod, for children (later issue).
     pub parent: Option<PodName>,
+    /// When the record was created.
+    pub created_at: time::OffsetDateTime,
 }
 
 impl PodRecord {
@@ -152,6 +154,7 @@ fn view(path: PathBuf, r: pod_store::PodRecord) -> Result<PodRecord, RecordError
         state,
         manifest: from_store(path, r.manifest)?,
         parent: r.parent.map(|p| p.name),
+        created_at: r.created_at,
     })
 }
 

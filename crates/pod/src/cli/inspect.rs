@@ -132,15 +132,6 @@ async fn status_of(
     (status, live.flatten())
 }
 
-fn created_at(roots: &Roots, name: &PodName) -> Option<String> {
-    let r = pod_store::PodStore::new(roots.pods.clone())
-        .read(name)
-        .ok()?;
-    r.created_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
-
 async fn row(roots: &Roots, sessions: &SessionStore, rec: &PodRecord) -> PodRow {
     let summary = summarize(sessions, rec);
     let (status, pid) = status_of(roots, rec, &summary).await;
@@ -157,7 +148,10 @@ async fn row(roots: &Roots, sessions: &SessionStore, rec: &PodRecord) -> PodRow 
         read: paths_of(rec, scope::Access::Read),
         session_id: seg.map(|s| s.0.to_string()),
         segment_id: seg.map(|s| s.1.to_string()),
-        created_at: created_at(roots, &rec.name),
+        created_at: rec
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok(),
         last_active: summary.last_active_ms.and_then(rfc3339_ms),
         last_error: summary.last_error,
         usage: summary.usage,
