@@ -31,8 +31,9 @@ pub enum ConfigError {
         message: String,
     },
     /// `--provider NAME` names neither a configured provider nor a preset.
+    // Not a `source`: the message already says it all, and a chain would repeat it.
     #[error("--provider: {0}")]
-    UnknownProviderFlag(#[from] llm::UnknownProvider),
+    UnknownProviderFlag(llm::UnknownProvider),
     /// A name refers to no configured provider or model.
     #[error("{what} {name:?} is not configured{hint}")]
     Unknown {
@@ -375,7 +376,7 @@ impl Config {
         if let Some(p) = &flags.provider {
             if !self.providers.contains_key(p) {
                 // Every preset is configured, so this is neither: say what is close.
-                llm::Preset::lookup(p)?;
+                llm::Preset::lookup(p).map_err(ConfigError::UnknownProviderFlag)?;
             }
             self.default_provider = p.clone();
             self.origins

@@ -125,7 +125,6 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
             model: args.model.clone(),
         },
     )?;
-    let resolved = config.resolve_model(None)?;
     let mut allow = Vec::new();
     // Paths on the command line are relative to where the command runs, as with
     // any Unix tool; paths in config files are relative to the Pod's working dir.
@@ -156,6 +155,8 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     for p in reads {
         allow.push(ScopeRule::new(absolute(base, p), Access::Read, true)?);
     }
+    // After the scope: a bad flag is reported before a missing model setting.
+    let resolved = config.resolve_model(None)?;
     let tools = args
         .tools
         .clone()
