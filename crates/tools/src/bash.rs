@@ -21,7 +21,8 @@ use crate::sandbox::{Confinement, Options};
 use crate::tool::{DEFAULT_SCRUBBED_ENV, Tool, ToolContext, ToolOutput, parse_args, schema_of};
 
 /// How long output is still drained after the process group was killed. Only a
-/// process that escaped the group (`setsid`) can hold the pipe open longer.
+/// process that escaped the group (`setsid`) where no PID namespace could be had
+/// can hold the pipe open longer.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Arguments of `bash`.
@@ -45,7 +46,7 @@ impl Tool for Bash {
         "bash"
     }
     fn description(&self) -> &'static str {
-        "Run a command with `bash -c` in the working directory. Returns combined stdout and stderr (long output keeps its head and tail) and the exit code. Writes are confined to this Pod's write scope plus $TMPDIR; background processes are killed when the command ends or times out."
+        "Run a command with `bash -c` in the working directory. Returns combined stdout and stderr (long output keeps its head and tail) and the exit code. Writes are confined to this Pod's write scope plus $TMPDIR. Every process the command starts (also with setsid, nohup, disown or a double fork) is killed when the command ends or times out."
     }
     fn parameters_schema(&self) -> serde_json::Value {
         schema_of::<BashParams>()

@@ -18,11 +18,12 @@
 //!   root even if swapped in after the check.
 //! - Writes replace files atomically (temp + fsync + rename) and keep the mode.
 //! - `edit_file` only edits the version of a file this Pod last read or wrote.
-//! - A `bash` command never outlives its call: its process group is killed at
-//!   timeout, cancel, drop, and after it exits; and the command itself gets
-//!   SIGKILL (PR_SET_PDEATHSIG) if the process that started it dies, e.g. a Pod
-//!   killed with SIGKILL (processes it started in the background are only covered
-//!   by the group kill).
+//! - Nothing a `bash` command starts outlives its call: it runs in its own PID
+//!   namespace (sandbox `pidns`), which ends when the command exits, times out
+//!   or is cancelled, and when the process that started it dies (a Pod killed
+//!   with SIGKILL), whatever session or process group its processes moved to.
+//!   Where no PID namespace can be had, only its process group is killed and
+//!   the runtime warns (`pod doctor` says so too).
 //! - `bash` runs under Landlock built from the effective scope, or — where the
 //!   kernel lacks Landlock — only if the Pod may write its whole working tree or
 //!   the user opted out; and under the other layers of [`sandbox::Confinement`]

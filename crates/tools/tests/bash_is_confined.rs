@@ -83,56 +83,33 @@ async fn a_delegated_subdir_is_not_writable_by_bash() {
     assert!(!r.text.contains("[exit code: 0]"), "{}", r.text);
 }
 
-/// Live (non-zombie) processes whose process group is `pgid`.
-fn live_members(pgid: i32) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid pgrp ...; comm may contain spaces, so split after ')'
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 2 && f[2] == pgid.to_string() && f[0] != "Z" {
-            out.push(stat);
-        }
-    }
-    out
-}
-
 #[tokio::test]
-async fn timeout_kills_the_whole_process_group() {
+async fn timeout_kills_everything_the_command_started() {
     let t = Tree::new();
     let w = t.mkdir("w");
     let (_tx, ctx) = ctx(Scope::allowing(vec![rule(&w, Access::Write)]), &w);
+    let tag = format!("9{}", std::process::id());
     let started = Instant::now();
-    let r = call(
-        &ctx,
-        "bash",
-        json!({"command": "echo PGID=$$; sleep 100 & sleep 100", "timeout_secs": 1}),
-    )
-    .await
-    .unwrap();
+    let cmd = format!("sleep {tag}.1 & sleep {tag}.2");
+    let task = tokio::spawn(async move {
+        call(&ctx, "bash", json!({"command": cmd, "timeout_secs": 1})).await
+    });
+    let markers = [format!("{tag}.1"), format!("{tag}.2")];
+    let mut pids = Vec::new();
+    poll_until("both sleeps to start", Duration::from_secs(5), || {
+        pids = markers.iter().flat_map(|m| pids_with_arg(m)).collect();
+        pids.len() == 2
+    })
+    .await;
+    let r = task.await.unwrap().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(r.text.contains("timed out after 1 s"), "{}", r.text);
-    let pgid: i32 = r
-        .text
-        .lines()
-        .find_map(|l| l.strip_prefix("PGID="))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = live_members(pgid);
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await; // polling, not synchronising
-    }
+    poll_until(
+        "the command's processes to be gone",
+        Duration::from_secs(5),
+        || pids.iter().all(|p| !alive(*p)),
+    )
+    .await;
 }
 
 #[tokio::test]

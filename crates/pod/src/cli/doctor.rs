@@ -86,6 +86,8 @@ pub struct SandboxReport {
     seccomp: bool,
     /// How metadata changes outside the scope are stopped.
     metadata_guard: &'static str,
+    /// What ends the processes a tool call left behind.
+    leftovers: &'static str,
 }
 
 /// The sandbox this machine gives every Pod's shell.
@@ -104,6 +106,11 @@ pub fn sandbox_report() -> SandboxReport {
             (None, true) => "seccomp: metadata changes refused everywhere, inside the scope too",
             (None, false) => "none: chmod/chown/utimes outside the scope are not stopped",
         },
+        leftovers: if s.pid_namespace {
+            "a PID namespace per call: nothing outlives its call or its Pod"
+        } else {
+            "process group only: a process that calls setsid can outlive its call and its Pod"
+        },
     }
 }
 
@@ -111,11 +118,12 @@ impl SandboxReport {
     /// One line for humans.
     pub fn summary(&self) -> String {
         format!(
-            "Landlock {} · mount namespace {} · metadata: {}",
+            "Landlock {} · mount namespace {} · metadata: {} · leftovers: {}",
             self.landlock_abi
                 .map_or("unavailable".to_owned(), |v| format!("ABI {v}")),
             self.mount_namespace.unwrap_or("unavailable"),
-            self.metadata_guard
+            self.metadata_guard,
+            self.leftovers
         )
     }
 }

@@ -15,6 +15,11 @@
 //!    nodes made; signals and abstract unix sockets scoped to the sandbox.
 //! 6. **seccomp** (`seccomp`), only where the mount layer is unavailable: the
 //!    metadata syscalls are refused everywhere.
+//! 7. **processes** (`pidns`): its own PID namespace, so everything the process
+//!    starts (also `setsid`/`nohup`/double-forked) dies with it and with the
+//!    runtime; had wherever the mount layer is (same privilege). Without it only
+//!    the process group is killed ([`Layers::pid_namespace`] is false, and the
+//!    runtime says so in `pod doctor` and its log).
 //!
 //! All of it is prepared in the parent ([`Confinement::for_scope`]); the child
 //! only makes syscalls on prepared data ([`Confinement::apply_in_child`]), which
@@ -24,6 +29,7 @@ mod caps;
 mod landlock;
 mod links;
 mod mounts;
+mod pidns;
 mod seccomp;
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -57,6 +63,9 @@ pub struct Layers {
     /// Files in the write scope with hard links leaving it are read-only (the
     /// scan ran within its budget and the mount layer is there to enforce it).
     pub hard_links_guarded: bool,
+    /// Its own PID namespace: nothing it starts outlives it, whatever session or
+    /// process group it moves to. Without it, only its process group is killed.
+    pub pid_namespace: bool,
 }
 
 /// What the running kernel and this process can have, probed once.
@@ -68,6 +77,9 @@ pub struct Support {
     pub mount_namespace: Option<NamespaceKind>,
     /// Whether seccomp filters can be installed.
     pub seccomp: bool,
+    /// Whether a confined process gets its own PID namespace (needs the mount
+    /// layer's privilege: root or an unprivileged user namespace).
+    pub pid_namespace: bool,
 }
 
 /// How the mount namespace is entered.
@@ -83,37 +95,54 @@ pub enum NamespaceKind {
 /// starting `true` under the mount layer).
 pub fn support() -> Support {
     static SUPPORT: OnceLock<Support> = OnceLock::new();
-    *SUPPORT.get_or_init(|| Support {
-        landlock_abi: landlock_abi(),
-        mount_namespace: probe_mount_layer(),
-        // SAFETY: PR_GET_SECCOMP takes no pointer; it fails (EINVAL) only on
-        // kernels built without seccomp.
-        seccomp: unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0,
+    *SUPPORT.get_or_init(|| {
+        let mount_namespace = probe_mount_layer();
+        let pid_namespace =
+            mount_namespace.is_some_and(|k| probe(k == NamespaceKind::UserAndMount, true));
+        Support {
+            landlock_abi: landlock_abi(),
+            mount_namespace,
+            // SAFETY: PR_GET_SECCOMP takes no pointer; it fails (EINVAL) only on
+            // kernels built without seccomp.
+            seccomp: unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0,
+            pid_namespace,
+        }
     })
 }
 
 fn probe_mount_layer() -> Option<NamespaceKind> {
-    let works = |userns: bool| {
-        let Ok(plan) = MountPlan::new(&[], &[], &[], Path::new("/"), userns) else {
-            return false;
-        };
-        let mut cmd = std::process::Command::new("true");
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        // SAFETY: `apply` only makes syscalls on data prepared above.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || plan.apply());
-        }
-        cmd.status().is_ok_and(|s| s.success())
-    };
-    if rustix::process::geteuid().is_root() && works(false) {
+    if rustix::process::geteuid().is_root() && probe(false, false) {
         Some(NamespaceKind::Mount)
-    } else if works(true) {
+    } else if probe(true, false) {
         Some(NamespaceKind::UserAndMount)
     } else {
         None
     }
+}
+
+/// Starts `true` under the mount layer (`userns`: with a user namespace) and,
+/// with `pidns`, in its own PID namespace; whether it ran.
+fn probe(userns: bool, pidns: bool) -> bool {
+    let Ok(plan) = MountPlan::new(&[], &[], &[], Path::new("/"), userns) else {
+        return false;
+    };
+    let mut cmd = std::process::Command::new("true");
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: `apply`, `unshare` and `split` only make syscalls on data
+    // prepared above.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            plan.apply()?;
+            if pidns {
+                self::pidns::unshare()?;
+                self::pidns::split()?;
+            }
+            Ok(())
+        });
+    }
+    cmd.status().is_ok_and(|s| s.success())
 }
 
 /// Choices for [`Confinement::for_scope`].
@@ -177,6 +206,7 @@ pub struct Confinement {
     caps: Option<CapDrop>,
     seccomp: Option<seccompiler::BpfProgram>,
     hard_links_guarded: bool,
+    pid_namespace: bool,
 }
 
 impl Confinement {
@@ -230,6 +260,10 @@ impl Confinement {
             Some(_) => None,
             None => Some(self::seccomp::metadata_filter()?),
         };
+        let pid_namespace = mounts.is_some() && support().pid_namespace;
+        if !pid_namespace {
+            warn_no_pid_namespace();
+        }
         Ok(Confinement {
             starter: std::process::id(),
             ruleset,
@@ -237,6 +271,7 @@ impl Confinement {
             caps,
             seccomp,
             hard_links_guarded: leaving.is_some(),
+            pid_namespace,
         })
     }
 
@@ -249,6 +284,7 @@ impl Confinement {
             capabilities_dropped: self.caps.is_some(),
             seccomp_metadata: self.seccomp.is_some(),
             hard_links_guarded: self.hard_links_guarded,
+            pid_namespace: self.pid_namespace,
         }
     }
 
@@ -266,6 +302,10 @@ impl Confinement {
         if let Some(m) = &self.mounts {
             m.apply()?;
         }
+        if self.pid_namespace {
+            // Still holding CAP_SYS_ADMIN in the mount layer's user namespace.
+            self::pidns::unshare()?;
+        }
         if let Some(c) = &self.caps {
             c.apply()?;
         }
@@ -276,8 +316,24 @@ impl Confinement {
         if let Some(prog) = &self.seccomp {
             self::seccomp::apply(prog)?;
         }
+        if self.pid_namespace {
+            // Last: the two processes that stay behind are as confined as the
+            // command.
+            self::pidns::split()?;
+        }
         Ok(())
     }
+}
+
+/// Says once per process, loudly, that commands' leftovers are only killed by
+/// process group here: one that calls `setsid` can outlive its call.
+fn warn_no_pid_namespace() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!(
+            "no PID namespace for tool processes on this system (needs root or unprivileged user namespaces): a process that leaves its process group (setsid, daemons) can outlive its tool call and its Pod"
+        );
+    });
 }
 
 /// Marks every fd ≥ 3 close-on-exec, so a process started next inherits only

@@ -138,3 +138,60 @@ pub fn rerun_as_user(test: &str) {
         "{test} as {USER}:\n{text}"
     );
 }
+
+/// Pids of live (non-zombie) processes with `arg` among their arguments, found
+/// from outside (host pids: inside the sandbox's PID namespace `$$` means
+/// something else).
+pub fn pids_with_arg(arg: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// Polls `f` until it holds; panics naming `what` after `timeout`.
+pub async fn poll_until(what: &str, timeout: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling, not synchronising
+    }
+}
+
+/// A shell fragment starting one process per way of leaving a command's process
+/// group, each `sleep` with its own marker argument `{tag}.1` … `{tag}.4`:
+/// `setsid`, `nohup … &`, a double fork into a new session, `disown`.
+pub fn escapers(tag: &str) -> String {
+    format!(
+        "setsid sleep {tag}.1 & nohup sleep {tag}.2 >/dev/null 2>&1 & \
+         (setsid bash -c 'sleep {tag}.3 & exit' &) ; sleep {tag}.4 & disown; "
+    )
+}
+
+/// The markers of [`escapers`].
+pub fn escaper_markers(tag: &str) -> Vec<String> {
+    (1..=4).map(|i| format!("{tag}.{i}")).collect()
+}
