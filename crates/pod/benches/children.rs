@@ -124,6 +124,7 @@ async fn run() {
         ]),
         cwd: work.clone(),
         agent: Default::default(),
+        work: None,
     };
     let cfg = LaunchConfig {
         name: lead.clone(),

@@ -142,6 +142,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         },
         cwd: project.clone(),
         agent: Default::default(),
+        work: None,
     };
     let start = Instant::now();
     let cfg = LaunchConfig {

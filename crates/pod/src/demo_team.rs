@@ -110,6 +110,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         scope: Scope::allowing(vec![ScopeRule::new(project, Access::Write, true)?]),
         cwd: project.to_path_buf(),
         agent: Default::default(),
+        work: None,
     };
     let cfg = LaunchConfig {
         name: name.clone(),

@@ -63,6 +63,9 @@ pub struct Manifest {
     /// records: all defaults).
     #[serde(default)]
     pub agent: crate::settings::AgentSettings,
+    /// The Pod's grant on a work item (the `work_*` tools; absent: no such tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<crate::work::WorkGrant>,
 }
 
 /// How large and how long one model call may get (`None`: the `llm` defaults,

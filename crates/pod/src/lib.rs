@@ -84,6 +84,7 @@ pub mod server;
 pub mod settings;
 pub mod toolbox;
 pub mod turn;
+pub mod work;
 
 /// `extension` domain of the Pod lifecycle entries (`started`, `restored`, `stopped`).
 pub const LIFECYCLE_DOMAIN: &str = "pod.lifecycle";

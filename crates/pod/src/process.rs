@@ -131,6 +131,9 @@ async fn run_inner(
         let mut tools = tools_of(m, &roots).specs();
         tools.extend(crate::children::tools::child_specs());
         tools.push(crate::plan::spec());
+        if m.work.is_some() {
+            tools.extend(crate::work::tools::specs());
+        }
         let (system_prompt, instructions) =
             crate::prompt::build_for(&name, m, &tools, &roots.config, parent_name.as_ref());
         discovered.replace(Some(instructions));
@@ -242,15 +245,23 @@ async fn run_inner(
         },
         None,
     )?;
+    let mut pod_tools: Arc<dyn ToolRunner> = Arc::new(crate::plan::PlanTools::new(
+        Arc::new(crate::children::tools::PodTools::new(
+            scoped,
+            children.clone(),
+        )),
+        journal.clone(),
+    ));
+    if let Some(grant) = manifest.work.clone() {
+        pod_tools = Arc::new(crate::work::tools::WorkTools::new(
+            pod_tools,
+            grant,
+            name.as_str(),
+        ));
+    }
     let ctx = Arc::new(RunCtx {
         provider: Arc::new(provider),
-        tools: Arc::new(crate::plan::PlanTools::new(
-            Arc::new(crate::children::tools::PodTools::new(
-                scoped,
-                children.clone(),
-            )),
-            journal.clone(),
-        )),
+        tools: pod_tools,
         journal: journal.clone(),
         compactor: Some(Arc::new(crate::compaction::Compactor {
             sessions: sessions.clone(),

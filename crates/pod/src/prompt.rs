@@ -408,6 +408,7 @@ mod tests {
                 append_system_prompt: Some("Prefer small commits.".into()),
                 ..Default::default()
             },
+            work: None,
         }
     }
 

@@ -253,6 +253,7 @@ mod tests {
             ]),
             cwd: "/w".into(),
             agent: Default::default(),
+            work: None,
         };
         let name = PodName::new("a").unwrap();
         let session = SessionId::new();

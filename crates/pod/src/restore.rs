@@ -277,6 +277,7 @@ mod tests {
             scope: scope::Scope::default(),
             cwd: dir.to_path_buf(),
             agent: Default::default(),
+            work: None,
         }
     }
 

@@ -17,8 +17,8 @@ use crate::error::{Result, io_err};
 use crate::id::ItemId;
 use crate::meta::{self, ItemDoc, ItemMeta, ParseFailure, Status};
 use crate::store::{
-    ARTIFACTS_DIR, ITEM_FILE, LOCKS_DIR, NEW_PREFIX, QUARANTINE_DIR, RESOLUTION_FILE, Store, THREAD_FILE,
-    move_dir, read_thread,
+    ARTIFACTS_DIR, ITEM_FILE, LOCKS_DIR, NEW_PREFIX, QUARANTINE_DIR, RESOLUTION_FILE, Store,
+    THREAD_FILE, move_dir, read_thread,
 };
 
 /// One finding.
@@ -43,11 +43,25 @@ pub struct Problem {
 impl Problem {
     /// A finding.
     pub fn new(kind: &str, path: &Path, message: impl Into<String>, fixable: bool) -> Problem {
-        Problem { kind: kind.into(), path: path.to_path_buf(), message: message.into(), fixable, fixed: false }
+        Problem {
+            kind: kind.into(),
+            path: path.to_path_buf(),
+            message: message.into(),
+            fixable,
+            fixed: false,
+        }
     }
 }
 
-const ROOT_FILES: &[&str] = &[".gitignore", "README.md", LOCKS_DIR, QUARANTINE_DIR, "open", "pending", "closed"];
+const ROOT_FILES: &[&str] = &[
+    ".gitignore",
+    "README.md",
+    LOCKS_DIR,
+    QUARANTINE_DIR,
+    "open",
+    "pending",
+    "closed",
+];
 const ITEM_FILES: &[&str] = &[ITEM_FILE, THREAD_FILE, RESOLUTION_FILE, ARTIFACTS_DIR];
 
 /// Checks the store; with `fix`, repairs the safe problems (marking them fixed).
@@ -65,29 +79,59 @@ pub fn check(store: &Store, fix: bool) -> Result<Vec<Problem>> {
             continue;
         }
         let Ok(id) = ItemId::new(&e.name) else {
-            stray(store, &e.dir, "is not an item folder (its name is not an id YYYYMMDD-HHMMSS-slug)", fix, &mut out)?;
+            stray(
+                store,
+                &e.dir,
+                "is not an item folder (its name is not an id YYYYMMDD-HHMMSS-slug)",
+                fix,
+                &mut out,
+            )?;
             continue;
         };
         if !e.dir.is_dir() {
-            stray(store, &e.dir, "is a file where item folders live", fix, &mut out)?;
+            stray(
+                store,
+                &e.dir,
+                "is a file where item folders live",
+                fix,
+                &mut out,
+            )?;
             continue;
         }
         ids.entry(id.to_string()).or_default().push(e.dir.clone());
-        slugs.entry(id.slug().to_string()).or_default().push(e.dir.clone());
+        slugs
+            .entry(id.slug().to_string())
+            .or_default()
+            .push(e.dir.clone());
         // Repairs of one item happen under its lock, like every other change.
-        let _lock = if fix { Some(store.lock_item(&id)?) } else { None };
+        let _lock = if fix {
+            Some(store.lock_item(&id)?)
+        } else {
+            None
+        };
         item(store, &id, e.folder, &e.dir, fix, &mut out)?;
     }
     for (id, dirs) in ids.iter().filter(|(_, d)| d.len() > 1) {
         for d in dirs {
-            out.push(Problem::new("duplicate_id", d, format!("id {id} is used by {} folders", dirs.len()), false));
+            out.push(Problem::new(
+                "duplicate_id",
+                d,
+                format!("id {id} is used by {} folders", dirs.len()),
+                false,
+            ));
         }
     }
     for (slug, dirs) in slugs.iter().filter(|(_, d)| d.len() > 1) {
-        let distinct: std::collections::BTreeSet<_> = dirs.iter().filter_map(|d| d.file_name()).collect();
+        let distinct: std::collections::BTreeSet<_> =
+            dirs.iter().filter_map(|d| d.file_name()).collect();
         if distinct.len() > 1 {
             for d in dirs {
-                out.push(Problem::new("duplicate_slug", d, format!("slug {slug} is used by {} items", distinct.len()), false));
+                out.push(Problem::new(
+                    "duplicate_slug",
+                    d,
+                    format!("slug {slug} is used by {} items", distinct.len()),
+                    false,
+                ));
             }
         }
     }
@@ -113,7 +157,12 @@ fn root_files(store: &Store, fix: bool, out: &mut Vec<Problem>) -> Result<()> {
 }
 
 fn leftover(path: &Path, fix: bool, out: &mut Vec<Problem>) -> Result<()> {
-    let mut p = Problem::new("leftover_temp", path, "left over from an interrupted write", true);
+    let mut p = Problem::new(
+        "leftover_temp",
+        path,
+        "left over from an interrupted write",
+        true,
+    );
     if fix {
         if path.is_dir() {
             std::fs::remove_dir_all(path).map_err(io_err("remove", path))?;
@@ -155,7 +204,14 @@ fn unused(p: &Path) -> PathBuf {
     cand
 }
 
-fn item(store: &Store, id: &ItemId, folder: Status, dir: &Path, fix: bool, out: &mut Vec<Problem>) -> Result<()> {
+fn item(
+    store: &Store,
+    id: &ItemId,
+    folder: Status,
+    dir: &Path,
+    fix: bool,
+    out: &mut Vec<Problem>,
+) -> Result<()> {
     // Files in the item folder.
     let rd = std::fs::read_dir(dir).map_err(io_err("read", dir))?;
     let mut names = Vec::new();
@@ -167,7 +223,13 @@ fn item(store: &Store, id: &ItemId, folder: Status, dir: &Path, fix: bool, out: 
         if name.ends_with(TMP_SUFFIX) {
             leftover(path, fix, out)?;
         } else if !ITEM_FILES.contains(&name.as_str()) {
-            stray(store, path, "does not belong in an item folder (item.md, thread.md, resolution.md, artifacts/)", fix, out)?;
+            stray(
+                store,
+                path,
+                "does not belong in an item folder (item.md, thread.md, resolution.md, artifacts/)",
+                fix,
+                out,
+            )?;
         }
     }
     let adir = dir.join(ARTIFACTS_DIR);
@@ -184,7 +246,12 @@ fn item(store: &Store, id: &ItemId, folder: Status, dir: &Path, fix: bool, out: 
     let mut status = None;
     match std::fs::read_to_string(&ip) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            out.push(Problem::new("missing_item_file", &ip, "the item has no item.md", false));
+            out.push(Problem::new(
+                "missing_item_file",
+                &ip,
+                "the item has no item.md",
+                false,
+            ));
         }
         Err(e) => return Err(io_err("read", &ip)(e)),
         Ok(text) => match meta::parse(&text) {
@@ -193,13 +260,20 @@ fn item(store: &Store, id: &ItemId, folder: Status, dir: &Path, fix: bool, out: 
                     out.push(Problem::new(
                         "bad_id",
                         &ip,
-                        format!("front matter id {:?} is not the folder name {id}", doc.meta.id),
+                        format!(
+                            "front matter id {:?} is not the folder name {id}",
+                            doc.meta.id
+                        ),
                         false,
                     ));
                 }
                 status = Some(doc.meta.status);
             }
-            Err(ParseFailure::Fields { problems, map, body }) => {
+            Err(ParseFailure::Fields {
+                problems,
+                map,
+                body,
+            }) => {
                 let repairable = problems.iter().all(|p| p.missing && p.field != "title");
                 let mut fixed = false;
                 if fix && repairable {
@@ -209,7 +283,11 @@ fn item(store: &Store, id: &ItemId, folder: Status, dir: &Path, fix: bool, out: 
                     fixed = true;
                 }
                 for p in problems {
-                    let kind = if p.missing { "missing_field" } else { "invalid_field" };
+                    let kind = if p.missing {
+                        "missing_field"
+                    } else {
+                        "invalid_field"
+                    };
                     let mut pr = Problem::new(kind, &ip, p.message, repairable);
                     pr.fixed = fixed;
                     out.push(pr);
@@ -237,17 +315,29 @@ fn item(store: &Store, id: &ItemId, folder: Status, dir: &Path, fix: bool, out: 
         out.push(p);
     }
     let dir = &match status {
-        Some(s) if fix && s != folder && !dir.exists() => store.root().join(s.as_str()).join(id.as_str()),
+        Some(s) if fix && s != folder && !dir.exists() => {
+            store.root().join(s.as_str()).join(id.as_str())
+        }
         _ => dir.to_path_buf(),
     };
     // Thread.
     let tp = dir.join(THREAD_FILE);
     if !tp.exists() {
-        out.push(Problem::new("missing_thread", &tp, "the item has no thread.md", false));
+        out.push(Problem::new(
+            "missing_thread",
+            &tp,
+            "the item has no thread.md",
+            false,
+        ));
     } else {
         let t = read_thread(dir)?;
         for pr in &t.problems {
-            out.push(Problem::new("malformed_event", &tp, format!("line {}: {}", pr.line, pr.message), false));
+            out.push(Problem::new(
+                "malformed_event",
+                &tp,
+                format!("line {}: {}", pr.line, pr.message),
+                false,
+            ));
         }
         for ev in &t.events {
             if let Some(a) = ev.field("artifact")
@@ -256,14 +346,25 @@ fn item(store: &Store, id: &ItemId, folder: Status, dir: &Path, fix: bool, out: 
                 out.push(Problem::new(
                     "missing_artifact",
                     &dir.join(a),
-                    format!("line {}: the {} event references {a}, which does not exist", ev.line, ev.kind),
+                    format!(
+                        "line {}: the {} event references {a}, which does not exist",
+                        ev.line, ev.kind
+                    ),
                     false,
                 ));
             }
         }
     }
-    if folder == Status::Closed && status == Some(Status::Closed) && !dir.join(RESOLUTION_FILE).exists() {
-        out.push(Problem::new("missing_resolution", dir, "a closed item has no resolution.md", false));
+    if folder == Status::Closed
+        && status == Some(Status::Closed)
+        && !dir.join(RESOLUTION_FILE).exists()
+    {
+        out.push(Problem::new(
+            "missing_resolution",
+            dir,
+            "a closed item has no resolution.md",
+            false,
+        ));
     }
     Ok(())
 }

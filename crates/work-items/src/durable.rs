@@ -70,7 +70,8 @@ pub fn append(path: &Path, text: &str) -> Result<()> {
         }
     }
     buf.push_str(text);
-    f.write_all(buf.as_bytes()).map_err(io_err("append to", path))?;
+    f.write_all(buf.as_bytes())
+        .map_err(io_err("append to", path))?;
     f.sync_all().map_err(io_err("fsync", path))
 }
 

@@ -20,8 +20,11 @@ impl Slug {
     pub fn new(s: &str) -> Result<Slug> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.split('-')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            && s.split('-').all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
         if ok {
             Ok(Slug(s.to_owned()))
         } else {
@@ -111,8 +114,12 @@ impl ItemId {
     fn created_at_of(s: &str) -> Option<OffsetDateTime> {
         let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
         let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
-        let date =
-            time::Date::from_calendar_date(i32::try_from(n(0..4)?).ok()?, month, u8::try_from(n(6..8)?).ok()?).ok()?;
+        let date = time::Date::from_calendar_date(
+            i32::try_from(n(0..4)?).ok()?,
+            month,
+            u8::try_from(n(6..8)?).ok()?,
+        )
+        .ok()?;
         let t = time::Time::from_hms(
             u8::try_from(n(9..11)?).ok()?,
             u8::try_from(n(11..13)?).ok()?,
@@ -151,8 +158,14 @@ mod tests {
 
     #[test]
     fn slugs_from_titles() {
-        assert_eq!(Slug::from_title("Fix the login bug!").unwrap().as_str(), "fix-the-login-bug");
-        assert_eq!(Slug::from_title("  Ünïcode & 42  ").unwrap().as_str(), "n-code-42");
+        assert_eq!(
+            Slug::from_title("Fix the login bug!").unwrap().as_str(),
+            "fix-the-login-bug"
+        );
+        assert_eq!(
+            Slug::from_title("  Ünïcode & 42  ").unwrap().as_str(),
+            "n-code-42"
+        );
         assert!(Slug::from_title("!!!").is_err());
         let long = Slug::from_title(&"word ".repeat(40)).unwrap();
         assert!(long.as_str().len() <= SLUG_MAX && !long.as_str().ends_with('-'));
@@ -166,7 +179,15 @@ mod tests {
         assert_eq!(ItemId::new(id.as_str()).unwrap(), id);
         assert_eq!(id.created_at(), at);
         assert_eq!(id.slug().as_str(), "fix-login");
-        for bad in ["", "../x", "20261302-150405-a", "20260102-250405-a", "20260102-150405-", "20260102-150405-A", "20260102-150405-a/b"] {
+        for bad in [
+            "",
+            "../x",
+            "20261302-150405-a",
+            "20260102-250405-a",
+            "20260102-150405-",
+            "20260102-150405-A",
+            "20260102-150405-a/b",
+        ] {
             assert!(ItemId::new(bad).is_err(), "{bad}");
         }
         assert!(Slug::new("a--b").is_err() && Slug::new("-a").is_err() && Slug::new("..").is_err());

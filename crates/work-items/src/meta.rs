@@ -56,7 +56,11 @@ impl FromStr for Status {
         Status::ALL
             .into_iter()
             .find(|x| x.as_str() == s)
-            .ok_or_else(|| WorkError::Invalid(format!("status {s:?} is invalid: use open, pending or closed")))
+            .ok_or_else(|| {
+                WorkError::Invalid(format!(
+                    "status {s:?} is invalid: use open, pending or closed"
+                ))
+            })
     }
 }
 
@@ -95,7 +99,16 @@ pub struct ItemMeta {
 
 /// Front matter field names, in the order they are written.
 pub const FIELDS: &[&str] = &[
-    "id", "slug", "title", "status", "kind", "priority", "labels", "created_at", "updated_at", "assignee",
+    "id",
+    "slug",
+    "title",
+    "status",
+    "kind",
+    "priority",
+    "labels",
+    "created_at",
+    "updated_at",
+    "assignee",
 ];
 
 /// A whole `item.md`.
@@ -122,7 +135,8 @@ pub fn timestamp(t: OffsetDateTime) -> String {
 pub fn check_token(what: &str, s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -135,13 +149,16 @@ pub fn check_token(what: &str, s: &str) -> Result<()> {
 /// Splits `item.md` into its YAML text and body. `None` when the file does not
 /// open with a `---` line closed by another.
 pub fn split_front_matter(text: &str) -> Option<(&str, &str)> {
-    let rest = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n"))?;
+    let rest = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))?;
     if let Some(body) = rest.strip_prefix("---\n") {
         return Some(("", body));
     }
-    let end = rest.find("\n---\n").map(|i| (i, i + 5)).or_else(|| {
-        rest.strip_suffix("\n---").map(|y| (y.len(), rest.len()))
-    })?;
+    let end = rest
+        .find("\n---\n")
+        .map(|i| (i, i + 5))
+        .or_else(|| rest.strip_suffix("\n---").map(|y| (y.len(), rest.len())))?;
     Some((&rest[..end.0 + 1], &rest[end.1..]))
 }
 
@@ -169,12 +186,20 @@ pub fn parse(text: &str) -> Result<ItemDoc, ParseFailure> {
     let string = |k: &'static str, problems: &mut Vec<FieldProblem>| -> Option<String> {
         match get(k) {
             None => {
-                problems.push(FieldProblem { field: k, missing: true, message: format!("field `{k}` is missing") });
+                problems.push(FieldProblem {
+                    field: k,
+                    missing: true,
+                    message: format!("field `{k}` is missing"),
+                });
                 None
             }
             Some(serde_norway::Value::String(s)) => Some(s.clone()),
             Some(_) => {
-                problems.push(FieldProblem { field: k, missing: false, message: format!("field `{k}` must be a string") });
+                problems.push(FieldProblem {
+                    field: k,
+                    missing: false,
+                    message: format!("field `{k}` must be a string"),
+                });
                 None
             }
         }
@@ -187,7 +212,11 @@ pub fn parse(text: &str) -> Result<ItemDoc, ParseFailure> {
     let priority = string("priority", &mut problems);
     let created_at = string("created_at", &mut problems);
     let updated_at = string("updated_at", &mut problems);
-    let bad = |field: &'static str, message: String| FieldProblem { field, missing: false, message };
+    let bad = |field: &'static str, message: String| FieldProblem {
+        field,
+        missing: false,
+        message,
+    };
     if let Some(v) = &id
         && let Err(e) = ItemId::new(v)
     {
@@ -201,9 +230,15 @@ pub fn parse(text: &str) -> Result<ItemDoc, ParseFailure> {
     if let (Some(i), Some(s)) = (&id, &slug)
         && ItemId::new(i).is_ok_and(|i| i.slug().as_str() != s)
     {
-        problems.push(bad("slug", format!("slug {s:?} is not the slug of id {i:?}")));
+        problems.push(bad(
+            "slug",
+            format!("slug {s:?} is not the slug of id {i:?}"),
+        ));
     }
-    if title.as_deref().is_some_and(|t| t.trim().is_empty() || t.contains('\n')) {
+    if title
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty() || t.contains('\n'))
+    {
         problems.push(bad("title", "title must be one non-empty line".into()));
     }
     let status = status.and_then(|s| match s.parse::<Status>() {
@@ -216,12 +251,21 @@ pub fn parse(text: &str) -> Result<ItemDoc, ParseFailure> {
     if let Some(k) = &kind
         && !KINDS.contains(&k.as_str())
     {
-        problems.push(bad("kind", format!("kind {k:?} is invalid: use one of {}", KINDS.join(", "))));
+        problems.push(bad(
+            "kind",
+            format!("kind {k:?} is invalid: use one of {}", KINDS.join(", ")),
+        ));
     }
     if let Some(p) = &priority
         && !PRIORITIES.contains(&p.as_str())
     {
-        problems.push(bad("priority", format!("priority {p:?} is invalid: use one of {}", PRIORITIES.join(", "))));
+        problems.push(bad(
+            "priority",
+            format!(
+                "priority {p:?} is invalid: use one of {}",
+                PRIORITIES.join(", ")
+            ),
+        ));
     }
     for (field, v) in [("created_at", &created_at), ("updated_at", &updated_at)] {
         if let Some(v) = v
@@ -232,7 +276,11 @@ pub fn parse(text: &str) -> Result<ItemDoc, ParseFailure> {
     }
     let labels = match map.get("labels") {
         None => {
-            problems.push(FieldProblem { field: "labels", missing: true, message: "field `labels` is missing".into() });
+            problems.push(FieldProblem {
+                field: "labels",
+                missing: true,
+                message: "field `labels` is missing".into(),
+            });
             Vec::new()
         }
         Some(v) => match serde_norway::from_value::<Option<Vec<String>>>(v.clone()) {
@@ -253,7 +301,11 @@ pub fn parse(text: &str) -> Result<ItemDoc, ParseFailure> {
     };
     let assignee = match map.get("assignee") {
         None => {
-            problems.push(FieldProblem { field: "assignee", missing: true, message: "field `assignee` is missing (use `assignee: null`)".into() });
+            problems.push(FieldProblem {
+                field: "assignee",
+                missing: true,
+                message: "field `assignee` is missing (use `assignee: null`)".into(),
+            });
             None
         }
         Some(serde_norway::Value::Null) => None,
@@ -268,16 +320,39 @@ pub fn parse(text: &str) -> Result<ItemDoc, ParseFailure> {
         .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
         .filter(|(k, _)| !FIELDS.contains(&k.as_str()))
         .collect();
-    match (id, slug, title, status, kind, priority, created_at, updated_at) {
-        (Some(id), Some(slug), Some(title), Some(status), Some(kind), Some(priority), Some(created_at), Some(updated_at))
-            if problems.is_empty() =>
-        {
-            Ok(ItemDoc {
-                meta: ItemMeta { id, slug, title, status, kind, priority, labels, created_at, updated_at, assignee, extra },
-                body: body.strip_prefix('\n').unwrap_or(body).to_owned(),
-            })
-        }
-        _ => Err(ParseFailure::Fields { problems, map, body: body.strip_prefix('\n').unwrap_or(body).to_owned() }),
+    match (
+        id, slug, title, status, kind, priority, created_at, updated_at,
+    ) {
+        (
+            Some(id),
+            Some(slug),
+            Some(title),
+            Some(status),
+            Some(kind),
+            Some(priority),
+            Some(created_at),
+            Some(updated_at),
+        ) if problems.is_empty() => Ok(ItemDoc {
+            meta: ItemMeta {
+                id,
+                slug,
+                title,
+                status,
+                kind,
+                priority,
+                labels,
+                created_at,
+                updated_at,
+                assignee,
+                extra,
+            },
+            body: body.strip_prefix('\n').unwrap_or(body).to_owned(),
+        }),
+        _ => Err(ParseFailure::Fields {
+            problems,
+            map,
+            body: body.strip_prefix('\n').unwrap_or(body).to_owned(),
+        }),
     }
 }
 
@@ -335,7 +410,10 @@ pub fn render(doc: &ItemDoc) -> String {
     );
     map.insert(s("created_at"), s(&m.created_at));
     map.insert(s("updated_at"), s(&m.updated_at));
-    map.insert(s("assignee"), m.assignee.as_deref().map_or(serde_norway::Value::Null, s));
+    map.insert(
+        s("assignee"),
+        m.assignee.as_deref().map_or(serde_norway::Value::Null, s),
+    );
     for (k, v) in &m.extra {
         map.insert(s(k), v.clone());
     }
@@ -380,7 +458,10 @@ mod tests {
     fn render_then_parse_is_identity() {
         let doc = sample();
         let text = render(&doc);
-        assert!(text.starts_with("---\nid: 20260102-150405-fix-login\n"), "{text}");
+        assert!(
+            text.starts_with("---\nid: 20260102-150405-fix-login\n"),
+            "{text}"
+        );
         let back = parse(&text).unwrap();
         assert_eq!(back, doc);
     }
@@ -406,7 +487,13 @@ mod tests {
 
     #[test]
     fn no_front_matter_is_its_own_failure() {
-        assert!(matches!(parse("# just markdown\n"), Err(ParseFailure::NoFrontMatter)));
-        assert!(matches!(parse("---\nid: [\n---\n"), Err(ParseFailure::Yaml(_))));
+        assert!(matches!(
+            parse("# just markdown\n"),
+            Err(ParseFailure::NoFrontMatter)
+        ));
+        assert!(matches!(
+            parse("---\nid: [\n---\n"),
+            Err(ParseFailure::Yaml(_))
+        ));
     }
 }

@@ -85,7 +85,11 @@ impl Item {
 
     /// The verdict of its newest review.
     pub fn last_verdict(&self) -> Option<Verdict> {
-        self.events.iter().filter(|e| e.kind == "review").last().and_then(Event::verdict)
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "review")
+            .and_then(Event::verdict)
     }
 }
 
@@ -132,7 +136,10 @@ impl Store {
         std::fs::create_dir_all(&locks).map_err(io_err("create", &locks))?;
         let ignore = root.join(".gitignore");
         if !ignore.exists() {
-            durable::write_atomic(&ignore, format!("{LOCKS_DIR}/\n{QUARANTINE_DIR}/\n").as_bytes())?;
+            durable::write_atomic(
+                &ignore,
+                format!("{LOCKS_DIR}/\n{QUARANTINE_DIR}/\n").as_bytes(),
+            )?;
         }
         Ok(Store { root })
     }
@@ -166,7 +173,11 @@ impl Store {
             for ent in rd {
                 let ent = ent.map_err(io_err("read", &d))?;
                 let name = ent.file_name().to_string_lossy().into_owned();
-                out.push(Entry { folder, name, dir: ent.path() });
+                out.push(Entry {
+                    folder,
+                    name,
+                    dir: ent.path(),
+                });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -195,7 +206,10 @@ impl Store {
         match ids.len() {
             0 => Err(WorkError::NotFound(name.to_owned())),
             1 => Ok(ids.remove(0)),
-            count => Err(WorkError::Ambiguous { name: name.to_owned(), count }),
+            count => Err(WorkError::Ambiguous {
+                name: name.to_owned(),
+                count,
+            }),
         }
     }
 
@@ -209,7 +223,10 @@ impl Store {
         match found.len() {
             0 => Err(WorkError::NotFound(id.to_string())),
             1 => Ok(found.into_iter().next().unwrap_or_default()),
-            count => Err(WorkError::Ambiguous { name: id.to_string(), count }),
+            count => Err(WorkError::Ambiguous {
+                name: id.to_string(),
+                count,
+            }),
         }
     }
 
@@ -262,12 +279,17 @@ impl Store {
     pub fn create(&self, new: &NewItem) -> Result<Item> {
         let title = new.title.trim();
         if title.is_empty() || title.contains('\n') {
-            return Err(WorkError::Invalid("the title must be one non-empty line".into()));
+            return Err(WorkError::Invalid(
+                "the title must be one non-empty line".into(),
+            ));
         }
         check_token("author", &new.author)?;
         let kind = new.kind.clone().unwrap_or_else(|| "task".into());
         if !KINDS.contains(&kind.as_str()) {
-            return Err(WorkError::Invalid(format!("kind {kind:?} is invalid: use one of {}", KINDS.join(", "))));
+            return Err(WorkError::Invalid(format!(
+                "kind {kind:?} is invalid: use one of {}",
+                KINDS.join(", ")
+            )));
         }
         let priority = new.priority.clone().unwrap_or_else(|| "normal".into());
         if !PRIORITIES.contains(&priority.as_str()) {
@@ -281,8 +303,11 @@ impl Store {
         }
         let base = Slug::from_title(title)?;
         let _store = self.lock("store")?;
-        let taken: Vec<String> =
-            self.item_entries()?.into_iter().map(|(id, _)| id.slug().as_str().to_owned()).collect();
+        let taken: Vec<String> = self
+            .item_entries()?
+            .into_iter()
+            .map(|(id, _)| id.slug().as_str().to_owned())
+            .collect();
         let mut slug = base.clone();
         let mut n = 2;
         while taken.iter().any(|t| t == slug.as_str()) {
@@ -320,7 +345,8 @@ impl Store {
         durable::append(&tmp.join(THREAD_FILE), &ev.render())?;
         durable::write_atomic(&tmp.join(ARTIFACTS_DIR).join(".gitkeep"), b"")?;
         let dir = self.root.join(Status::Open.as_str()).join(id.as_str());
-        std::fs::create_dir_all(self.root.join(Status::Open.as_str())).map_err(io_err("create", &dir))?;
+        std::fs::create_dir_all(self.root.join(Status::Open.as_str()))
+            .map_err(io_err("create", &dir))?;
         std::fs::rename(&tmp, &dir).map_err(io_err("move into place", &dir))?;
         durable::sync_dir(&self.root)?;
         durable::sync_dir(self.root.join(Status::Open.as_str()).as_path())?;
@@ -358,12 +384,16 @@ impl Store {
     /// Appends a comment with `role` (one of [`ROLES`]).
     pub fn comment(&self, name: &str, author: &str, role: &str, body: &str) -> Result<Event> {
         if !ROLES.contains(&role) {
-            return Err(WorkError::Invalid(format!("role {role:?} is invalid: use one of {}", ROLES.join(", "))));
+            return Err(WorkError::Invalid(format!(
+                "role {role:?} is invalid: use one of {}",
+                ROLES.join(", ")
+            )));
         }
         if body.trim().is_empty() {
             return Err(WorkError::Invalid("the comment is empty".into()));
         }
-        let ev = Event::new("comment", author, format!("{role} by {author}"), body).with("role", role);
+        let ev =
+            Event::new("comment", author, format!("{role} by {author}"), body).with("role", role);
         self.append(name, ev)
     }
 
@@ -378,7 +408,13 @@ impl Store {
     /// `review-r2.md`, ...) opening with its verdict, and the `review` event that
     /// references it; both under the item lock, so a retried review after a crash
     /// rewrites the same round instead of adding one.
-    pub fn review(&self, name: &str, author: &str, verdict: Verdict, report: &str) -> Result<Event> {
+    pub fn review(
+        &self,
+        name: &str,
+        author: &str,
+        verdict: Verdict,
+        report: &str,
+    ) -> Result<Event> {
         check_token("author", author)?;
         let report = strip_verdict_line(report, verdict)?;
         let (ev, ()) = self.change(name, |dir, _, t| {
@@ -388,10 +424,15 @@ impl Store {
             let adir = dir.join(ARTIFACTS_DIR);
             std::fs::create_dir_all(&adir).map_err(io_err("create", &adir))?;
             durable::write_atomic(&adir.join(&file), text.as_bytes())?;
-            let ev = Event::new("review", author, format!("review round {round}: {verdict}"), summary(&report))
-                .with("verdict", verdict.as_str())
-                .with("artifact", format!("{ARTIFACTS_DIR}/{file}"))
-                .with("round", round.to_string());
+            let ev = Event::new(
+                "review",
+                author,
+                format!("review round {round}: {verdict}"),
+                summary(&report),
+            )
+            .with("verdict", verdict.as_str())
+            .with("artifact", format!("{ARTIFACTS_DIR}/{file}"))
+            .with("round", round.to_string());
             Ok((Some(ev), ()))
         })?;
         ev.ok_or_else(|| WorkError::Invalid("no event".into()))
@@ -423,7 +464,8 @@ impl Store {
         check_token("assignee", assignee)?;
         let (ev, ()) = self.change(name, |_, doc, _| {
             doc.meta.assignee = Some(assignee.to_owned());
-            let ev = Event::new("assign", author, format!("assigned to {assignee}"), "").with("assignee", assignee);
+            let ev = Event::new("assign", author, format!("assigned to {assignee}"), "")
+                .with("assignee", assignee);
             Ok((Some(ev), ()))
         })?;
         ev.ok_or_else(|| WorkError::Invalid("no event".into()))
@@ -432,11 +474,18 @@ impl Store {
     /// Closes the item: `resolution.md`, a `close` event, folder `closed/`.
     pub fn close(&self, name: &str, author: &str, resolution: &str) -> Result<Event> {
         check_token("author", author)?;
-        let text = if resolution.trim().is_empty() { "Closed." } else { resolution.trim() };
+        let text = if resolution.trim().is_empty() {
+            "Closed."
+        } else {
+            resolution.trim()
+        };
         let (ev, ()) = self.change(name, |dir, doc, _| {
             let from = doc.meta.status;
             if from == Status::Closed {
-                return Err(WorkError::Invalid(format!("{} is already closed", doc.meta.id)));
+                return Err(WorkError::Invalid(format!(
+                    "{} is already closed",
+                    doc.meta.id
+                )));
             }
             durable::write_atomic(&dir.join(RESOLUTION_FILE), format!("{text}\n").as_bytes())?;
             doc.meta.status = Status::Closed;
@@ -455,7 +504,11 @@ impl Store {
 
 /// `review.md` for round 1, `review-rN.md` after.
 pub fn artifact_name(round: usize) -> String {
-    if round <= 1 { "review.md".into() } else { format!("review-r{round}.md") }
+    if round <= 1 {
+        "review.md".into()
+    } else {
+        format!("review-r{round}.md")
+    }
 }
 
 /// The first paragraph of a report, for the thread (the whole report is the artifact).
@@ -532,7 +585,9 @@ pub fn move_dir(from: &Path, to: &Path) -> Result<()> {
             to.display()
         )));
     }
-    let parent = to.parent().ok_or_else(|| WorkError::Invalid(format!("{} has no parent", to.display())))?;
+    let parent = to
+        .parent()
+        .ok_or_else(|| WorkError::Invalid(format!("{} has no parent", to.display())))?;
     std::fs::create_dir_all(parent).map_err(io_err("create", parent))?;
     std::fs::rename(from, to).map_err(io_err("move", from))?;
     durable::sync_dir(parent)?;

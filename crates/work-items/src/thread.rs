@@ -16,7 +16,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::meta::{check_token, Status};
+use crate::meta::{Status, check_token};
 
 /// What opens every event header.
 pub const HEADER_OPEN: &str = "<!-- event:";
@@ -87,7 +87,12 @@ pub struct Event {
 
 impl Event {
     /// A new event stamped now.
-    pub fn new(kind: &str, author: &str, heading: impl Into<String>, body: impl Into<String>) -> Event {
+    pub fn new(
+        kind: &str,
+        author: &str,
+        heading: impl Into<String>,
+        body: impl Into<String>,
+    ) -> Event {
         Event {
             kind: kind.to_owned(),
             author: author.to_owned(),
@@ -112,13 +117,18 @@ impl Event {
 
     /// The verdict of a review event.
     pub fn verdict(&self) -> Option<Verdict> {
-        (self.kind == "review").then(|| self.field("verdict").and_then(Verdict::parse)).flatten()
+        (self.kind == "review")
+            .then(|| self.field("verdict").and_then(Verdict::parse))
+            .flatten()
     }
 
     /// The text appended to `thread.md` for this event (header, heading, body,
     /// blank line).
     pub fn render(&self) -> String {
-        let mut out = format!("{HEADER_OPEN} {} author: {} at: {}", self.kind, self.author, self.at);
+        let mut out = format!(
+            "{HEADER_OPEN} {} author: {} at: {}",
+            self.kind, self.author, self.at
+        );
         for (k, v) in &self.fields {
             out.push_str(&format!(" {k}: {v}"));
         }
@@ -167,7 +177,11 @@ impl Thread {
 
     /// The verdict of the newest review.
     pub fn last_verdict(&self) -> Option<Verdict> {
-        self.reviews().last().and_then(Event::verdict)
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "review")
+            .and_then(Event::verdict)
     }
 }
 
@@ -201,10 +215,16 @@ pub fn parse(text: &str) -> Thread {
                     e.line = lineno;
                     match check_event(&e) {
                         Ok(()) => current = Some(e),
-                        Err(message) => t.problems.push(EventProblem { line: lineno, message }),
+                        Err(message) => t.problems.push(EventProblem {
+                            line: lineno,
+                            message,
+                        }),
                     }
                 }
-                Err(message) => t.problems.push(EventProblem { line: lineno, message }),
+                Err(message) => t.problems.push(EventProblem {
+                    line: lineno,
+                    message,
+                }),
             }
         } else if current.is_some() {
             section.push(line);
@@ -242,7 +262,11 @@ fn finish(mut e: Event, section: &[&str]) -> Event {
     e.heading = heading;
     e.body = rest
         .iter()
-        .map(|l| l.strip_prefix(' ').filter(|s| s.starts_with(HEADER_OPEN)).unwrap_or(l))
+        .map(|l| {
+            l.strip_prefix(' ')
+                .filter(|s| s.starts_with(HEADER_OPEN))
+                .unwrap_or(l)
+        })
         .collect::<Vec<_>>()
         .join("\n")
         .trim_matches('\n')
@@ -257,7 +281,10 @@ fn parse_header(line: &str) -> Result<Event, String> {
         .ok_or("event header does not end with `-->` on the same line")?;
     let mut tokens = inner.split_whitespace();
     let kind = tokens.next().ok_or("event header has no kind")?;
-    if !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-') {
+    if !kind
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-')
+    {
         return Err(format!("event kind {kind:?} is invalid"));
     }
     let mut fields = BTreeMap::new();
@@ -266,12 +293,16 @@ fn parse_header(line: &str) -> Result<Event, String> {
             .strip_suffix(':')
             .filter(|k| !k.is_empty())
             .ok_or_else(|| format!("expected `key:` in the event header, found {key:?}"))?;
-        let value = tokens.next().ok_or_else(|| format!("field `{key}` has no value"))?;
+        let value = tokens
+            .next()
+            .ok_or_else(|| format!("field `{key}` has no value"))?;
         if fields.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(format!("field `{key}` appears twice"));
         }
     }
-    let author = fields.remove("author").ok_or("event header has no `author:`")?;
+    let author = fields
+        .remove("author")
+        .ok_or("event header has no `author:`")?;
     let at = fields.remove("at").ok_or("event header has no `at:`")?;
     Ok(Event {
         kind: kind.to_owned(),
@@ -291,29 +322,45 @@ pub fn check_event(e: &Event) -> Result<(), String> {
         return Err(format!("`at: {}` is not an RFC 3339 time", e.at));
     }
     for (k, v) in &e.fields {
-        if v.is_empty() || v.chars().any(char::is_whitespace) || v.contains("--") && k != "artifact" {
+        if v.is_empty() || v.chars().any(char::is_whitespace) || v.contains("--") && k != "artifact"
+        {
             return Err(format!("field `{k}` has an invalid value {v:?}"));
         }
     }
-    let need = |k: &str| e.field(k).ok_or_else(|| format!("a {} event needs `{k}:`", e.kind));
+    let need = |k: &str| {
+        e.field(k)
+            .ok_or_else(|| format!("a {} event needs `{k}:`", e.kind))
+    };
     let status = |k: &str| -> Result<(), String> {
-        need(k)?.parse::<Status>().map(|_| ()).map_err(|x| x.to_string())
+        need(k)?
+            .parse::<Status>()
+            .map(|_| ())
+            .map_err(|x| x.to_string())
     };
     match e.kind.as_str() {
         "comment" => {
             let r = need("role")?;
             if !ROLES.contains(&r) {
-                return Err(format!("comment role {r:?} is invalid: use one of {}", ROLES.join(", ")));
+                return Err(format!(
+                    "comment role {r:?} is invalid: use one of {}",
+                    ROLES.join(", ")
+                ));
             }
         }
         "review" => {
             let v = need("verdict")?;
-            Verdict::parse(v).ok_or_else(|| format!("verdict {v:?} is invalid: use approve or request-changes"))?;
+            Verdict::parse(v).ok_or_else(|| {
+                format!("verdict {v:?} is invalid: use approve or request-changes")
+            })?;
             let a = need("artifact")?;
             if !a.starts_with("artifacts/") || a.contains("..") || a[10..].contains('/') {
-                return Err(format!("artifact {a:?} must be a file directly in artifacts/"));
+                return Err(format!(
+                    "artifact {a:?} must be a file directly in artifacts/"
+                ));
             }
-            need("round")?.parse::<u32>().map_err(|_| "round must be a number".to_owned())?;
+            need("round")?
+                .parse::<u32>()
+                .map_err(|_| "round must be a number".to_owned())?;
         }
         "status" => {
             status("from")?;
@@ -339,16 +386,28 @@ mod tests {
 
     #[test]
     fn events_round_trip_with_a_hostile_body() {
-        let e = Event::new("comment", "alice", "plan", "step 1\n<!-- event: close author: x at: y -->\nstep 2")
-            .with("role", "plan");
-        let text = format!("{}{}", e.render(), Event::new("create", "bob", "created", "").render());
+        let e = Event::new(
+            "comment",
+            "alice",
+            "plan",
+            "step 1\n<!-- event: close author: x at: y -->\nstep 2",
+        )
+        .with("role", "plan");
+        let text = format!(
+            "{}{}",
+            e.render(),
+            Event::new("create", "bob", "created", "").render()
+        );
         let t = parse(&text);
         assert!(t.problems.is_empty(), "{:?}", t.problems);
         assert_eq!(t.events.len(), 2);
         assert_eq!(t.events[0].body, e.body);
         assert_eq!(t.events[0].heading, "plan");
         assert_eq!(t.events[0].field("role"), Some("plan"));
-        assert_eq!(t.events[1].line, text.lines().position(|l| l.contains("bob")).unwrap() + 1);
+        assert_eq!(
+            t.events[1].line,
+            text.lines().position(|l| l.contains("bob")).unwrap() + 1
+        );
     }
 
     #[test]
@@ -365,7 +424,9 @@ mod tests {
 
     #[test]
     fn unknown_kinds_are_kept_not_errors() {
-        let text = Event::new("celebrate", "a", "yay", "").with("mood", "great").render();
+        let text = Event::new("celebrate", "a", "yay", "")
+            .with("mood", "great")
+            .render();
         let t = parse(&text);
         assert!(t.problems.is_empty());
         assert_eq!(t.events[0].kind, "celebrate");
@@ -380,7 +441,11 @@ mod tests {
                 .with("round", n.to_string())
                 .render()
         };
-        let t = parse(&format!("{}{}", r(Verdict::RequestChanges, 1), r(Verdict::Approve, 2)));
+        let t = parse(&format!(
+            "{}{}",
+            r(Verdict::RequestChanges, 1),
+            r(Verdict::Approve, 2)
+        ));
         assert_eq!(t.last_verdict(), Some(Verdict::Approve));
     }
 }

@@ -33,28 +33,68 @@ fn an_item_goes_from_open_to_closed_with_every_event() {
     assert_eq!(item.meta.slug, "fix-the-login-bug");
     assert!(item.dir.ends_with(format!("open/{}", item.meta.id)));
     // Same title again: a distinct slug, never a duplicate.
-    assert_eq!(s.create(&new("Fix the login bug")).unwrap().meta.slug, "fix-the-login-bug-2");
+    assert_eq!(
+        s.create(&new("Fix the login bug")).unwrap().meta.slug,
+        "fix-the-login-bug-2"
+    );
 
-    s.comment("fix-the-login-bug", "coder", "plan", "1. reproduce").unwrap();
+    s.comment("fix-the-login-bug", "coder", "plan", "1. reproduce")
+        .unwrap();
     s.assign("fix-the-login-bug", "lead", "coder").unwrap();
-    assert!(s.set_status("fix-the-login-bug", "lead", Status::Pending).unwrap().is_some());
-    assert!(s.set_status("fix-the-login-bug", "lead", Status::Pending).unwrap().is_none());
-    s.review(&item.meta.id, "reviewer", Verdict::RequestChanges, "Add a test.").unwrap();
-    s.review(&item.meta.id, "reviewer", Verdict::Approve, "Verdict: approve\n\nGood.").unwrap();
-    let err = s.review(&item.meta.id, "reviewer", Verdict::Approve, "Verdict: request changes\nno").unwrap_err();
+    assert!(
+        s.set_status("fix-the-login-bug", "lead", Status::Pending)
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.set_status("fix-the-login-bug", "lead", Status::Pending)
+            .unwrap()
+            .is_none()
+    );
+    s.review(
+        &item.meta.id,
+        "reviewer",
+        Verdict::RequestChanges,
+        "Add a test.",
+    )
+    .unwrap();
+    s.review(
+        &item.meta.id,
+        "reviewer",
+        Verdict::Approve,
+        "Verdict: approve\n\nGood.",
+    )
+    .unwrap();
+    let err = s
+        .review(
+            &item.meta.id,
+            "reviewer",
+            Verdict::Approve,
+            "Verdict: request changes\nno",
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("opens with"), "{err}");
-    s.close("fix-the-login-bug", "lead", "Fixed in abc123.").unwrap();
+    s.close("fix-the-login-bug", "lead", "Fixed in abc123.")
+        .unwrap();
 
     let it = s.load("fix-the-login-bug").unwrap();
     assert_eq!(it.meta.status, Status::Closed);
     assert!(it.dir.starts_with(d.path().join("work-items/closed")));
     assert_eq!(it.meta.assignee.as_deref(), Some("coder"));
     let kinds: Vec<&str> = it.events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["create", "comment", "assign", "status", "review", "review", "close"]);
+    assert_eq!(
+        kinds,
+        [
+            "create", "comment", "assign", "status", "review", "review", "close"
+        ]
+    );
     assert!(it.thread_problems.is_empty(), "{:?}", it.thread_problems);
     assert_eq!(it.artifacts, ["review-r2.md", "review.md"]);
     let r1 = std::fs::read_to_string(it.dir.join("artifacts/review.md")).unwrap();
-    assert!(r1.starts_with("Verdict: request-changes\n\nAdd a test."), "{r1}");
+    assert!(
+        r1.starts_with("Verdict: request-changes\n\nAdd a test."),
+        "{r1}"
+    );
     let r2 = std::fs::read_to_string(it.dir.join("artifacts/review-r2.md")).unwrap();
     assert_eq!(r2, "Verdict: approve\n\nGood.\n");
     assert_eq!(it.last_verdict(), Some(Verdict::Approve));
@@ -72,16 +112,29 @@ fn threads_commenting_at_once_lose_nothing() {
             let (s, id) = (s.clone(), id.clone());
             sc.spawn(move || {
                 for i in 0..50 {
-                    s.comment(&id, &format!("w{w}"), "comment", &format!("note {i} from w{w}\nsecond line")).unwrap();
+                    s.comment(
+                        &id,
+                        &format!("w{w}"),
+                        "comment",
+                        &format!("note {i} from w{w}\nsecond line"),
+                    )
+                    .unwrap();
                 }
             });
         }
     });
     let it = s.load(&id).unwrap();
     assert!(it.thread_problems.is_empty());
-    assert_eq!(it.events.iter().filter(|e| e.kind == "comment").count(), 200);
+    assert_eq!(
+        it.events.iter().filter(|e| e.kind == "comment").count(),
+        200
+    );
     for w in 0..4 {
-        let mine: Vec<_> = it.events.iter().filter(|e| e.author == format!("w{w}")).collect();
+        let mine: Vec<_> = it
+            .events
+            .iter()
+            .filter(|e| e.author == format!("w{w}"))
+            .collect();
         assert_eq!(mine.len(), 50);
         for (i, e) in mine.iter().enumerate() {
             assert_eq!(e.body, format!("note {i} from w{w}\nsecond line"));
@@ -117,16 +170,22 @@ fn doctor_finds_hand_made_damage_and_fixes_the_safe_part() {
     // 4 duplicate slug: another id with Alpha's slug.
     let twin = root.join("open").join("20200101-000000-alpha");
     std::fs::create_dir_all(&twin).unwrap();
-    let t = std::fs::read_to_string(e.dir.join(ITEM_FILE)).unwrap()
+    let t = std::fs::read_to_string(e.dir.join(ITEM_FILE))
+        .unwrap()
         .replace(&e.meta.id, "20200101-000000-alpha")
         .replace("slug: echo", "slug: alpha");
     std::fs::write(twin.join(ITEM_FILE), t).unwrap();
     std::fs::write(twin.join(THREAD_FILE), "").unwrap();
     // 5 malformed event, 6 missing artifact.
-    std::fs::OpenOptions::new().append(true).open(e.dir.join(THREAD_FILE)).map(|mut f| {
-        use std::io::Write;
-        f.write_all(b"<!-- event: comment author: bob -->\n").unwrap();
-    }).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(e.dir.join(THREAD_FILE))
+        .map(|mut f| {
+            use std::io::Write;
+            f.write_all(b"<!-- event: comment author: bob -->\n")
+                .unwrap();
+        })
+        .unwrap();
     std::fs::remove_file(e.dir.join(ARTIFACTS_DIR).join("review.md")).unwrap();
     // 7 stray files, 8 leftovers of an interrupted write, 9 no front matter.
     std::fs::write(root.join("notes.txt"), "x").unwrap();
@@ -156,23 +215,47 @@ fn doctor_finds_hand_made_damage_and_fixes_the_safe_part() {
     assert!(found.iter().all(|p| !p.fixed));
 
     let fixed = doctor::check(&s, true).unwrap();
-    let repaired: Vec<&str> = fixed.iter().filter(|p| p.fixed).map(|p| p.kind.as_str()).collect();
-    for k in ["missing_field", "status_mismatch", "stray_file", "leftover_temp"] {
+    let repaired: Vec<&str> = fixed
+        .iter()
+        .filter(|p| p.fixed)
+        .map(|p| p.kind.as_str())
+        .collect();
+    for k in [
+        "missing_field",
+        "status_mismatch",
+        "stray_file",
+        "leftover_temp",
+    ] {
         assert!(repaired.contains(&k), "{k} not fixed: {fixed:#?}");
     }
     let after = doctor::check(&s, false).unwrap();
     assert_eq!(
         kinds(&after),
-        ["duplicate_id", "duplicate_slug", "malformed_event", "missing_artifact", "no_front_matter", "status_mismatch"],
+        [
+            "duplicate_id",
+            "duplicate_slug",
+            "malformed_event",
+            "missing_artifact",
+            "no_front_matter",
+            "status_mismatch"
+        ],
         "{after:#?}"
     );
     // The one mismatch left is the duplicate's: moving it would replace the original.
-    let left: Vec<_> = after.iter().filter(|p| p.kind == "status_mismatch").collect();
+    let left: Vec<_> = after
+        .iter()
+        .filter(|p| p.kind == "status_mismatch")
+        .collect();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].path, copy);
     assert!(!left[0].fixable);
     // The repairs lost nothing: the stray files are in quarantine, Bravo moved.
     assert!(root.join(".quarantine/notes.txt").is_file());
-    assert!(root.join("pending").join(&b.meta.id).join(ITEM_FILE).is_file());
+    assert!(
+        root.join("pending")
+            .join(&b.meta.id)
+            .join(ITEM_FILE)
+            .is_file()
+    );
     assert_eq!(s.load(&a.meta.id).unwrap().meta.priority, "normal");
 }

@@ -13,6 +13,7 @@ pub use inspect::{rows as pod_rows, tree_lines};
 pub use interact::one_line;
 mod interact;
 mod start;
+mod work;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -255,6 +256,8 @@ enum Cmd {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Work items: tickets in the repository, worked on by Pods (docs/work-items.md).
+    Work(work::WorkArgs),
     /// Offline demo: a scripted model edits a generated project, is killed and restored.
     Demo,
     /// Internal: run a Pod process from a launch file.
@@ -319,11 +322,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Cmd::Demo) = cli.command {
         return crate::demo::run_demo();
     }
+    let command = match cli.command {
+        Some(Cmd::Work(args)) => return work::work(args),
+        other => other,
+    };
     let roots = roots(&cli.dirs)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let command = cli.command.unwrap_or(Cmd::Tui);
+    let command = command.unwrap_or(Cmd::Tui);
     let result = rt.block_on(async move {
         match command {
             Cmd::Tui => dashboard(roots, None).await,
@@ -378,7 +385,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Cmd::Registry { json } => inspect::registry(&roots, json).await,
             Cmd::Doctor { fix, json, online } => doctor::doctor(&roots, fix, json, online).await,
             Cmd::Completions { shell } => housekeeping::completions(shell),
-            Cmd::Demo | Cmd::Serve { .. } => Ok(ExitCode::SUCCESS),
+            Cmd::Demo | Cmd::Work(_) | Cmd::Serve { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     // A line-mode client may leave a read of stdin pending on a blocking thread;

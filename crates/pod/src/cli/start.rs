@@ -96,6 +96,18 @@ pub struct RunArgs {
     /// Output token limit per model call.
     #[arg(long, value_name = "TOKENS")]
     max_output_tokens: Option<u32>,
+    /// Give the Pod the work_* tools, with write on this work item (id or slug) of the
+    /// repository around its working directory only (docs/work-items.md).
+    #[arg(long, value_name = "ITEM")]
+    work_item: Option<String>,
+    /// What it may do to that item: comment, review, status (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "comment,status",
+        requires = "work_item"
+    )]
+    work_rights: Vec<String>,
     #[command(flatten)]
     mode: OutputMode,
 }
@@ -204,6 +216,13 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     } else {
         "default"
     };
+    let work = match &args.work_item {
+        Some(item) => Some(
+            crate::work::grant_for(&cwd, item, &args.work_rights)
+                .map_err(|e| fail(Exit::Usage, format!("--work-item: {e:#}")))?,
+        ),
+        None => None,
+    };
     let s = resolved.settings;
     Ok(Manifest {
         provider: resolved.provider,
@@ -226,6 +245,7 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         },
         cwd,
         agent,
+        work,
     })
 }
 

@@ -60,6 +60,12 @@ impl Env {
         c.arg("-c").arg(script).output().unwrap()
     }
 
+    /// A bash script started in the background with the same environment.
+    pub fn pod_shell_spawn(&self, script: &str) -> std::process::Child {
+        let mut c = self.with_env(Command::new("bash"));
+        c.arg("-c").arg(script).spawn().unwrap()
+    }
+
     fn with_env(&self, mut c: Command) -> Command {
         c.env("PODS_HOME", self.home.path())
             .env_remove("PODS_DATA_DIR")

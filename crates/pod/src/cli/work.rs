@@ -1,0 +1,418 @@
+//! `pod work`: work items from the command line (format: `docs/work-items.md`).
+//! Every command acts on the repository around the current directory (the main
+//! worktree even from inside `.worktrees/<slug>`), or `--repo DIR`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use work_items::{NewItem, Status, Store, Verdict, WorkError};
+
+use super::exit::{Exit, fail};
+use crate::outln;
+use crate::work::git;
+
+/// `pod work` arguments.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  pod work init
+  pod work create --title \"Fix the login bug\" --kind bug --label auth
+  pod work list --status open
+  pod work comment fix-the-login-bug --role plan -m \"1. reproduce 2. fix\"
+  pod work review fix-the-login-bug --request-changes --file review.md
+  pod work doctor --fix")]
+pub struct WorkArgs {
+    /// The repository (default: the one around the current directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    /// Who the events are from (default: $USER).
+    #[arg(long, global = true)]
+    author: Option<String>,
+    #[command(subcommand)]
+    cmd: WorkCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkCmd {
+    /// Create `work-items/{open,pending,closed}/` in the repository.
+    Init,
+    /// Create an item (in open/).
+    Create {
+        /// One line.
+        #[arg(long)]
+        title: String,
+        /// task, bug, feature, chore, docs or refactor.
+        #[arg(long)]
+        kind: Option<String>,
+        /// urgent, high, normal or low.
+        #[arg(long)]
+        priority: Option<String>,
+        /// A label (repeatable).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// The description, from a file (`-`: stdin).
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List items (oldest first).
+    List {
+        /// Only these statuses (repeatable or comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        /// JSON array output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an item: front matter, description, thread, artifacts.
+    Show {
+        /// Id or slug.
+        item: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a comment to an item's thread.
+    Comment {
+        /// Id or slug.
+        item: String,
+        /// comment, plan, decision or implementation_report.
+        #[arg(long, default_value = "comment")]
+        role: String,
+        /// The text.
+        #[arg(short = 'm', long = "message", conflicts_with = "file")]
+        message: Option<String>,
+        /// The text, from a file (`-`: stdin).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Record a review: the report becomes artifacts/review.md (review-r2.md, ...), the verdict a thread event.
+    Review {
+        /// Id or slug.
+        item: String,
+        /// The change may be merged.
+        #[arg(
+            long,
+            conflicts_with = "request_changes",
+            required_unless_present = "request_changes"
+        )]
+        approve: bool,
+        /// Blocking: changes are needed first.
+        #[arg(long)]
+        request_changes: bool,
+        /// The report (`-`: stdin).
+        #[arg(long, value_name = "REPORT")]
+        file: PathBuf,
+    },
+    /// Move an item to open, pending or closed.
+    Status {
+        /// Id or slug.
+        item: String,
+        /// open, pending or closed.
+        status: String,
+    },
+    /// Close an item with a resolution (resolution.md).
+    Close {
+        /// Id or slug.
+        item: String,
+        /// How it was resolved.
+        #[arg(long)]
+        resolution: Option<String>,
+    },
+    /// Check the work-items folder (and items' worktrees and branches); --fix repairs what is safe.
+    Doctor {
+        /// Repair the safe problems.
+        #[arg(long)]
+        fix: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `pod work ...`.
+pub fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = crate::work::repo_root(&args.repo.map_or(here.clone(), |r| here.join(r)));
+    let dir = repo.join(work_items::DIR_NAME);
+    let author = author(args.author)?;
+    if let WorkCmd::Init = args.cmd {
+        Store::init(&dir).map_err(usage)?;
+        outln!("initialised {}", dir.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = Store::open(&dir).map_err(usage)?;
+    match args.cmd {
+        WorkCmd::Init => {}
+        WorkCmd::Create {
+            title,
+            kind,
+            priority,
+            labels,
+            body,
+            json,
+        } => {
+            let body = match body {
+                Some(p) => read_text(&p)?,
+                None => String::new(),
+            };
+            let it = store
+                .create(&NewItem {
+                    title,
+                    kind,
+                    priority,
+                    labels,
+                    body,
+                    author,
+                })
+                .map_err(usage)?;
+            if json {
+                outln!("{}", serde_json::to_string(&summary(&it))?)?;
+            } else {
+                outln!("created {} ({})", it.meta.id, it.dir.display())?;
+            }
+        }
+        WorkCmd::List { status, json } => {
+            let statuses = status
+                .iter()
+                .map(|s| s.parse::<Status>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(usage)?;
+            let (items, errors) = store.list(&statuses)?;
+            for e in &errors {
+                eprintln!("warning: {e} (run `pod work doctor`)");
+            }
+            if json {
+                let v: Vec<_> = items.iter().map(summary).collect();
+                outln!("{}", serde_json::to_string(&v)?)?;
+            } else if items.is_empty() {
+                outln!("no work items")?;
+            } else {
+                for i in &items {
+                    outln!(
+                        "{:<8} {:<40} {:<9} {}{}",
+                        i.meta.status.as_str(),
+                        i.meta.id,
+                        i.meta.priority,
+                        i.meta.title,
+                        i.meta
+                            .assignee
+                            .as_deref()
+                            .map(|a| format!("  @{a}"))
+                            .unwrap_or_default()
+                    )?;
+                }
+            }
+        }
+        WorkCmd::Show { item, json } => {
+            let it = store.load(&item).map_err(usage)?;
+            if json {
+                outln!("{}", serde_json::to_string(&it)?)?;
+            } else {
+                crate::out!("{}", crate::work::tools::show(&it))?;
+            }
+        }
+        WorkCmd::Comment {
+            item,
+            role,
+            message,
+            file,
+        } => {
+            let text = match (message, file) {
+                (Some(m), _) => m,
+                (None, Some(f)) => read_text(&f)?,
+                (None, None) => {
+                    return Err(fail(
+                        Exit::Usage,
+                        "give the comment with -m TEXT or --file FILE",
+                    ));
+                }
+            };
+            let ev = store.comment(&item, &author, &role, &text).map_err(usage)?;
+            outln!(
+                "commented on {item} ({} at {})",
+                ev.field("role").unwrap_or("comment"),
+                ev.at
+            )?;
+        }
+        WorkCmd::Review {
+            item,
+            approve,
+            file,
+            ..
+        } => {
+            let verdict = if approve {
+                Verdict::Approve
+            } else {
+                Verdict::RequestChanges
+            };
+            let report = read_text(&file)?;
+            let ev = store
+                .review(&item, &author, verdict, &report)
+                .map_err(usage)?;
+            outln!(
+                "review of {item}: {verdict} ({})",
+                ev.field("artifact").unwrap_or_default()
+            )?;
+        }
+        WorkCmd::Status { item, status } => {
+            let to: Status = status.parse().map_err(usage)?;
+            match store.set_status(&item, &author, to).map_err(usage)? {
+                Some(_) => outln!("{item} is now {to}")?,
+                None => outln!("{item} already is {to}")?,
+            }
+        }
+        WorkCmd::Close { item, resolution } => {
+            store
+                .close(&item, &author, resolution.as_deref().unwrap_or(""))
+                .map_err(usage)?;
+            outln!("closed {item}")?;
+        }
+        WorkCmd::Doctor { fix, json } => return doctor(&repo, &store, fix, json),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Store errors that are the caller's (a bad name, value or missing store) exit 2.
+fn usage(e: WorkError) -> anyhow::Error {
+    match e {
+        WorkError::Invalid(_)
+        | WorkError::NotFound(_)
+        | WorkError::NotInitialised(_)
+        | WorkError::Ambiguous { .. } => fail(Exit::Usage, e.to_string()),
+        other => other.into(),
+    }
+}
+
+fn author(flag: Option<String>) -> anyhow::Result<String> {
+    let a = flag
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "user".into());
+    work_items::meta::check_token("author", &a).map_err(usage)?;
+    Ok(a)
+}
+
+fn read_text(p: &Path) -> anyhow::Result<String> {
+    if p == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read stdin")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(p)
+        .map_err(|e| fail(Exit::Usage, format!("cannot read {}: {e}", p.display())))
+}
+
+fn summary(i: &work_items::Item) -> serde_json::Value {
+    let m = &i.meta;
+    json!({
+        "id": m.id, "slug": m.slug, "title": m.title, "status": m.status, "kind": m.kind,
+        "priority": m.priority, "labels": m.labels, "assignee": m.assignee,
+        "created_at": m.created_at, "updated_at": m.updated_at,
+        "last_verdict": i.last_verdict(), "dir": i.dir,
+    })
+}
+
+fn doctor(repo: &Path, store: &Store, fix: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let mut problems = work_items::doctor::check(store, fix)?;
+    problems.extend(git_problems(repo, store, fix));
+    let remaining = problems.iter().filter(|p| !p.fixed).count();
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string(&json!({"ok": remaining == 0, "problems": problems}))?
+        )?;
+    } else if problems.is_empty() {
+        outln!("work items: no problems")?;
+    } else {
+        for p in &problems {
+            let tag = if p.fixed {
+                "fixed"
+            } else if p.fixable {
+                "fixable"
+            } else {
+                "problem"
+            };
+            outln!(
+                "{tag:<8} {:<18} {}: {}",
+                p.kind,
+                p.path.display(),
+                p.message
+            )?;
+        }
+        if !fix && problems.iter().any(|p| p.fixable) {
+            outln!("run `pod work doctor --fix` to repair the fixable ones")?;
+        }
+    }
+    Ok(if remaining == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(Exit::Failed as u8)
+    })
+}
+
+/// Worktrees and branches of items that are closed or gone. Repairs use git's own
+/// safe forms: `git worktree remove` refuses a worktree with changes, `git branch
+/// -d` a branch that is not merged, so nothing unmerged is lost.
+fn git_problems(repo: &Path, store: &Store, fix: bool) -> Vec<work_items::Problem> {
+    use work_items::Problem;
+    let mut out = Vec::new();
+    if git::common_dir(repo).is_none() {
+        return out;
+    }
+    let (items, _) = store.list(&[]).unwrap_or_default();
+    let live = |slug: &str| {
+        items
+            .iter()
+            .any(|i| i.meta.slug == slug && i.meta.status != Status::Closed)
+    };
+    let wt_root = repo.join(".worktrees");
+    if let Ok(rd) = std::fs::read_dir(&wt_root) {
+        for e in rd.flatten() {
+            let slug = e.file_name().to_string_lossy().into_owned();
+            if live(&slug) {
+                continue;
+            }
+            let path = e.path();
+            let mut p = Problem::new(
+                "orphan_worktree",
+                &path,
+                format!("no open or pending item has slug {slug}"),
+                true,
+            );
+            if fix {
+                match git::git(repo, &["worktree", "remove", &path.to_string_lossy()]) {
+                    Ok(_) => p.fixed = true,
+                    Err(err) => p.message.push_str(&format!("; not removed: {err}")),
+                }
+            }
+            out.push(p);
+        }
+    }
+    for slug in git::work_branches(repo) {
+        if live(&slug) {
+            continue;
+        }
+        let branch = git::branch_name(&slug);
+        let mut p = Problem::new(
+            "leftover_branch",
+            &repo.join(".git/refs/heads").join(&branch),
+            format!("branch {branch} belongs to no open or pending item"),
+            true,
+        );
+        if fix {
+            match git::git(repo, &["branch", "-d", &branch]) {
+                Ok(_) => p.fixed = true,
+                Err(err) => p.message.push_str(&format!("; not deleted: {err}")),
+            }
+        }
+        out.push(p);
+    }
+    out
+}

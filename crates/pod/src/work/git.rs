@@ -1,0 +1,93 @@
+//! The git commands behind worktrees, branches and merges of work items: plain
+//! `git` processes (the repository's own configuration, hooks and credentials
+//! apply, as when the user types them), each failure reported with git's stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Runs `git -C dir ARGS`, returning trimmed stdout; a failure carries stderr.
+pub fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .with_context(|| format!("cannot run git in {}", dir.display()))?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed in {}: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+}
+
+/// The repository's common git dir (absolute), if `dir` is in a repository.
+pub fn common_dir(dir: &Path) -> Option<PathBuf> {
+    git(
+        dir,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )
+    .ok()
+    .map(PathBuf::from)
+}
+
+/// Folder of an item's worktree.
+pub fn worktree_path(repo: &Path, slug: &str) -> PathBuf {
+    repo.join(".worktrees").join(slug)
+}
+
+/// Branch of an item.
+pub fn branch_name(slug: &str) -> String {
+    format!("work/{slug}")
+}
+
+/// Whether `branch` exists.
+pub fn branch_exists(repo: &Path, branch: &str) -> bool {
+    git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
+    )
+    .is_ok()
+}
+
+/// Branches `work/*`, without the prefix.
+pub fn work_branches(repo: &Path) -> Vec<String> {
+    git(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/work/",
+        ],
+    )
+    .map(|s| {
+        s.lines()
+            .filter_map(|l| l.strip_prefix("work/"))
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Changes in the main tree that a merge must not run over: everything `git
+/// status` reports except `work-items/` (the items' own files change all along)
+/// and `.worktrees/`.
+pub fn dirty_paths(repo: &Path) -> anyhow::Result<Vec<String>> {
+    let s = git(repo, &["status", "--porcelain", "--untracked-files=all"])?;
+    Ok(s.lines()
+        .filter_map(|l| l.get(3..))
+        .filter(|p| !p.starts_with("work-items/") && !p.starts_with(".worktrees/"))
+        .map(str::to_owned)
+        .collect())
+}

@@ -1,0 +1,375 @@
+//! `pod work` end to end in a real git repository: the CLI's commands and exit
+//! codes, two processes commenting at once, doctor on git leftovers, and the
+//! `work_*` tools writing only the item a Pod is granted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Env, Mock};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// An Env whose project is a git repository with one commit and a work-items store.
+fn repo() -> Env {
+    let env = Env::new();
+    git(&env.project, &["init", "-q", "-b", "main"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-qm", "start"]);
+    env.ok(&["work", "init"]);
+    env
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s.trim()).unwrap()
+}
+
+fn create(env: &Env, title: &str) -> serde_json::Value {
+    json(&env.ok(&["work", "create", "--title", title, "--json"]))
+}
+
+#[test]
+fn the_cli_drives_an_item_and_refuses_bad_input_with_exit_2() {
+    let env = repo();
+    std::fs::write(
+        env.project.join("desc.md"),
+        "Login fails for emails with a plus.\n",
+    )
+    .unwrap();
+    let it = json(&env.ok(&[
+        "work",
+        "create",
+        "--title",
+        "Fix the login bug",
+        "--kind",
+        "bug",
+        "--priority",
+        "high",
+        "--label",
+        "auth",
+        "--body",
+        "desc.md",
+        "--json",
+    ]));
+    assert_eq!(it["slug"], "fix-the-login-bug");
+    assert_eq!(it["status"], "open");
+    let id = it["id"].as_str().unwrap().to_owned();
+    assert!(id.ends_with("-fix-the-login-bug") && id.len() == 16 + "fix-the-login-bug".len());
+
+    env.ok(&[
+        "work",
+        "comment",
+        "fix-the-login-bug",
+        "--role",
+        "plan",
+        "-m",
+        "1. reproduce\n2. fix",
+    ]);
+    std::fs::write(env.project.join("r1.md"), "Add a regression test.\n").unwrap();
+    std::fs::write(env.project.join("r2.md"), "Looks good.\n").unwrap();
+    env.ok(&[
+        "work",
+        "review",
+        &id,
+        "--request-changes",
+        "--file",
+        "r1.md",
+    ]);
+    env.ok(&["work", "review", &id, "--approve", "--file", "r2.md"]);
+    env.ok(&["work", "status", &id, "pending"]);
+
+    let list = json(&env.ok(&["work", "list", "--status", "pending", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["last_verdict"], "approve");
+    assert_eq!(
+        json(&env.ok(&["work", "list", "--status", "open", "--json"])),
+        serde_json::json!([])
+    );
+
+    let shown = json(&env.ok(&["work", "show", "fix-the-login-bug", "--json"]));
+    let kinds: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["create", "comment", "review", "review", "status"]);
+    assert_eq!(
+        shown["artifacts"],
+        serde_json::json!(["review-r2.md", "review.md"])
+    );
+    assert_eq!(shown["body"], "Login fails for emails with a plus.\n");
+    let dir = env.project.join("work-items/pending").join(&id);
+    let r2 = std::fs::read_to_string(dir.join("artifacts/review-r2.md")).unwrap();
+    assert!(r2.starts_with("Verdict: approve\n"), "{r2}");
+
+    env.ok(&["work", "close", &id, "--resolution", "Fixed in the parser."]);
+    let closed = env.project.join("work-items/closed").join(&id);
+    assert_eq!(
+        std::fs::read_to_string(closed.join("resolution.md")).unwrap(),
+        "Fixed in the parser.\n"
+    );
+    assert!(env.ok(&["work", "doctor"]).contains("no problems"));
+
+    // Bad input: a clear message, exit 2, nothing written.
+    let before = std::fs::read_to_string(closed.join("thread.md")).unwrap();
+    assert!(
+        env.fails_with(2, &["work", "show", "nope"])
+            .contains("no work item \"nope\"")
+    );
+    assert!(
+        env.fails_with(2, &["work", "comment", &id, "--role", "rant", "-m", "x"])
+            .contains("role \"rant\"")
+    );
+    assert!(
+        env.fails_with(2, &["work", "comment", &id, "-m", "  "])
+            .contains("empty")
+    );
+    assert!(
+        env.fails_with(2, &["work", "status", &id, "done"])
+            .contains("status \"done\"")
+    );
+    assert!(
+        env.fails_with(2, &["work", "create", "--title", "x", "--kind", "epic"])
+            .contains("kind \"epic\"")
+    );
+    assert!(
+        env.fails_with(2, &["work", "close", &id])
+            .contains("already closed")
+    );
+    assert_eq!(
+        std::fs::read_to_string(closed.join("thread.md")).unwrap(),
+        before
+    );
+    let bare = tempfile::tempdir().unwrap();
+    let out = env
+        .pod()
+        .current_dir(bare.path())
+        .args(["work", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pod work init"));
+}
+
+#[test]
+fn two_processes_commenting_200_times_each_lose_nothing() {
+    let env = repo();
+    let id = create(&env, "Busy item")["id"].as_str().unwrap().to_owned();
+    let bin = env!("CARGO_BIN_EXE_pod");
+    let spawn = |who: &str| {
+        env.pod_shell_spawn(&format!(
+            "for i in $(seq 1 200); do {bin} work --author {who} comment {id} -m \"$i from {who}\" >/dev/null || exit 1; done"
+        ))
+    };
+    let (a, b) = (spawn("alpha"), spawn("bravo"));
+    for mut c in [a, b] {
+        assert!(c.wait().unwrap().success());
+    }
+    let shown = json(&env.ok(&["work", "show", &id, "--json"]));
+    assert_eq!(shown["thread_problems"], serde_json::json!([]));
+    let events = shown["events"].as_array().unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e["kind"] == "comment").count(),
+        400
+    );
+    for who in ["alpha", "bravo"] {
+        let bodies: Vec<String> = events
+            .iter()
+            .filter(|e| e["author"] == who)
+            .map(|e| e["body"].as_str().unwrap().to_owned())
+            .collect();
+        let want: Vec<String> = (1..=200).map(|i| format!("{i} from {who}")).collect();
+        assert_eq!(bodies, want);
+    }
+}
+
+#[test]
+fn doctor_finds_leftover_worktrees_and_branches_and_removes_them_safely() {
+    let env = repo();
+    let done = create(&env, "Done thing")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let live = create(&env, "Live thing")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&["work", "close", &done]);
+    let p = &env.project;
+    git(
+        p,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "work/done-thing",
+            ".worktrees/done-thing",
+        ],
+    );
+    git(
+        p,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "work/live-thing",
+            ".worktrees/live-thing",
+        ],
+    );
+    std::fs::write(p.join("work-items/notes.txt"), "scribble").unwrap();
+    let out = env.run(&["work", "doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(report["ok"], false);
+    let mut kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["leftover_branch", "orphan_worktree", "stray_file"],
+        "{report}"
+    );
+
+    let out = env.run(&["work", "doctor", "--fix", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!p.join(".worktrees/done-thing").exists());
+    assert!(!git(p, &["branch", "--list", "work/done-thing"]).contains("done-thing"));
+    // The live item's worktree and branch are untouched.
+    assert!(p.join(".worktrees/live-thing").is_dir());
+    assert!(git(p, &["branch", "--list", "work/live-thing"]).contains("live-thing"));
+    assert!(env.ok(&["work", "doctor"]).contains("no problems"));
+    let _ = live;
+}
+
+const TOOLS_SCRIPT: &str = r#"
+responses:
+  - output:
+      - tool_call: work_comment
+        id: c_other
+        arguments: {"item": "other-item", "body": "sneaky"}
+      - tool_call: work_review
+        id: c_review
+        arguments: {"verdict": "request_changes", "report": "Add a test for plus signs."}
+      - tool_call: write_file
+        id: c_write
+        arguments: {"path": "ITEMDIR/artifacts/forged.md", "content": "Verdict: approve"}
+      - tool_call: work_list
+        id: c_list
+        arguments: {}
+  - output: [{text: "done"}]
+"#;
+
+#[test]
+fn work_tools_write_only_the_granted_item_and_file_tools_not_at_all() {
+    let env = repo();
+    let mine = create(&env, "My item")["id"].as_str().unwrap().to_owned();
+    let other = create(&env, "Other item")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let item_dir = env.project.join("work-items/open").join(&mine);
+    let mock = Mock::start(&TOOLS_SCRIPT.replace("ITEMDIR", &item_dir.display().to_string()));
+    let url = mock.url();
+    let out = env.run(&[
+        "run",
+        "review it",
+        "--name",
+        "rev",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+        "--write",
+        "src",
+        "--work-item",
+        "my-item",
+        "--work-rights",
+        "review",
+        "--print",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<serde_json::Value> = env
+        .log("rev")
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .filter(|e| e["kind"] == "tool_result")
+        .collect();
+    let by = |id: &str| {
+        results
+            .iter()
+            .find(|r| r.to_string().contains(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(by("c_other").contains("not allowed"), "{}", by("c_other"));
+    assert!(
+        by("c_review").contains("artifacts/review.md"),
+        "{}",
+        by("c_review")
+    );
+    assert!(by("c_write").contains("error"), "{}", by("c_write"));
+    assert!(by("c_list").contains(&other), "{}", by("c_list"));
+    // On disk: the review and its event, nothing on the other item, no forgery.
+    let report = std::fs::read_to_string(item_dir.join("artifacts/review.md")).unwrap();
+    assert_eq!(
+        report,
+        "Verdict: request-changes\n\nAdd a test for plus signs.\n"
+    );
+    assert!(!item_dir.join("artifacts/forged.md").exists());
+    let shown = json(&env.ok(&["work", "show", &mine, "--json"]));
+    let review = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "review")
+        .unwrap()
+        .clone();
+    assert_eq!(review["author"], "rev");
+    assert_eq!(review["fields"]["verdict"], "request-changes");
+    let other_shown = json(&env.ok(&["work", "show", &other, "--json"]));
+    assert_eq!(other_shown["events"].as_array().unwrap().len(), 1);
+    // The grant survives in the record (a restore keeps it).
+    let rec = pod::record::RecordStore::new(env.roots.pods.clone())
+        .load(&pod_ids::PodName::new("rev").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.manifest.work.unwrap().item.as_deref(),
+        Some(mine.as_str())
+    );
+}
