@@ -390,6 +390,7 @@ impl Controller {
             usage,
             scope: self.id.scope.clone(),
             queued_inputs: self.inbox.len(),
+            context_window: self.ctx.compactor.as_ref().and_then(|c| c.window),
         }
     }
 

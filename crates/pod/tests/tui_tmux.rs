@@ -18,7 +18,9 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str, cwd: &Path, env: &[(&str, &Path)]) -> Tmux {
-        let session = format!("pods-tui-e2e-{}", std::process::id());
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = format!("pods-tui-e2e-{}-{n}", std::process::id());
         let mut c = Command::new("tmux");
         c.args([
             "new-session",
@@ -136,6 +138,7 @@ responses:
     output: [{text: "This one stalls"}]
     stall_after_events: 1
     stall_ms: 60000
+    times: 2
   - when: {model: lead}
     output: [{text: "Noted."}]
     times: 5
@@ -161,17 +164,25 @@ responses:
         &[("PODS_HOME", home.path())],
     );
     tmux.wait_for("the empty dashboard", |s| s.contains("Pods (0)"));
-    // Start a Pod from the dashboard's form: name, default model, write scope.
+    // Start a Pod from the dashboard's form: the name is generated and the task
+    // field has the focus; replace the name, set the model, directory and scope.
     tmux.keys(&["n"]);
-    tmux.wait_for("the form", |s| s.contains("New Pod"));
+    tmux.wait_for("the form", |s| s.contains("New Pod") && s.contains("pod-"));
+    tmux.keys(&["BTab", "C-u"]);
     tmux.keys(&["-l", "lead"]);
-    tmux.keys(&["Tab"]);
+    tmux.keys(&["Tab", "Tab", "Tab"]);
     tmux.keys(&["-l", "lead"]);
-    tmux.keys(&["Tab"]);
+    tmux.keys(&["Tab", "C-u"]);
+    tmux.keys(&["-l", &project.display().to_string()]);
+    tmux.keys(&["Tab", "C-u"]);
     tmux.keys(&["-l", &project.display().to_string()]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("the tree", |s| s.contains("Pods (1)") && s.contains("lead"));
     tmux.wait_for("lead idle", |s| s.contains("idle"));
+    // The new Pod is selected with the composer focused: typing goes there.
+    tmux.wait_for("the composer focused on lead", |s| {
+        s.contains("┏ message lead")
+    });
     Fixture {
         home,
         _rt: rt,
@@ -199,7 +210,6 @@ fn dashboard_streams_shows_a_spawned_child_and_esc_interrupts() {
     }
     let f = start_dashboard();
     let tmux = &f.tmux;
-    tmux.keys(&["i"]);
     tmux.keys(&["-l", "say hello"]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("the answer", |s| s.contains("Hello from the mock model"));
@@ -219,15 +229,66 @@ fn dashboard_streams_shows_a_spawned_child_and_esc_interrupts() {
     });
     tmux.keys(&["k"]);
     tmux.keys(&["i"]);
-    // A run that stalls: Esc interrupts it and the Pod stays.
+    // A run that stalls: Esc twice interrupts it and the Pod stays.
     tmux.keys(&["-l", "stall please"]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("running", |s| s.contains("running"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Esc armed", |s| s.contains("Esc again to interrupt"));
     tmux.keys(&["Escape"]);
     tmux.wait_for("interrupted", |s| s.contains("interrupted"));
     tmux.wait_for("still idle, not stopped", |s| {
         s.contains("idle") && !s.contains("stopped")
     });
+    // Ctrl-C interrupts too. (The cancelled message came back to the composer:
+    // nothing was answered. Send it again.)
+    tmux.wait_for("the message back", |s| s.contains("your message is back"));
+    tmux.keys(&["i"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("running again", |s| s.contains("Ctrl-C interrupts"));
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("interrupted again", |s| {
+        s.matches("interrupted").count() >= 2
+    });
+}
+
+/// `/compact` typed in the composer compacts the Pod and reaches no model as a
+/// message: the mock's recorded requests never contain it.
+#[test]
+fn slash_compact_compacts_and_is_not_sent_to_the_model() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let f = start_dashboard();
+    let tmux = &f.tmux;
+    tmux.keys(&["-l", "say hello"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the answer", |s| s.contains("Hello from the mock model"));
+    tmux.wait_for("idle again", |s| s.contains("turn 1") && s.contains("idle"));
+    tmux.keys(&["-l", "/comp"]);
+    tmux.wait_for("the command list", |s| {
+        s.contains("/compact") && s.contains("commands")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the compaction marker", |s| s.contains("context compacted"));
+    // An unknown command is said to be unknown and stays in the composer.
+    tmux.keys(&["-l", "/frobnicate now"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("unknown command", |s| {
+        s.contains("unknown command /frobnicate")
+    });
+    for r in f._server.requests() {
+        let body = r.body.to_string();
+        assert!(
+            !body.contains("/comp"),
+            "a slash command reached the model: {body}"
+        );
+        assert!(
+            !body.contains("frobnicate"),
+            "an unknown command reached the model"
+        );
+    }
 }
 
 /// utime + stime of a process, in clock ticks.

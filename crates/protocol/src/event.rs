@@ -43,6 +43,10 @@ pub struct PodStatus {
     /// Input waiting behind the current run.
     #[serde(default)]
     pub queued_inputs: usize,
+    /// The model's context window in tokens, when configured or known (for the
+    /// clients' context meter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
 }
 
 /// Something that happened in a Pod. Durable events mirror session-log entries and

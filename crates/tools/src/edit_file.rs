@@ -17,7 +17,7 @@ use crate::tool::{Tool, ToolContext, ToolOutput, blocking, parse_args, schema_of
 use crate::write_file::write_and_record;
 
 /// Lines of context shown around the edit in the summary.
-const SUMMARY_CONTEXT_LINES: usize = 2;
+const SUMMARY_CONTEXT_LINES: usize = 3;
 /// Lines of the edited region shown at most in the summary.
 const SUMMARY_MAX_LINES: usize = 30;
 

@@ -36,6 +36,7 @@ fn app_with(entries: usize) -> App {
                 usage: Default::default(),
                 scope: Default::default(),
                 queued_inputs: 0,
+                context_window: None,
             },
             last_seq: 0,
         },

@@ -3,12 +3,15 @@
 //! [`Action`] for the I/O layer.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
 
 use pod_ids::{PodName, SegmentId};
 use protocol::{PodState, Request};
 
 use crate::composer::Composer;
 use crate::form::{NewPod, NewPodForm};
+use crate::meters::Meters;
 use crate::pod_view::{Link, LinkUpdate, Loaded, PodView, ViewEffect};
 use crate::tree::{Discovered, Tree};
 use crate::ui::ViewFlags;
@@ -36,6 +39,17 @@ pub enum Overlay {
     NewPod(NewPodForm),
     /// Asking to confirm stopping a Pod.
     ConfirmStop(PodName),
+    /// The selected Pod's status: model, context, tokens, cost, scope (`/status`).
+    Status,
+    /// Everything a Pod changed (`/diff`); `text` is `None` while it loads.
+    Diff {
+        /// The Pod.
+        pod: PodName,
+        /// The unified diff, once read.
+        text: Option<String>,
+        /// First line shown.
+        scroll: usize,
+    },
 }
 
 /// A command run through the `pod` executable.
@@ -47,6 +61,48 @@ pub enum PodCommand {
     Resume(PodName),
     /// `pod stop N`
     Stop(PodName),
+    /// `pod fork POD --as NEW`
+    Fork {
+        /// The Pod forked.
+        pod: PodName,
+        /// The new Pod.
+        new: PodName,
+    },
+    /// `pod rewind POD --to SEQ`
+    Rewind {
+        /// The Pod.
+        pod: PodName,
+        /// Seq of the user message to go back before.
+        to: u64,
+    },
+}
+
+/// What the composer shows a list for, derived from its text (slash commands,
+/// `@` mentions) or opened by a key (Ctrl-R history search).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Popup {
+    /// None.
+    #[default]
+    None,
+    /// The slash-command list (composer holds `/word`).
+    Slash {
+        /// Highlighted row.
+        selected: usize,
+    },
+    /// The file / child picker (the word at the cursor starts with `@`).
+    Mention {
+        /// Highlighted row.
+        selected: usize,
+    },
+    /// Reverse search over past inputs.
+    History {
+        /// What is searched for.
+        query: String,
+        /// Highlighted match (0: newest).
+        selected: usize,
+        /// The composer text before the search (Esc puts it back).
+        draft: String,
+    },
 }
 
 /// A side effect the I/O layer performs.
@@ -72,6 +128,10 @@ pub enum Action {
     Command(PodCommand),
     /// Re-run discovery now.
     Refresh,
+    /// List the files a Pod may read, for the `@` picker.
+    IndexFiles(PodName),
+    /// Read everything a Pod changed, for `/diff`.
+    Diff(PodName),
     /// Leave the TUI.
     Quit,
 }
@@ -101,6 +161,20 @@ pub struct App {
     pub message: Option<String>,
     /// Height of the transcript viewport at the last render (for paging).
     pub viewport_height: u16,
+    /// Esc was pressed once while a run was going; the next Esc interrupts.
+    pub esc_armed: bool,
+    /// The tree pane is hidden (`pod attach NAME`: one Pod, full width).
+    pub tree_hidden: bool,
+    /// The composer's list.
+    pub popup: Popup,
+    /// Readable files per Pod (paths relative to its cwd), for `@`.
+    pub files: HashMap<PodName, Vec<String>>,
+    /// Prices, context windows and the clock for the meters.
+    pub meters: Meters,
+    /// Where a new Pod runs unless the form says otherwise.
+    pub default_cwd: PathBuf,
+    /// Desktop notifications waiting to be written (the I/O layer drains them).
+    pub notifications: Vec<String>,
 }
 
 impl Default for App {
@@ -128,7 +202,98 @@ impl App {
             flags: ViewFlags::default(),
             message: None,
             viewport_height: 20,
+            esc_armed: false,
+            tree_hidden: false,
+            popup: Popup::None,
+            files: HashMap::new(),
+            meters: Meters::default(),
+            default_cwd: PathBuf::from("."),
+            notifications: Vec::new(),
         }
+    }
+
+    /// The selected Pod's working directory (where relative paths it is given
+    /// resolve), when known.
+    pub fn selected_cwd(&self) -> Option<PathBuf> {
+        let name = self.selected.as_ref()?;
+        self.tree.get(name).and_then(|p| p.cwd.clone())
+    }
+
+    /// `path` as the selected Pod would read it: relative paths are relative to
+    /// its working directory (else to the dashboard's).
+    pub fn resolve_path(&self, path: &str) -> PathBuf {
+        let p = PathBuf::from(path);
+        if p.is_absolute() {
+            return p;
+        }
+        self.selected_cwd()
+            .unwrap_or_else(|| self.default_cwd.clone())
+            .join(p)
+    }
+
+    /// Reloads a Pod's transcript from its session log.
+    pub fn reload(&mut self, name: &PodName) -> Vec<Action> {
+        let view = self.views.entry(name.clone()).or_default();
+        view.loaded = Loaded::No;
+        self.ensure_loaded(name)
+    }
+
+    /// Installs a file listing for the `@` picker.
+    pub fn set_files(&mut self, pod: PodName, files: Vec<String>) {
+        self.files.insert(pod, files);
+    }
+
+    /// The Pod's own record of its edits (outside git): every `edit_file` /
+    /// `write_file` call in its transcript, as a diff.
+    pub fn recorded_edits(&self, pod: &PodName) -> String {
+        let mut out = String::new();
+        let Some(v) = self.views.get(pod) else {
+            return out;
+        };
+        for e in v.transcript.entries() {
+            let crate::EntryKind::Tool(t) = &e.kind else {
+                continue;
+            };
+            if t.status != crate::ToolStatus::Done {
+                continue;
+            }
+            let Ok(args) =
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&t.arguments)
+            else {
+                continue;
+            };
+            let Some((old, new)) = crate::ui::edit_texts(&args) else {
+                continue;
+            };
+            let path = args
+                .get("path")
+                .or_else(|| args.get("file_path"))
+                .and_then(|p| p.as_str())
+                .unwrap_or("?");
+            out.push_str(&format!("--- {path}\n+++ {path} ({})\n", t.name));
+            for r in crate::ui::diff_rows(&old, &new, t.output.as_deref()) {
+                let n = r.number.map_or(String::new(), |n| format!("{n:>5} "));
+                out.push_str(&format!("{}{n}{}\n", r.sign, r.text));
+            }
+        }
+        if out.is_empty() {
+            out = "not a git repository, and the Pod has edited no files in this session".into();
+        }
+        out
+    }
+
+    /// Installs the result of a `/diff` read.
+    pub fn set_diff(&mut self, pod: &PodName, result: Result<String, String>) {
+        if let Overlay::Diff { pod: p, text, .. } = &mut self.overlay
+            && p == pod
+        {
+            *text = Some(result.unwrap_or_else(|e| format!("could not read the changes: {e}")));
+        }
+    }
+
+    /// When the selected Pod's current run started (while it runs).
+    pub fn running_since(&self) -> Option<Instant> {
+        self.selected_view().and_then(|v| v.running_since)
     }
 
     /// Whether no modal layer is open.
@@ -218,6 +383,23 @@ impl App {
             }
         );
         let closed = matches!(update, LinkUpdate::Closed { .. });
+        let ended = match &update {
+            LinkUpdate::Event {
+                event: protocol::Event::RunCompleted { .. },
+                ..
+            } => Some(format!("{pod} finished")),
+            LinkUpdate::Event {
+                event:
+                    protocol::Event::RunErrored {
+                        error, cancelled, ..
+                    },
+                ..
+            } if !cancelled => Some(format!("{pod} failed: {error}")),
+            _ => None,
+        };
+        if let Some(n) = ended {
+            self.notifications.push(n);
+        }
         let view = self.views.entry(pod.clone()).or_default();
         let effects = view.apply(update, selected);
         let mut actions = Vec::new();
@@ -256,11 +438,7 @@ impl App {
     }
 
     /// Installs a transcript loaded from the session log.
-    pub fn apply_log(
-        &mut self,
-        pod: &PodName,
-        result: Result<Vec<session_store::EntryKind>, String>,
-    ) {
+    pub fn apply_log(&mut self, pod: &PodName, result: Result<Vec<session_store::Entry>, String>) {
         let view = self.views.entry(pod.clone()).or_default();
         match result {
             Ok(entries) => view.finish_load(entries),
@@ -272,13 +450,36 @@ impl App {
         }
     }
 
-    /// A `pod` command finished.
-    pub fn command_done(&mut self, what: &str, result: Result<(), String>) -> Vec<Action> {
-        self.message = Some(match result {
-            Ok(()) => format!("{what}: done"),
-            Err(e) => format!("{what} failed: {e}"),
-        });
-        vec![Action::Refresh]
+    /// A `pod` command finished. A started (or forked) Pod is selected with the
+    /// composer focused; an error is shown in full in the transcript and its
+    /// last line in the status line.
+    pub fn command_done(&mut self, cmd: &PodCommand, result: Result<(), String>) -> Vec<Action> {
+        let what = crate::io::describe(cmd);
+        let mut actions = vec![Action::Refresh];
+        match result {
+            Ok(()) => {
+                self.message = Some(format!("{what}: done"));
+                let new = match cmd {
+                    PodCommand::Start(n) => Some(n.name.clone()),
+                    PodCommand::Fork { new, .. } => Some(new.clone()),
+                    _ => None,
+                };
+                if let Some(name) = new {
+                    actions.extend(self.select(name));
+                    self.focus = Focus::Composer;
+                }
+            }
+            Err(e) => {
+                let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                self.message = Some(format!("{what} failed: {}", last.trim()));
+                if let Some(v) = self.selected_view_mut() {
+                    let full: Vec<&str> = e.lines().filter(|l| !l.trim().is_empty()).collect();
+                    v.transcript
+                        .push_client_note(format!("{what} failed: {}", full.join(" · ")));
+                }
+            }
+        }
+        actions
     }
 
     /// The display state of a Pod for the tree and status line.

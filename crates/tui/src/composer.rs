@@ -4,6 +4,25 @@
 //! version (it lagged 0.30 when this was written) and we need only insert, delete,
 //! cursor moves, paste and history.
 
+use std::path::PathBuf;
+
+/// A file sent along with a message; the Pod reads it (and checks its scope)
+/// itself. Same shape as the protocol's `send_input.attachments` items.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Attachment {
+    /// A text file the model sees as a reference (path plus content, capped).
+    File {
+        /// Path (relative paths are relative to the Pod's cwd).
+        path: PathBuf,
+    },
+    /// An image the model looks at.
+    Image {
+        /// Path.
+        path: PathBuf,
+    },
+}
+
 /// Multi-line text input. The cursor is `(row, col)` in characters.
 #[derive(Debug, Clone, Default)]
 pub struct Composer {
@@ -15,6 +34,8 @@ pub struct Composer {
     browsing: Option<usize>,
     /// The draft put aside while browsing history.
     draft: Option<String>,
+    /// Files attached to the next message (`/image`, pasted images).
+    attachments: Vec<Attachment>,
 }
 
 fn byte_at(s: &str, col: usize) -> usize {
@@ -78,11 +99,56 @@ impl Composer {
         text
     }
 
-    /// Clears the text (not recorded in history).
+    /// Attaches a file to the next message (once).
+    pub fn attach(&mut self, a: Attachment) {
+        if !self.attachments.contains(&a) {
+            self.attachments.push(a);
+        }
+    }
+
+    /// The attachments of the next message.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    /// Takes the attachments out (for sending).
+    pub fn take_attachments(&mut self) -> Vec<Attachment> {
+        std::mem::take(&mut self.attachments)
+    }
+
+    /// The inputs sent from this composer, oldest first.
+    pub fn history(&self) -> &[String] {
+        &self.history
+    }
+
+    /// The word the cursor is in or just after: `(column where it starts, word)`.
+    pub fn current_word(&self) -> (usize, String) {
+        let line = self.lines.get(self.row).map_or("", String::as_str);
+        let before: Vec<char> = line.chars().take(self.col).collect();
+        let start = before
+            .iter()
+            .rposition(|c| c.is_whitespace())
+            .map_or(0, |i| i + 1);
+        (start, before[start..].iter().collect())
+    }
+
+    /// Replaces the word at the cursor (see [`Composer::current_word`]) with `with`.
+    pub fn replace_current_word(&mut self, with: &str) {
+        self.ensure();
+        let (start, _) = self.current_word();
+        let line = &mut self.lines[self.row];
+        let a = byte_at(line, start);
+        let b = byte_at(line, self.col);
+        line.replace_range(a..b, with);
+        self.col = start + with.chars().count();
+    }
+
+    /// Clears the text and attachments (not recorded in history).
     pub fn clear(&mut self) {
         self.lines = vec![String::new()];
         self.row = 0;
         self.col = 0;
+        self.attachments.clear();
     }
 
     /// Inserts one character.
@@ -240,6 +306,16 @@ mod tests {
         c.left();
         c.delete();
         assert_eq!(c.text(), "héllowörld");
+    }
+
+    #[test]
+    fn the_word_at_the_cursor_is_replaced() {
+        let mut c = Composer::new();
+        c.insert_str("look at @src/li");
+        assert_eq!(c.current_word(), (8, "@src/li".to_string()));
+        c.replace_current_word("@src/lib.rs ");
+        assert_eq!(c.text(), "look at @src/lib.rs ");
+        assert_eq!(c.cursor(), (0, 20));
     }
 
     #[test]

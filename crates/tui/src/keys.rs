@@ -5,9 +5,9 @@
 //! every listed key does something).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
-use protocol::{InputMode, PodState, Request};
+use protocol::Request;
 
-use crate::app::{Action, App, DisplayState, Focus, Overlay, PodCommand};
+use crate::app::{Action, App, DisplayState, Focus, Overlay, PodCommand, Popup};
 use crate::form::NewPodForm;
 
 /// `(context, keys, what they do)` for every binding.
@@ -15,14 +15,15 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("global", "Tab / Shift-Tab", "next / previous pane"),
     (
         "global",
-        "Esc",
-        "interrupt the selected Pod's run (the Pod stays)",
+        "Ctrl-C",
+        "interrupt the run; else clear the input; else press twice to quit",
     ),
     (
         "global",
-        "Ctrl-C Ctrl-C",
-        "quit (the first press only arms)",
+        "Esc Esc",
+        "interrupt the selected Pod's run (the Pod stays)",
     ),
+    ("global", "Ctrl-T", "show / hide the Pod tree"),
     ("global", "F1, ? (outside the composer)", "this help"),
     (
         "global",
@@ -31,7 +32,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("tree", "↑ ↓ / k j, Home / End", "select a Pod"),
     ("tree", "Enter / i", "write to the selected Pod"),
-    ("tree", "n", "new Pod (name, model, write scope)"),
+    (
+        "tree",
+        "n",
+        "new Pod (name, task, provider, model, directory, write scope)",
+    ),
     ("tree", "s", "stop the selected Pod (asks first)"),
     (
         "tree",
@@ -45,6 +50,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "C",
         "compact the selected Pod's conversation (idle Pods)",
     ),
+    ("tree", "q", "quit the dashboard (Pods keep running)"),
     ("transcript", "↑ ↓ / k j", "scroll one line"),
     (
         "transcript",
@@ -64,10 +70,33 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "↑ ↓",
         "move between lines, then through history",
     ),
+    (
+        "composer",
+        "Ctrl-R",
+        "search past inputs (again: older match)",
+    ),
+    ("composer", "/", "commands (a list opens; /help lists them)"),
+    (
+        "composer",
+        "@",
+        "attach a file, or @child to write to a child Pod",
+    ),
     ("composer", "Ctrl-U", "clear the input"),
+    ("composer", "Esc", "leave the composer (the text stays)"),
+    (
+        "list",
+        "↑ ↓, Tab / Enter, Esc",
+        "choose, take, close (commands, files, history)",
+    ),
     ("form", "Tab / ↑ ↓", "next / previous field"),
+    ("form", "Ctrl-U", "clear the field"),
     ("form", "Enter", "start the Pod; Esc cancels"),
     ("confirm", "y / Enter, n / Esc", "confirm / cancel"),
+    (
+        "view",
+        "↑ ↓, PgUp / PgDn, Esc",
+        "scroll, close (/status, /diff)",
+    ),
 ];
 
 /// Lines scrolled per mouse-wheel notch.
@@ -80,15 +109,11 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
     }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && key.code == KeyCode::Char('c') {
-        if app.quit_armed {
-            return vec![Action::Quit];
-        }
-        app.quit_armed = true;
-        app.message = Some("press Ctrl-C again to quit".into());
-        return Vec::new();
+        return ctrl_c(app);
     }
-    // A message lives until the next key; handlers below may set a new one.
+    // Armed states and messages live until the next key; handlers may set new ones.
     app.quit_armed = false;
+    let esc_armed = std::mem::take(&mut app.esc_armed);
     app.message = None;
     match std::mem::take(&mut app.overlay) {
         Overlay::None => {}
@@ -107,23 +132,55 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             };
         }
         Overlay::NewPod(mut form) => return form_key(app, &mut form, key),
-    }
-    match key.code {
-        KeyCode::Esc => return interrupt(app),
-        KeyCode::Tab => {
-            app.focus = match app.focus {
-                Focus::Tree => Focus::Transcript,
-                Focus::Transcript => Focus::Composer,
-                Focus::Composer => Focus::Tree,
+        Overlay::Status => {
+            if !matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                app.overlay = Overlay::Status;
+            }
+            return Vec::new();
+        }
+        Overlay::Diff { pod, text, scroll } => {
+            let lines = text.as_deref().map_or(0, |t| t.lines().count());
+            let page = usize::from(app.viewport_height.max(2));
+            let scroll = match key.code {
+                KeyCode::Esc | KeyCode::Char('q') => return Vec::new(),
+                KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => scroll + 1,
+                KeyCode::PageUp => scroll.saturating_sub(page),
+                KeyCode::PageDown | KeyCode::Char(' ') => scroll + page,
+                KeyCode::Home | KeyCode::Char('g') => 0,
+                KeyCode::End | KeyCode::Char('G') => lines,
+                _ => scroll,
+            };
+            app.overlay = Overlay::Diff {
+                pod,
+                text,
+                scroll: scroll.min(lines.saturating_sub(1)),
             };
             return Vec::new();
         }
+    }
+    if app.focus == Focus::Composer && app.popup != Popup::None
+        || matches!(app.popup, Popup::History { .. })
+    {
+        if let Some(actions) = popup_key(app, key) {
+            return actions;
+        }
+    }
+    match key.code {
+        KeyCode::Esc => return esc(app, esc_armed),
+        KeyCode::Tab => {
+            app.focus = next_focus(app, true);
+            return Vec::new();
+        }
         KeyCode::BackTab => {
-            app.focus = match app.focus {
-                Focus::Tree => Focus::Composer,
-                Focus::Transcript => Focus::Tree,
-                Focus::Composer => Focus::Transcript,
-            };
+            app.focus = next_focus(app, false);
+            return Vec::new();
+        }
+        KeyCode::Char('t') if ctrl => {
+            app.tree_hidden = !app.tree_hidden;
+            if app.tree_hidden && app.focus == Focus::Tree {
+                app.focus = Focus::Transcript;
+            }
             return Vec::new();
         }
         KeyCode::F(1) => {
@@ -140,11 +197,86 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
         }
         _ => {}
     }
-    match app.focus {
+    let actions = match app.focus {
         Focus::Tree => tree_key(app, key),
         Focus::Transcript => transcript_key(app, key),
         Focus::Composer => composer_key(app, key),
+    };
+    let mut actions = actions;
+    actions.extend(update_popup(app));
+    actions
+}
+
+/// Ctrl-C, as users of the other tools expect: close a list, else interrupt a
+/// run, else clear the input, else (pressed twice) quit.
+fn ctrl_c(app: &mut App) -> Vec<Action> {
+    app.esc_armed = false;
+    if let Popup::History { draft, .. } = std::mem::take(&mut app.popup) {
+        app.composer.set_text(&draft);
+        return Vec::new();
     }
+    if !app.overlay_is_none() {
+        app.overlay = Overlay::None;
+        return Vec::new();
+    }
+    let running = app
+        .selected
+        .as_ref()
+        .is_some_and(|n| app.display_state(n) == DisplayState::Running);
+    if running {
+        app.quit_armed = false;
+        return interrupt(app);
+    }
+    if app.focus == Focus::Composer && !app.composer.is_empty() {
+        app.composer.clear();
+        app.message = Some("input cleared".into());
+        return Vec::new();
+    }
+    if app.quit_armed {
+        return vec![Action::Quit];
+    }
+    app.quit_armed = true;
+    app.message = Some("press Ctrl-C again to quit (Pods keep running)".into());
+    Vec::new()
+}
+
+/// Esc leaves the composer; twice in a row while a run goes interrupts it.
+fn esc(app: &mut App, armed: bool) -> Vec<Action> {
+    if app.focus == Focus::Composer {
+        app.focus = if app.tree_hidden {
+            Focus::Transcript
+        } else {
+            Focus::Tree
+        };
+    }
+    let running = app
+        .selected
+        .as_ref()
+        .is_some_and(|n| app.display_state(n) == DisplayState::Running);
+    if !running {
+        return Vec::new();
+    }
+    if armed {
+        return interrupt(app);
+    }
+    app.esc_armed = true;
+    app.message = Some("press Esc again to interrupt".into());
+    Vec::new()
+}
+
+fn next_focus(app: &App, forward: bool) -> Focus {
+    let order: &[Focus] = if app.tree_hidden {
+        &[Focus::Transcript, Focus::Composer]
+    } else {
+        &[Focus::Tree, Focus::Transcript, Focus::Composer]
+    };
+    let i = order.iter().position(|f| *f == app.focus).unwrap_or(0);
+    let n = order.len();
+    order[if forward {
+        (i + 1) % n
+    } else {
+        (i + n - 1) % n
+    }]
 }
 
 fn page(app: &App) -> i32 {
@@ -178,7 +310,8 @@ pub fn handle_paste(app: &mut App, text: &str) {
     app.composer.insert_str(text);
 }
 
-fn interrupt(app: &mut App) -> Vec<Action> {
+/// Interrupts the selected Pod's run (it stays, idle).
+pub fn interrupt(app: &mut App) -> Vec<Action> {
     let Some(name) = app.selected.clone() else {
         return Vec::new();
     };
@@ -195,7 +328,7 @@ fn interrupt(app: &mut App) -> Vec<Action> {
 }
 
 /// Asks an idle Pod to compact now; the transcript shows the marker when done.
-fn compact(app: &mut App) -> Vec<Action> {
+pub fn compact(app: &mut App) -> Vec<Action> {
     let Some(name) = app.selected.clone() else {
         return Vec::new();
     };
@@ -245,9 +378,10 @@ fn tree_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             Vec::new()
         }
         KeyCode::Char('n') => {
-            app.overlay = Overlay::NewPod(NewPodForm::default());
+            app.overlay = Overlay::NewPod(NewPodForm::new("", app.default_cwd.clone()));
             Vec::new()
         }
+        KeyCode::Char('q') => vec![Action::Quit],
         KeyCode::Char('s') => {
             match sel {
                 Some(name) if app.display_state(&name).is_live() => {
@@ -296,7 +430,8 @@ fn tree_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
     }
 }
 
-fn resume(app: &mut App) -> Vec<Action> {
+/// Resumes the selected Pod: a paused one continues, a stopped one restarts.
+pub fn resume(app: &mut App) -> Vec<Action> {
     let Some(name) = app.selected.clone() else {
         return Vec::new();
     };
@@ -348,6 +483,13 @@ fn composer_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
         KeyCode::Enter if newline_mod => app.composer.newline(),
         KeyCode::Char('j') if ctrl => app.composer.newline(),
         KeyCode::Char('u') if ctrl => app.composer.clear(),
+        KeyCode::Char('r') if ctrl => {
+            app.popup = Popup::History {
+                query: String::new(),
+                selected: 0,
+                draft: app.composer.text(),
+            };
+        }
         KeyCode::Enter => return send(app),
         KeyCode::Char(c) if !ctrl => app.composer.insert_char(c),
         KeyCode::Backspace => app.composer.backspace(),
@@ -363,38 +505,206 @@ fn composer_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
     Vec::new()
 }
 
-fn send(app: &mut App) -> Vec<Action> {
-    if app.composer.is_empty() {
+/// Opens or closes the derived lists after the composer changed: `/word` shows
+/// the commands, a word starting with `@` the picker (listing the Pod's files
+/// the first time).
+fn update_popup(app: &mut App) -> Vec<Action> {
+    if app.focus != Focus::Composer || matches!(app.popup, Popup::History { .. }) {
+        if app.focus != Focus::Composer {
+            app.popup = Popup::None;
+        }
         return Vec::new();
     }
-    let Some(name) = app.selected.clone() else {
+    let text = app.composer.text();
+    if crate::slash::typing(&text).is_some() {
+        if !matches!(app.popup, Popup::Slash { .. }) {
+            app.popup = Popup::Slash { selected: 0 };
+        }
+        return Vec::new();
+    }
+    if app.composer.current_word().1.starts_with('@') {
+        let mut actions = Vec::new();
+        if !matches!(app.popup, Popup::Mention { .. }) {
+            app.popup = Popup::Mention { selected: 0 };
+            if let Some(pod) = app.selected.clone() {
+                actions.push(Action::IndexFiles(pod));
+            }
+        }
+        return actions;
+    }
+    app.popup = Popup::None;
+    Vec::new()
+}
+
+/// Keys while a list is open. `None`: not the list's key, handle it as usual.
+fn popup_key(app: &mut App, key: KeyEvent) -> Option<Vec<Action>> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let items = crate::completion::items(app);
+    let popup = std::mem::take(&mut app.popup);
+    let n = items.len();
+    match popup {
+        Popup::History {
+            mut query,
+            mut selected,
+            draft,
+        } => {
+            match key.code {
+                KeyCode::Esc => {
+                    app.composer.set_text(&draft);
+                    return Some(Vec::new());
+                }
+                KeyCode::Enter | KeyCode::Tab => {
+                    if let Some(item) = items.get(selected) {
+                        app.composer.set_text(&item.insert);
+                    }
+                    return Some(Vec::new());
+                }
+                KeyCode::Char('r') if ctrl => selected = (selected + 1).min(n.saturating_sub(1)),
+                KeyCode::Up => selected = (selected + 1).min(n.saturating_sub(1)),
+                KeyCode::Down => selected = selected.saturating_sub(1),
+                KeyCode::Backspace => {
+                    query.pop();
+                    selected = 0;
+                }
+                KeyCode::Char(c) if !ctrl => {
+                    query.push(c);
+                    selected = 0;
+                }
+                _ => {}
+            }
+            app.popup = Popup::History {
+                query,
+                selected,
+                draft,
+            };
+            Some(Vec::new())
+        }
+        Popup::Slash { selected } | Popup::Mention { selected } => {
+            let is_slash = matches!(popup, Popup::Slash { .. });
+            let keep = |selected| {
+                if is_slash {
+                    Popup::Slash { selected }
+                } else {
+                    Popup::Mention { selected }
+                }
+            };
+            match key.code {
+                KeyCode::Up => {
+                    app.popup = keep(selected.checked_sub(1).unwrap_or(n.saturating_sub(1)));
+                    Some(Vec::new())
+                }
+                KeyCode::Down => {
+                    app.popup = keep(if n == 0 { 0 } else { (selected + 1) % n });
+                    Some(Vec::new())
+                }
+                KeyCode::Esc => Some(Vec::new()),
+                KeyCode::Tab => {
+                    if let Some(item) = items.get(selected) {
+                        app.composer.replace_current_word(&item.insert);
+                    }
+                    Some(update_popup(app))
+                }
+                KeyCode::Enter
+                    if !key
+                        .modifiers
+                        .intersects(KeyModifiers::SHIFT | KeyModifiers::ALT) =>
+                {
+                    let Some(item) = items.get(selected) else {
+                        app.popup = keep(selected);
+                        return None;
+                    };
+                    if is_slash {
+                        // Enter runs the highlighted command (one with an argument
+                        // is completed instead, so the argument can be typed).
+                        app.composer.replace_current_word(&item.insert);
+                        if item.insert.ends_with(' ') && !item.runs_bare {
+                            return Some(Vec::new());
+                        }
+                        return Some(send(app));
+                    }
+                    app.composer.replace_current_word(&item.insert);
+                    Some(update_popup(app))
+                }
+                _ => {
+                    app.popup = keep(selected.min(n.saturating_sub(1)));
+                    None
+                }
+            }
+        }
+        Popup::None => None,
+    }
+}
+
+/// Sends the composer's text, or runs it as a slash command.
+fn send(app: &mut App) -> Vec<Action> {
+    if app.composer.is_empty() && app.composer.attachments().is_empty() {
+        return Vec::new();
+    }
+    let raw = app.composer.text();
+    if crate::slash::is_command(&raw) {
+        return match crate::slash::run(app, &raw) {
+            Some(actions) => {
+                app.composer.take();
+                app.popup = Popup::None;
+                actions
+            }
+            None => {
+                let word = raw.split_whitespace().next().unwrap_or("/");
+                app.message = Some(format!(
+                    "unknown command {word}: /help lists the commands (//text sends /text)"
+                ));
+                Vec::new()
+            }
+        };
+    }
+    let Some(mut target) = app.selected.clone() else {
         app.message = Some("no Pod selected: press n to start one".into());
         return Vec::new();
     };
-    let connected = app.views.get(&name).is_some_and(|v| v.is_connected());
+    let mut text = raw.strip_prefix('/').map_or(raw.clone(), str::to_string);
+    // `@child …` at the start writes to that child instead.
+    if let Some(child) = crate::completion::leading_child(app, &text) {
+        text = text
+            .trim_start()
+            .trim_start_matches(&format!("@{child}"))
+            .trim_start()
+            .to_string();
+        target = child;
+    }
+    let connected = app.views.get(&target).is_some_and(|v| v.is_connected());
     if !connected {
         // Keep the text: nothing is lost while the Pod is down.
         app.message = Some(format!(
-            "{name} is not connected: press r in the tree to resume it"
+            "{target} is not connected: press r in the tree to resume it"
         ));
         return Vec::new();
     }
-    let running = app
-        .views
-        .get(&name)
-        .and_then(|v| v.state())
-        .is_some_and(|s| s == PodState::Running);
-    let text = app.composer.take();
-    app.message = running.then(|| format!("queued for {name} (running)"));
-    if let Some(v) = app.views.get_mut(&name) {
+    let mut attachments = crate::completion::mentioned_files(app, &text);
+    for a in app.composer.take_attachments() {
+        if !attachments.contains(&a) {
+            attachments.push(a);
+        }
+    }
+    let running = app.display_state(&target) == DisplayState::Running;
+    app.composer.take();
+    app.popup = Popup::None;
+    let mut note = Vec::new();
+    if target.as_str() != app.selected.as_ref().map_or("", |s| s.as_str()) {
+        note.push(format!("sent to {target}"));
+    }
+    if running {
+        note.push(format!("queued for {target} (running)"));
+    }
+    if !attachments.is_empty() {
+        note.push(format!("{} attached", attachments.len()));
+    }
+    app.message = (!note.is_empty()).then(|| note.join(" · "));
+    if let Some(v) = app.views.get_mut(&target) {
         v.scroll.to_bottom();
     }
     vec![Action::Request {
-        pod: name,
-        request: Request::SendInput {
-            text,
-            mode: InputMode::Queue,
-        },
+        pod: target,
+        request: crate::completion::send_input(text, attachments),
     }]
 }
 
@@ -413,6 +723,7 @@ fn form_key(app: &mut App, form: &mut NewPodForm, key: KeyEvent) -> Vec<Action> 
             }
         }
         KeyCode::Backspace => form.backspace(),
+        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => form.clear_field(),
         KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => form.insert(c),
         _ => {}
     }

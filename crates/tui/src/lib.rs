@@ -19,7 +19,8 @@
 //!   the entries in the viewport are rendered.
 //! - Nothing polls: the loop sleeps on terminal input, socket lines, and a slow
 //!   (2 s) discovery tick that redraws only when the tree changed.
-//! - Esc interrupts a run and never stops a Pod; stopping asks for confirmation.
+//! - Interrupting takes Ctrl-C or Esc twice and never stops a Pod; stopping asks
+//!   for confirmation. A composer line starting with `/` is never sent to a model.
 //!
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
@@ -30,21 +31,29 @@
 #![deny(missing_docs)]
 
 mod app;
+mod completion;
 mod composer;
+mod files;
 mod form;
 mod io;
 mod keys;
+mod meters;
 mod pod_view;
+mod slash;
 mod transcript_model;
 mod tree;
 mod ui;
 
-pub use app::{Action, App, DisplayState, Focus, Overlay, PodCommand};
-pub use composer::Composer;
+pub use app::{Action, App, DisplayState, Focus, Overlay, PodCommand, Popup};
+pub use completion::{Item, items};
+pub use composer::{Attachment, Composer};
+pub use files::{index as index_files, score as fuzzy_score};
 pub use form::{NewPod, NewPodForm};
 pub use io::{TuiOptions, run};
 pub use keys::{KEYS, handle_key, handle_mouse, handle_paste};
+pub use meters::{Meters, Price};
 pub use pod_view::{Link, LinkUpdate, Loaded, PodView, merge_backlog};
+pub use slash::{COMMANDS, SlashCommand};
 pub use transcript_model::{Entry, EntryKind, NoticeKind, ToolEntry, ToolStatus, Transcript};
 pub use tree::{Discovered, PodInfo, Tree, TreeRow, short_scope};
 pub use ui::{Scroll, ViewFlags, render};

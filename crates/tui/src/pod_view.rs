@@ -130,6 +130,11 @@ pub struct PodView {
     /// The user input of the current run while the model has produced nothing
     /// for it yet.
     pub unanswered_input: Option<String>,
+    /// When the current run started (seen live; `None` when it was already
+    /// running as we connected, or nothing runs).
+    pub running_since: Option<std::time::Instant>,
+    /// The last run ended with an error (not a cancel): the tree marks it.
+    pub last_run_failed: bool,
 }
 
 impl Default for PodView {
@@ -143,6 +148,8 @@ impl Default for PodView {
             scroll: Scroll::default(),
             unreachable: false,
             unanswered_input: None,
+            running_since: None,
+            last_run_failed: false,
         }
     }
 }
@@ -289,6 +296,15 @@ impl PodView {
             }
             _ => {}
         }
+        match &event {
+            Event::StateChanged {
+                state: PodState::Running,
+            } => self.running_since = Some(std::time::Instant::now()),
+            Event::StateChanged { .. } => self.running_since = None,
+            Event::RunCompleted { .. } => self.last_run_failed = false,
+            Event::RunErrored { cancelled, .. } => self.last_run_failed = !cancelled,
+            _ => {}
+        }
         if let Some(st) = self.status.as_mut() {
             match &event {
                 Event::StateChanged { state } => st.state = *state,
@@ -309,15 +325,22 @@ impl PodView {
 
     /// Installs a transcript read from the session log and merges the events
     /// buffered while it loaded.
-    pub fn finish_load(&mut self, log: Vec<session_store::EntryKind>) {
+    pub fn finish_load(&mut self, log: Vec<session_store::Entry>) {
         let backlog = match std::mem::replace(&mut self.loaded, Loaded::Yes) {
             Loaded::Loading { backlog } => backlog,
             _ => Vec::new(),
         };
-        let keys: Vec<String> = log.iter().filter_map(log_key).collect();
+        let keys: Vec<String> = log.iter().filter_map(|e| log_key(&e.kind)).collect();
         let mut t = Transcript::new();
         for e in log {
-            t.apply_log_entry(e);
+            match &e.kind {
+                session_store::EntryKind::RunCompleted => self.last_run_failed = false,
+                session_store::EntryKind::RunErrored { error } => {
+                    self.last_run_failed = !error.to_ascii_lowercase().contains("cancel")
+                }
+                _ => {}
+            }
+            t.apply_log_entry_at(e.kind, Some(e.ts_ms));
         }
         if let Some(st) = &self.status {
             t.set_session_usage(st.usage);
@@ -421,6 +444,7 @@ mod tests {
             usage: Default::default(),
             scope: Default::default(),
             queued_inputs: 0,
+            context_window: None,
         }
     }
 
@@ -625,13 +649,21 @@ mod tests {
         );
         v.apply(ev(13, "after"), true);
         // The log read after hello already had the assistant message.
+        let entry = |seq, kind| session_store::Entry {
+            seq,
+            ts_ms: 0,
+            kind,
+        };
         v.finish_load(vec![
-            session_store::EntryKind::UserInput { text: "hi".into() },
-            session_store::EntryKind::AssistantItem {
-                item: transcript::Item::AssistantMessage {
-                    text: "hello".into(),
+            entry(1, session_store::EntryKind::UserInput { text: "hi".into() }),
+            entry(
+                2,
+                session_store::EntryKind::AssistantItem {
+                    item: transcript::Item::AssistantMessage {
+                        text: "hello".into(),
+                    },
                 },
-            },
+            ),
         ]);
         let kinds: Vec<_> = v.transcript.entries().iter().map(|e| &e.kind).collect();
         assert_eq!(kinds.len(), 3, "{kinds:?}");

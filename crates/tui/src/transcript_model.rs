@@ -37,7 +37,8 @@ pub struct ToolEntry {
     pub status: ToolStatus,
     /// Output text once finished.
     pub output: Option<String>,
-    /// How long it ran, when the Pod reported it (live only).
+    /// How long it ran: reported live, or from the log's timestamps (call logged
+    /// to result logged).
     pub duration_ms: Option<u64>,
 }
 
@@ -154,6 +155,8 @@ pub struct Transcript {
     session_usage: Usage,
     /// Input tokens of the latest model call: how full the context is.
     last_context_tokens: u64,
+    /// When each tool call was logged (log loads only), for its duration.
+    call_logged_at: HashMap<String, u64>,
 }
 
 impl Transcript {
@@ -190,6 +193,14 @@ impl Transcript {
     /// Prompt size of the latest model call (input + cache reads + cache writes).
     pub fn context_tokens(&self) -> u64 {
         self.last_context_tokens
+    }
+
+    /// The user's past inputs, oldest first (for history search).
+    pub fn user_inputs(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.entries.iter().filter_map(|e| match &e.kind {
+            EntryKind::User(t) => Some(t.as_str()),
+            _ => None,
+        })
     }
 
     /// Sets the session usage (from a status report, which knows the whole session).
@@ -429,8 +440,27 @@ impl Transcript {
 
     /// Applies one session-log entry (past transcript of a Pod).
     pub fn apply_log_entry(&mut self, kind: session_store::EntryKind) {
+        self.apply_log_entry_at(kind, None);
+    }
+
+    /// Applies one session-log entry written at `ts_ms`; a tool result's duration
+    /// is the time between its call and its result being logged.
+    pub fn apply_log_entry_at(&mut self, kind: session_store::EntryKind, ts_ms: Option<u64>) {
         use session_store::EntryKind as K;
         match kind {
+            K::AssistantItem {
+                item: Item::ToolCall(call),
+            } => {
+                if let Some(ts) = ts_ms {
+                    self.call_logged_at.insert(call.call_id.clone(), ts);
+                }
+                self.apply_item(Item::ToolCall(call));
+            }
+            K::ToolResult { result } => {
+                let started = self.call_logged_at.remove(&result.call_id);
+                let duration = started.zip(ts_ms).map(|(a, b)| b.saturating_sub(a));
+                self.apply_result(result, duration);
+            }
             K::SegmentStart(start) => {
                 for item in start.history {
                     self.apply_item(item);
@@ -438,7 +468,6 @@ impl Transcript {
             }
             K::UserInput { text } => self.push(EntryKind::User(text)),
             K::AssistantItem { item } => self.apply_item(item),
-            K::ToolResult { result } => self.apply_result(result, None),
             K::SystemItem { text } => self.apply_item(Item::Notice { text }),
             K::TurnEnd { turn } => self.turn_end(turn),
             K::RunCompleted => self.finish_streams(),
@@ -597,6 +626,36 @@ mod tests {
             matches!(t.entries()[1].kind, EntryKind::TurnEnd { turn: 1, usage } if usage.input_tokens == 100)
         );
         assert_eq!(t.context_tokens(), 100);
+    }
+
+    #[test]
+    fn a_tool_loaded_from_the_log_has_a_duration_from_the_timestamps() {
+        use session_store::EntryKind as K;
+        let mut t = Transcript::new();
+        t.apply_log_entry_at(
+            K::AssistantItem {
+                item: Item::ToolCall(ToolCall {
+                    call_id: "c1".into(),
+                    name: "bash".into(),
+                    arguments: "{}".into(),
+                }),
+            },
+            Some(1_000),
+        );
+        t.apply_log_entry_at(
+            K::ToolResult {
+                result: ToolResult {
+                    call_id: "c1".into(),
+                    name: "bash".into(),
+                    output: "ok".into(),
+                    is_error: false,
+                },
+            },
+            Some(3_500),
+        );
+        assert!(
+            matches!(&t.entries()[0].kind, EntryKind::Tool(tool) if tool.duration_ms == Some(2_500))
+        );
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct PodInfo {
     pub pending: bool,
     /// Active segment from the pod store.
     pub segment: Option<SegmentId>,
+    /// Working directory (from the stored manifest).
+    pub cwd: Option<std::path::PathBuf>,
+    /// Directories it may read (write scope included), for the `@` picker.
+    pub readable: Vec<std::path::PathBuf>,
     /// Its socket exists: worth trying to connect (a hint only, like every socket
     /// path; a stale socket just fails to connect). Covers Pods the registry does
     /// not list, e.g. runtimes that do not register.
@@ -44,6 +48,8 @@ impl PodInfo {
             lost: false,
             pending: false,
             segment: None,
+            cwd: None,
+            readable: Vec::new(),
             socket_present: false,
         }
     }

@@ -26,31 +26,55 @@ fn type_text(app: &mut tui::App, s: &str) {
 #[test]
 fn ctrl_c_twice_quits_and_another_key_disarms() {
     let mut app = three_pods();
+    app.select(name("docs")); // nothing runs there: Ctrl-C is about quitting
     assert!(handle_key(&mut app, ctrl('c')).is_empty());
     assert!(app.quit_armed);
-    handle_key(&mut app, key(KeyCode::Down));
+    handle_key(&mut app, key(KeyCode::Char('x')));
     assert!(!app.quit_armed, "any other key disarms");
     assert!(handle_key(&mut app, ctrl('c')).is_empty());
     assert_eq!(handle_key(&mut app, ctrl('c')), vec![Action::Quit]);
 }
 
 #[test]
-fn esc_interrupts_a_running_pod_and_never_stops_it() {
+fn ctrl_c_or_esc_twice_interrupts_a_running_pod_and_never_stops_it() {
+    let interrupt = vec![Action::Request {
+        pod: name("lead"),
+        request: Request::Interrupt,
+    }];
     let mut app = three_pods();
     for focus in [Focus::Tree, Focus::Transcript, Focus::Composer] {
         app.focus = focus;
-        let actions = handle_key(&mut app, key(KeyCode::Esc));
-        assert_eq!(
-            actions,
-            vec![Action::Request {
-                pod: name("lead"),
-                request: Request::Interrupt
-            }]
-        );
+        assert_eq!(handle_key(&mut app, ctrl('c')), interrupt);
+        app.focus = focus;
+        // One Esc only arms (and leaves the composer); the second interrupts.
+        assert!(handle_key(&mut app, key(KeyCode::Esc)).is_empty());
+        assert_ne!(app.focus, Focus::Composer, "Esc leaves the composer");
+        assert_eq!(handle_key(&mut app, key(KeyCode::Esc)), interrupt);
     }
+    // Another key between the two presses disarms.
+    handle_key(&mut app, key(KeyCode::Esc));
+    handle_key(&mut app, key(KeyCode::Down));
+    assert!(handle_key(&mut app, key(KeyCode::Esc)).is_empty());
     // An idle Pod: nothing to interrupt, and certainly no stop.
     app.select(name("worker"));
     assert!(handle_key(&mut app, key(KeyCode::Esc)).is_empty());
+    assert!(handle_key(&mut app, key(KeyCode::Esc)).is_empty());
+}
+
+#[test]
+fn ctrl_c_in_a_composer_with_text_clears_it_and_q_quits_from_the_tree() {
+    let mut app = three_pods();
+    app.select(name("worker"));
+    app.focus = Focus::Composer;
+    type_text(&mut app, "draft");
+    assert!(handle_key(&mut app, ctrl('c')).is_empty());
+    assert!(app.composer.is_empty());
+    assert!(!app.quit_armed, "clearing does not arm quitting");
+    app.focus = Focus::Tree;
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('q'))),
+        vec![Action::Quit]
+    );
 }
 
 #[test]
@@ -167,18 +191,42 @@ fn tree_navigation_parent_child_and_follow() {
 fn new_pod_form_submits_a_start_command() {
     let mut app = three_pods();
     handle_key(&mut app, key(KeyCode::Char('n')));
+    // The name is generated; the task field has the focus.
+    let Overlay::NewPod(form) = &app.overlay else {
+        panic!("form expected")
+    };
+    assert!(form.values[0].starts_with("pod-"));
+    type_text(&mut app, "write the tests");
+    handle_key(&mut app, key(KeyCode::BackTab));
+    handle_key(&mut app, ctrl('u'));
     type_text(&mut app, "tester");
-    handle_key(&mut app, key(KeyCode::Tab));
-    handle_key(&mut app, key(KeyCode::Tab));
+    for _ in 0..5 {
+        handle_key(&mut app, key(KeyCode::Tab));
+    }
+    handle_key(&mut app, ctrl('u'));
     type_text(&mut app, "/w/tests");
     let actions = handle_key(&mut app, key(KeyCode::Enter));
     let [Action::Command(PodCommand::Start(new))] = &actions[..] else {
         panic!("{actions:?}")
     };
     assert_eq!(
-        (new.name.as_str(), new.model.as_deref(), &new.write[..]),
-        ("tester", None, &["/w/tests".to_string()][..])
+        (
+            new.name.as_str(),
+            new.task.as_deref(),
+            new.model.as_deref(),
+            &new.write[..]
+        ),
+        (
+            "tester",
+            Some("write the tests"),
+            None,
+            &["/w/tests".to_string()][..]
+        )
     );
+    // Once started, the new Pod is selected with the composer focused.
+    app.command_done(&PodCommand::Start(new.clone()), Ok(()));
+    assert_eq!(app.selected, Some(name("tester")));
+    assert_eq!(app.focus, Focus::Composer);
     assert!(matches!(app.overlay, Overlay::None));
 }
 

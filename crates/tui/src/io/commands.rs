@@ -30,17 +30,44 @@ pub fn command_args(cmd: &PodCommand, roots: &Roots) -> Vec<String> {
                 "--name".into(),
                 new.name.to_string(),
             ]);
-            if let Some(m) = &new.model {
-                args.extend(["--model".into(), m.clone()]);
+            for (flag, v) in [
+                ("--provider", &new.provider),
+                ("--model", &new.model),
+                ("--cwd", &new.cwd),
+            ] {
+                if let Some(v) = v {
+                    args.extend([flag.into(), v.clone()]);
+                }
+            }
+            // The form's promise: an empty write field is read-only, not the
+            // configured default scope.
+            if new.write.is_empty() {
+                args.push("--read-only".into());
             }
             for w in &new.write {
                 args.extend(["--write".into(), w.clone()]);
+            }
+            if let Some(task) = &new.task {
+                // After `--`: a task starting with `-` is still the task.
+                args.extend(["--".into(), task.clone()]);
             }
         }
         PodCommand::Resume(name) => {
             args.extend(["resume".into(), name.to_string(), "--detach".into()])
         }
         PodCommand::Stop(name) => args.extend(["stop".into(), name.to_string()]),
+        PodCommand::Fork { pod, new } => args.extend([
+            "fork".into(),
+            pod.to_string(),
+            "--as".into(),
+            new.to_string(),
+        ]),
+        PodCommand::Rewind { pod, to } => args.extend([
+            "rewind".into(),
+            pod.to_string(),
+            "--to".into(),
+            to.to_string(),
+        ]),
     }
     args
 }
@@ -51,11 +78,14 @@ pub fn describe(cmd: &PodCommand) -> String {
         PodCommand::Start(n) => format!("start {}", n.name),
         PodCommand::Resume(n) => format!("resume {n}"),
         PodCommand::Stop(n) => format!("stop {n}"),
+        PodCommand::Fork { pod, new } => format!("fork {pod} as {new}"),
+        PodCommand::Rewind { pod, to } => format!("rewind {pod} to {to}"),
     }
 }
 
 /// Runs `exe` with the command's arguments; stdin closed, output captured (it must
-/// not scribble over the full-screen UI). An error carries the last stderr line.
+/// not scribble over the full-screen UI). An error carries the whole stderr (the
+/// status line shows its last line, the transcript all of it).
 pub async fn run_command(exe: &Path, cmd: &PodCommand, roots: &Roots) -> Result<(), String> {
     let out = Command::new(exe)
         .args(command_args(cmd, roots))
@@ -68,12 +98,7 @@ pub async fn run_command(exe: &Path, cmd: &PodCommand, roots: &Roots) -> Result<
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    Err(format!("{} ({})", last.trim(), out.status))
+    Err(format!("{} ({})", stderr.trim(), out.status))
 }
 
 #[cfg(test)]
@@ -87,7 +112,10 @@ mod tests {
         let args = command_args(
             &PodCommand::Start(NewPod {
                 name: "w".parse().unwrap(),
+                task: Some("-fix it".into()),
+                provider: None,
                 model: Some("m".into()),
+                cwd: Some("/w".into()),
                 write: vec!["/a".into()],
             }),
             &roots,
@@ -95,9 +123,19 @@ mod tests {
         let s = args.join(" ");
         assert!(s.contains("--runtime-dir /h/run"), "{s}");
         assert!(
-            s.ends_with("run --detach --name w --model m --write /a"),
+            s.ends_with("run --detach --name w --model m --cwd /w --write /a -- -fix it"),
             "{s}"
         );
+        let ro = NewPod {
+            name: "r".parse().unwrap(),
+            task: None,
+            provider: None,
+            model: None,
+            cwd: None,
+            write: vec![],
+        };
+        let s = command_args(&PodCommand::Start(ro), &roots).join(" ");
+        assert!(s.ends_with("run --detach --name r --read-only"), "{s}");
         let s = command_args(&PodCommand::Resume("w".parse().unwrap()), &roots).join(" ");
         assert!(s.ends_with("resume w --detach"));
     }

@@ -36,6 +36,14 @@ pub fn discover(roots: &Roots, home: Option<&Path>) -> Discovered {
                         info.write_short =
                             short_scope(&write_paths(rec.manifest.scope.write_rules()), home);
                         info.pending = !rec.state.is_active();
+                        info.cwd = Some(rec.manifest.cwd.clone());
+                        info.readable = rec
+                            .manifest
+                            .scope
+                            .allow
+                            .iter()
+                            .map(|r| r.path.as_path().to_path_buf())
+                            .collect();
                         info.segment = Some(rec.state.segment());
                         for c in &rec.children {
                             child_records.push((rec.name.clone(), c.clone()));

@@ -9,6 +9,7 @@
 
 mod commands;
 mod connection;
+mod diff;
 mod discovery;
 mod terminal;
 
@@ -27,7 +28,7 @@ use crate::app::{Action, App};
 use crate::pod_view::LinkUpdate;
 use crate::tree::Discovered;
 
-pub use commands::run_command;
+pub use commands::{describe, run_command};
 pub use discovery::discover;
 
 /// How often the tree is re-read from the pod store and registry.
@@ -42,6 +43,26 @@ pub struct TuiOptions {
     pub focus: Option<PodName>,
     /// The `pod` executable used for start / resume / stop.
     pub pod_exe: PathBuf,
+    /// Start with the tree hidden (one Pod, full width).
+    pub tree_hidden: bool,
+    /// Prices for the cost meter (model id or prefix → price).
+    pub prices: std::collections::BTreeMap<String, crate::meters::Price>,
+    /// How a finished Pod is announced.
+    pub notify: Notify,
+}
+
+/// How the dashboard tells that a Pod finished or failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    /// A desktop notification (OSC 9, shown by iTerm2, WezTerm, kitty, Windows
+    /// Terminal, …) and nothing else.
+    #[default]
+    Osc9,
+    /// The terminal bell.
+    Bell,
+    /// Nothing.
+    Off,
 }
 
 impl TuiOptions {
@@ -51,6 +72,9 @@ impl TuiOptions {
             roots,
             focus: None,
             pod_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pod")),
+            tree_hidden: false,
+            prices: Default::default(),
+            notify: Notify::default(),
         }
     }
 }
@@ -61,11 +85,15 @@ pub(crate) enum Input {
     /// From a Pod connection.
     Link(PodName, LinkUpdate),
     /// A transcript read from the session log.
-    Log(PodName, Result<Vec<session_store::EntryKind>, String>),
+    Log(PodName, Result<Vec<session_store::Entry>, String>),
     /// A discovery pass.
     Discovered(Discovered),
     /// A `pod` command finished.
-    CommandDone(String, Result<(), String>),
+    CommandDone(crate::app::PodCommand, Result<(), String>),
+    /// A Pod's readable files, for the `@` picker.
+    Files(PodName, Vec<String>),
+    /// What a Pod changed (`Ok(None)`: its directory is not in git).
+    Diff(PodName, Result<Option<String>, String>),
 }
 
 struct Runtime {
@@ -118,6 +146,30 @@ impl Runtime {
                     ));
                 }
                 Action::LoadLog { pod, segment } => self.spawn_log_load(pod, segment),
+                Action::IndexFiles(pod) => {
+                    let Some(info) = app.tree.get(&pod) else {
+                        continue;
+                    };
+                    let cwd = info.cwd.clone().unwrap_or_else(|| app.default_cwd.clone());
+                    let roots = diff::index_roots(&cwd, &info.readable);
+                    let tx = self.tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let files = crate::files::index(&roots, &cwd);
+                        let _ = tx.send(Input::Files(pod, files));
+                    });
+                }
+                Action::Diff(pod) => {
+                    let cwd = app
+                        .tree
+                        .get(&pod)
+                        .and_then(|p| p.cwd.clone())
+                        .unwrap_or_else(|| app.default_cwd.clone());
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let result = diff::git_changes(&cwd).await;
+                        let _ = tx.send(Input::Diff(pod, result));
+                    });
+                }
                 Action::Request { pod, request } => {
                     let sent = self
                         .conns
@@ -133,7 +185,7 @@ impl Runtime {
                     let tx = self.tx.clone();
                     tokio::spawn(async move {
                         let result = run_command(&exe, &cmd, &roots).await;
-                        let _ = tx.send(Input::CommandDone(commands::describe(&cmd), result));
+                        let _ = tx.send(Input::CommandDone(cmd, result));
                     });
                 }
             }
@@ -158,7 +210,20 @@ impl Runtime {
                 self.discovering = false;
                 app.set_discovered(d)
             }
-            Input::CommandDone(what, result) => (true, app.command_done(&what, result)),
+            Input::CommandDone(cmd, result) => (true, app.command_done(&cmd, result)),
+            Input::Files(pod, files) => {
+                app.set_files(pod, files);
+                (true, Vec::new())
+            }
+            Input::Diff(pod, result) => {
+                let result = match result {
+                    Ok(Some(text)) => Ok(text),
+                    Ok(None) => Ok(app.recorded_edits(&pod)),
+                    Err(e) => Err(e),
+                };
+                app.set_diff(&pod, result);
+                (true, Vec::new())
+            }
         }
     }
 }
@@ -169,7 +234,7 @@ fn load_log(
     roots: &Roots,
     pod: &PodName,
     segment: Option<SegmentId>,
-) -> Result<Vec<session_store::EntryKind>, String> {
+) -> Result<Vec<session_store::Entry>, String> {
     let segment = match segment {
         Some(s) => s,
         None => pod_store::PodStore::new(&roots.pods)
@@ -181,7 +246,7 @@ fn load_log(
     let read = SessionStore::new(roots.sessions.clone())
         .read_segment(segment)
         .map_err(|e| e.to_string())?;
-    Ok(read.entries.into_iter().map(|e| e.kind).collect())
+    Ok(read.entries)
 }
 
 /// Runs the dashboard until the user quits (Ctrl-C twice).
@@ -196,9 +261,16 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
         discovering: false,
     };
     let mut app = App::new(rt.opts.focus.clone());
+    app.tree_hidden = rt.opts.tree_hidden && rt.opts.focus.is_some();
+    app.meters.prices = rt.opts.prices.clone();
+    app.default_cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let notify = rt.opts.notify;
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(DISCOVERY_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The elapsed-time meter: a redraw a second, only while the shown Pod runs.
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     screen.terminal.draw(|f| crate::ui::render(&mut app, f))?;
     loop {
         let mut redraw = false;
@@ -221,6 +293,7 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
                 actions = a;
             }
             _ = tick.tick() => rt.spawn_discovery(),
+            _ = second.tick(), if app.running_since().is_some() => redraw = true,
         }
         // Coalesce a burst (streaming deltas) into one frame.
         while let Ok(input) = rx.try_recv() {
@@ -232,6 +305,9 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
         }
         if !rt.perform(&mut app, actions) {
             break;
+        }
+        for n in app.notifications.drain(..) {
+            terminal::notify(notify, &n);
         }
         if redraw {
             screen.terminal.draw(|f| crate::ui::render(&mut app, f))?;

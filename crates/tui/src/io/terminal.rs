@@ -76,3 +76,18 @@ impl Drop for Screen {
         restore(self.enhanced);
     }
 }
+
+/// Announces `text` the configured way. OSC 9 carries no control characters
+/// (they would end the sequence early or drive the terminal).
+pub fn notify(how: super::Notify, text: &str) {
+    use std::io::Write;
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    let seq = match how {
+        super::Notify::Osc9 => format!("\x1b]9;{clean}\x07"),
+        super::Notify::Bell => "\x07".to_string(),
+        super::Notify::Off => return,
+    };
+    let mut out = stdout();
+    let _ = out.write_all(seq.as_bytes());
+    let _ = out.flush();
+}

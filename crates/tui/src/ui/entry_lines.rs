@@ -5,12 +5,16 @@ use ratatui::text::{Line, Span};
 use serde_json::Value;
 
 use super::ViewFlags;
+use super::edit_diff;
 use super::markdown::render_markdown;
 use super::wrap::{Logical, wrap};
 use crate::transcript_model::{EntryKind, NoticeKind, ToolEntry, ToolStatus};
 
-/// Diff lines shown for an edit while tool details are collapsed.
-const DIFF_PREVIEW: usize = 4;
+/// Diff rows shown for an edit while tool details are collapsed (room for the
+/// context above a change and the change itself).
+const DIFF_PREVIEW: usize = 10;
+/// Diff rows shown when tool details are expanded.
+const DIFF_EXPANDED: usize = 400;
 /// Output lines shown when tool details are expanded.
 const OUTPUT_EXPANDED: usize = 40;
 
@@ -98,9 +102,11 @@ pub fn render_entry(kind: &EntryKind, width: u16, flags: ViewFlags) -> Vec<Line<
             out.push(Line::default());
         }
         EntryKind::TurnEnd { turn, usage } => {
+            // The same input figure as the status line: every prompt token,
+            // cached ones included (their share follows).
             let mut label = format!(
-                " turn {turn} · {} in · {} out",
-                tokens(usage.input_tokens),
+                " turn {turn} · in {} · out {}",
+                tokens(crate::meters::input_total(usage)),
                 tokens(usage.output_tokens)
             );
             if usage.cache_read_tokens > 0 {
@@ -195,22 +201,6 @@ fn summary(t: &ToolEntry, args: Option<&serde_json::Map<String, Value>>) -> Stri
     s.chars().take(80).collect()
 }
 
-/// `(removed, added)` text of an edit-like call.
-fn edit_texts(args: &serde_json::Map<String, Value>) -> Option<(String, String)> {
-    let get = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
-    for (old, new) in [
-        ("old_string", "new_string"),
-        ("old", "new"),
-        ("old_text", "new_text"),
-        ("search", "replace"),
-    ] {
-        if let (Some(o), Some(n)) = (get(old), get(new)) {
-            return Some((o, n));
-        }
-    }
-    get("content").map(|c| (String::new(), c))
-}
-
 fn render_tool(t: &ToolEntry, width: u16, flags: ViewFlags, out: &mut Vec<Line<'static>>) {
     let args: Option<serde_json::Map<String, Value>> = serde_json::from_str(&t.arguments).ok();
     let (icon, color) = match t.status {
@@ -246,28 +236,17 @@ fn render_tool(t: &ToolEntry, width: u16, flags: ViewFlags, out: &mut Vec<Line<'
         out,
     );
     let gutter = Span::styled("  │ ", dim());
-    if let Some((old, new)) = args.as_ref().and_then(edit_texts) {
-        let mut diff: Vec<(String, Style)> = Vec::new();
-        diff.extend(
-            old.lines()
-                .map(|l| (format!("- {l}"), Style::default().fg(Color::Red))),
-        );
-        diff.extend(
-            new.lines()
-                .map(|l| (format!("+ {l}"), Style::default().fg(Color::Green))),
-        );
-        let total = diff.len();
+    if let Some((old, new)) = args.as_ref().and_then(edit_diff::edit_texts) {
+        let path = summary(t, args.as_ref());
+        let rows = edit_diff::diff_rows(&old, &new, t.output.as_deref());
+        let total = rows.len();
         let shown = if flags.tools {
-            total.min(200)
+            total.min(DIFF_EXPANDED)
         } else {
             total.min(DIFF_PREVIEW)
         };
-        for (text, style) in diff.into_iter().take(shown) {
-            wrap(
-                Logical::prefixed(gutter.clone(), vec![(text, style)]),
-                width,
-                out,
-            );
+        for l in edit_diff::styled(&rows[..shown], edit_diff::lang_of(&path), &gutter) {
+            wrap(l, width, out);
         }
         if total > shown {
             out.push(Line::from(vec![

@@ -5,6 +5,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use super::highlight;
+use super::table::Table;
 use super::wrap::{Logical, wrap};
 
 struct Builder {
@@ -16,6 +17,10 @@ struct Builder {
     quote_depth: usize,
     code: Option<String>,
     pending_item_marker: Option<String>,
+    /// The table being collected (cells gather inline text instead of lines).
+    table: Option<Table>,
+    /// Destinations of the open links, shown after the link text.
+    links: Vec<String>,
 }
 
 impl Builder {
@@ -63,6 +68,13 @@ impl Builder {
     }
 
     fn text(&mut self, s: &str) {
+        let st = self.style();
+        if let Some(t) = &mut self.table {
+            if let Some(cell) = t.rows.last_mut().and_then(|r| r.last_mut()) {
+                cell.push((s.to_string(), st));
+            }
+            return;
+        }
         if self.cur.spans.is_empty() && self.cur.first_prefix.is_empty() {
             let (f, r) = self.prefixes();
             self.cur.first_prefix = f;
@@ -70,6 +82,21 @@ impl Builder {
         }
         let st = self.style();
         self.cur.spans.push((s.to_string(), st));
+    }
+
+    /// Whether the current line's text ends with `s` (an autolink's text is its
+    /// address already).
+    fn cur_text_ends_with(&self, s: &str) -> bool {
+        let text: String = match &self.table {
+            Some(t) => t
+                .rows
+                .last()
+                .and_then(|r| r.last())
+                .map(|c| c.iter().map(|(t, _)| t.as_str()).collect())
+                .unwrap_or_default(),
+            None => self.cur.spans.iter().map(|(t, _)| t.as_str()).collect(),
+        };
+        text.ends_with(s) || text.ends_with(s.trim_start_matches("mailto:"))
     }
 
     fn end_line(&mut self) {
@@ -91,6 +118,21 @@ impl Builder {
     }
 }
 
+/// Colour of one line of a unified diff.
+pub fn diff_style(line: &str) -> Style {
+    if line.starts_with("+++") || line.starts_with("---") {
+        Style::default().add_modifier(Modifier::BOLD)
+    } else if line.starts_with('+') {
+        Style::default().fg(Color::Green)
+    } else if line.starts_with('-') {
+        Style::default().fg(Color::Red)
+    } else if line.starts_with("@@") {
+        Style::default().fg(Color::Cyan)
+    } else {
+        Style::default()
+    }
+}
+
 /// Renders markdown `text` to lines of at most `width` columns.
 pub fn render_markdown(text: &str, width: u16, out: &mut Vec<Line<'static>>) {
     let mut b = Builder {
@@ -101,6 +143,8 @@ pub fn render_markdown(text: &str, width: u16, out: &mut Vec<Line<'static>>) {
         quote_depth: 0,
         code: None,
         pending_item_marker: None,
+        table: None,
+        links: Vec::new(),
     };
     let opts = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS;
     for ev in Parser::new_ext(text, opts) {
@@ -108,18 +152,42 @@ pub fn render_markdown(text: &str, width: u16, out: &mut Vec<Line<'static>>) {
             Event::Start(tag) => match tag {
                 Tag::Heading { level, .. } => {
                     b.blank();
-                    let color = if level == HeadingLevel::H1 {
-                        Color::LightCyan
-                    } else {
-                        Color::Cyan
+                    // The level stays visible as its `#` marks (colour alone does
+                    // not survive a monochrome terminal or a copy).
+                    let (color, extra) = match level {
+                        HeadingLevel::H1 => (Color::LightCyan, Modifier::UNDERLINED),
+                        HeadingLevel::H2 => (Color::Cyan, Modifier::empty()),
+                        _ => (Color::Blue, Modifier::empty()),
                     };
+                    let marks = format!("{} ", "#".repeat(level as usize));
                     b.push_style(|s| s.fg(color).add_modifier(Modifier::BOLD));
+                    b.text(&marks);
+                    b.styles.pop();
+                    b.push_style(|s| s.fg(color).add_modifier(Modifier::BOLD | extra));
                 }
                 Tag::Emphasis => b.push_style(|s| s.add_modifier(Modifier::ITALIC)),
                 Tag::Strong => b.push_style(|s| s.add_modifier(Modifier::BOLD)),
                 Tag::Strikethrough => b.push_style(|s| s.add_modifier(Modifier::CROSSED_OUT)),
-                Tag::Link { .. } => {
+                Tag::Link { dest_url, .. } => {
+                    b.links.push(dest_url.to_string());
                     b.push_style(|s| s.fg(Color::Blue).add_modifier(Modifier::UNDERLINED))
+                }
+                Tag::Table(aligns) => {
+                    b.end_line();
+                    b.table = Some(Table {
+                        aligns,
+                        ..Default::default()
+                    });
+                }
+                Tag::TableHead | Tag::TableRow => {
+                    if let Some(t) = &mut b.table {
+                        t.rows.push(Vec::new());
+                    }
+                }
+                Tag::TableCell => {
+                    if let Some(row) = b.table.as_mut().and_then(|t| t.rows.last_mut()) {
+                        row.push(Vec::new());
+                    }
                 }
                 Tag::BlockQuote(_) => {
                     b.end_line();
@@ -143,22 +211,53 @@ pub fn render_markdown(text: &str, width: u16, out: &mut Vec<Line<'static>>) {
                 }
                 Tag::CodeBlock(kind) => {
                     b.end_line();
-                    b.code = Some(match kind {
+                    let lang = match kind {
                         CodeBlockKind::Fenced(info) => {
                             info.split_whitespace().next().unwrap_or("").to_string()
                         }
                         CodeBlockKind::Indented => String::new(),
-                    });
+                    };
+                    let label = if lang.is_empty() { "code" } else { &lang };
+                    b.out.push(Logical::plain(
+                        format!("┌─ {label}"),
+                        Style::default()
+                            .fg(Color::DarkGray)
+                            .add_modifier(Modifier::ITALIC),
+                    ));
+                    b.code = Some(lang);
                 }
                 _ => {}
             },
             Event::End(tag) => match tag {
                 TagEnd::Heading(_) => {
                     b.styles.pop();
-                    b.end_line();
+                    b.blank();
                 }
-                TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link => {
+                TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough => {
                     b.styles.pop();
+                }
+                TagEnd::Link => {
+                    b.styles.pop();
+                    // The address is kept: a terminal cannot follow a styled word.
+                    if let Some(url) = b.links.pop()
+                        && !url.is_empty()
+                        && !b.cur_text_ends_with(&url)
+                    {
+                        b.push_style(|_| Style::default().fg(Color::DarkGray));
+                        b.text(&format!(" ({url})"));
+                        b.styles.pop();
+                    }
+                }
+                TagEnd::Table => {
+                    if let Some(t) = b.table.take() {
+                        b.out.extend(t.render(width));
+                    }
+                    b.blank();
+                }
+                TagEnd::TableHead => {
+                    if let Some(t) = &mut b.table {
+                        t.header_rows = t.rows.len();
+                    }
                 }
                 TagEnd::Paragraph => b.blank(),
                 TagEnd::BlockQuote(_) => {
@@ -177,17 +276,19 @@ pub fn render_markdown(text: &str, width: u16, out: &mut Vec<Line<'static>>) {
                     b.code = None;
                     b.blank();
                 }
-                TagEnd::TableRow | TagEnd::TableHead => b.end_line(),
                 _ => {}
             },
             Event::Text(t) => {
                 if let Some(lang) = b.code.clone() {
-                    let gutter = Span::styled("▏ ", Style::default().fg(Color::DarkGray));
+                    let gutter = Span::styled("│ ", Style::default().fg(Color::DarkGray));
+                    let diff = matches!(lang.as_str(), "diff" | "patch");
                     for line in t.lines() {
-                        b.out.push(Logical::prefixed(
-                            gutter.clone(),
-                            highlight::highlight_line(line, &lang),
-                        ));
+                        let spans = if diff {
+                            vec![(line.to_string(), diff_style(line))]
+                        } else {
+                            highlight::highlight_line(line, &lang)
+                        };
+                        b.out.push(Logical::prefixed(gutter.clone(), spans));
                     }
                 } else {
                     b.text(&t);
@@ -240,15 +341,40 @@ mod tests {
         assert_eq!(
             text(md, 40),
             vec![
-                "Title",
+                "# Title",
+                "",
                 "Some text here.",
                 "",
                 "• one",
                 "• two",
                 "",
-                "▏ fn x() {}",
+                "┌─ rust",
+                "│ fn x() {}",
             ]
         );
+    }
+
+    #[test]
+    fn tables_get_borders_links_keep_their_address_headings_their_level() {
+        let md = "## Sub\n\n| a | long header |\n|---|--:|\n| x | 1 |\n\nSee [docs](https://e.x/d) or <https://e.x>.";
+        assert_eq!(
+            text(md, 40),
+            vec![
+                "## Sub",
+                "",
+                "┌───┬─────────────┐",
+                "│ a │ long header │",
+                "├───┼─────────────┤",
+                "│ x │           1 │",
+                "└───┴─────────────┘",
+                "",
+                "See docs (https://e.x/d) or https://e.x.",
+            ]
+        );
+        // Too narrow for the natural widths: cells wrap, nothing is cut.
+        let narrow = text("| aaaa bbbb | c |\n|---|---|\n| d | e |", 12);
+        assert!(narrow.iter().all(|l| l.chars().count() <= 12), "{narrow:?}");
+        assert!(narrow.concat().contains("aaaa") && narrow.concat().contains("bbbb"));
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! Rendering: [`render`] draws the whole [`App`] into a frame. Pure apart from
 //! filling the per-entry line caches and normalising scroll positions.
 
+mod edit_diff;
 mod entry_lines;
 mod highlight;
 mod markdown;
 mod overlay;
 mod panes;
+mod popup;
+mod table;
 mod viewport;
 mod wrap;
 
+pub use edit_diff::{diff_rows, edit_texts};
+pub use entry_lines::tokens;
 pub use viewport::Scroll;
 
 use ratatui::Frame;
@@ -47,19 +52,30 @@ pub fn render(app: &mut App, frame: &mut Frame) {
             Constraint::Length(1),
         ])
         .areas(area);
-    let tree_width = (area.width / 3).clamp(20, 40);
+    let tree_width = if app.tree_hidden {
+        0
+    } else {
+        (area.width / 3).clamp(20, 44)
+    };
     let [tree, transcript] = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Length(tree_width), Constraint::Min(10)])
         .areas(main);
-    panes::tree(app, frame, tree);
+    if !app.tree_hidden {
+        panes::tree(app, frame, tree);
+    }
     panes::transcript(app, frame, transcript);
     panes::composer(app, frame, composer);
     panes::status(app, frame, status);
+    popup::render(app, frame, main, composer);
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => overlay::help(frame, area),
         Overlay::NewPod(form) => overlay::new_pod(form, frame, area),
         Overlay::ConfirmStop(name) => overlay::confirm_stop(name, frame, area),
+        Overlay::Status => overlay::status(app, frame, area),
+        Overlay::Diff { pod, text, scroll } => {
+            overlay::diff(pod, text.as_deref(), *scroll, frame, area)
+        }
     }
 }

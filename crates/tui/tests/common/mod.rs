@@ -29,6 +29,7 @@ pub fn status(pod: &str, state: PodState) -> PodStatus {
         },
         scope: Default::default(),
         queued_inputs: 0,
+        context_window: None,
     }
 }
 
