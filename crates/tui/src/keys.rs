@@ -159,12 +159,10 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             return Vec::new();
         }
     }
-    if app.focus == Focus::Composer && app.popup != Popup::None
-        || matches!(app.popup, Popup::History { .. })
-    {
-        if let Some(actions) = popup_key(app, key) {
-            return actions;
-        }
+    let list_open = app.focus == Focus::Composer && app.popup != Popup::None
+        || matches!(app.popup, Popup::History { .. });
+    if list_open && let Some(actions) = popup_key(app, key) {
+        return actions;
     }
     match key.code {
         KeyCode::Esc => return esc(app, esc_armed),
