@@ -105,6 +105,7 @@ async fn run() {
         .unwrap();
     let lead = PodName::new("lead").unwrap();
     let manifest = Manifest {
+        pins: Default::default(),
         provider: "openai".into(),
         dialect: None,
         reasoning_echo: Default::default(),

@@ -26,6 +26,7 @@ const SCRIPT: &str = "responses: [{times: 1000000, output: [{text: 'ok, done'}]}
 
 fn manifest(base_url: &str, dir: &Path) -> Manifest {
     Manifest {
+        pins: Default::default(),
         provider: "openai".into(),
         dialect: None,
         reasoning_echo: Default::default(),

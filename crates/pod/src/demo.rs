@@ -122,6 +122,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
     let server = mock_llm::MockServer::start(script).await?;
     let name = PodName::new("demo")?;
     let manifest = Manifest {
+        pins: Default::default(),
         provider: "openai".into(),
         dialect: None,
         reasoning_echo: Default::default(),

@@ -93,6 +93,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
     let server = mock_llm::MockServer::start(script).await?;
     let name = PodName::new("lead")?;
     let manifest = Manifest {
+        pins: Default::default(),
         provider: "openai".into(),
         dialect: None,
         reasoning_echo: Default::default(),

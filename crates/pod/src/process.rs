@@ -79,6 +79,7 @@ pub fn tools_of(m: &Manifest, roots: &Roots) -> ScopedTools {
             roots.config.clone(),
         ],
     )
+    .with_pins(m.pins.clone())
 }
 
 /// Runs a Pod process to completion. `ready` is called once: `Ok` when the socket

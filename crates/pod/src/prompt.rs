@@ -379,6 +379,7 @@ mod tests {
     fn manifest() -> Manifest {
         let rule = |p: &str, a| scope::ScopeRule::new(p, a, true).unwrap();
         Manifest {
+            pins: Default::default(),
             provider: "anthropic".into(),
             dialect: None,
             reasoning_echo: Default::default(),

@@ -234,6 +234,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RecordStore::new(dir.path().join("pods"));
         let m = Manifest {
+            pins: Default::default(),
             provider: "anthropic".into(),
             dialect: None,
             reasoning_echo: Default::default(),

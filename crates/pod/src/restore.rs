@@ -260,6 +260,7 @@ mod tests {
 
     fn manifest(dir: &std::path::Path) -> Manifest {
         Manifest {
+            pins: Default::default(),
             provider: "openai".into(),
             dialect: None,
             reasoning_echo: Default::default(),

@@ -75,10 +75,25 @@ impl ScopedTools {
         }
     }
 
+    /// The identities of the write roots recorded when the scope was granted
+    /// (`Manifest::pins`); every shell's ruleset checks them.
+    pub fn with_pins(
+        mut self,
+        pins: std::collections::BTreeMap<PathBuf, tools::sandbox::FileId>,
+    ) -> Self {
+        self.ctx.shell.pins = tools::sandbox::Pins::new(pins);
+        self
+    }
+
     /// Replaces the effective scope: takes effect for every later tool call.
     pub fn set_scope(&self, scope: Scope) {
         self.scope_tx
             .send_replace(with_private(scope, &self.private));
+    }
+
+    /// The Pod's background processes (the `background` tool).
+    pub fn background(&self) -> &tools::BackgroundJobs {
+        &self.ctx.background
     }
 
     /// The effective scope tool calls run under now.

@@ -116,6 +116,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
     // pending record the way `open_conversation` does first.
     let records = pod::record::RecordStore::new(env.roots.pods.clone());
     let manifest = pod::launch::Manifest {
+        pins: Default::default(),
         provider: "openai".into(),
         dialect: None,
         reasoning_echo: Default::default(),

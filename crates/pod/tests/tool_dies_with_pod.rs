@@ -110,16 +110,23 @@ fn processes_that_left_the_group_die_when_their_call_ends() {
 }
 
 #[test]
-fn processes_of_a_running_call_die_with_a_sigkilled_pod() {
+fn processes_of_a_running_call_and_background_ones_die_with_a_sigkilled_pod() {
     let env = Env::new();
     let tag = format!("6{}", std::process::id());
     let (launch, markers) = escapers(&tag);
     let command = format!("{launch} exec sleep {tag}.5");
-    let script = format!("responses:\n  - output:\n{}", bash_call("c1", &command));
+    let background = serde_json::json!({
+        "action": "start",
+        "command": format!("setsid sleep {tag}.6 & sleep {tag}.7"),
+    });
+    let script = format!(
+        "responses:\n  - output:\n      - tool_call: background\n        id: b1\n        arguments: {background}\n  - output:\n{}",
+        bash_call("c1", &command)
+    );
     let mock = Mock::start(&script);
     run_detached(&env, &mock, "k");
     let mut all = markers.clone();
-    all.push(format!("{tag}.5"));
+    all.extend([5, 6, 7].map(|i| format!("{tag}.{i}")));
     let pids = started(&all);
     common::signal(env.pid("k"), rustix::process::Signal::KILL);
     wait_until(

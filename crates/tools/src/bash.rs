@@ -46,7 +46,7 @@ impl Tool for Bash {
         "bash"
     }
     fn description(&self) -> &'static str {
-        "Run a command with `bash -c` in the working directory. Returns combined stdout and stderr (long output keeps its head and tail) and the exit code. Writes are confined to this Pod's write scope plus $TMPDIR. Every process the command starts (also with setsid, nohup, disown or a double fork) is killed when the command ends or times out."
+        "Run a command with `bash -c` in the working directory. Returns combined stdout and stderr (long output keeps its head and tail) and the exit code. Writes are confined to this Pod's write scope plus $TMPDIR. Every process the command starts (also with setsid, nohup, disown or a double fork) is killed when the command ends or times out; for dev servers and watchers that must keep running, use the `background` tool."
     }
     fn parameters_schema(&self) -> serde_json::Value {
         schema_of::<BashParams>()
@@ -65,24 +65,27 @@ impl Tool for Bash {
             tool: "bash".into(),
             message: m,
         };
-        // Private temp dir (0700, removed on drop) that becomes TMPDIR: the only
-        // writable place outside the scope.
-        // tempfile's default directory mode is 0777 & umask (0755 here): set 0700
-        // explicitly so other users and Pods cannot look in.
-        let tmp = tempfile::Builder::new()
-            .prefix("pods-shell-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()
-            .map_err(|e| internal(format!("cannot create the shell's temp dir: {e}")))?;
+        let tmp = private_tmp().map_err(internal)?;
         let confinement = confinement(ctx, tmp.path().to_owned()).await?;
         run(ctx, &p.command, timeout, tmp.path(), confinement).await
     }
 }
 
+/// A private temp dir (0700, removed on drop) that becomes TMPDIR: the only
+/// writable place outside the scope. tempfile's default directory mode is 0777 &
+/// umask: 0700 explicitly, so other users and Pods cannot look in.
+pub(crate) fn private_tmp() -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("pods-shell-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| format!("cannot create the shell's temp dir: {e}"))
+}
+
 /// The sandbox for this call. Without Landlock it is refused unless running
 /// without Landlock is allowed by the fallback policy (ARCHITECTURE §4); the other
 /// layers apply either way.
-async fn confinement(
+pub(crate) async fn confinement(
     ctx: &ToolContext,
     tmp: std::path::PathBuf,
 ) -> Result<Arc<Confinement>, ToolError> {
@@ -94,6 +97,7 @@ async fn confinement(
         without_mount_namespace: ctx.shell.assume_no_mount_namespace,
         hard_link_scan_limit: ctx.shell.hard_link_scan_limit,
         hidden: ctx.shell.hidden_paths.clone(),
+        pins: ctx.shell.pins.clone(),
     };
     // Walking directories to express denies, probing the kernel once: blocking.
     let built = {
@@ -156,10 +160,11 @@ enum Ending {
 
 /// Kills the whole process group when dropped (also when the call's future is
 /// dropped mid-flight), so no command outlives its tool call.
-struct GroupKill(Option<Pid>);
+#[derive(Debug)]
+pub(crate) struct GroupKill(pub(crate) Option<Pid>);
 
 impl GroupKill {
-    fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if let Some(pgid) = self.0 {
             // ESRCH (group already empty) is the normal case after a clean exit.
             let _ = kill_process_group(pgid, Signal::KILL);
@@ -173,29 +178,28 @@ impl Drop for GroupKill {
     }
 }
 
-async fn run(
+/// Starts `bash -c command` in the working directory under `confinement`, with
+/// stdout and stderr on one pipe (their interleaving as the model expects), in
+/// its own process group, with a scrubbed environment and `tmp` as TMPDIR.
+/// Returns the child and the pipe's read end. Shared with `background`, so a
+/// background process is confined exactly like a call.
+pub(crate) fn spawn_confined(
     ctx: &ToolContext,
     command: &str,
-    timeout: Duration,
     tmp: &std::path::Path,
     confinement: Arc<Confinement>,
-) -> Result<ToolOutput, ToolError> {
-    let spawn_err = |e: std::io::Error| ToolError::Internal {
-        tool: "bash".into(),
-        message: format!("cannot start bash: {e}"),
-    };
-    // One pipe for stdout and stderr keeps their interleaving as the model expects.
-    let (reader, writer) = std::io::pipe().map_err(spawn_err)?;
+) -> std::io::Result<(tokio::process::Child, std::io::PipeReader)> {
+    let (reader, writer) = std::io::pipe()?;
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg("-c")
         .arg(command)
         .current_dir(&ctx.cwd)
         .stdin(Stdio::null())
-        .stdout(writer.try_clone().map_err(spawn_err)?)
+        .stdout(writer.try_clone()?)
         .stderr(writer)
         .env("TMPDIR", tmp)
-        // Own process group (pgid = bash's pid): timeout and cancel kill the group,
-        // so `cmd &` children die too.
+        // Own process group (pgid = the child's pid): timeout and cancel kill the
+        // group; the PID namespace (sandbox `pidns`) takes whatever left it.
         .process_group(0)
         .kill_on_drop(true);
     for (name, _) in std::env::vars_os() {
@@ -212,10 +216,25 @@ async fn run(
     unsafe {
         cmd.pre_exec(move || child_side.apply_in_child());
     }
-    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let child = cmd.spawn()?;
     drop(confinement);
     // Drop our copies of the pipe's write end, or the reader never sees EOF.
     drop(cmd);
+    Ok((child, reader))
+}
+
+async fn run(
+    ctx: &ToolContext,
+    command: &str,
+    timeout: Duration,
+    tmp: &std::path::Path,
+    confinement: Arc<Confinement>,
+) -> Result<ToolOutput, ToolError> {
+    let spawn_err = |e: std::io::Error| ToolError::Internal {
+        tool: "bash".into(),
+        message: format!("cannot start bash: {e}"),
+    };
+    let (mut child, reader) = spawn_confined(ctx, command, tmp, confinement).map_err(spawn_err)?;
     let group = GroupKill(child.id().and_then(|id| Pid::from_raw(id as i32)));
 
     let capture = Arc::new(Mutex::new(HeadTail::new(ctx.shell.output_cap_bytes)));
@@ -281,7 +300,7 @@ async fn run(
     Ok(ToolOutput { text, truncated })
 }
 
-fn exit_line(status: Option<ExitStatus>) -> String {
+pub(crate) fn exit_line(status: Option<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Some(s) => match (s.code(), s.signal()) {

@@ -24,6 +24,9 @@
 //!   with SIGKILL), whatever session or process group its processes moved to.
 //!   Where no PID namespace can be had, only its process group is killed and
 //!   the runtime warns (`pod doctor` says so too).
+//! - A process meant to keep running is a `background` process: confined like a
+//!   call, in its own PID namespace, stopped on request, before a delegation its
+//!   scope covers ([`BackgroundJobs::stop_covering`]), and with the Pod.
 //! - `bash` runs under Landlock built from the effective scope, or — where the
 //!   kernel lacks Landlock — only if the Pod may write its whole working tree or
 //!   the user opted out; and under the other layers of [`sandbox::Confinement`]
@@ -50,6 +53,7 @@
 #![deny(missing_docs)]
 
 mod atomic;
+mod background;
 mod bash;
 mod beneath;
 mod capability;
@@ -67,6 +71,9 @@ mod tool;
 mod walk;
 mod write_file;
 
+pub use background::{
+    Action as BackgroundAction, Background, BackgroundJobs, BackgroundParams, LOG_KEEP, MAX_RUNNING,
+};
 pub use bash::{Bash, BashParams};
 pub use edit_file::{EditFile, EditFileParams};
 pub use error::ToolError;

@@ -32,11 +32,12 @@ impl ToolSet {
         }
     }
 
-    /// All built-in tools: `bash`, `edit_file`, `glob`, `grep`, `list_dir`,
+    /// All built-in tools: `background`, `bash`, `edit_file`, `glob`, `grep`, `list_dir`,
     /// `read_file`, `write_file`.
     pub fn standard() -> ToolSet {
         ToolSet::new([
-            Arc::new(crate::Bash) as Arc<dyn Tool>,
+            Arc::new(crate::Background) as Arc<dyn Tool>,
+            Arc::new(crate::Bash),
             Arc::new(crate::EditFile),
             Arc::new(crate::Glob),
             Arc::new(crate::Grep),

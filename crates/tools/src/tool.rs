@@ -76,6 +76,9 @@ pub struct ShellSettings {
     /// sockets and tokens. Needs the mount layer; without it they are only as
     /// protected as Landlock's rules make them.
     pub hidden_paths: Vec<PathBuf>,
+    /// Identities of the write roots as recorded when the scope was granted
+    /// (delegation records them); a root found replaced refuses the call.
+    pub pins: crate::sandbox::Pins,
 }
 
 impl Default for ShellSettings {
@@ -90,6 +93,7 @@ impl Default for ShellSettings {
             assume_no_mount_namespace: false,
             hard_link_scan_limit: crate::sandbox::DEFAULT_HARD_LINK_SCAN_LIMIT,
             hidden_paths: Vec::new(),
+            pins: crate::sandbox::Pins::default(),
         }
     }
 }
@@ -128,6 +132,9 @@ pub struct ToolContext {
     /// [`DEFAULT_SCRUBBED_ENV`]); `*SUFFIX` entries match by suffix, e.g. `*_TOKEN`,
     /// `PREFIX*` entries by prefix.
     pub scrub_env: Vec<String>,
+    /// The Pod's background processes (the `background` tool), shared by every
+    /// clone; dropping the last clone kills them.
+    pub background: crate::background::BackgroundJobs,
 }
 
 impl ToolContext {
@@ -140,6 +147,7 @@ impl ToolContext {
             reads: ReadTracker::new(),
             shell: ShellSettings::default(),
             scrub_env: Vec::new(),
+            background: Default::default(),
         }
     }
 

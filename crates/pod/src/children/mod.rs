@@ -483,6 +483,26 @@ impl Children {
         rules: &[ScopeRule],
         reservation: &str,
     ) -> Result<String, String> {
+        // The parent's scope lost the region already (new processes get the
+        // narrowed domain); a background process started before keeps the old
+        // Landlock domain, so it goes before the child can exist (ARCHITECTURE §13).
+        let mut stopped = Vec::new();
+        for r in write {
+            stopped.extend(self.tools.background().stop_covering(r).await);
+        }
+        let stopped_note = if stopped.is_empty() {
+            String::new()
+        } else {
+            tracing::info!(
+                child = child.as_str(),
+                ?stopped,
+                "background processes covering the delegated region stopped"
+            );
+            format!(
+                "\nstopped your background process(es) that could write the delegated region: {}",
+                stopped.join("; ")
+            )
+        };
         let callback_token: String = {
             let bytes: [u8; 32] = rand::random();
             bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -502,9 +522,19 @@ impl Children {
                 .unwrap_or_else(|| self.manifest.cwd.clone()),
         };
         // A resumed child runs from its own record's manifest (ignored here).
+        // Identity, not names: the region is pinned as it is now (opened without
+        // following symlinks); the child's every shell checks it (ARCHITECTURE §13).
+        let mut pins = std::collections::BTreeMap::new();
+        for r in write {
+            let p = r.path.as_path();
+            let id = ::tools::sandbox::identity(p)
+                .map_err(|e| format!("write path {}: {e}", p.display()))?;
+            pins.insert(p.to_path_buf(), id);
+        }
         let manifest = (how.mode == StartMode::Fresh).then(|| {
             let mut m = self.manifest.clone();
             m.scope = Scope::allowing(rules.to_vec());
+            m.pins = pins;
             m.cwd = cwd;
             if let Some(model) = how.model {
                 m.model = model.to_string();
@@ -559,7 +589,7 @@ impl Children {
         }
         Ok(format!(
             "spawned child Pod {child} (pid {pid}) with write {}; it is working on its task. \
-             You get a notice when it finishes; its region is not writable by you until you stop it (stop_pod).",
+             You get a notice when it finishes; its region is not writable by you until you stop it (stop_pod).{stopped_note}",
             fmt_rules(write)
         ))
     }

@@ -225,6 +225,7 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     };
     let s = resolved.settings;
     Ok(Manifest {
+        pins: Default::default(),
         provider: resolved.provider,
         dialect: Some(s.kind.name().into()),
         reasoning_echo: s.reasoning_echo,

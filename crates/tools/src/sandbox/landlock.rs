@@ -18,6 +18,8 @@ use landlock::{
 };
 use scope::{Access as ScopeAccess, Scope, ScopeRule};
 
+use super::pins::{Pins, open_unfollowed, swapped};
+
 /// The Landlock ABI whose rights we handle; older kernels best-effort (the crate
 /// drops rights and scopes the kernel does not know). V6 brought the signal and
 /// abstract-socket scopes; V7 and V8 add nothing a ruleset handles. V9's
@@ -47,8 +49,16 @@ pub struct SandboxError(pub(crate) String);
 /// exactly these; the mount layer makes exactly `write` writable.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Grants {
-    /// Read and execute.
+    /// Read and execute: the system directories and extra readable paths
+    /// (symlinks followed: `/lib` is one on merged-usr systems).
     pub read: Vec<PathBuf>,
+    /// Read and execute, from the scope (opened without following symlinks; one
+    /// found swapped in is not granted).
+    pub scope_read: Vec<PathBuf>,
+    /// The private temp dir (writable; made by the runtime, not from the scope).
+    pub tmp: PathBuf,
+    /// The scope's write allow roots, whose identity is pinned ([`Pins`]).
+    pub roots: Vec<PathBuf>,
     /// Every write right except making block or character devices. Disjoint
     /// subtrees or single files; never a symlink, never a multi-linked file.
     pub write: Vec<PathBuf>,
@@ -60,7 +70,7 @@ pub(crate) fn grants(scope: &Scope, tmp: &Path, extra_readable: &[PathBuf]) -> G
     let mut g = Grants::default();
     g.read.extend(SYSTEM_READ_PATHS.iter().map(PathBuf::from));
     g.read.extend(extra_readable.iter().cloned());
-    g.write.push(tmp.to_owned());
+    g.tmp = tmp.to_owned();
     // Readable scope: every allow minus deny(read). Writable: write allows minus
     // every deny (a deny of either kind removes write).
     let deny_read: Vec<&ScopeRule> = scope
@@ -71,9 +81,10 @@ pub(crate) fn grants(scope: &Scope, tmp: &Path, extra_readable: &[PathBuf]) -> G
     let deny_any: Vec<&ScopeRule> = scope.deny.iter().collect();
     for a in &scope.allow {
         // Write allows are also readable under deny(write): grant read there too.
-        g.read.extend(rule_grants(a, &deny_read));
+        g.scope_read.extend(rule_grants(a, &deny_read));
         if a.access == ScopeAccess::Write {
             g.write.extend(rule_grants(a, &deny_any));
+            g.roots.push(a.path.as_path().to_owned());
         }
     }
     g
@@ -81,8 +92,11 @@ pub(crate) fn grants(scope: &Scope, tmp: &Path, extra_readable: &[PathBuf]) -> G
 
 /// Builds the ruleset for `grants`. Returns `None` when the kernel has no
 /// Landlock. The returned fd is what the child hands to `landlock_restrict_self`
-/// after fork.
-pub(crate) fn build_ruleset(grants: &Grants) -> Result<Option<OwnedFd>, SandboxError> {
+/// after fork. Scope paths are opened without following symlinks and each rule
+/// is made from the fd opened (no second lookup by name); a write path that is
+/// a symlink now, or a write root that is not the directory `pins` recorded,
+/// refuses the whole ruleset with an error naming it.
+pub(crate) fn build_ruleset(grants: &Grants, pins: &Pins) -> Result<Option<OwnedFd>, SandboxError> {
     let err = |e: landlock::RulesetError| SandboxError(e.to_string());
     let read = AccessFs::from_read(LANDLOCK_ABI);
     // Handled but never granted: a confined process cannot make device nodes,
@@ -103,10 +117,56 @@ pub(crate) fn build_ruleset(grants: &Grants) -> Result<Option<OwnedFd>, SandboxE
     for p in SYSTEM_WRITE_FILES {
         rs = add_grant(rs, Path::new(p), write).map_err(err)?;
     }
+    rs = add_grant(rs, &grants.tmp, write).map_err(err)?;
+    for p in &grants.scope_read {
+        match open_unfollowed(p) {
+            Ok(fd) => rs = add_fd_grant(rs, fd, read).map_err(err)?,
+            // Missing, or swapped for a symlink since: not granted (less access).
+            Err(e) => tracing::debug!(path = %p.display(), error = %e, "readable path not granted"),
+        }
+    }
     for p in &grants.write {
-        rs = add_grant(rs, p, write).map_err(err)?;
+        let fd = match open_unfollowed(p) {
+            Ok(fd) => fd,
+            // Gone since the walk (or never made yet): nothing to grant.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(swapped(p, &e)),
+        };
+        if grants.roots.contains(p) {
+            pins.check(p, &fd, true)?;
+        }
+        rs = add_fd_grant(rs, fd, write).map_err(err)?;
     }
     Ok(rs.into())
+}
+
+/// The identity check of [`build_ruleset`] alone, for a kernel without Landlock.
+pub(crate) fn verify_roots(grants: &Grants, pins: &Pins) -> Result<(), SandboxError> {
+    for p in &grants.roots {
+        match open_unfollowed(p) {
+            Ok(fd) => pins.check(p, &fd, true)?,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(swapped(p, &e)),
+        }
+    }
+    Ok(())
+}
+
+/// A rule on the object `fd` was opened on (directory: the subtree; otherwise
+/// the file rights only).
+fn add_fd_grant(
+    rs: RulesetCreated,
+    fd: OwnedFd,
+    rights: BitFlags<AccessFs>,
+) -> Result<RulesetCreated, landlock::RulesetError> {
+    let is_dir = rustix::fs::fstat(&fd)
+        .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+    let rights = if is_dir {
+        rights
+    } else {
+        rights & AccessFs::from_file(LANDLOCK_ABI)
+    };
+    rs.add_rule(PathBeneath::new(fd, rights))
 }
 
 /// Whether the kernel supports Landlock (an empty ruleset yields an fd).

@@ -30,6 +30,7 @@ mod landlock;
 mod links;
 mod mounts;
 mod pidns;
+mod pins;
 mod seccomp;
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -46,6 +47,7 @@ pub use self::landlock::{
 use self::links::names_leaving;
 pub use self::links::{LinkLeaving, links_leaving};
 use self::mounts::MountPlan;
+pub use self::pins::{FileId, Pins, identity, open_unfollowed};
 
 /// Which layers a [`Confinement`] applies (for `pod doctor` and a Pod's status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +162,9 @@ pub struct Options {
     /// runtime directory: other Pods' sockets and tokens). Without the mount
     /// layer only Landlock's rules protect them.
     pub hidden: Vec<PathBuf>,
+    /// Identities of the write roots recorded when the scope was granted
+    /// (unrecorded ones are recorded on first use).
+    pub pins: Pins,
 }
 
 /// The scan costs one `lstat` per entry, about 5 µs each on a warm cache
@@ -175,6 +180,7 @@ impl Default for Options {
             without_mount_namespace: false,
             hard_link_scan_limit: DEFAULT_HARD_LINK_SCAN_LIMIT,
             hidden: Vec::new(),
+            pins: Pins::default(),
         }
     }
 }
@@ -225,8 +231,15 @@ impl Confinement {
         let ruleset = if opts.without_landlock {
             None
         } else {
-            self::landlock::build_ruleset(&grants)?
+            self::landlock::build_ruleset(&grants, &opts.pins)?
         };
+        if ruleset.is_none() {
+            // The mount layer alone bounds writes then: same identity check.
+            self::landlock::verify_roots(&grants, &opts.pins)?;
+        }
+        // The mount layer binds the temp dir writable too.
+        let mut writable = grants.write.clone();
+        writable.push(grants.tmp.clone());
         let kind = if opts.without_mount_namespace {
             None
         } else {
@@ -246,7 +259,7 @@ impl Confinement {
         }
         let mounts = match kind {
             Some(k) => Some(MountPlan::new(
-                &grants.write,
+                &writable,
                 leaving.as_deref().unwrap_or_default(),
                 &opts.hidden,
                 cwd,

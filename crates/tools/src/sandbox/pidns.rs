@@ -55,7 +55,12 @@ pub(crate) fn split() -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
         if init > 0 {
-            // `outer`. Close every fd: std's exec-error pipe must reach EOF once
+            // `outer`. A polite stop (SIGTERM/SIGINT/SIGHUP to the group) is for
+            // the command, not for `outer`, whose death would SIGKILL everything.
+            for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            // Close every fd: std's exec-error pipe must reach EOF once
             // the command has exec'd, and the output pipe must not be held here.
             close_all();
             libc::_exit(wait_for(init));
