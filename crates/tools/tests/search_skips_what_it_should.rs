@@ -153,6 +153,7 @@ async fn registry_lists_specs_sorted_and_rejects_unknown_tools_and_bad_json() {
     assert_eq!(
         names,
         [
+            "background",
             "bash",
             "edit_file",
             "glob",
@@ -172,7 +173,7 @@ async fn registry_lists_specs_sorted_and_rejects_unknown_tools_and_bad_json() {
     let e = set.call(&ctx, "nope", "{}").await.unwrap_err();
     assert!(
         e.to_string()
-            .contains("available tools are bash, edit_file"),
+            .contains("available tools are background, bash, edit_file"),
         "{e}"
     );
     let e = set.call(&ctx, "read_file", "{not json").await.unwrap_err();
