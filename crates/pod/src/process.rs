@@ -221,6 +221,7 @@ async fn run_inner(
         .active_segment()
         .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
     let scoped = tools_of(&manifest, &roots);
+    let background = scoped.background().clone();
     let children = crate::children::Children::new(
         roots.clone(),
         name.clone(),
@@ -363,6 +364,9 @@ async fn run_inner(
     // Children first: our scope (and theirs, inside it) is released only once every
     // child process is gone.
     children.stop_all().await;
+    // Background processes get SIGTERM and 3 s (a dev server shuts down cleanly);
+    // a Pod killed outright takes them along through their PID namespace anyway.
+    background.stop_all().await;
     if let Some(r) = reporter {
         r.abort();
     }

@@ -424,13 +424,12 @@ fn log(
     let t = jobs.table();
     let j = t.jobs.get(&id).ok_or_else(|| unknown(id))?;
     let max = max.unwrap_or(LOG_DEFAULT_BYTES).clamp(1, LOG_MAX_BYTES);
-    let (from, bytes, dropped) = j
-        .log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .read(since, max);
+    let (from, bytes, dropped, total) = {
+        let log = j.log.lock().unwrap_or_else(|p| p.into_inner());
+        let (from, bytes, dropped) = log.read(since, max);
+        (from, bytes, dropped, log.total)
+    };
     let next = from + bytes.len() as u64;
-    let total = j.log.lock().unwrap_or_else(|p| p.into_inner()).total;
     let mut text = String::new();
     if dropped > 0 {
         text.push_str(&format!(
@@ -446,7 +445,7 @@ fn log(
         j.status()
     ));
     Ok(ToolOutput {
-        truncated: next < total || dropped > 0 || from > 0 && since.is_none(),
+        truncated: next < total || dropped > 0 || (from > 0 && since.is_none()),
         text,
     })
 }
