@@ -137,14 +137,14 @@ impl Job {
     fn running(&self) -> bool {
         self.ended.borrow().is_none()
     }
+}
 
-    /// Whether its domain may grant writes anywhere in `region`.
-    fn may_write(&self, region: &ScopeRule) -> bool {
-        self.scope
-            .allow
-            .iter()
-            .any(|a| a.access == Access::Write && scope::overlaps(a, region))
-    }
+/// Whether a domain built from `scope` may grant writes anywhere in `region`.
+fn may_write(scope: &Scope, region: &ScopeRule) -> bool {
+    scope
+        .allow
+        .iter()
+        .any(|a| a.access == Access::Write && scope::overlaps(a, region))
 }
 
 /// SIGTERM to the group of `pid`, SIGKILL after [`STOP_GRACE`]; returns how it
@@ -174,6 +174,55 @@ pub struct BackgroundJobs(Arc<Mutex<Table>>);
 struct Table {
     next: u32,
     jobs: BTreeMap<u32, Job>,
+    next_call: u64,
+    /// `bash` calls in flight: their domain covers the scope they started with.
+    calls: BTreeMap<u64, Call>,
+}
+
+/// A `bash` call in flight, tracked from before its sandbox is built until it
+/// ends, so a delegation that starts meanwhile can end it.
+#[derive(Debug)]
+struct Call {
+    scope: Scope,
+    pid: Option<Pid>,
+    /// Set by [`BackgroundJobs::stop_covering`]: the call must not go on.
+    stopped: bool,
+}
+
+/// Tracks one `bash` call (see [`BackgroundJobs::track_call`]); untracks on drop.
+pub(crate) struct CallGuard {
+    jobs: BackgroundJobs,
+    id: u64,
+}
+
+impl CallGuard {
+    /// Records the call's process group; `false` when a delegation already
+    /// stopped the call (the caller kills the group).
+    pub(crate) fn started(&self, pid: Option<Pid>) -> bool {
+        let mut t = self.jobs.table();
+        match t.calls.get_mut(&self.id) {
+            Some(c) => {
+                c.pid = pid;
+                !c.stopped
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a delegation stopped the call.
+    pub(crate) fn stopped(&self) -> bool {
+        self.jobs
+            .table()
+            .calls
+            .get(&self.id)
+            .is_some_and(|c| c.stopped)
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.jobs.table().calls.remove(&self.id);
+    }
 }
 
 impl BackgroundJobs {
@@ -185,20 +234,56 @@ impl BackgroundJobs {
     /// about to take it away: no process may keep a Landlock domain covering a
     /// child's region). Returns `id (command): how it ended` for each.
     pub async fn stop_covering(&self, region: &ScopeRule) -> Vec<String> {
-        let ids: Vec<u32> = self
-            .table()
-            .jobs
-            .iter()
-            .filter(|(_, j)| j.running() && j.may_write(region))
-            .map(|(id, _)| *id)
-            .collect();
         let mut out = Vec::new();
+        let ids: Vec<u32> = {
+            let mut t = self.table();
+            // `bash` calls in flight (a call running in parallel with the
+            // delegation): killed at once; a call not yet started is refused.
+            for c in t.calls.values_mut() {
+                if !c.stopped && may_write(&c.scope, region) {
+                    c.stopped = true;
+                    if let Some(pid) = c.pid {
+                        let _ = kill_process_group(pid, Signal::KILL);
+                    }
+                    out.push(format!(
+                        "a bash call in flight (pid {})",
+                        c.pid
+                            .map_or("not started".into(), |p| p.as_raw_nonzero().to_string())
+                    ));
+                }
+            }
+            t.jobs
+                .iter()
+                .filter(|(_, j)| j.running() && may_write(&j.scope, region))
+                .map(|(id, _)| *id)
+                .collect()
+        };
         for id in ids {
             if let Some(line) = self.stop(id).await {
                 out.push(line);
             }
         }
         out
+    }
+
+    /// Tracks a `bash` call that runs with `scope` from now until the guard
+    /// drops.
+    pub(crate) fn track_call(&self, scope: Scope) -> CallGuard {
+        let mut t = self.table();
+        t.next_call += 1;
+        let id = t.next_call;
+        t.calls.insert(
+            id,
+            Call {
+                scope,
+                pid: None,
+                stopped: false,
+            },
+        );
+        CallGuard {
+            jobs: self.clone(),
+            id,
+        }
     }
 
     /// Stops every process (the Pod is stopping).
@@ -309,7 +394,7 @@ async fn start(ctx: &ToolContext, command: &str) -> Result<ToolOutput, ToolError
     };
     let tmp = private_tmp().map_err(internal)?;
     let scope = ctx.current_scope();
-    let conf = confinement(ctx, tmp.path().to_owned()).await?;
+    let conf = confinement(ctx, &scope, tmp.path().to_owned()).await?;
     let (mut child, reader) = spawn_confined(ctx, command, tmp.path(), conf)
         .map_err(|e| internal(format!("cannot start bash: {e}")))?;
     let pid = child.id().and_then(|id| Pid::from_raw(id as i32));

@@ -66,8 +66,12 @@ impl Tool for Bash {
             message: m,
         };
         let tmp = private_tmp().map_err(internal)?;
-        let confinement = confinement(ctx, tmp.path().to_owned()).await?;
-        run(ctx, &p.command, timeout, tmp.path(), confinement).await
+        // Tracked before the sandbox is built: a delegation that starts meanwhile
+        // sees this call and ends it (its domain would predate the delegation).
+        let scope = ctx.current_scope();
+        let call = ctx.background.track_call(scope.clone());
+        let confinement = confinement(ctx, &scope, tmp.path().to_owned()).await?;
+        run(ctx, &p.command, timeout, tmp.path(), confinement, &call).await
     }
 }
 
@@ -87,9 +91,10 @@ pub(crate) fn private_tmp() -> Result<tempfile::TempDir, String> {
 /// layers apply either way.
 pub(crate) async fn confinement(
     ctx: &ToolContext,
+    scope: &scope::Scope,
     tmp: std::path::PathBuf,
 ) -> Result<Arc<Confinement>, ToolError> {
-    let scope = ctx.current_scope();
+    let scope = scope.clone();
     let extra = ctx.shell.extra_readable.clone();
     let cwd = ctx.cwd.clone();
     let opts = Options {
@@ -229,6 +234,7 @@ async fn run(
     timeout: Duration,
     tmp: &std::path::Path,
     confinement: Arc<Confinement>,
+    call: &crate::background::CallGuard,
 ) -> Result<ToolOutput, ToolError> {
     let spawn_err = |e: std::io::Error| ToolError::Internal {
         tool: "bash".into(),
@@ -236,6 +242,9 @@ async fn run(
     };
     let (mut child, reader) = spawn_confined(ctx, command, tmp, confinement).map_err(spawn_err)?;
     let group = GroupKill(child.id().and_then(|id| Pid::from_raw(id as i32)));
+    if !call.started(group.0) {
+        group.kill();
+    }
 
     let capture = Arc::new(Mutex::new(HeadTail::new(ctx.shell.output_cap_bytes)));
     let reader_task = {
@@ -288,6 +297,11 @@ async fn run(
     if !drained {
         text.push_str(
             "[output may be incomplete: a process that left the command's process group still holds its output]\n",
+        );
+    }
+    if call.stopped() {
+        text.push_str(
+            "[killed: a child Pod was given a region this command could write; run it again if needed (it now runs without that region)]\n",
         );
     }
     match ending {

@@ -26,7 +26,11 @@
 //!   the runtime warns (`pod doctor` says so too).
 //! - A process meant to keep running is a `background` process: confined like a
 //!   call, in its own PID namespace, stopped on request, before a delegation its
-//!   scope covers ([`BackgroundJobs::stop_covering`]), and with the Pod.
+//!   scope covers ([`BackgroundJobs::stop_covering`], which also kills `bash`
+//!   calls in flight that cover the region), and with the Pod.
+//! - Write roots are opened without following symlinks and checked against the
+//!   (device, inode) recorded when the scope was granted
+//!   ([`sandbox::Pins`]); Landlock rules are made from the checked fds.
 //! - `bash` runs under Landlock built from the effective scope, or — where the
 //!   kernel lacks Landlock — only if the Pod may write its whole working tree or
 //!   the user opted out; and under the other layers of [`sandbox::Confinement`]

@@ -167,3 +167,50 @@ async fn background_processes_die_with_the_context_and_before_a_covering_delegat
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bash_call_in_flight_is_ended_by_a_covering_delegation() {
+    let t = Tree::new();
+    let w = t.mkdir("w");
+    let sub = t.mkdir("w/sub");
+    let (_tx, ctx) = ctx(Scope::allowing(vec![rule(&w, Access::Write)]), &w);
+    let tag = format!("3{}", std::process::id());
+    let jobs = ctx.background.clone();
+    let cmd = format!("setsid sleep {tag}.1 & sleep {tag}.2");
+    let task = tokio::spawn(async move { call(&ctx, "bash", json!({"command": cmd})).await });
+    let mut pids = Vec::new();
+    poll_until(
+        "the call's processes to run",
+        Duration::from_secs(10),
+        || {
+            pids = [1, 2]
+                .iter()
+                .flat_map(|i| pids_with_arg(&format!("{tag}.{i}")))
+                .collect();
+            pids.len() == 2
+        },
+    )
+    .await;
+    let stopped = jobs.stop_covering(&rule(&sub, Access::Write)).await;
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert!(
+        stopped[0].starts_with("a bash call in flight (pid "),
+        "{stopped:?}"
+    );
+    let out = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.text.contains("[killed: a child Pod was given a region"),
+        "{}",
+        out.text
+    );
+    poll_until(
+        "the call's processes to be gone",
+        Duration::from_secs(1),
+        || pids.iter().all(|p| !alive(*p)),
+    )
+    .await;
+}

@@ -485,7 +485,8 @@ impl Children {
     ) -> Result<String, String> {
         // The parent's scope lost the region already (new processes get the
         // narrowed domain); a background process started before keeps the old
-        // Landlock domain, so it goes before the child can exist (ARCHITECTURE §13).
+        // Landlock domain (as does a bash call running in parallel), so it goes
+        // before the child can exist (ARCHITECTURE §13).
         let mut stopped = Vec::new();
         for r in write {
             stopped.extend(self.tools.background().stop_covering(r).await);
@@ -499,7 +500,7 @@ impl Children {
                 "background processes covering the delegated region stopped"
             );
             format!(
-                "\nstopped your background process(es) that could write the delegated region: {}",
+                "\nstopped your processes that could write the delegated region: {}",
                 stopped.join("; ")
             )
         };
