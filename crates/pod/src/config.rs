@@ -56,6 +56,20 @@ struct Layer {
     providers: BTreeMap<String, ProviderLayer>,
     #[serde(default)]
     models: BTreeMap<String, ModelLayer>,
+    /// Model id (or id prefix) → price per million tokens, for the dashboard's
+    /// cost meter.
+    #[serde(default)]
+    prices: BTreeMap<String, tui::Price>,
+    #[serde(default)]
+    tui: TuiLayer,
+}
+
+/// `[tui]`: dashboard settings.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TuiLayer {
+    /// `osc9` (desktop notification), `bell` or `off`, when a Pod finishes or fails.
+    notify: Option<tui::Notify>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -197,6 +211,10 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderSettings>,
     /// Model aliases by name.
     pub models: BTreeMap<String, ModelSettings>,
+    /// Prices per million tokens by model id or id prefix (`[prices]`).
+    pub prices: BTreeMap<String, tui::Price>,
+    /// How the dashboard announces a finished Pod (`[tui] notify`).
+    pub notify: tui::Notify,
     /// Files that were read, in layer order (for `pod doctor`).
     pub sources: Vec<PathBuf>,
     /// Every value set by a file, a preset or a flag, with where it came from (the
@@ -655,6 +673,9 @@ impl Layer {
             over(&mut e.thinking_budget, m.thinking_budget);
             over(&mut e.temperature, m.temperature);
         }
+        // A later file's price for a model replaces the earlier one whole.
+        self.prices.extend(later.prices);
+        over(&mut self.tui.notify, later.tui.notify);
     }
 
     fn finish(self, sources: Vec<PathBuf>) -> Result<Config, ConfigError> {
@@ -741,6 +762,8 @@ impl Layer {
             compact_at_percent: d.compact_at_percent,
             providers,
             models,
+            prices: self.prices,
+            notify: self.tui.notify.unwrap_or_default(),
             sources,
             origins: BTreeMap::new(),
         })

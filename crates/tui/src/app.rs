@@ -41,8 +41,11 @@ pub enum Overlay {
     ConfirmStop(PodName),
     /// The selected Pod's status: model, context, tokens, cost, scope (`/status`).
     Status,
-    /// Everything a Pod changed (`/diff`); `text` is `None` while it loads.
-    Diff {
+    /// A read-only text view: everything a Pod changed (`/diff`), its work
+    /// items (`/work`); `text` is `None` while it loads.
+    View {
+        /// What is shown.
+        title: String,
         /// The Pod.
         pod: PodName,
         /// The unified diff, once read.
@@ -132,6 +135,8 @@ pub enum Action {
     IndexFiles(PodName),
     /// Read everything a Pod changed, for `/diff`.
     Diff(PodName),
+    /// List the work items of a Pod's repository, for `/work`.
+    Work(PodName),
     /// Leave the TUI.
     Quit,
 }
@@ -282,12 +287,12 @@ impl App {
         out
     }
 
-    /// Installs the result of a `/diff` read.
-    pub fn set_diff(&mut self, pod: &PodName, result: Result<String, String>) {
-        if let Overlay::Diff { pod: p, text, .. } = &mut self.overlay
+    /// Installs the text of an open view (`/diff`, `/work`).
+    pub fn set_view_text(&mut self, pod: &PodName, result: Result<String, String>) {
+        if let Overlay::View { pod: p, text, .. } = &mut self.overlay
             && p == pod
         {
-            *text = Some(result.unwrap_or_else(|e| format!("could not read the changes: {e}")));
+            *text = Some(result.unwrap_or_else(|e| format!("could not read it: {e}")));
         }
     }
 

@@ -138,7 +138,12 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             }
             return Vec::new();
         }
-        Overlay::Diff { pod, text, scroll } => {
+        Overlay::View {
+            title,
+            pod,
+            text,
+            scroll,
+        } => {
             let lines = text.as_deref().map_or(0, |t| t.lines().count());
             let page = usize::from(app.viewport_height.max(2));
             let scroll = match key.code {
@@ -151,7 +156,8 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
                 KeyCode::End | KeyCode::Char('G') => lines,
                 _ => scroll,
             };
-            app.overlay = Overlay::Diff {
+            app.overlay = Overlay::View {
+                title,
                 pod,
                 text,
                 scroll: scroll.min(lines.saturating_sub(1)),
@@ -305,7 +311,32 @@ pub fn handle_paste(app: &mut App, text: &str) {
         return;
     }
     app.focus = Focus::Composer;
+    // A terminal cannot paste image bytes, but dropping an image file pastes its
+    // path: that attaches the image instead of typing the path.
+    if let Some(path) = pasted_image_path(app, text) {
+        app.message = Some(format!(
+            "image {} attached to the next message",
+            path.display()
+        ));
+        app.composer.attach(crate::Attachment::Image { path });
+        return;
+    }
     app.composer.insert_str(text);
+}
+
+/// The image file a paste names, if it is one path to an existing image.
+fn pasted_image_path(app: &App, text: &str) -> Option<std::path::PathBuf> {
+    let t = text.trim().trim_matches(['\'', '"']);
+    if t.contains('\n') {
+        return None;
+    }
+    let t = t.strip_prefix("file://").unwrap_or(t).replace("\\ ", " ");
+    let ext = t.rsplit_once('.')?.1.to_ascii_lowercase();
+    if !matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "gif" | "webp") {
+        return None;
+    }
+    let path = app.resolve_path(&t);
+    path.is_file().then_some(path)
 }
 
 /// Interrupts the selected Pod's run (it stays, idle).

@@ -45,11 +45,11 @@ mod tree;
 mod ui;
 
 pub use app::{Action, App, DisplayState, Focus, Overlay, PodCommand, Popup};
-pub use completion::{Item, items};
+pub use completion::{Item, items, mentioned_files};
 pub use composer::{Attachment, Composer};
 pub use files::{index as index_files, score as fuzzy_score};
 pub use form::{NewPod, NewPodForm};
-pub use io::{TuiOptions, run};
+pub use io::{Notify, TuiOptions, run};
 pub use keys::{KEYS, handle_key, handle_mouse, handle_paste};
 pub use meters::{Meters, Price};
 pub use pod_view::{Link, LinkUpdate, Loaded, PodView, merge_backlog};

@@ -34,6 +34,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     cmd("status", "", "state, context, tokens, cost and scope"),
     cmd("diff", "", "everything the Pod changed"),
     cmd("plan", "", "the Pod's current plan"),
+    cmd("work", "", "the work items of the Pod's repository"),
     cmd("fork", "NEW", "copy this Pod's conversation into a new Pod"),
     cmd(
         "rewind",
@@ -119,12 +120,25 @@ pub fn run(app: &mut App, line: &str) -> Option<Vec<Action>> {
         },
         "diff" => match sel {
             Some(pod) => {
-                app.overlay = Overlay::Diff {
+                app.overlay = Overlay::View {
+                    title: format!("Changes of {pod}"),
                     pod: pod.clone(),
                     text: None,
                     scroll: 0,
                 };
                 vec![Action::Diff(pod)]
+            }
+            None => need_pod(app),
+        },
+        "work" => match sel {
+            Some(pod) => {
+                app.overlay = Overlay::View {
+                    title: format!("Work items of {pod}'s repository"),
+                    pod: pod.clone(),
+                    text: None,
+                    scroll: 0,
+                };
+                vec![Action::Work(pod)]
             }
             None => need_pod(app),
         },

@@ -280,6 +280,14 @@ fn readme_lists_every_key() {
         let row = format!("| {ctx} | {keys} | {what} |");
         assert!(readme.contains(&row), "README misses {row}");
     }
+    for c in tui::COMMANDS {
+        let row = format!("| `/{}", c.name);
+        assert!(
+            readme.contains(&row),
+            "README misses the command /{}",
+            c.name
+        );
+    }
 }
 
 #[test]
@@ -315,4 +323,121 @@ fn a_pod_that_died_uncleanly_shows_lost_and_r_resumes_it() {
         handle_key(&mut app, key(KeyCode::Char('r'))),
         vec![Action::Command(PodCommand::Resume(name("lead")))]
     );
+}
+
+#[test]
+fn a_slash_line_is_a_command_never_a_message() {
+    let mut app = three_pods();
+    app.select(name("worker")); // idle: /compact applies
+    app.focus = Focus::Composer;
+    type_text(&mut app, "/compact");
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Enter)),
+        vec![Action::Request {
+            pod: name("worker"),
+            request: Request::Compact
+        }]
+    );
+    assert!(app.composer.is_empty());
+    // Unknown: said so, nothing sent, the text stays.
+    type_text(&mut app, "/nope x");
+    assert!(handle_key(&mut app, key(KeyCode::Enter)).is_empty());
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap()
+            .contains("unknown command /nope")
+    );
+    assert_eq!(app.composer.text(), "/nope x");
+    // `//` sends a literal slash.
+    handle_key(&mut app, ctrl('u'));
+    type_text(&mut app, "//etc is a path");
+    let actions = handle_key(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(&actions[..], [Action::Request { request: Request::SendInput { text, .. }, .. }] if text == "/etc is a path"),
+        "{actions:?}"
+    );
+    // The popup: typing `/st` lists /stop and /status; Tab completes the first.
+    type_text(&mut app, "/st");
+    assert!(matches!(app.popup, tui::Popup::Slash { .. }));
+    let labels: Vec<String> = tui::items(&app).into_iter().map(|i| i.label).collect();
+    assert_eq!(labels, ["/stop", "/status"]);
+    handle_key(&mut app, key(KeyCode::Down));
+    handle_key(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(app.overlay, Overlay::Status),
+        "Enter runs the highlighted command"
+    );
+}
+
+#[test]
+fn mentions_attach_files_and_target_children() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), "pub fn x() {}").unwrap();
+    let mut app = three_pods();
+    app.default_cwd = dir.path().to_path_buf();
+    app.focus = Focus::Composer;
+    // `@` opens the picker and asks for the Pod's files.
+    type_text(&mut app, "explain @");
+    assert!(matches!(app.popup, tui::Popup::Mention { .. }));
+    app.set_files(name("lead"), vec!["src/lib.rs".into(), "README.md".into()]);
+    type_text(&mut app, "lib");
+    let items = tui::items(&app);
+    assert_eq!(items[0].label, "src/lib.rs");
+    handle_key(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.composer.text(), "explain @src/lib.rs ");
+    assert_eq!(app.popup, tui::Popup::None);
+    let attached = tui::mentioned_files(&app, &app.composer.text());
+    assert_eq!(
+        attached,
+        [tui::Attachment::File {
+            path: "src/lib.rs".into()
+        }]
+    );
+    // `@worker …` in lead's composer goes to the child.
+    handle_key(&mut app, ctrl('u'));
+    type_text(&mut app, "@worker run the tests");
+    handle_key(&mut app, key(KeyCode::Esc)); // closes the picker only
+    app.focus = Focus::Composer;
+    let actions = handle_key(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(&actions[..], [Action::Request { pod, request: Request::SendInput { text, .. } }] if pod.as_str() == "worker" && text == "run the tests"),
+        "{actions:?}"
+    );
+    // A pasted image path attaches the image.
+    std::fs::write(dir.path().join("shot.png"), b"\x89PNG").unwrap();
+    tui::handle_paste(
+        &mut app,
+        &format!("'{}'", dir.path().join("shot.png").display()),
+    );
+    assert_eq!(app.composer.attachments().len(), 1);
+    assert!(app.composer.is_empty());
+}
+
+#[test]
+fn ctrl_r_finds_a_past_input_and_esc_restores_the_draft() {
+    let mut app = three_pods();
+    for (i, t) in ["run the parser tests", "fix clippy"].iter().enumerate() {
+        app.apply_link(
+            &name("lead"),
+            LinkUpdate::Event {
+                seq: i as u64 + 1,
+                event: Event::UserInput {
+                    text: t.to_string(),
+                },
+            },
+        );
+    }
+    app.focus = Focus::Composer;
+    type_text(&mut app, "draft");
+    handle_key(&mut app, ctrl('r'));
+    type_text(&mut app, "pars");
+    handle_key(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.composer.text(), "run the parser tests");
+    handle_key(&mut app, ctrl('r'));
+    type_text(&mut app, "zzz");
+    handle_key(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.composer.text(), "run the parser tests");
+    assert_eq!(app.focus, Focus::Composer, "Esc closed the search only");
 }

@@ -401,7 +401,24 @@ async fn dashboard(roots: Roots, focus: Option<PodName>) -> anyhow::Result<ExitC
             "the dashboard needs a terminal; use `pod ls`, `pod logs NAME` or `pod attach NAME --plain`"
         );
     }
+    // The dashboard shows prices and notifies as configured; a broken config is
+    // said once and the dashboard still opens (it is how a user looks around).
+    let here = std::env::current_dir().ok();
+    let config = crate::config::Config::load(
+        &roots.config,
+        here.as_deref(),
+        &crate::config::FlagOverrides::default(),
+    );
     let mut opts = tui::TuiOptions::new(roots);
+    match config {
+        Ok(c) => {
+            opts.prices = c.prices;
+            opts.notify = c.notify;
+        }
+        Err(e) => eprintln!("pod: {e} (the dashboard opens without prices)"),
+    }
+    // `pod attach NAME`: that Pod full width; Ctrl-T shows the tree.
+    opts.tree_hidden = focus.is_some();
     opts.focus = focus;
     tui::run(opts).await?;
     Ok(ExitCode::SUCCESS)

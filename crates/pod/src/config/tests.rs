@@ -219,3 +219,26 @@ fn agent_settings_are_checked_and_prompt_files_resolve_beside_their_config() {
         .to_string();
     assert!(e.contains("models.x.reasoning_effort"), "{e}");
 }
+
+#[test]
+fn prices_and_the_dashboard_notification_are_configured_and_checked() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "config.toml",
+        "[prices.claude-sonnet]\ninput = 3.0\noutput = 15.0\ncache_read = 0.3\n\n[tui]\nnotify = \"bell\"\n",
+    );
+    let c = Config::load(d.path(), None, &FlagOverrides::default()).unwrap();
+    assert_eq!(c.prices["claude-sonnet"].output, 15.0);
+    assert_eq!(c.prices["claude-sonnet"].cache_read, Some(0.3));
+    assert_eq!(c.notify, tui::Notify::Bell);
+    write(
+        d.path(),
+        "config.toml",
+        "[prices.x]\ninput = 1.0\noutptu = 2.0\n",
+    );
+    let e = Config::load(d.path(), None, &FlagOverrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("outptu") && e.contains("config.toml"), "{e}");
+}

@@ -52,7 +52,7 @@ pub struct TuiOptions {
 }
 
 /// How the dashboard tells that a Pod finished or failed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Notify {
     /// A desktop notification (OSC 9, shown by iTerm2, WezTerm, kitty, Windows
@@ -158,6 +158,19 @@ impl Runtime {
                         let _ = tx.send(Input::Files(pod, files));
                     });
                 }
+                Action::Work(pod) => {
+                    let cwd = app
+                        .tree
+                        .get(&pod)
+                        .and_then(|p| p.cwd.clone())
+                        .unwrap_or_else(|| app.default_cwd.clone());
+                    let exe = self.opts.pod_exe.clone();
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let result = commands::work_list(&exe, &cwd).await;
+                        let _ = tx.send(Input::Diff(pod, result.map(Some)));
+                    });
+                }
                 Action::Diff(pod) => {
                     let cwd = app
                         .tree
@@ -221,7 +234,7 @@ impl Runtime {
                     Ok(None) => Ok(app.recorded_edits(&pod)),
                     Err(e) => Err(e),
                 };
-                app.set_diff(&pod, result);
+                app.set_view_text(&pod, result);
                 (true, Vec::new())
             }
         }

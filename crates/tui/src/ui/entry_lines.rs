@@ -85,12 +85,27 @@ pub fn render_entry(kind: &EntryKind, width: u16, flags: ViewFlags) -> Vec<Line<
                 NoticeKind::Other => ("notice", Color::Blue),
             };
             let bar = Span::styled("┃ ", Style::default().fg(color));
+            let head = Style::default().fg(color).add_modifier(Modifier::BOLD);
+            if !flags.tools {
+                // Collapsed: one readable line (`e` shows the text the model got).
+                let line = notice_line(text);
+                let room = usize::from(width).saturating_sub(4 + label.len());
+                let mut short: String = line.chars().take(room).collect();
+                if line.chars().count() > room {
+                    short.pop();
+                    short.push('…');
+                }
+                out.push(Line::from(vec![
+                    bar,
+                    Span::styled(format!("◆ {label} "), head),
+                    Span::styled(short, Style::default().fg(color)),
+                ]));
+                out.push(Line::default());
+                return out;
+            }
             out.push(Line::from(vec![
                 bar.clone(),
-                Span::styled(
-                    format!("◆ {label}"),
-                    Style::default().fg(color).add_modifier(Modifier::BOLD),
-                ),
+                Span::styled(format!("◆ {label}"), head),
             ]));
             for line in text.lines() {
                 wrap(
@@ -156,6 +171,46 @@ pub fn render_entry(kind: &EntryKind, width: u16, flags: ViewFlags) -> Vec<Line<
         }
     }
     out
+}
+
+/// A runtime notice as one line. Notices start with a machine tag
+/// (`child_finished{name: w}: …`); the tag becomes words and the answer or
+/// error is what follows.
+pub fn notice_line(text: &str) -> String {
+    let parsed = text.split_once('{').and_then(|(kind, rest)| {
+        let (attrs, body) = rest.split_once("}: ")?;
+        let valid = !kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        valid.then_some((kind, attrs, body))
+    });
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let Some((kind, attrs, body)) = parsed else {
+        return flat(text);
+    };
+    let attr = |key: &str| {
+        attrs.split(", ").find_map(|kv| {
+            kv.strip_prefix(key)
+                .and_then(|v| v.strip_prefix(": "))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+    };
+    let name = attr("name").unwrap_or_default();
+    match kind {
+        "child_finished" => {
+            let answer = body.split_once("Its answer:").map_or(body, |(_, a)| a);
+            format!("{name} finished: {}", flat(answer))
+        }
+        "child_errored" => {
+            let err = body.split_once("failed:").map_or(body, |(_, e)| e);
+            format!("{name} failed: {}", flat(err))
+        }
+        "child_exited" => format!(
+            "{name} exited ({}): {}",
+            attr("reason").unwrap_or_default(),
+            flat(body.split_once("; ").map_or(body, |(_, r)| r))
+        ),
+        "child_lost" => format!("{name} was lost: {}", flat(body)),
+        _ => format!("{}: {}", kind.replace('_', " "), flat(body)),
+    }
 }
 
 /// `12`, `1.2k`, `3.4M`.
@@ -303,6 +358,27 @@ fn render_tool(t: &ToolEntry, width: u16, flags: ViewFlags, out: &mut Vec<Line<'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notices_read_as_one_line() {
+        assert_eq!(
+            notice_line(
+                "child_finished{name: worker}: child Pod worker finished its run and is idle (it keeps its scope until you stop it). Its answer:\nAdded 3 tests.\nAll pass."
+            ),
+            "worker finished: Added 3 tests. All pass."
+        );
+        assert_eq!(
+            notice_line("child_errored{name: w}: child Pod w's run failed: provider said 401"),
+            "w failed: provider said 401"
+        );
+        assert_eq!(
+            notice_line(
+                "child_exited{name: w, reason: \"killed\"}: child Pod w ended without being stopped; its scope was reclaimed."
+            ),
+            "w exited (killed): its scope was reclaimed."
+        );
+        assert_eq!(notice_line("plain text\nmore"), "plain text more");
+    }
 
     #[test]
     fn numbers_are_short() {

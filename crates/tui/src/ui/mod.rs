@@ -74,8 +74,11 @@ pub fn render(app: &mut App, frame: &mut Frame) {
         Overlay::NewPod(form) => overlay::new_pod(form, frame, area),
         Overlay::ConfirmStop(name) => overlay::confirm_stop(name, frame, area),
         Overlay::Status => overlay::status(app, frame, area),
-        Overlay::Diff { pod, text, scroll } => {
-            overlay::diff(pod, text.as_deref(), *scroll, frame, area)
-        }
+        Overlay::View {
+            title,
+            text,
+            scroll,
+            ..
+        } => overlay::view(title, text.as_deref(), *scroll, frame, area),
     }
 }

@@ -236,14 +236,8 @@ pub(super) fn status(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// `/diff`: the Pod's changes, coloured, scrollable.
-pub(super) fn diff(
-    pod: &PodName,
-    text: Option<&str>,
-    scroll: usize,
-    frame: &mut Frame,
-    area: Rect,
-) {
+/// `/diff`, `/work`: a text, scrollable; diff lines coloured.
+pub(super) fn view(title: &str, text: Option<&str>, scroll: usize, frame: &mut Frame, area: Rect) {
     let r = Rect {
         x: area.x + 1,
         y: area.y + 1,
@@ -253,7 +247,7 @@ pub(super) fn diff(
     let inner = modal(
         frame,
         r,
-        &format!("Changes of {pod} · ↑↓ PgUp/PgDn scroll · Esc close"),
+        &format!("{title} · ↑↓ PgUp/PgDn scroll · Esc close"),
     );
     let Some(text) = text else {
         frame.render_widget(

@@ -117,7 +117,7 @@ pub fn with_transcript(app: &mut App) {
             duration_ms: 42,
         },
         Event::Notice {
-            text: "child `worker` finished: added 3 tests in src/parser.rs".into(),
+            text: "child_finished{name: worker}: child Pod worker finished its run and is idle (it keeps its scope until you stop it). Its answer:\nadded 3 tests in src/parser.rs".into(),
         },
         Event::Usage {
             usage: Usage {
