@@ -50,7 +50,11 @@ fn help_overlay() {
 fn new_pod_form() {
     let mut app = three_pods();
     handle_key(&mut app, key(KeyCode::Char('n')));
-    for c in "tester".chars() {
+    if let tui::Overlay::NewPod(form) = &mut app.overlay {
+        form.values[0] = "tester".into(); // instead of the generated name
+        form.values[4] = "/w".into();
+    }
+    for c in "write tests".chars() {
         handle_key(&mut app, key(KeyCode::Char(c)));
     }
     handle_key(&mut app, key(KeyCode::Tab));
