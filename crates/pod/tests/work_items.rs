@@ -373,3 +373,180 @@ fn work_tools_write_only_the_granted_item_and_file_tools_not_at_all() {
         Some(mine.as_str())
     );
 }
+
+const JOURNEY: &str = r#"
+responses:
+  - output:
+      - tool_call: write_file
+        id: c1_feature
+        arguments: {"path": "feature.txt", "content": "v1\n"}
+      - tool_call: write_file
+        id: c1_outside
+        arguments: {"path": "REPO/outside.txt", "content": "x"}
+      - tool_call: bash
+        id: c1_shell
+        arguments: {"command": "echo x > REPO/outside-bash.txt"}
+      - tool_call: write_file
+        id: c1_other_item
+        arguments: {"path": "OTHERDIR/thread.md", "content": "forged"}
+      - tool_call: work_comment
+        id: c1_other_comment
+        arguments: {"item": "other-item", "body": "forged"}
+      - tool_call: work_comment
+        id: c1_report
+        arguments: {"role": "implementation_report", "body": "wrote v1"}
+  - output: [{text: "coded v1"}]
+  - output:
+      - tool_call: write_file
+        id: r1_write
+        arguments: {"path": "feature.txt", "content": "reviewer was here"}
+      - tool_call: work_review
+        id: r1_review
+        arguments: {"verdict": "request_changes", "report": "feature.txt must say v2."}
+  - output: [{text: "reviewed"}]
+  - output:
+      - tool_call: write_file
+        id: c2_fix
+        arguments: {"path": "feature.txt", "content": "v2\n"}
+  - output: [{text: "fixed: v2"}]
+  - output:
+      - tool_call: work_review
+        id: r2_review
+        arguments: {"verdict": "approve", "report": "v2 it is."}
+  - output: [{text: "approved"}]
+"#;
+
+fn tool_output(env: &Env, pod: &str, call: &str) -> String {
+    env.log(pod)
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .find(|e| e["kind"] == "tool_result" && e.to_string().contains(call))
+        .unwrap_or_else(|| panic!("no result of {call} in {pod}'s log"))
+        .to_string()
+}
+
+#[test]
+fn the_whole_journey_create_start_review_fix_approve_merge_doctor() {
+    let env = repo();
+    let p = env.project.clone();
+    let id = create(&env, "Add feature")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = create(&env, "Other item")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_dir = p.join("work-items/open").join(&other);
+    let mock = Mock::start(
+        &JOURNEY
+            .replace("REPO", &p.display().to_string())
+            .replace("OTHERDIR", &other_dir.display().to_string()),
+    );
+    let url = mock.url();
+    let pod_flags = ["--model", "m", "--base-url", url.as_str()];
+    let with = |a: &[&str]| -> Vec<String> {
+        a.iter()
+            .chain(pod_flags.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let ok = |a: Vec<String>| env.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Start: worktree, branch, pending + assign, a coder confined to the worktree.
+    ok(with(&["work", "start", "add-feature"]));
+    let wt = p.join(".worktrees/add-feature");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("feature.txt")).unwrap(),
+        "v1\n"
+    );
+    assert!(tool_output(&env, "coder-add-feature", "c1_outside").contains("error"));
+    assert!(tool_output(&env, "coder-add-feature", "c1_other_item").contains("error"));
+    assert!(tool_output(&env, "coder-add-feature", "c1_other_comment").contains("not allowed"));
+    assert!(!p.join("outside.txt").exists() && !p.join("outside-bash.txt").exists());
+    assert_eq!(
+        json(&env.ok(&["work", "show", &other, "--json"]))["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let it = json(&env.ok(&["work", "show", &id, "--json"]));
+    assert_eq!(it["status"], "pending");
+    assert_eq!(it["assignee"], "coder-add-feature");
+    // The coder's change is committed on its branch, not on main.
+    assert!(git(&p, &["log", "--oneline", "main..work/add-feature"]).contains("add-feature"));
+    assert!(!p.join("feature.txt").exists());
+
+    // Review 1: request changes, written by the reviewer Pod, which cannot write code.
+    ok(with(&["work", "review", "add-feature"]));
+    assert!(tool_output(&env, "reviewer-add-feature-r1", "r1_write").contains("error"));
+    assert_eq!(
+        std::fs::read_to_string(wt.join("feature.txt")).unwrap(),
+        "v1\n"
+    );
+    let dir = p.join("work-items/pending").join(&id);
+    assert!(
+        std::fs::read_to_string(dir.join("artifacts/review.md"))
+            .unwrap()
+            .starts_with("Verdict: request-changes")
+    );
+    let err = env.fails(&["work", "merge", &id]);
+    assert!(err.contains("blocks the merge"), "{err}");
+
+    // Fix (the same coder, resumed with the review), review 2 approves.
+    ok(with(&["work", "start", "add-feature"]));
+    assert_eq!(
+        std::fs::read_to_string(wt.join("feature.txt")).unwrap(),
+        "v2\n"
+    );
+    ok(with(&["work", "review", "add-feature"]));
+    assert!(
+        std::fs::read_to_string(dir.join("artifacts/review-r2.md"))
+            .unwrap()
+            .starts_with("Verdict: approve")
+    );
+
+    // Merge: refused on a dirty tree, then merged, validated, closed, cleaned up.
+    std::fs::write(p.join("a.txt"), "local edit\n").unwrap();
+    assert!(
+        env.fails(&["work", "merge", &id])
+            .contains("uncommitted changes")
+    );
+    git(&p, &["checkout", "a.txt"]);
+    let merged = json(&env.ok(&[
+        "work",
+        "merge",
+        &id,
+        "--validate",
+        "grep -q v2 feature.txt",
+        "--json",
+    ]));
+    assert_eq!(merged["validation"], "passed");
+    assert_eq!(
+        std::fs::read_to_string(p.join("feature.txt")).unwrap(),
+        "v2\n"
+    );
+    assert!(!wt.exists());
+    assert!(git(&p, &["branch", "--list", "work/*"]).trim().is_empty());
+    let it = json(&env.ok(&["work", "show", &id, "--json"]));
+    assert_eq!(it["status"], "closed");
+    let kinds: Vec<&str> = it["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "create", "assign", "status", "comment", "review", "comment", "review", "merge",
+            "close"
+        ],
+        "{it}"
+    );
+    let merge_ev = &it["events"][7];
+    assert_eq!(merge_ev["fields"]["validation"], "passed");
+    assert_eq!(merge_ev["fields"]["commit"], merged["commit"]);
+    assert!(env.ok(&["work", "doctor"]).contains("no problems"));
+}

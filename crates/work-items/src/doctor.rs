@@ -56,6 +56,7 @@ impl Problem {
 const ROOT_FILES: &[&str] = &[
     ".gitignore",
     "README.md",
+    "config.toml",
     LOCKS_DIR,
     QUARANTINE_DIR,
     "open",

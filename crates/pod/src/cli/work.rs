@@ -13,7 +13,21 @@ use work_items::{NewItem, Status, Store, Verdict, WorkError};
 
 use super::exit::{Exit, fail};
 use crate::outln;
-use crate::work::git;
+use crate::work::{flow, git};
+
+/// Provider flags for the Pods `start`, `review` and `run` start.
+#[derive(Debug, Args, Default)]
+struct PodFlagArgs {
+    /// Provider of the Pods (preset or configured name).
+    #[arg(long)]
+    provider: Option<String>,
+    /// Model of the Pods.
+    #[arg(long)]
+    model: Option<String>,
+    /// Provider base URL.
+    #[arg(long)]
+    base_url: Option<String>,
+}
 
 /// `pod work` arguments.
 #[derive(Debug, Args)]
@@ -91,23 +105,51 @@ enum WorkCmd {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
     },
-    /// Record a review: the report becomes artifacts/review.md (review-r2.md, ...), the verdict a thread event.
+    /// Record a review (--approve/--request-changes --file REPORT: artifacts/review.md, review-r2.md, ...
+    /// and a verdict event), or without a verdict start a reviewer Pod that must give one.
     Review {
         /// Id or slug.
         item: String,
         /// The change may be merged.
-        #[arg(
-            long,
-            conflicts_with = "request_changes",
-            required_unless_present = "request_changes"
-        )]
+        #[arg(long, conflicts_with = "request_changes", requires = "file")]
         approve: bool,
         /// Blocking: changes are needed first.
-        #[arg(long)]
+        #[arg(long, requires = "file")]
         request_changes: bool,
         /// The report (`-`: stdin).
         #[arg(long, value_name = "REPORT")]
-        file: PathBuf,
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        pod: PodFlagArgs,
+    },
+    /// Start (or continue) the coder Pod: worktree .worktrees/SLUG on branch work/SLUG, item pending.
+    Start {
+        /// Id or slug.
+        item: String,
+        #[command(flatten)]
+        pod: PodFlagArgs,
+    },
+    /// Coder, then reviewer, then coder ... until a review approves or --rounds reviews were made.
+    Run {
+        /// Id or slug.
+        item: String,
+        /// Most reviews.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[command(flatten)]
+        pod: PodFlagArgs,
+    },
+    /// Merge the approved branch into the current branch, validate, close, remove worktree and branch.
+    Merge {
+        /// Id or slug.
+        item: String,
+        /// Validation command run before the merge is committed (default: `validate` in
+        /// work-items/config.toml; none: skipped).
+        #[arg(long, value_name = "CMD")]
+        validate: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Move an item to open, pending or closed.
     Status {
@@ -243,9 +285,15 @@ pub fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         WorkCmd::Review {
             item,
             approve,
+            request_changes,
             file,
-            ..
+            pod,
         } => {
+            let Some(file) = file.filter(|_| approve || request_changes) else {
+                let v = flow::review(&flow_ctx(&repo, store, author, pod), &item)?;
+                outln!("review of {item}: {v}")?;
+                return Ok(ExitCode::SUCCESS);
+            };
             let verdict = if approve {
                 Verdict::Approve
             } else {
@@ -274,6 +322,43 @@ pub fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
             outln!("closed {item}")?;
         }
         WorkCmd::Doctor { fix, json } => return doctor(&repo, &store, fix, json),
+        WorkCmd::Start { item, pod } => {
+            let answer = flow::start(&flow_ctx(&repo, store, author, pod), &item)?;
+            outln!("{answer}")?;
+        }
+        WorkCmd::Run { item, rounds, pod } => {
+            let v = flow::run(&flow_ctx(&repo, store, author, pod), &item, rounds.max(1))?;
+            outln!("{item}: {v}")?;
+            if v.is_blocking() {
+                return Ok(ExitCode::from(Exit::Failed as u8));
+            }
+        }
+        WorkCmd::Merge {
+            item,
+            validate,
+            json,
+        } => {
+            let validate = match validate {
+                Some(v) => Some(v),
+                None => configured_validation(store.root())?,
+            };
+            let ctx = flow_ctx(&repo, store, author, PodFlagArgs::default());
+            let m = flow::merge(&ctx, &item, validate.as_deref())
+                .map_err(|e| fail(Exit::Failed, format!("{e:#}")))?;
+            if json {
+                outln!("{}", serde_json::to_string(&m)?)?;
+            } else if let Some(c) = &m.commit {
+                outln!(
+                    "merged {item} as {c} (validation {}); item closed",
+                    m.validation
+                )?;
+            } else {
+                outln!("validation failed; the merge was aborted:\n{}", m.output)?;
+            }
+            if m.commit.is_none() {
+                return Ok(ExitCode::from(Exit::Failed as u8));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -415,4 +500,33 @@ fn git_problems(repo: &Path, store: &Store, fix: bool) -> Vec<work_items::Proble
         out.push(p);
     }
     out
+}
+
+fn flow_ctx(repo: &Path, store: Store, author: String, pod: PodFlagArgs) -> flow::Ctx {
+    flow::Ctx {
+        repo: repo.to_path_buf(),
+        store,
+        author,
+        flags: flow::PodFlags {
+            provider: pod.provider,
+            model: pod.model,
+            base_url: pod.base_url,
+        },
+    }
+}
+
+/// `validate = "CMD"` in `work-items/config.toml`, if set.
+fn configured_validation(store_root: &Path) -> anyhow::Result<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct WorkConfig {
+        validate: Option<String>,
+    }
+    let p = store_root.join("config.toml");
+    match std::fs::read_to_string(&p) {
+        Ok(s) => Ok(toml::from_str::<WorkConfig>(&s)
+            .map_err(|e| fail(Exit::Usage, format!("{}: {e}", p.display())))?
+            .validate),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", p.display()))),
+    }
 }

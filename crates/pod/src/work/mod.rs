@@ -1,10 +1,12 @@
 //! Work items in the Pod runtime (ARCHITECTURE §15): the grant that lets a Pod
 //! write to one item ([`WorkGrant`]), the model-facing `work_*` tools
-//! ([`tools`]), git worktrees and branches of items ([`git`]).
+//! ([`tools`]), git worktrees and branches of items ([`git`]) and the workflow
+//! that runs coder and reviewer Pods on an item ([`flow`]).
 //!
 //! The format and every write to `work-items/` belong to the `work-items` crate;
 //! this module decides *who* may ask for which write.
 
+pub mod flow;
 pub mod git;
 pub mod tools;
 
