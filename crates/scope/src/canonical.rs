@@ -33,6 +33,7 @@ impl CanonicalPath {
         {
             return Err(ScopeError::NotCanonical { path });
         }
+        check_bytes(&path)?;
         // Rebuilding from components drops doubled and trailing slashes, so two
         // spellings of one canonical path cannot compare unequal.
         Ok(CanonicalPath(path.components().collect()))
@@ -138,7 +139,28 @@ pub fn canonicalize(path: impl AsRef<Path>) -> Result<CanonicalPath, ScopeError>
             Err(e) => return Err(io_err(&next, e)),
         }
     }
+    // Checked on the result: a symlink's target can bring in what the input lacked.
+    check_bytes(&cur).map_err(|e| match e {
+        ScopeError::InvalidBytes { problem, .. } => ScopeError::InvalidBytes {
+            path: input.to_owned(),
+            problem,
+        },
+        other => other,
+    })?;
     Ok(CanonicalPath(cur))
+}
+
+/// Only paths that survive JSON (UTF-8) and `open` (no NUL) are scope paths.
+fn check_bytes(path: &Path) -> Result<(), ScopeError> {
+    let problem = match path.to_str() {
+        None => "is not valid UTF-8",
+        Some(s) if s.contains('\0') => "contains a NUL byte",
+        Some(_) => return Ok(()),
+    };
+    Err(ScopeError::InvalidBytes {
+        path: path.to_owned(),
+        problem,
+    })
 }
 
 fn push_components(p: &Path, out: &mut Vec<OsString>, input: &Path) -> Result<(), ScopeError> {
@@ -168,6 +190,29 @@ fn io_err(path: &Path, e: io::Error) -> ScopeError {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    /// Regression (fuzzing, issue 17): a non-UTF-8 path passed ingress and then could
+    /// not be stored (the registry called its table corrupt); a NUL in a missing
+    /// tail was stored and failed at every later open.
+    #[test]
+    fn paths_that_cannot_be_stored_or_opened_are_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/\xff/x"));
+        let e = canonicalize(bad).unwrap_err();
+        assert!(matches!(e, ScopeError::InvalidBytes { .. }), "{e:?}");
+        assert!(e.to_string().contains("not valid UTF-8"), "{e}");
+        let nul = "/nonexistent-pods-dir/a\0b";
+        let e = canonicalize(nul).unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{e}");
+        assert!(CanonicalPath::trusted(nul).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        symlink(bad, dir.path().join("l")).unwrap();
+        let through = dir.path().join("l");
+        assert!(matches!(
+            canonicalize(&through),
+            Err(ScopeError::InvalidBytes { .. })
+        ));
+    }
 
     #[test]
     fn relative_paths_are_rejected() {

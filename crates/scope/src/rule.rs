@@ -62,6 +62,16 @@ pub enum ScopeError {
         /// The input.
         path: PathBuf,
     },
+    /// A path pods cannot store or hand to the kernel: scopes are kept as JSON text
+    /// (UTF-8) and opened by name (no NUL byte). Found by fuzzing (issue 17): such a
+    /// path used to pass ingress and then fail as a "corrupt registry table".
+    #[error("scope path {path:?} {problem}: pods can only hold UTF-8 paths without NUL bytes")]
+    InvalidBytes {
+        /// The input.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// Too many symlinks.
     #[error("scope path {path:?} goes through too many symlinks (a loop?)")]
     SymlinkLoop {
