@@ -1,6 +1,8 @@
 //! Verification harnesses for pods (ARCHITECTURE §15).
 //!
-//! Owns: the fuzz engine ([`fuzz`]), one fuzz target per parser ([`targets`]).
+//! Owns: the fuzz engine ([`fuzz`]), one fuzz target per parser ([`targets`]), the
+//! model of the scope protocol ([`model`]) and its replay against the real registry
+//! and pod store ([`replay`]).
 //!
 //! Must never own: anything the runtime uses. No other crate depends on this one;
 //! it only drives the public APIs of the crates it checks, so a finding here is a
@@ -15,5 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fuzz;
+pub mod model;
+pub mod replay;
 pub mod mutate;
 pub mod targets;

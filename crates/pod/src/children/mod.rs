@@ -217,14 +217,36 @@ impl Children {
     /// records them as our children and supervises them, so `list_pods`, `stop_pod`,
     /// the stop cascade and the next restore cover them. Their reports went to their
     /// dead parent's socket; they are not accepted here (no token of ours).
-    fn adopt_orphans(self: &Arc<Self>) {
+    ///
+    /// A re-parented grandchild already gone (it exited between the registry's
+    /// re-parenting and this call) is nobody's child to supervise: its record on our
+    /// row is reclaimed here, or it would keep its region from us until we restart
+    /// (found by the model checker, `crates/verify`).
+    /// Returns the grandchildren taken over, with their rules, for the notice.
+    fn adopt_orphans(self: &Arc<Self>) -> Vec<String> {
+        let mut adopted = Vec::new();
         for (name, rules) in self.adopted_grandchildren() {
-            let Ok(Some(row)) = self.registry.get(&name) else {
+            let row = match self.registry.get(&name) {
+                Ok(row) => row,
+                Err(_) => continue,
+            };
+            let Some(p) = row
+                .as_ref()
+                .and_then(|r| r.process)
+                .filter(|p| p.is_alive())
+            else {
+                if let Err(e) = self.registry.reclaim_delegation(ReclaimRequest {
+                    parent: self.name.clone(),
+                    child: name.clone(),
+                    rules,
+                    releasing_child: None,
+                }) {
+                    tracing::warn!(child = name.as_str(), error = %e, "cannot reclaim a gone grandchild's region");
+                }
                 continue;
             };
-            let Some(p) = row.process.filter(|p| p.is_alive()) else {
-                continue;
-            };
+            let Some(row) = row else { continue };
+            let shown = format!("{name} ({})", fmt_rules(&rules));
             let (write, read) = rules.into_iter().partition(|r| r.access == Access::Write);
             let spec = ChildSpec {
                 name: name.clone(),
@@ -237,12 +259,15 @@ impl Children {
             let _ = self
                 .store
                 .mark_child_live(&self.name, &name, row.socket.clone(), Some(p.pid));
+            adopted.push(shown);
             if let Some(exit) = supervise::watch_exit(p.pid) {
                 let bytes: [u8; 32] = rand::random();
                 let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 self.adopt_live(name, p.pid, token, exit);
             }
         }
+        self.refresh_scope();
+        adopted
     }
 
     /// This Pod's effective scope: its manifest scope minus every region a child
@@ -650,19 +675,17 @@ impl Children {
             )
             .await;
         // Tell the model only what is true: the scope may stay delegated.
-        let held: Vec<String> = self
-            .adopted_grandchildren()
-            .into_iter()
-            .map(|(n, r)| format!("{n} ({})", fmt_rules(&r)))
-            .collect();
-        self.adopt_orphans();
+        let held = match &back {
+            Ok(adopted) => adopted.clone(),
+            Err(_) => self.adopt_orphans(),
+        };
         let scope = match back {
-            Ok(()) if !held.is_empty() => format!(
+            Ok(_) if !held.is_empty() => format!(
                 "its scope ({}) is back with you except what its own children hold: {} — they are your children now (list_pods, stop_pod)",
                 fmt_rules(&rules),
                 held.join(", ")
             ),
-            Ok(()) => format!("its scope ({}) is back with you", fmt_rules(&rules)),
+            Ok(_) => format!("its scope ({}) is back with you", fmt_rules(&rules)),
             Err(e) => format!(
                 "its scope ({}) stays delegated for now: {e}",
                 fmt_rules(&rules)
@@ -685,12 +708,17 @@ impl Children {
     /// then memory. Idempotent.
     /// `Err` (with the registry's reason) when the region could not be given back,
     /// e.g. a grandchild that outlived its parent still holds part of it.
+    /// `Ok` holds the grandchildren taken over: the registry re-parents a gone
+    /// child's own children to us during the reclaim, and whoever gives back must
+    /// supervise them (or reclaim the records of those already gone), on every path
+    /// — exit, stop, failed spawn — or a region stays lost (found by the model
+    /// checker, `crates/verify`).
     async fn give_back(
-        &self,
+        self: &Arc<Self>,
         child: &PodName,
         rules: &[ScopeRule],
         reason: &str,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
         if let Some(pid) = lock(&self.live).get(child).map(|l| l.pid) {
             supervise::signal_group(pid, Signal::KILL);
         }
@@ -710,12 +738,12 @@ impl Children {
         }
         let _ = std::fs::remove_file(self.token_path(child));
         self.refresh_scope();
-        Ok(())
+        Ok(self.adopt_orphans())
     }
 
     /// Stops a child: shutdown request, then SIGTERM, then SIGKILL of its group;
     /// its scope comes back only once its process is gone.
-    pub async fn stop(&self, child: &PodName) -> Result<String, String> {
+    pub async fn stop(self: &Arc<Self>, child: &PodName) -> Result<String, String> {
         let (pid, mut exit) = {
             let mut g = lock(&self.live);
             let l = g
@@ -749,7 +777,7 @@ impl Children {
         let back = self.give_back(child, &rules, how).await;
         lock(&self.live).remove(child);
         match back {
-            Ok(()) => Ok(format!(
+            Ok(_) => Ok(format!(
                 "child {child} {how}; its scope ({}) is back with you",
                 fmt_rules(&rules)
             )),
@@ -761,7 +789,7 @@ impl Children {
     }
 
     /// Stops every running child (this Pod is shutting down).
-    pub async fn stop_all(&self) {
+    pub async fn stop_all(self: &Arc<Self>) {
         let names: Vec<PodName> = lock(&self.live).keys().cloned().collect();
         for n in names {
             if let Err(e) = self.stop(&n).await {
