@@ -206,7 +206,7 @@ pub struct State {
 }
 
 /// One atomic step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
     /// `spawn_pod` / `resume_child`, phase one: the pending record.
     SpawnPending(Pod, Pod),
@@ -314,6 +314,23 @@ impl State {
         self.records[p.ix()][x.ix()] = Some(s);
     }
 
+    /// A status change the store's lifecycle allows (`ChildStatus::may_become`);
+    /// others are refused and, as in the runtime, ignored.
+    fn transition(&mut self, p: Pod, x: Pod, to: Status) {
+        use Status::*;
+        let Some(from) = self.record(p, x) else { return };
+        let allowed = match to {
+            Pending => false,
+            Live => matches!(from, Pending | Live | Lost),
+            Stopping => matches!(from, Pending | Live | Stopping),
+            Lost => matches!(from, Pending | Live | Stopping | Lost),
+            Reclaimed => true,
+        };
+        if allowed {
+            self.set_record(p, x, to);
+        }
+    }
+
     fn row(&self, p: Pod) -> Option<&Row> {
         self.rows[p.ix()].as_ref()
     }
@@ -342,6 +359,11 @@ impl State {
             cur = self.row(a).and_then(|r| r.delegated_from);
         }
         out
+    }
+
+    /// What the real registry's next operation sees (it reaps first).
+    pub fn reap_for_replay(&mut self) {
+        self.reap();
     }
 
     /// Every operation first drops rows whose process is gone.
@@ -625,7 +647,7 @@ impl State {
         let relinked = self.mem(p).is_some_and(|m| m.relinked & x.bit() != 0);
         let next = match (alive, relinked) {
             (true, true) => {
-                self.set_record(p, x, Status::Live);
+                self.transition(p, x, Status::Live);
                 self.mem_mut(p).watching |= x.bit();
                 Pc::Reconcile(rest)
             }
@@ -735,7 +757,7 @@ impl ScopeProtocol {
                 s.log[p.ix()].extend(inbox);
             }
             Action::Stop(p, x) => {
-                s.set_record(p, x, Status::Stopping);
+                s.transition(p, x, Status::Stopping);
                 s.mem_mut(p).stopping |= x.bit();
                 if s.mem[x.ix()].is_some() {
                     s.mem_mut(x).shutting_down = true;
@@ -756,7 +778,7 @@ impl ScopeProtocol {
                 m.stopping &= !x.bit();
             }
             Action::ExitSeen(p, x) => {
-                s.set_record(p, x, Status::Lost);
+                s.transition(p, x, Status::Lost);
                 s.mem_mut(p).pc = Pc::ExitReclaim(x);
             }
             Action::Kill(p) => {
@@ -808,7 +830,7 @@ impl ScopeProtocol {
             }
             Pc::MarkLive(x, child) => {
                 if s.up[x.ix()] == Some(child) {
-                    s.set_record(p, x, Status::Live);
+                    s.transition(p, x, Status::Live);
                     s.mem_mut(p).watching |= x.bit();
                 } else {
                     // The spawn failed: the tool call says so (no notice).
