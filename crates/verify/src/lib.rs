@@ -18,6 +18,6 @@
 
 pub mod fuzz;
 pub mod model;
-pub mod replay;
 pub mod mutate;
+pub mod replay;
 pub mod targets;

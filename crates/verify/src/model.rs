@@ -318,7 +318,9 @@ impl State {
     /// others are refused and, as in the runtime, ignored.
     fn transition(&mut self, p: Pod, x: Pod, to: Status) {
         use Status::*;
-        let Some(from) = self.record(p, x) else { return };
+        let Some(from) = self.record(p, x) else {
+            return;
+        };
         let allowed = match to {
             Pending => false,
             Live => matches!(from, Pending | Live | Lost),
@@ -443,7 +445,9 @@ impl State {
 
     fn reserve(&mut self, p: Pod, inc: u8, x: Pod) -> Result<(), ()> {
         self.reap();
-        let Some(row) = self.row(p) else { return Err(()) };
+        let Some(row) = self.row(p) else {
+            return Err(());
+        };
         if row.process != Some(inc) {
             return Err(());
         }
@@ -545,10 +549,11 @@ impl State {
     /// The atoms `p`'s tools write now (nothing while it is starting up).
     pub fn writes(&self, p: Pod) -> u8 {
         match self.mem(p) {
-            Some(m) if !matches!(
-                m.pc,
-                Pc::Reconcile(_) | Pc::ReconcileNotice(..) | Pc::ReconcileRecord(..)
-            ) =>
+            Some(m)
+                if !matches!(
+                    m.pc,
+                    Pc::Reconcile(_) | Pc::ReconcileNotice(..) | Pc::ReconcileRecord(..)
+                ) =>
             {
                 m.tools
             }
@@ -576,10 +581,7 @@ impl State {
 
     fn outstanding(&self, p: Pod) -> u8 {
         PODS.into_iter()
-            .filter(|x| {
-                self.record(p, *x)
-                    .is_some_and(|s| s != Status::Reclaimed)
-            })
+            .filter(|x| self.record(p, *x).is_some_and(|s| s != Status::Reclaimed))
             .fold(0, |a, x| a | x.bit())
     }
 
@@ -694,7 +696,9 @@ impl ScopeProtocol {
                 if m.watching == 0 {
                     out.push(Action::Shutdown(p));
                 }
-            } else if p.parent().is_none_or(|q| s.row(p).is_some_and(|r| r.origin != Some(q)))
+            } else if p
+                .parent()
+                .is_none_or(|q| s.row(p).is_some_and(|r| r.origin != Some(q)))
                 && p != Pod::L
             {
                 out.push(Action::UserStop(p));
@@ -1013,7 +1017,9 @@ pub fn parent_never_writes_live_child(s: &State) -> bool {
 pub fn registry_rows_disjoint(s: &State) -> bool {
     let mut seen = 0u8;
     for p in PODS {
-        if s.row(p).is_some_and(|r| r.process.is_some_and(|i| s.up[p.ix()] == Some(i))) {
+        if s.row(p)
+            .is_some_and(|r| r.process.is_some_and(|i| s.up[p.ix()] == Some(i)))
+        {
             let e = s.row_effective(p);
             if e & seen != 0 {
                 return false;
@@ -1091,7 +1097,8 @@ impl Model for ScopeProtocol {
             Property::always("reports at least once", reports_at_least_once),
             Property::sometimes("grandchild runs under child", |_, s: &State| {
                 s.up[Pod::G.ix()].is_some()
-                    && s.row(Pod::G).is_some_and(|r| r.delegated_from == Some(Pod::C))
+                    && s.row(Pod::G)
+                        .is_some_and(|r| r.delegated_from == Some(Pod::C))
             }),
             Property::sometimes("lead restored relinks child", |_, s: &State| {
                 s.mem(Pod::L).is_some_and(|m| m.relinked != 0)

@@ -111,7 +111,11 @@ fn mutate_json_line(m: &Mutation, bytes: &mut Vec<u8>) {
                 serde_json::json!(0.5),
                 serde_json::json!(4_294_967_296u64),
             ];
-            set(&mut doc, &target, numbers[(m.c >> 8) as usize % numbers.len()].clone());
+            set(
+                &mut doc,
+                &target,
+                numbers[(m.c >> 8) as usize % numbers.len()].clone(),
+            );
         }
         4 => {
             let strings = [

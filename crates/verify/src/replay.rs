@@ -75,7 +75,8 @@ impl World {
     /// An empty system with the lead running (the model's initial state).
     pub fn new() -> anyhow::Result<World> {
         let dir = crate::targets::scratch_dir()?;
-        let reg = FileRegistry::open(dir.path().join("run"))?.with_lock_deadline(Duration::from_secs(5));
+        let reg =
+            FileRegistry::open(dir.path().join("run"))?.with_lock_deadline(Duration::from_secs(5));
         let store = PodStore::new(dir.path().join("pods"));
         let sessions = SessionStore::new(dir.path().join("sessions"));
         let mut logs = BTreeMap::new();
@@ -168,11 +169,21 @@ impl World {
 
     /// `Children::adopt_orphans`.
     fn adopt_orphans(&self, p: Pod) -> anyhow::Result<()> {
-        let known: Vec<PodName> = self.store.read(&name(p))?.children.into_iter().map(|c| c.name).collect();
+        let known: Vec<PodName> = self
+            .store
+            .read(&name(p))?
+            .children
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
         let Some(row) = self.reg.get(&name(p))? else {
             return Ok(());
         };
-        for d in row.delegations.into_iter().filter(|d| !known.contains(&d.child)) {
+        for d in row
+            .delegations
+            .into_iter()
+            .filter(|d| !known.contains(&d.child))
+        {
             let alive = self
                 .reg
                 .get(&d.child)?
@@ -231,7 +242,10 @@ impl World {
             Action::Step(p) => self.step(before, p, after)?,
             Action::Finish(_) | Action::UserStop(_) => {} // memory only
             Action::RunInbox(p) => {
-                let inbox = before.mem[p as usize].as_ref().map(|m| m.inbox.clone()).unwrap_or_default();
+                let inbox = before.mem[p as usize]
+                    .as_ref()
+                    .map(|m| m.inbox.clone())
+                    .unwrap_or_default();
                 for n in inbox {
                     self.log(p, n)?;
                 }
@@ -300,7 +314,8 @@ impl World {
                         self.tokens.insert(x, t);
                     }
                     Err(_) => {
-                        self.store.reclaim_child(&name(p), &name(x), "spawn refused")?;
+                        self.store
+                            .reclaim_child(&name(p), &name(x), "spawn refused")?;
                     }
                 }
             }
@@ -362,17 +377,24 @@ impl World {
             }
             Pc::ReconcileNotice(_, x) => {
                 let n = (Said::Lost, x, before.life[x as usize]);
-                let already = before.log[p as usize].iter().any(|l| l.0 == Said::Lost && l.1 == x);
+                let already = before.log[p as usize]
+                    .iter()
+                    .any(|l| l.0 == Said::Lost && l.1 == x);
                 if !already {
                     self.log(p, n)?;
                 }
             }
             Pc::ReconcileRecord(_, x) => {
                 let rec = self.store.read(&name(p))?;
-                if rec.child(&name(x)).is_some_and(|c| c.status != ChildStatus::Lost) {
-                    self.store.mark_child_lost(&name(p), &name(x), "gone at restore")?;
+                if rec
+                    .child(&name(x))
+                    .is_some_and(|c| c.status != ChildStatus::Lost)
+                {
+                    self.store
+                        .mark_child_lost(&name(p), &name(x), "gone at restore")?;
                 }
-                self.store.reclaim_child(&name(p), &name(x), "lost at restore")?;
+                self.store
+                    .reclaim_child(&name(p), &name(x), "lost at restore")?;
             }
         }
         let _ = after;
@@ -392,12 +414,23 @@ impl World {
                     r.process.is_some(),
                     r.delegated_from.as_ref().map(pod_of),
                     r.origin.as_ref().map(pod_of),
-                    r.delegations.iter().fold(0u8, |a, d| a | (1 << pod_of(&d.child) as u8)),
+                    r.delegations
+                        .iter()
+                        .fold(0u8, |a, d| a | (1 << pod_of(&d.child) as u8)),
                 )
             });
-            let want_view = want.map(|r| (r.process.is_some(), r.delegated_from, r.origin, r.delegations));
+            let want_view = want.map(|r| {
+                (
+                    r.process.is_some(),
+                    r.delegated_from,
+                    r.origin,
+                    r.delegations,
+                )
+            });
             if real_view != want_view {
-                return Err(format!("registry row {p:?}: real {real_view:?}, model {want_view:?}"));
+                return Err(format!(
+                    "registry row {p:?}: real {real_view:?}, model {want_view:?}"
+                ));
             }
             let real_records: Vec<(Pod, Status)> = match self.store.read(&name(p)) {
                 Ok(r) => r
@@ -414,18 +447,25 @@ impl World {
             let mut real_sorted = real_records.clone();
             real_sorted.sort_by_key(|(x, _)| *x);
             if real_sorted != want_records {
-                return Err(format!("records of {p:?}: real {real_sorted:?}, model {want_records:?}"));
+                return Err(format!(
+                    "records of {p:?}: real {real_sorted:?}, model {want_records:?}"
+                ));
             }
         }
         let table = self.reg.read_unlocked().map_err(|e| e.to_string())?;
         if let Some((a, b, _)) = table.overlapping_effective_writes().first() {
-            return Err(format!("registry: {a} and {b} have overlapping effective writes"));
+            return Err(format!(
+                "registry: {a} and {b} have overlapping effective writes"
+            ));
         }
         // The scopes the running Pods' tools would get, from real data (a Pod still
         // reconciling at start-up serves no tool call yet).
         let serving = |p: Pod| {
             s.mem[p as usize].as_ref().is_some_and(|m| {
-                !matches!(m.pc, Pc::Reconcile(_) | Pc::ReconcileNotice(..) | Pc::ReconcileRecord(..))
+                !matches!(
+                    m.pc,
+                    Pc::Reconcile(_) | Pc::ReconcileNotice(..) | Pc::ReconcileRecord(..)
+                )
             })
         };
         let scopes: Vec<(Pod, Scope)> = PODS
@@ -467,7 +507,11 @@ impl World {
 
     /// `Children::effective` over the real store and registry.
     fn tool_scope(&self, p: Pod, rows: &[pod_registry::Allocation]) -> Scope {
-        let records = self.store.read(&name(p)).map(|r| r.children).unwrap_or_default();
+        let records = self
+            .store
+            .read(&name(p))
+            .map(|r| r.children)
+            .unwrap_or_default();
         let mut held: Vec<ScopeRule> = records
             .iter()
             .filter(|c| c.status != ChildStatus::Reclaimed)

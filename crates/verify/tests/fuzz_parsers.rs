@@ -23,8 +23,12 @@ fn fuzz(name: &str) {
     let corpus = t.corpus();
     assert!(!corpus.is_empty(), "{name}: empty corpus");
     for (i, input) in corpus.iter().enumerate() {
-        assert!(t.accepts(input), "{name}: corpus entry {i} is not valid input");
-        t.check(input, 0).unwrap_or_else(|e| panic!("{name}: corpus entry {i}: {e}"));
+        assert!(
+            t.accepts(input),
+            "{name}: corpus entry {i} is not valid input"
+        );
+        t.check(input, 0)
+            .unwrap_or_else(|e| panic!("{name}: corpus entry {i}: {e}"));
     }
     let r = run(t.as_ref(), CI_CASES, CI_SEED);
     assert_eq!(r.failure, None, "{name} failed");

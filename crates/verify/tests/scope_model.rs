@@ -49,7 +49,7 @@ fn the_scope_protocol_holds_and_replays_on_the_real_stores() {
             }
             let mut h = std::hash::DefaultHasher::new();
             actions.hash(&mut h);
-            if h.finish() % SAMPLE_EVERY == 0 {
+            if h.finish().is_multiple_of(SAMPLE_EVERY) {
                 sink.lock().unwrap().push(actions);
             }
         })
@@ -75,10 +75,15 @@ fn the_scope_protocol_holds_and_replays_on_the_real_stores() {
         }
     }
     for example in ["grandchild runs under child", "lead restored relinks child"] {
-        assert!(checker.discovery(example).is_some(), "never reached: {example}");
+        assert!(
+            checker.discovery(example).is_some(),
+            "never reached: {example}"
+        );
     }
     for gap in ["end notices at least once", "reports at least once"] {
-        let path = checker.discovery(gap).expect("the known gap closed: update this test");
+        let path = checker
+            .discovery(gap)
+            .expect("the known gap closed: update this test");
         println!("known gap, {gap}: {:?}", path.into_actions());
     }
 

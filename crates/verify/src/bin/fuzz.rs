@@ -20,7 +20,9 @@ fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             name if !name.starts_with('-') => only.push(name.to_owned()),
-            other => bail!("unknown option {other}; usage: fuzz [--cases N] [--seed S] [--list] [TARGET...]"),
+            other => bail!(
+                "unknown option {other}; usage: fuzz [--cases N] [--seed S] [--list] [TARGET...]"
+            ),
         }
     }
     let mut failed = 0;
@@ -36,7 +38,11 @@ fn main() -> anyhow::Result<()> {
             r.inputs,
             secs,
             r.inputs as f64 / secs.max(1e-9),
-            if r.failure.is_some() { "FAILED" } else { "0 panics, 0 failed properties" }
+            if r.failure.is_some() {
+                "FAILED"
+            } else {
+                "0 panics, 0 failed properties"
+            }
         );
         if let Some(why) = r.failure {
             failed += 1;

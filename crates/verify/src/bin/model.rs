@@ -40,7 +40,10 @@ fn main() -> anyhow::Result<()> {
                 let last = path.last_state().clone();
                 println!("{name}: discovery\n  path: {:?}", path.into_actions());
                 if std::env::var_os("MODEL_VERBOSE").is_some() {
-                    println!("  last state: {last:?}\n  recovered: {:?}", m.recover(&last));
+                    println!(
+                        "  last state: {last:?}\n  recovered: {:?}",
+                        m.recover(&last)
+                    );
                 }
             }
             None => println!("{name}: none"),

@@ -120,7 +120,7 @@ impl Target for PodRecord {
             }
             Err(e) => clear_error(e)?,
         }
-        if (knob >> 16) % 8 == 0 {
+        if (knob >> 16).is_multiple_of(8) {
             let updated = self.store.set_parent(&self.name, None);
             match (&read, updated) {
                 (Ok(_), Err(e)) => return Err(format!("update of a readable record failed: {e}")),

@@ -70,7 +70,11 @@ fn round_trip<T: Serialize + DeserializeOwned>(line: &str) -> Result<(), String>
         }
         // Syntax errors say where; data errors (missing or mistyped field) say which
         // field, without a position (serde_json has none inside a tagged enum).
-        Err(FrameError::Malformed(e)) if e.line() > 0 || (e.is_data() && !e.to_string().is_empty()) => Ok(()),
+        Err(FrameError::Malformed(e))
+            if e.line() > 0 || (e.is_data() && !e.to_string().is_empty()) =>
+        {
+            Ok(())
+        }
         Err(FrameError::TooLong(_)) => Ok(()),
         Err(e) => Err(format!("unclear error: {e}")),
     }

@@ -126,7 +126,7 @@ impl Target for RegistryTable {
                 other => return Err(format!("unclear or unexpected error: {other} ({other:?})")),
             }
         }
-        if (knob >> 16) % 4 == 0 {
+        if (knob >> 16).is_multiple_of(4) {
             // A transaction never fails on the table's contents: unparsable tables
             // are rebuilt, dead rows reaped.
             let rows = self

@@ -62,7 +62,17 @@ impl Target for ScopePaths {
     }
 
     fn dictionary(&self) -> &'static [&'static [u8]] {
-        &[b"/", b"..", b".", b"loop1", b"up", b"abs", b"\0", b"//", b"dangling"]
+        &[
+            b"/",
+            b"..",
+            b".",
+            b"loop1",
+            b"up",
+            b"abs",
+            b"\0",
+            b"//",
+            b"dangling",
+        ]
     }
 
     fn accepts(&self, input: &[u8]) -> bool {
@@ -81,7 +91,7 @@ impl Target for ScopePaths {
         // Half the inputs inside the fixture, half as given (relative, `/proc`, ...).
         // Kernel trees are left out: their links change under us (`/proc/self/fd`).
         let volatile = ["/proc", "/sys", "/dev"].iter().any(|v| raw.starts_with(v));
-        let path = if knob % 2 == 0 || volatile {
+        let path = if knob.is_multiple_of(2) || volatile {
             self.root.join(raw.strip_prefix("/").unwrap_or(raw))
         } else {
             raw.to_path_buf()
@@ -127,7 +137,9 @@ fn canonical_form(p: &Path) -> Result<(), String> {
         return Err(format!("canonical path {p:?} has '.' or '..'"));
     }
     if p.to_str().is_none_or(|s| s.contains('\0')) {
-        return Err(format!("canonical path {p:?} cannot be stored (not UTF-8, or a NUL)"));
+        return Err(format!(
+            "canonical path {p:?} cannot be stored (not UTF-8, or a NUL)"
+        ));
     }
     if CanonicalPath::trusted(p).is_err() {
         return Err(format!("canonical path {p:?} fails the stored-form check"));

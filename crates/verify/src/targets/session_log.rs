@@ -144,8 +144,12 @@ impl Target for SessionLog {
         }
         let intact = input.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
         match read.torn_tail {
-            Some(t) if t.offset as usize != intact || (t.offset + t.len) as usize != input.len() => {
-                return Err(format!("torn tail {t:?} but the intact log is {intact} bytes"));
+            Some(t)
+                if t.offset as usize != intact || (t.offset + t.len) as usize != input.len() =>
+            {
+                return Err(format!(
+                    "torn tail {t:?} but the intact log is {intact} bytes"
+                ));
             }
             None if intact != input.len() => return Err("torn tail not reported".into()),
             _ => {}
@@ -155,15 +159,22 @@ impl Target for SessionLog {
             .store
             .read_from(self.segment, after)
             .map_err(|e| format!("read_from({after}) failed after a clean read: {e}"))?;
-        let want: Vec<u64> = read.entries.iter().map(|e| e.seq).filter(|s| *s > after).collect();
+        let want: Vec<u64> = read
+            .entries
+            .iter()
+            .map(|e| e.seq)
+            .filter(|s| *s > after)
+            .collect();
         let got: Vec<u64> = from.entries.iter().map(|e| e.seq).collect();
         if want != got {
-            return Err(format!("read_from({after}) gave seqs {got:?}, want {want:?}"));
+            return Err(format!(
+                "read_from({after}) gave seqs {got:?}, want {want:?}"
+            ));
         }
         if let Err(e) = self.store.replay(self.segment) {
             clear_error(&e)?;
         }
-        if (knob >> 16) % 8 == 0 {
+        if (knob >> 16).is_multiple_of(8) {
             self.reopen_and_append(read.entries.len())?;
         }
         Ok(())
