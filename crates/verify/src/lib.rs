@@ -1,4 +1,4 @@
-//! Verification harnesses for pods (ARCHITECTURE §15).
+//! Verification harnesses for pods (ARCHITECTURE §16).
 //!
 //! Owns: the fuzz engine ([`fuzz`]), one fuzz target per parser ([`targets`]), the
 //! model of the scope protocol ([`model`]) and its replay against the real registry

@@ -28,7 +28,7 @@ const SAMPLE_EVERY: u64 = 600;
 /// at-least-once notice properties have counterexamples: notices wait in the
 /// parent's memory (its inbox) until its next run, so a SIGKILL of the parent, or
 /// its shutdown, before that run loses a `child_exited` / `child_finished` whose
-/// state change is durable (open gap, ARCHITECTURE §15). When that is fixed, these
+/// state change is durable (open gap, ARCHITECTURE §16). When that is fixed, these
 /// two become `None` too. Then a deterministic sample of the explored paths is
 /// replayed on the real registry, pod store and session logs, with real processes
 /// and SIGKILLs, and must end in the same state with the same invariants.
