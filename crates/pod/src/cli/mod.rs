@@ -70,6 +70,27 @@ struct DirFlags {
     config_dir: Option<PathBuf>,
 }
 
+impl DirFlags {
+    /// The flags as given, for a `pod` process this one starts (only those given:
+    /// an explicit runtime root would move the registry, ARCHITECTURE §3).
+    fn as_args(&self) -> Vec<std::ffi::OsString> {
+        let mut out = Vec::new();
+        for (flag, v) in [
+            ("--data-dir", &self.data_dir),
+            ("--sessions-dir", &self.sessions_dir),
+            ("--pods-dir", &self.pods_dir),
+            ("--runtime-dir", &self.runtime_dir),
+            ("--config-dir", &self.config_dir),
+        ] {
+            if let Some(p) = v {
+                out.push(flag.into());
+                out.push(p.clone().into_os_string());
+            }
+        }
+        out
+    }
+}
+
 /// How a client follows a run.
 #[derive(Debug, Args, Clone, Copy)]
 pub struct OutputMode {
@@ -322,11 +343,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Cmd::Demo) = cli.command {
         return crate::demo::run_demo();
     }
+    let roots = roots(&cli.dirs)?;
     let command = match cli.command {
-        Some(Cmd::Work(args)) => return work::work(args),
+        Some(Cmd::Work(args)) => return work::work(args, &roots, &cli.dirs.as_args()),
         other => other,
     };
-    let roots = roots(&cli.dirs)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -178,7 +178,11 @@ enum WorkCmd {
 }
 
 /// Runs `pod work ...`.
-pub fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
+pub fn work(
+    args: WorkArgs,
+    roots: &pod_ids::Roots,
+    dir_flags: &[std::ffi::OsString],
+) -> anyhow::Result<ExitCode> {
     let here = std::env::current_dir().context("cannot read the current directory")?;
     let repo = crate::work::repo_root(&args.repo.map_or(here.clone(), |r| here.join(r)));
     let dir = repo.join(work_items::DIR_NAME);
@@ -290,7 +294,10 @@ pub fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
             pod,
         } => {
             let Some(file) = file.filter(|_| approve || request_changes) else {
-                let v = flow::review(&flow_ctx(&repo, store, author, pod), &item)?;
+                let v = flow::review(
+                    &flow_ctx(&repo, store, author, roots, dir_flags, pod),
+                    &item,
+                )?;
                 outln!("review of {item}: {v}")?;
                 return Ok(ExitCode::SUCCESS);
             };
@@ -323,11 +330,18 @@ pub fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         }
         WorkCmd::Doctor { fix, json } => return doctor(&repo, &store, fix, json),
         WorkCmd::Start { item, pod } => {
-            let answer = flow::start(&flow_ctx(&repo, store, author, pod), &item)?;
+            let answer = flow::start(
+                &flow_ctx(&repo, store, author, roots, dir_flags, pod),
+                &item,
+            )?;
             outln!("{answer}")?;
         }
         WorkCmd::Run { item, rounds, pod } => {
-            let v = flow::run(&flow_ctx(&repo, store, author, pod), &item, rounds.max(1))?;
+            let v = flow::run(
+                &flow_ctx(&repo, store, author, roots, dir_flags, pod),
+                &item,
+                rounds.max(1),
+            )?;
             outln!("{item}: {v}")?;
             if v.is_blocking() {
                 return Ok(ExitCode::from(Exit::Failed as u8));
@@ -342,7 +356,14 @@ pub fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
                 Some(v) => Some(v),
                 None => configured_validation(store.root())?,
             };
-            let ctx = flow_ctx(&repo, store, author, PodFlagArgs::default());
+            let ctx = flow_ctx(
+                &repo,
+                store,
+                author,
+                roots,
+                dir_flags,
+                PodFlagArgs::default(),
+            );
             let m = flow::merge(&ctx, &item, validate.as_deref())
                 .map_err(|e| fail(Exit::Failed, format!("{e:#}")))?;
             if json {
@@ -502,11 +523,20 @@ fn git_problems(repo: &Path, store: &Store, fix: bool) -> Vec<work_items::Proble
     out
 }
 
-fn flow_ctx(repo: &Path, store: Store, author: String, pod: PodFlagArgs) -> flow::Ctx {
+fn flow_ctx(
+    repo: &Path,
+    store: Store,
+    author: String,
+    roots: &pod_ids::Roots,
+    dir_flags: &[std::ffi::OsString],
+    pod: PodFlagArgs,
+) -> flow::Ctx {
     flow::Ctx {
         repo: repo.to_path_buf(),
         store,
         author,
+        roots: roots.clone(),
+        dir_flags: dir_flags.to_vec(),
         flags: flow::PodFlags {
             provider: pod.provider,
             model: pod.model,

@@ -58,6 +58,10 @@ pub struct Ctx {
     pub author: String,
     /// Provider flags for the Pods.
     pub flags: PodFlags,
+    /// Where Pod records live (is a Pod of this round there already?).
+    pub roots: pod_ids::Roots,
+    /// The storage-root flags this command was given, for the `pod` it starts.
+    pub dir_flags: Vec<std::ffi::OsString>,
 }
 
 /// The slug cut so `coder-`/`reviewer-…-rN` names stay valid Pod names.
@@ -77,18 +81,18 @@ pub fn reviewer_name(slug: &str, n: usize) -> String {
     format!("reviewer-{}-r{n}", short(slug))
 }
 
-fn pod_exists(name: &str) -> anyhow::Result<bool> {
-    let roots = pod_ids::Roots::from_env(&Default::default())?;
+fn pod_exists(ctx: &Ctx, name: &str) -> anyhow::Result<bool> {
     let n = pod_ids::PodName::new(name)?;
-    Ok(crate::record::RecordStore::new(roots.pods)
+    Ok(crate::record::RecordStore::new(ctx.roots.pods.clone())
         .load(&n)?
         .is_some())
 }
 
 /// Runs `pod ARGS` with `stdin_text` on stdin; returns its stdout (the final answer).
-fn pod(args: &[String], stdin_text: &str) -> anyhow::Result<String> {
+fn pod(ctx: &Ctx, args: &[String], stdin_text: &str) -> anyhow::Result<String> {
     let exe = std::env::current_exe().context("cannot find the pod binary")?;
     let mut child = Command::new(exe)
+        .args(&ctx.dir_flags)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -190,7 +194,7 @@ pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
         .set_status(&it.meta.id, &ctx.author, Status::Pending)?;
     let it = ctx.store.load(&it.meta.id)?;
     let mark = it.events.len();
-    let answer = if pod_exists(&coder)? {
+    let answer = if pod_exists(ctx, &coder)? {
         let review = it
             .events
             .iter()
@@ -204,6 +208,7 @@ pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
             wt.display()
         );
         pod(
+            ctx,
             &["resume".into(), coder.clone(), "-".into(), "--print".into()],
             &msg,
         )?
@@ -228,7 +233,7 @@ pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
         .map(|s| s.to_string())
         .collect();
         args.extend(ctx.flags.args());
-        pod(&args, &task_of(&it, &wt))?
+        pod(ctx, &args, &task_of(&it, &wt))?
     };
     // The thread must say the coder is done, whether or not its model said so.
     let after = ctx.store.load(&it.meta.id)?;
@@ -275,8 +280,9 @@ You must end by calling work_review with verdict approve or request_changes and 
         title = it.meta.title,
         body = it.body.trim()
     );
-    if pod_exists(&reviewer)? {
+    if pod_exists(ctx, &reviewer)? {
         pod(
+            ctx,
             &[
                 "resume".into(),
                 reviewer.clone(),
@@ -308,7 +314,7 @@ You must end by calling work_review with verdict approve or request_changes and 
         .map(|s| s.to_string())
         .collect();
         args.extend(ctx.flags.args());
-        pod(&args, &task)?;
+        pod(ctx, &args, &task)?;
     }
     let after = ctx.store.load(&it.meta.id)?;
     match after
@@ -470,7 +476,6 @@ pub fn merge(ctx: &Ctx, name: &str, validate: Option<&str>) -> anyhow::Result<Me
             "user.email=pods@localhost",
             "commit",
             "-q",
-            "--no-verify",
             "-m",
             &msg,
         ],
