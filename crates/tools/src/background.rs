@@ -123,7 +123,18 @@ struct Job {
     ended: watch::Receiver<Option<String>>,
     /// Kills the group when the job is dropped (forgotten or the Pod ends).
     _group: GroupKill,
-    _tmp: tempfile::TempDir,
+    /// Whether it has its own PID namespace; without, leftovers are found by
+    /// their TMPDIR (`tmp`).
+    in_namespace: bool,
+    tmp: tempfile::TempDir,
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !self.in_namespace {
+            crate::sandbox::kill_by_tmpdir(self.tmp.path());
+        }
+    }
 }
 
 impl Job {
@@ -307,12 +318,16 @@ impl BackgroundJobs {
     async fn stop(&self, id: u32) -> Option<String> {
         // The job stays in the table (its log stays readable); the wait happens
         // without the lock.
-        let (pid, ended, command) = {
+        let (pid, ended, command, leftovers) = {
             let t = self.table();
             let j = t.jobs.get(&id)?;
-            (j.pid, j.ended.clone(), j.command.clone())
+            let leftovers = (!j.in_namespace).then(|| j.tmp.path().to_owned());
+            (j.pid, j.ended.clone(), j.command.clone(), leftovers)
         };
         let how = stop_group(pid, ended).await;
+        if let Some(tmp) = leftovers {
+            let _ = tokio::task::spawn_blocking(move || crate::sandbox::kill_by_tmpdir(&tmp)).await;
+        }
         Some(format!("{id} ({command}): {how}"))
     }
 }
@@ -395,6 +410,7 @@ async fn start(ctx: &ToolContext, command: &str) -> Result<ToolOutput, ToolError
     let tmp = private_tmp().map_err(internal)?;
     let scope = ctx.current_scope();
     let conf = confinement(ctx, &scope, tmp.path().to_owned()).await?;
+    let in_namespace = conf.layers().pid_namespace;
     let (mut child, reader) = spawn_confined(ctx, command, tmp.path(), conf)
         .map_err(|e| internal(format!("cannot start bash: {e}")))?;
     let pid = child.id().and_then(|id| Pid::from_raw(id as i32));
@@ -437,7 +453,8 @@ async fn start(ctx: &ToolContext, command: &str) -> Result<ToolOutput, ToolError
                 log: log.clone(),
                 ended: ended.clone(),
                 _group: GroupKill(pid),
-                _tmp: tmp,
+                in_namespace,
+                tmp,
             },
         );
         forget_oldest_finished(&mut t);

@@ -240,6 +240,7 @@ async fn run(
         tool: "bash".into(),
         message: format!("cannot start bash: {e}"),
     };
+    let in_namespace = confinement.layers().pid_namespace;
     let (mut child, reader) = spawn_confined(ctx, command, tmp, confinement).map_err(spawn_err)?;
     let group = GroupKill(child.id().and_then(|id| Pid::from_raw(id as i32)));
     if !call.started(group.0) {
@@ -274,8 +275,14 @@ async fn run(
         _ = ctx.cancel.cancelled() => Ending::Cancelled,
     };
     // Always kill the group: after a clean exit this ends leftover background jobs
-    // that would otherwise hold the output pipe and outlive the call.
+    // that would otherwise hold the output pipe and outlive the call. In a PID
+    // namespace that is already done; without one, what left the group is found
+    // by its TMPDIR.
     group.kill();
+    if !in_namespace {
+        let tmp = tmp.to_owned();
+        let _ = tokio::task::spawn_blocking(move || crate::sandbox::kill_by_tmpdir(&tmp)).await;
+    }
     let status = match &ending {
         Ending::Exited(s) => Some(*s),
         // Reap bash so no zombie is left.

@@ -22,8 +22,9 @@
 //!   namespace (sandbox `pidns`), which ends when the command exits, times out
 //!   or is cancelled, and when the process that started it dies (a Pod killed
 //!   with SIGKILL), whatever session or process group its processes moved to.
-//!   Where no PID namespace can be had, only its process group is killed and
-//!   the runtime warns (`pod doctor` says so too).
+//!   Where no PID namespace can be had, its process group is killed and then
+//!   every process carrying its private TMPDIR; the runtime warns (`pod doctor`
+//!   says so too).
 //! - A process meant to keep running is a `background` process: confined like a
 //!   call, in its own PID namespace, stopped on request, before a delegation its
 //!   scope covers ([`BackgroundJobs::stop_covering`], which also kills `bash`

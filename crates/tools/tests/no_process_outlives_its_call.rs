@@ -78,3 +78,47 @@ async fn the_exit_code_and_a_signal_death_come_through_the_namespace() {
         out.text
     );
 }
+
+#[tokio::test]
+async fn without_a_pid_namespace_leftovers_are_found_by_their_tmpdir() {
+    let t = Tree::new();
+    let w = t.mkdir("w");
+    let (_tx, mut ctx) = ctx(Scope::allowing(vec![rule(&w, Access::Write)]), &w);
+    // No mount layer: no PID namespace either (the fallback).
+    ctx.shell.assume_no_mount_namespace = true;
+    let tag = format!("2{}", std::process::id());
+    let go = w.join("go");
+    let cmd = format!(
+        "{} while [ ! -e {} ]; do sleep 0.02; done; echo launched",
+        escapers(&tag),
+        go.display()
+    );
+    let call = tokio::spawn(async move {
+        common::call(&ctx, "bash", json!({"command": cmd}))
+            .await
+            .unwrap()
+    });
+    let markers = escaper_markers(&tag);
+    let mut pids = Vec::new();
+    poll_until(
+        "all four processes to start",
+        Duration::from_secs(10),
+        || {
+            pids = markers.iter().flat_map(|m| pids_with_arg(m)).collect();
+            pids.len() == markers.len()
+        },
+    )
+    .await;
+    std::fs::write(&go, "").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.text.contains("launched"), "{}", out.text);
+    poll_until(
+        "every process of the call to be gone",
+        Duration::from_secs(1),
+        || pids.iter().all(|p| !alive(*p)),
+    )
+    .await;
+}

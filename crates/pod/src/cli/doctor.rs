@@ -109,7 +109,7 @@ pub fn sandbox_report() -> SandboxReport {
         leftovers: if s.pid_namespace {
             "a PID namespace per call: nothing outlives its call or its Pod"
         } else {
-            "process group only: a process that calls setsid can outlive its call and its Pod"
+            "process group, then by TMPDIR: a process that clears its environment can outlive its call, and any that left its group a SIGKILLed Pod"
         },
     }
 }

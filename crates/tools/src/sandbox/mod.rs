@@ -18,8 +18,9 @@
 //! 7. **processes** (`pidns`): its own PID namespace, so everything the process
 //!    starts (also `setsid`/`nohup`/double-forked) dies with it and with the
 //!    runtime; had wherever the mount layer is (same privilege). Without it only
-//!    the process group is killed ([`Layers::pid_namespace`] is false, and the
-//!    runtime says so in `pod doctor` and its log).
+//!    the process group is killed, then every process whose environment carries
+//!    the call's private TMPDIR ([`kill_by_tmpdir`]; [`Layers::pid_namespace`]
+//!    is false, and the runtime says so in `pod doctor` and its log).
 //!
 //! All of it is prepared in the parent ([`Confinement::for_scope`]); the child
 //! only makes syscalls on prepared data ([`Confinement::apply_in_child`]), which
@@ -47,6 +48,7 @@ pub use self::landlock::{
 use self::links::names_leaving;
 pub use self::links::{LinkLeaving, links_leaving};
 use self::mounts::MountPlan;
+pub use self::pidns::kill_by_tmpdir;
 pub use self::pins::{FileId, Pins, identity, open_unfollowed};
 
 /// Which layers a [`Confinement`] applies (for `pod doctor` and a Pod's status).
@@ -344,7 +346,7 @@ fn warn_no_pid_namespace() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         tracing::warn!(
-            "no PID namespace for tool processes on this system (needs root or unprivileged user namespaces): a process that leaves its process group (setsid, daemons) can outlive its tool call and its Pod"
+            "no PID namespace for tool processes on this system (needs root or unprivileged user namespaces): leftovers of a tool call are found by their TMPDIR (a process that clears its environment escapes), and processes that left their group outlive a Pod killed with SIGKILL"
         );
     });
 }

@@ -143,3 +143,42 @@ fn close_all() {
         }
     }
 }
+
+/// The fallback where no PID namespace can be had: kills every process whose
+/// environment names `tmp` (the call's private, randomly named TMPDIR) as its
+/// `TMPDIR`, which everything a command starts inherits, also after `setsid`,
+/// `nohup` or a double fork. Repeated until a scan finds none (a process may fork
+/// between scan and kill). A process that clears its environment before exec
+/// escapes this; the PID namespace has no such gap. Blocking (reads `/proc`).
+pub fn kill_by_tmpdir(tmp: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let mut marker = b"TMPDIR=".to_vec();
+    marker.extend_from_slice(tmp.as_os_str().as_bytes());
+    let me = std::process::id();
+    for _ in 0..8 {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let mut found = false;
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(env) = std::fs::read(e.path().join("environ")) else {
+                continue;
+            };
+            if env.split(|b| *b == 0).any(|v| v == marker.as_slice())
+                && let Some(p) = rustix::process::Pid::from_raw(pid as i32)
+            {
+                found = true;
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+        }
+        if !found {
+            return;
+        }
+    }
+}
