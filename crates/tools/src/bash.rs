@@ -86,10 +86,10 @@ pub(crate) fn private_tmp() -> Result<tempfile::TempDir, String> {
         .map_err(|e| format!("cannot create the shell's temp dir: {e}"))
 }
 
-/// The sandbox for this call. Without Landlock it is refused unless running
-/// without Landlock is allowed by the fallback policy (ARCHITECTURE §4); the other
-/// layers apply either way.
-pub(crate) async fn confinement(
+/// The sandbox for a process the Pod starts (this call's shell, an MCP server).
+/// Without Landlock it is refused unless running without Landlock is allowed by
+/// the fallback policy (ARCHITECTURE §4); the other layers apply either way.
+pub async fn confinement(
     ctx: &ToolContext,
     scope: &scope::Scope,
     tmp: std::path::PathBuf,
@@ -139,8 +139,8 @@ pub(crate) async fn confinement(
     })
 }
 
-/// Whether an environment variable must not reach the shell.
-fn is_scrubbed(name: &str, extra: &[String]) -> bool {
+/// Whether an environment variable must not reach a process the Pod starts.
+pub fn is_scrubbed(name: &str, extra: &[String]) -> bool {
     DEFAULT_SCRUBBED_ENV
         .iter()
         .copied()

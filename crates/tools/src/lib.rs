@@ -79,7 +79,9 @@ mod write_file;
 pub use background::{
     Action as BackgroundAction, Background, BackgroundJobs, BackgroundParams, LOG_KEEP, MAX_RUNNING,
 };
-pub use bash::{Bash, BashParams};
+pub use bash::{
+    Bash, BashParams, confinement as process_confinement, is_scrubbed as is_scrubbed_env,
+};
 pub use edit_file::{EditFile, EditFileParams};
 pub use error::ToolError;
 pub use fingerprint::{Fingerprint, ReadTracker};
