@@ -101,7 +101,9 @@ impl ServerConfig {
                 return err("set either `command` (stdio) or `url` (HTTP), not both".into());
             }
             (None, None) => {
-                return err("set `command` (a stdio server) or `url` (a streamable HTTP server)".into());
+                return err(
+                    "set `command` (a stdio server) or `url` (a streamable HTTP server)".into(),
+                );
             }
             (Some(c), None) if c.trim().is_empty() => return err("`command` is empty".into()),
             (None, Some(u)) if !(u.starts_with("http://") || u.starts_with("https://")) => {
@@ -115,7 +117,9 @@ impl ServerConfig {
                 || self.cwd.is_some()
                 || !self.read.is_empty())
         {
-            return err("`args`, `env`, `cwd` and `read` apply to stdio servers (`command`) only".into());
+            return err(
+                "`args`, `env`, `cwd` and `read` apply to stdio servers (`command`) only".into(),
+            );
         }
         for (key, v) in [
             ("startup_timeout", self.startup_timeout),
@@ -124,7 +128,9 @@ impl ServerConfig {
             if let Some(s) = v
                 && !(s.is_finite() && s > 0.0 && s <= 86_400.0)
             {
-                return err(format!("`{key}` must be a number of seconds in (0, 86400], got {s}"));
+                return err(format!(
+                    "`{key}` must be a number of seconds in (0, 86400], got {s}"
+                ));
             }
         }
         Ok(())
@@ -187,19 +193,35 @@ mod tests {
             url: Some("http://x".into()),
             ..stdio()
         };
-        assert!(both.validate("fs").unwrap_err().to_string().contains("not both"));
+        assert!(
+            both.validate("fs")
+                .unwrap_err()
+                .to_string()
+                .contains("not both")
+        );
         let neither = ServerConfig::default();
         assert!(neither.validate("fs").is_err());
         let bad_url = ServerConfig {
             url: Some("ftp://x".into()),
             ..Default::default()
         };
-        assert!(bad_url.validate("x").unwrap_err().message.contains("http://"));
+        assert!(
+            bad_url
+                .validate("x")
+                .unwrap_err()
+                .message
+                .contains("http://")
+        );
         let slow = ServerConfig {
             tool_timeout: Some(0.0),
             ..stdio()
         };
-        assert!(slow.validate("x").unwrap_err().message.contains("tool_timeout"));
+        assert!(
+            slow.validate("x")
+                .unwrap_err()
+                .message
+                .contains("tool_timeout")
+        );
         for bad in ["", "a__b", "a.b", "x".repeat(25).as_str()] {
             assert!(stdio().validate(bad).is_err(), "{bad:?}");
         }

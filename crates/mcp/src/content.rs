@@ -100,7 +100,8 @@ mod tests {
             ContentBlock::text("hello"),
             ContentBlock::Image(ImageContent::new("aGVsbG8=", "image/png")),
             ContentBlock::Resource(EmbeddedResource::new(ResourceContents::text(
-                "body", "file:///a",
+                "body",
+                "file:///a",
             ))),
         ]);
         r.structured_content = Some(serde_json::json!({"n": 1}));

@@ -14,7 +14,9 @@ pub enum McpError {
         message: String,
     },
     /// Start-up took longer than `startup_timeout`.
-    #[error("MCP server `{server}` did not start within {secs} s (raise `startup_timeout` in [mcp_servers.{server}])")]
+    #[error(
+        "MCP server `{server}` did not start within {secs} s (raise `startup_timeout` in [mcp_servers.{server}])"
+    )]
     StartTimeout {
         /// Server name.
         server: String,
@@ -22,7 +24,9 @@ pub enum McpError {
         secs: f64,
     },
     /// The call took longer than `tool_timeout`.
-    #[error("MCP tool `{tool}` of server `{server}` did not answer within {secs} s (`tool_timeout` in [mcp_servers.{server}])")]
+    #[error(
+        "MCP tool `{tool}` of server `{server}` did not answer within {secs} s (`tool_timeout` in [mcp_servers.{server}])"
+    )]
     CallTimeout {
         /// Server name.
         server: String,
@@ -32,7 +36,9 @@ pub enum McpError {
         secs: f64,
     },
     /// The server went away during the call.
-    #[error("MCP server `{server}` stopped during the call ({report}); it will be restarted on its next use")]
+    #[error(
+        "MCP server `{server}` stopped during the call ({report}); it will be restarted on its next use"
+    )]
     Crashed {
         /// Server name.
         server: String,

@@ -40,7 +40,12 @@ impl Hub {
             servers: Arc::new(
                 configs
                     .iter()
-                    .map(|(name, c)| (name.clone(), Arc::new(Server::new(name, c.clone(), ctx.clone()))))
+                    .map(|(name, c)| {
+                        (
+                            name.clone(),
+                            Arc::new(Server::new(name, c.clone(), ctx.clone())),
+                        )
+                    })
                     .collect(),
             ),
         }
@@ -114,7 +119,11 @@ impl Hub {
             return Err(McpError::Call(format!(
                 "MCP server `{}` does not offer `{tool}` now; it offers: {}",
                 server.name(),
-                offered.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                offered
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         server.call(&t.server_name, args).await

@@ -108,7 +108,10 @@ mod tests {
             assert!(name.len() <= MAX_TOOL_NAME, "{name}");
             assert!(name.starts_with("mcp__srv__"));
         }
-        let tagged: Vec<_> = m.keys().filter(|k| k.starts_with("mcp__srv__a_b_")).collect();
+        let tagged: Vec<_> = m
+            .keys()
+            .filter(|k| k.starts_with("mcp__srv__a_b_"))
+            .collect();
         assert_eq!(tagged.len(), 2, "{m:?}");
         assert_eq!(m, exposed_names("srv", ["a_b", long.as_str(), "a.b"]));
     }
@@ -116,7 +119,10 @@ mod tests {
     #[test]
     fn schemas_become_plain_object_schemas() {
         let mut raw = Map::new();
-        raw.insert("$schema".into(), "http://json-schema.org/draft-07/schema#".into());
+        raw.insert(
+            "$schema".into(),
+            "http://json-schema.org/draft-07/schema#".into(),
+        );
         raw.insert("type".into(), "object".into());
         let s = model_schema(&raw);
         assert_eq!(s, serde_json::json!({"type": "object", "properties": {}}));

@@ -196,7 +196,5 @@ fn program_home(command: &str, cwd: &Path) -> Option<PathBuf> {
         .ancestors()
         .filter(|a| a.file_name().is_some_and(|n| n == "node_modules"))
         .last();
-    modules
-        .or_else(|| real.parent())
-        .map(Path::to_path_buf)
+    modules.or_else(|| real.parent()).map(Path::to_path_buf)
 }

@@ -134,7 +134,10 @@ impl Server {
 
     /// A snapshot of its state and tools.
     pub fn status(&self) -> ServerStatus {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut ServerStatus)) {
@@ -211,7 +214,8 @@ impl Server {
             message,
         };
         let (service, process) = if self.config.is_stdio() {
-            let (process, stdout, stdin) = Process::start(&self.name, &self.config, &self.ctx).await?;
+            let (process, stdout, stdin) =
+                Process::start(&self.name, &self.config, &self.ctx).await?;
             match ().serve((stdout, stdin)).await {
                 Ok(s) => (s, Some(process)),
                 Err(e) => {
@@ -281,7 +285,12 @@ impl Server {
             self.ensure_locked(&mut conn).await?;
             match conn.as_ref() {
                 Some(c) => c.service.peer().clone(),
-                None => return Err(McpError::Call(format!("MCP server `{}` is not running", self.name))),
+                None => {
+                    return Err(McpError::Call(format!(
+                        "MCP server `{}` is not running",
+                        self.name
+                    )));
+                }
             }
         };
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args);
@@ -301,7 +310,10 @@ impl Server {
     /// restarts the server; anything else is the server's answer.
     async fn call_failed(&self, e: rmcp::ServiceError) -> McpError {
         use rmcp::ServiceError as S;
-        let lost = matches!(e, S::TransportClosed | S::TransportSend(_) | S::Cancelled { .. });
+        let lost = matches!(
+            e,
+            S::TransportClosed | S::TransportSend(_) | S::Cancelled { .. }
+        );
         if !lost {
             let message = match e {
                 S::McpError(d) => d.message.to_string(),

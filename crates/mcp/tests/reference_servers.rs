@@ -57,7 +57,10 @@ async fn server_everything_over_stdio() {
         enabled: true,
         ..Default::default()
     };
-    let hub = Hub::new(&BTreeMap::from([("every".to_owned(), config)]), &ctx(dir.path()));
+    let hub = Hub::new(
+        &BTreeMap::from([("every".to_owned(), config)]),
+        &ctx(dir.path()),
+    );
     exercise(&hub, "every").await;
     hub.shutdown().await;
 }
@@ -90,7 +93,10 @@ async fn server_everything_over_streamable_http() {
         enabled: true,
         ..Default::default()
     };
-    let hub = Hub::new(&BTreeMap::from([("web".to_owned(), config)]), &ctx(dir.path()));
+    let hub = Hub::new(
+        &BTreeMap::from([("web".to_owned(), config)]),
+        &ctx(dir.path()),
+    );
     exercise(&hub, "web").await;
     hub.shutdown().await;
     server.kill().unwrap();

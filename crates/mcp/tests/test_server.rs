@@ -21,7 +21,10 @@ struct Fixture {
 /// A Pod-like context: write scope `root/work`, read scope `root`.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let root = scope::canonicalize(dir.path()).unwrap().as_path().to_path_buf();
+    let root = scope::canonicalize(dir.path())
+        .unwrap()
+        .as_path()
+        .to_path_buf();
     let work = root.join("work");
     std::fs::create_dir(&work).unwrap();
     let scope = Scope::allowing(vec![
@@ -53,8 +56,13 @@ fn hub(f: &Fixture, config: ServerConfig) -> Hub {
 }
 
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,9 +75,14 @@ async fn tools_are_listed_with_prefixed_names_and_calls_return_every_kind_of_con
     let names: Vec<String> = hub.specs().into_iter().map(|s| s.name).collect();
     assert_eq!(
         names,
-        ["add", "crash", "echo", "picture", "pid", "sleep", "write"].map(|t| format!("mcp__t__{t}"))
+        ["add", "crash", "echo", "picture", "pid", "sleep", "write"]
+            .map(|t| format!("mcp__t__{t}"))
     );
-    let echo = hub.specs().into_iter().find(|s| s.name == "mcp__t__echo").unwrap();
+    let echo = hub
+        .specs()
+        .into_iter()
+        .find(|s| s.name == "mcp__t__echo")
+        .unwrap();
     assert_eq!(echo.parameters["type"], "object");
     assert!(echo.parameters["properties"]["text"].is_object());
     assert_eq!(
@@ -96,7 +109,13 @@ async fn a_server_that_dies_mid_call_gives_a_tool_error_and_is_restarted_on_next
     let f = fixture();
     let hub = hub(&f, test_server(None));
     hub.start_all().await;
-    let first: u32 = hub.call("mcp__t__pid", "").await.unwrap().0.parse().unwrap();
+    let first: u32 = hub
+        .call("mcp__t__pid", "")
+        .await
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
     let err = hub.call("mcp__t__crash", "").await.unwrap_err();
     assert!(matches!(err, McpError::Crashed { .. }), "{err:?}");
     assert!(err.to_string().contains("exit status: 7"), "{err}");
@@ -104,10 +123,19 @@ async fn a_server_that_dies_mid_call_gives_a_tool_error_and_is_restarted_on_next
     assert_eq!(st.state, State::Crashed);
     assert!(!alive(first));
     // Next use: a new process answers.
-    let second: u32 = hub.call("mcp__t__pid", "").await.unwrap().0.parse().unwrap();
+    let second: u32 = hub
+        .call("mcp__t__pid", "")
+        .await
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
     assert_ne!(first, second);
     let st = &hub.statuses()[0];
-    assert_eq!((st.state, st.restarts, st.pid), (State::Running, 1, Some(second)));
+    assert_eq!(
+        (st.state, st.restarts, st.pid),
+        (State::Running, 1, Some(second))
+    );
     hub.shutdown().await;
     assert!(!alive(second), "the server outlived shutdown");
 }
@@ -116,10 +144,16 @@ async fn a_server_that_dies_mid_call_gives_a_tool_error_and_is_restarted_on_next
 async fn a_slow_call_times_out_as_a_tool_error_and_the_server_keeps_serving() {
     let f = fixture();
     let hub = hub(&f, test_server(Some(0.3)));
-    let err = hub.call("mcp__t__sleep", r#"{"secs": 30}"#).await.unwrap_err();
+    let err = hub
+        .call("mcp__t__sleep", r#"{"secs": 30}"#)
+        .await
+        .unwrap_err();
     assert!(matches!(err, McpError::CallTimeout { .. }), "{err:?}");
     assert!(err.to_string().contains("tool_timeout"), "{err}");
-    assert_eq!(hub.call("mcp__t__echo", r#"{"text":"x"}"#).await.unwrap().0, "echo: x");
+    assert_eq!(
+        hub.call("mcp__t__echo", r#"{"text":"x"}"#).await.unwrap().0,
+        "echo: x"
+    );
     hub.shutdown().await;
 }
 
@@ -135,7 +169,10 @@ async fn the_server_writes_only_inside_the_write_scope() {
     assert!(inside.exists());
     let (refused, _) = hub.call("mcp__t__write", &call(&outside)).await.unwrap();
     assert!(refused.contains("cannot write"), "{refused}");
-    assert!(!outside.exists(), "the server wrote outside the Pod's write scope");
+    assert!(
+        !outside.exists(),
+        "the server wrote outside the Pod's write scope"
+    );
     hub.shutdown().await;
 }
 

@@ -126,6 +126,7 @@ async fn run() {
         cwd: work.clone(),
         agent: Default::default(),
         work: None,
+        mcp_servers: Default::default(),
     };
     let cfg = LaunchConfig {
         name: lead.clone(),

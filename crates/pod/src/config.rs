@@ -62,6 +62,10 @@ struct Layer {
     prices: BTreeMap<String, tui::Price>,
     #[serde(default)]
     tui: TuiLayer,
+    /// A later layer replaces a server's whole entry (`enabled = false` turns an
+    /// inherited one off).
+    #[serde(default)]
+    mcp_servers: BTreeMap<String, mcp::ServerConfig>,
 }
 
 /// `[tui]`: dashboard settings.
@@ -215,6 +219,8 @@ pub struct Config {
     pub prices: BTreeMap<String, tui::Price>,
     /// How the dashboard announces a finished Pod (`[tui] notify`).
     pub notify: tui::Notify,
+    /// MCP servers by name (`[mcp_servers.NAME]`), checked.
+    pub mcp_servers: BTreeMap<String, mcp::ServerConfig>,
     /// Files that were read, in layer order (for `pod doctor`).
     pub sources: Vec<PathBuf>,
     /// Every value set by a file, a preset or a flag, with where it came from (the
@@ -293,7 +299,9 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, serde_json::Val
             }
         }
         _ => {
-            let value = if prefix.ends_with(".api_key") {
+            // Values of an MCP server's `env` are often tokens.
+            let secret = prefix.starts_with("mcp_servers.") && prefix.contains(".env.");
+            let value = if prefix.ends_with(".api_key") || secret {
                 serde_json::Value::from("***")
             } else {
                 serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
@@ -556,6 +564,12 @@ fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
             message: format!("{prefix}{m}"),
         })
     };
+    for (name, server) in &layer.mcp_servers {
+        server.validate(name).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    }
     let d = &layer.defaults;
     sampling(
         "defaults.",
@@ -646,6 +660,7 @@ impl Layer {
         over(&mut d.system_prompt_file, later.defaults.system_prompt_file);
         over(&mut d.context_window, later.defaults.context_window);
         over(&mut d.compact_at_percent, later.defaults.compact_at_percent);
+        self.mcp_servers.extend(later.mcp_servers);
         for (name, p) in later.providers {
             let e = self.providers.entry(name).or_default();
             over(&mut e.kind, p.kind);
@@ -764,6 +779,7 @@ impl Layer {
             models,
             prices: self.prices,
             notify: self.tui.notify.unwrap_or_default(),
+            mcp_servers: self.mcp_servers,
             sources,
             origins: BTreeMap::new(),
         })

@@ -144,6 +144,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         cwd: project.clone(),
         agent: Default::default(),
         work: None,
+        mcp_servers: Default::default(),
     };
     let start = Instant::now();
     let cfg = LaunchConfig {

@@ -71,6 +71,10 @@ pub struct Manifest {
     /// The Pod's grant on a work item (the `work_*` tools; absent: no such tools).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<crate::work::WorkGrant>,
+    /// MCP servers (`[mcp_servers.NAME]`, paths made absolute against the cwd
+    /// where the Pod was started); children inherit them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub mcp_servers: std::collections::BTreeMap<String, mcp::ServerConfig>,
 }
 
 /// How large and how long one model call may get (`None`: the `llm` defaults,

@@ -75,6 +75,7 @@ pub mod launch;
 pub mod launcher;
 pub mod layout;
 pub mod liveness;
+pub mod mcp_session;
 pub mod plan;
 pub mod process;
 pub mod prompt;

@@ -65,7 +65,7 @@ pub fn provider_of(m: &Manifest) -> anyhow::Result<llm::Client> {
 }
 
 /// The tool runner of a manifest, with pods' own roots (data, runtime, config) out
-/// of reach whatever the manifest's scope says.
+/// of reach whatever the manifest's scope says, and its MCP servers (not started).
 pub fn tools_of(m: &Manifest, roots: &Roots) -> ScopedTools {
     ScopedTools::new(
         m.cwd.clone(),
@@ -80,6 +80,7 @@ pub fn tools_of(m: &Manifest, roots: &Roots) -> ScopedTools {
         ],
     )
     .with_pins(m.pins.clone())
+    .with_mcp(&m.mcp_servers)
 }
 
 /// Runs a Pod process to completion. `ready` is called once: `Ok` when the socket
@@ -128,8 +129,11 @@ async fn run_inner(
     let parent_name = launch.child.as_ref().map(|c| c.parent.clone());
     // What the first segment's prompt was built from, recorded beside it.
     let discovered = std::cell::RefCell::new(None);
+    // Filled in once the MCP servers started (below), before any segment exists.
+    let mcp_specs = std::cell::RefCell::new(Vec::new());
     let fresh = |m: &Manifest| {
         let mut tools = tools_of(m, &roots).specs();
+        tools.extend(mcp_specs.borrow().iter().cloned());
         tools.extend(crate::children::tools::child_specs());
         tools.push(crate::plan::spec());
         if m.work.is_some() {
@@ -190,6 +194,12 @@ async fn run_inner(
             )?,
         };
     tracing::debug!("registered");
+    // After registering (a refused start starts nothing), before the first segment
+    // (whose tool list must include the servers' tools). The start is bounded by
+    // each server's `startup_timeout`; a Pod without servers pays nothing.
+    let scoped = tools_of(&start_manifest, &roots);
+    let mcp_started = scoped.mcp().start_all().await;
+    mcp_specs.replace(scoped.mcp().specs());
     let opened = open_conversation(
         &records,
         &sessions,
@@ -220,8 +230,8 @@ async fn run_inner(
         .record
         .active_segment()
         .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
-    let scoped = tools_of(&manifest, &roots);
     let background = scoped.background().clone();
+    let mcp_hub = scoped.mcp().clone();
     let children = crate::children::Children::new(
         roots.clone(),
         name.clone(),
@@ -236,6 +246,13 @@ async fn run_inner(
         // Before the controller exists: the first model request sees every notice.
         notes.extend(children.reconcile(&registered, &journal, &mut conv));
     }
+    notes.extend(crate::mcp_session::record_start(
+        &journal,
+        &mut conv,
+        &mcp_hub,
+        &mcp_started,
+        launch.mode == StartMode::Resume,
+    )?);
     journal.record(
         &EntryKind::Extension {
             domain: crate::LIFECYCLE_DOMAIN.into(),
@@ -316,6 +333,7 @@ async fn run_inner(
             shutdown: shutdown.clone(),
             children: children.clone(),
             token: Arc::new(token),
+            mcp: mcp_hub.clone(),
         },
         stop_server.clone(),
     ));
@@ -367,6 +385,7 @@ async fn run_inner(
     // Background processes get SIGTERM and 3 s (a dev server shuts down cleanly);
     // a Pod killed outright takes them along through their PID namespace anyway.
     background.stop_all().await;
+    mcp_hub.shutdown().await;
     if let Some(r) = reporter {
         r.abort();
     }

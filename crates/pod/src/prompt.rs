@@ -410,6 +410,7 @@ mod tests {
                 ..Default::default()
             },
             work: None,
+            mcp_servers: Default::default(),
         }
     }
 

@@ -255,6 +255,7 @@ mod tests {
             cwd: "/w".into(),
             agent: Default::default(),
             work: None,
+            mcp_servers: Default::default(),
         };
         let name = PodName::new("a").unwrap();
         let session = SessionId::new();

@@ -279,6 +279,7 @@ mod tests {
             cwd: dir.to_path_buf(),
             agent: Default::default(),
             work: None,
+            mcp_servers: Default::default(),
         }
     }
 

@@ -34,6 +34,8 @@ pub struct ServerCtx {
     pub children: std::sync::Arc<crate::children::Children>,
     /// The capability token every client must present in `hello`.
     pub token: std::sync::Arc<String>,
+    /// This Pod's MCP servers.
+    pub mcp: mcp::Hub,
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from
@@ -257,6 +259,7 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
                 .collect();
             Ok(json!({"events": events, "truncated": snap.truncated, "last_seq": snap.last_seq}))
         }
+        Request::McpServers => Ok(json!({"servers": ctx.mcp.statuses()})),
         Request::Shutdown => {
             ctx.shutdown.cancel();
             Ok(json!({"stopping": true}))

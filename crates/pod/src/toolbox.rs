@@ -3,7 +3,10 @@
 //!
 //! The implementation is the `tools` crate's [`tools::ToolSet`] (cap-std handles,
 //! Landlock-confined `bash` whose process group never outlives the call), narrowed to
-//! the tools the manifest names and bound to the Pod's scope and working directory.
+//! the tools the manifest names and bound to the Pod's scope and working directory,
+//! plus the tools of the Pod's MCP servers (`mcp__SERVER__TOOL`, the `mcp` crate's
+//! [`mcp::Hub`]), which are ordinary entries here: whatever the runtime applies to
+//! a tool call applies to them too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +42,9 @@ pub struct ScopedTools {
     // the scope says, so a Pod can neither edit its own record nor reach another
     // Pod's socket (ARCHITECTURE §4 "pods' own directories").
     private: Arc<Vec<ScopeRule>>,
+    // MCP servers, confined by `ctx` (the same scope, hidden paths and scrubbed
+    // environment as `bash`).
+    mcp: mcp::Hub,
 }
 
 impl ScopedTools {
@@ -72,6 +78,7 @@ impl ScopedTools {
             ctx,
             scope_tx: Arc::new(tx),
             private: Arc::new(private),
+            mcp: mcp::Hub::default(),
         }
     }
 
@@ -85,10 +92,40 @@ impl ScopedTools {
         self
     }
 
+    /// Adds the MCP servers `servers` (none started yet; see [`Self::mcp`]).
+    /// Call it last: the servers keep the context (pins, hidden paths, scrubbed
+    /// environment) as it is now.
+    pub fn with_mcp(
+        mut self,
+        servers: &std::collections::BTreeMap<String, mcp::ServerConfig>,
+    ) -> Self {
+        self.mcp = mcp::Hub::new(servers, &self.ctx);
+        self
+    }
+
+    /// The Pod's MCP servers.
+    pub fn mcp(&self) -> &mcp::Hub {
+        &self.mcp
+    }
+
     /// Replaces the effective scope: takes effect for every later tool call.
     pub fn set_scope(&self, scope: Scope) {
-        self.scope_tx
-            .send_replace(with_private(scope, &self.private));
+        let scope = with_private(scope, &self.private);
+        let changed = self.scope_tx.send_if_modified(|current| {
+            let differs = *current != scope;
+            *current = scope;
+            differs
+        });
+        // Landlock cannot be narrowed on a running process: a stdio MCP server
+        // started before a delegation could still write into the delegated region,
+        // so each one restarts, on its next use, under the new scope.
+        if changed
+            && !self.mcp.is_empty()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let hub = self.mcp.clone();
+            rt.spawn(async move { hub.restart_confined("the Pod's scope changed").await });
+        }
     }
 
     /// The Pod's background processes (the `background` tool).
@@ -114,15 +151,28 @@ fn with_private(mut scope: Scope, private: &[ScopeRule]) -> Scope {
 
 impl ToolRunner for ScopedTools {
     fn specs(&self) -> Vec<ToolSpec> {
-        self.set.specs()
+        let mut specs = self.set.specs();
+        specs.extend(self.mcp.specs());
+        specs
     }
 
     fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
         let set = self.set.clone();
         let ctx = self.ctx.clone();
+        let hub = self.mcp.clone();
         Box::pin(async move {
-            let (output, is_error) = match set.call(&ctx, &call.name, &call.arguments).await {
-                Ok(out) => (out.text, false),
+            let out = if mcp::Hub::owns(&call.name) {
+                hub.call(&call.name, &call.arguments)
+                    .await
+                    .map_err(|e| e.to_string())
+            } else {
+                set.call(&ctx, &call.name, &call.arguments)
+                    .await
+                    .map(|out| (out.text, false))
+                    .map_err(|e| e.to_string())
+            };
+            let (output, is_error) = match out {
+                Ok(r) => r,
                 Err(e) => (format!("error: {e}"), true),
             };
             ToolResult {

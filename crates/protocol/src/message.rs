@@ -95,6 +95,10 @@ pub enum Request {
         /// The child's name.
         child: String,
     },
+    /// The Pod's MCP servers: answered with `{servers: [{name, transport, state,
+    /// pid, restarts, last_error, tools: [{name, server_name, description,
+    /// parameters}]}]}` (what `pod mcp list` shows).
+    McpServers,
 }
 
 /// What a child tells its parent.

@@ -12,6 +12,7 @@ pub use inspect::describe as describe_entry;
 pub use inspect::{rows as pod_rows, tree_lines};
 pub use interact::one_line;
 mod interact;
+mod mcp;
 mod start;
 mod work;
 
@@ -250,6 +251,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// MCP servers: `pod mcp list` (configured here, started briefly) or `pod mcp list NAME` (a live Pod's).
+    Mcp {
+        #[command(subcommand)]
+        command: McpCmd,
+    },
     /// Show live allocations.
     Registry {
         /// JSON array output.
@@ -287,6 +293,21 @@ enum Cmd {
         /// The 0600 launch file.
         #[arg(long)]
         launch: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum McpCmd {
+    /// Servers with their state and tools.
+    #[command(
+        after_help = "Without NAME the servers configured for this directory are started (read-only), listed and stopped.\n\nExamples:\n  pod mcp list\n  pod mcp list lead --json"
+    )]
+    List {
+        /// A live Pod to ask (its running servers, pids, restarts, offered tools).
+        name: Option<String>,
+        /// JSON output (schema: docs/json.md).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -404,6 +425,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Cmd::Rm { names, yes } => housekeeping::rm(&roots, &names, yes),
             Cmd::Config { json } => housekeeping::config(&roots, json),
             Cmd::Registry { json } => inspect::registry(&roots, json).await,
+            Cmd::Mcp {
+                command: McpCmd::List { name, json },
+            } => {
+                let name = name.as_deref().map(pod_name).transpose()?;
+                mcp::list(&roots, name.as_ref(), json).await
+            }
             Cmd::Doctor { fix, json, online } => doctor::doctor(&roots, fix, json, online).await,
             Cmd::Completions { shell } => housekeeping::completions(shell),
             Cmd::Demo | Cmd::Work(_) | Cmd::Serve { .. } => Ok(ExitCode::SUCCESS),

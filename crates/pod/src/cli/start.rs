@@ -244,6 +244,17 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
             allow,
             deny: Vec::new(),
         },
+        mcp_servers: config
+            .mcp_servers
+            .iter()
+            .map(|(name, c)| {
+                // Absolute now, so a child started elsewhere runs the same server.
+                let mut c = c.clone();
+                c.cwd = c.cwd.map(|d| absolute(&cwd, &d));
+                c.read = c.read.iter().map(|p| absolute(&cwd, p)).collect();
+                (name.clone(), c)
+            })
+            .collect(),
         cwd,
         agent,
         work,
