@@ -109,13 +109,10 @@ async fn a_server_that_dies_mid_call_gives_a_tool_error_and_is_restarted_on_next
     let f = fixture();
     let hub = hub(&f, test_server(None));
     hub.start_all().await;
-    let first: u32 = hub
-        .call("mcp__t__pid", "")
-        .await
-        .unwrap()
-        .0
-        .parse()
-        .unwrap();
+    // Host pids from the hub: inside its PID namespace the server is pid 2 or so.
+    let host_pid = |hub: &Hub| hub.statuses()[0].pid.unwrap();
+    let first = host_pid(&hub);
+    assert!(alive(first));
     let err = hub.call("mcp__t__crash", "").await.unwrap_err();
     assert!(matches!(err, McpError::Crashed { .. }), "{err:?}");
     assert!(err.to_string().contains("exit status: 7"), "{err}");
@@ -123,13 +120,12 @@ async fn a_server_that_dies_mid_call_gives_a_tool_error_and_is_restarted_on_next
     assert_eq!(st.state, State::Crashed);
     assert!(!alive(first));
     // Next use: a new process answers.
-    let second: u32 = hub
-        .call("mcp__t__pid", "")
+    let (again, _) = hub
+        .call("mcp__t__echo", r#"{"text":"again"}"#)
         .await
-        .unwrap()
-        .0
-        .parse()
         .unwrap();
+    assert_eq!(again, "echo: again");
+    let second = host_pid(&hub);
     assert_ne!(first, second);
     let st = &hub.statuses()[0];
     assert_eq!(
