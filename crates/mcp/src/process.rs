@@ -61,9 +61,10 @@ impl Process {
                 .map(|p| cwd.join(p))
                 .chain(program_home(command, &cwd)),
         );
-        let confinement = tools::process_confinement(&ctx, tmp.path().to_owned())
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let confinement =
+            tools::process_confinement(&ctx, &ctx.current_scope(), tmp.path().to_owned())
+                .await
+                .map_err(|e| failed(e.to_string()))?;
         let mut cmd = tokio::process::Command::new(command);
         cmd.args(&config.args)
             .current_dir(&cwd)
