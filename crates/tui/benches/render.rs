@@ -60,7 +60,7 @@ fn app_with(entries: usize) -> App {
             Event::AssistantItem {
                 item: Item::AssistantMessage {
                     text: format!(
-                        "Answer **{n}** with `code` and a list:\n\n- one\n- two\n\n```rust\nfn f() -> u32 {{ {n} }}\n```"
+                        "Answer **{n}** with `code`, a [link](https://e.x/{n}) and a list:\n\n- one\n- two\n\n| a | b |\n|---|---|\n| {n} | x |\n\n```rust\nfn f() -> u32 {{ {n} }}\n```"
                     ),
                 },
             },
