@@ -679,3 +679,47 @@ fn a_killed_work_run_started_again_continues_the_same_round() {
         .collect();
     assert!(lifecycle.contains(&"restored".to_owned()), "{lifecycle:?}");
 }
+
+#[test]
+fn a_worktree_git_file_pointed_elsewhere_runs_nothing_of_the_coders() {
+    let env = repo();
+    let p = env.project.clone();
+    let id = create(&env, "Evil item")["id"].as_str().unwrap().to_owned();
+    git(
+        &p,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "work/evil-item",
+            ".worktrees/evil-item",
+        ],
+    );
+    let wt = p.join(".worktrees/evil-item");
+    // What a coder with write scope on the worktree could do: its own git dir with a
+    // config that runs a command whenever git looks at the tree.
+    let fake = wt.join("fake-git");
+    git(&p, &["init", "-q", "--bare", &fake.display().to_string()]);
+    let marker = p.join("pwned");
+    std::fs::write(
+        fake.join("config"),
+        format!(
+            "[core]\n\tbare = false\n\tfsmonitor = \"touch {}; false\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(wt.join(".git"), format!("gitdir: {}\n", fake.display())).unwrap();
+    std::fs::write(wt.join("change.txt"), "x\n").unwrap();
+    std::fs::write(p.join("ok.md"), "fine\n").unwrap();
+    env.ok(&["work", "review", &id, "--approve", "--file", "ok.md"]);
+    std::fs::remove_file(p.join("ok.md")).unwrap();
+    let _ = env.run(&["work", "merge", &id]);
+    assert!(!marker.exists(), "git ran the coder's fsmonitor command");
+    // The workflow committed through the main repository's record of the worktree.
+    assert!(
+        git(&p, &["show", "--stat", "work/evil-item"]).contains("change.txt")
+            || p.join("change.txt").exists()
+    );
+}

@@ -143,12 +143,13 @@ fn reported_since(it: &Item, from: usize) -> bool {
 
 /// Commits whatever the coder left in the worktree (the coder's scope is the
 /// worktree only, so it cannot write `.git`); `None` when there was nothing.
-fn commit_worktree(wt: &Path, message: &str) -> anyhow::Result<Option<String>> {
-    if git::git(wt, &["status", "--porcelain"])?.is_empty() {
+fn commit_worktree(repo: &Path, wt: &Path, message: &str) -> anyhow::Result<Option<String>> {
+    if git::in_worktree(repo, wt, &["status", "--porcelain"])?.is_empty() {
         return Ok(None);
     }
-    git::git(wt, &["add", "-A"])?;
-    git::git(
+    git::in_worktree(repo, wt, &["add", "-A"])?;
+    git::in_worktree(
+        repo,
         wt,
         &[
             "-c",
@@ -161,7 +162,7 @@ fn commit_worktree(wt: &Path, message: &str) -> anyhow::Result<Option<String>> {
             message,
         ],
     )?;
-    Ok(Some(git::git(wt, &["rev-parse", "HEAD"])?))
+    Ok(Some(git::in_worktree(repo, wt, &["rev-parse", "HEAD"])?))
 }
 
 /// `pod work start`: worktree + branch, item pending and assigned, coder Pod run
@@ -202,11 +203,15 @@ pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
             .find(|e| e.kind == "review")
             .and_then(|e| e.field("artifact").map(|a| it.dir.join(a)))
             .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_else(|| "(no review yet)".into());
-        let msg = format!(
-            "The reviewer's latest report:\n\n{review}\n\nAddress it in {}, then report again with work_comment (role implementation_report).",
-            wt.display()
-        );
+            .map(|r| {
+                format!(
+                    "The reviewer's latest report:\n\n{r}\n\nAddress it in {}",
+                    wt.display()
+                )
+            })
+            // Interrupted before any review: carry on with the task.
+            .unwrap_or_else(|| format!("Continue the task in {}", wt.display()));
+        let msg = format!("{review}, then report with work_comment (role implementation_report).");
         pod(
             ctx,
             &["resume".into(), coder.clone(), "-".into(), "--print".into()],
@@ -246,7 +251,7 @@ pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
         ctx.store
             .comment(&it.meta.id, &coder, "implementation_report", &text)?;
     }
-    commit_worktree(&wt, &format!("{}: {}", slug, it.meta.title))?;
+    commit_worktree(&ctx.repo, &wt, &format!("{}: {}", slug, it.meta.title))?;
     Ok(answer)
 }
 
@@ -262,7 +267,7 @@ pub fn review(ctx: &Ctx, name: &str) -> anyhow::Result<Verdict> {
             it.meta.id
         );
     }
-    commit_worktree(&wt, &format!("{}: {}", slug, it.meta.title))?;
+    commit_worktree(&ctx.repo, &wt, &format!("{}: {}", slug, it.meta.title))?;
     let before = it.events.iter().filter(|e| e.kind == "review").count();
     let round = before + 1;
     let reviewer = reviewer_name(&slug, round);
@@ -389,7 +394,7 @@ pub fn merge(ctx: &Ctx, name: &str, validate: Option<&str>) -> anyhow::Result<Me
     }
     let wt = git::worktree_path(&ctx.repo, &slug);
     if wt.is_dir() {
-        commit_worktree(&wt, &format!("{}: {}", slug, it.meta.title))?;
+        commit_worktree(&ctx.repo, &wt, &format!("{}: {}", slug, it.meta.title))?;
     }
     if !git::branch_exists(&ctx.repo, &branch) {
         bail!("branch {branch} does not exist");

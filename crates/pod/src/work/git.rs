@@ -91,3 +91,35 @@ pub fn dirty_paths(repo: &Path) -> anyhow::Result<Vec<String>> {
         .map(str::to_owned)
         .collect())
 }
+
+/// Runs git on an item's worktree the way the coder cannot redirect: with the git
+/// dir the *main* repository keeps for it (`<common>/worktrees/<name>`), never the
+/// worktree's `.git` file, which lies inside the coder's write scope (pointed at a
+/// directory of its own, it would bring a config whose `core.fsmonitor` or aliases
+/// run commands as the user, outside any sandbox). fsmonitor is off for the same
+/// reason.
+pub fn in_worktree(repo: &Path, wt: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let common = common_dir(repo)
+        .ok_or_else(|| anyhow::anyhow!("{} is not a git repository", repo.display()))?;
+    let name = wt
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("{} has no name", wt.display()))?;
+    let admin = common.join("worktrees").join(name);
+    // The admin dir records where its worktree is; it must be this one.
+    let recorded = std::fs::read_to_string(admin.join("gitdir"))
+        .with_context(|| format!("{} is not a worktree of {}", wt.display(), repo.display()))?;
+    let expected = wt.join(".git");
+    if Path::new(recorded.trim()) != expected {
+        bail!(
+            "the worktree admin dir {} belongs to {}, not {}",
+            admin.display(),
+            recorded.trim(),
+            wt.display()
+        );
+    }
+    let git_dir = format!("--git-dir={}", admin.display());
+    let work_tree = format!("--work-tree={}", wt.display());
+    let mut full: Vec<&str> = vec![&git_dir, &work_tree, "-c", "core.fsmonitor=false"];
+    full.extend_from_slice(args);
+    git(wt, &full)
+}
