@@ -441,3 +441,55 @@ fn ctrl_r_finds_a_past_input_and_esc_restores_the_draft() {
     assert_eq!(app.composer.text(), "run the parser tests");
     assert_eq!(app.focus, Focus::Composer, "Esc closed the search only");
 }
+
+#[test]
+fn slash_diff_outside_git_shows_the_pods_own_record_of_edits() {
+    let mut app = three_pods();
+    app.apply_link(
+        &name("lead"),
+        LinkUpdate::Event {
+            seq: 1,
+            event: Event::AssistantItem {
+                item: transcript::Item::ToolCall(transcript::ToolCall {
+                    call_id: "w1".into(),
+                    name: "write_file".into(),
+                    arguments: r#"{"path":"notes.txt","content":"first\nsecond"}"#.into(),
+                }),
+            },
+        },
+    );
+    app.apply_link(
+        &name("lead"),
+        LinkUpdate::Event {
+            seq: 2,
+            event: Event::ToolResult {
+                result: transcript::ToolResult {
+                    call_id: "w1".into(),
+                    name: "write_file".into(),
+                    output: "Created /w/notes.txt (12 bytes, 2 lines)".into(),
+                    is_error: false,
+                },
+                duration_ms: 1,
+            },
+        },
+    );
+    app.focus = Focus::Composer;
+    type_text(&mut app, "/diff");
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Enter)),
+        vec![Action::Diff(name("lead"))]
+    );
+    let record = app.recorded_edits(&name("lead"));
+    app.set_view_text(&name("lead"), Ok(record));
+    let Overlay::View {
+        text: Some(text), ..
+    } = &app.overlay
+    else {
+        panic!("the view is open with its text: {:?}", app.overlay)
+    };
+    assert!(text.contains("+++ notes.txt (write_file)"), "{text}");
+    assert!(
+        text.contains("+    1 first") && text.contains("+    2 second"),
+        "{text}"
+    );
+}
