@@ -39,6 +39,7 @@ fn app_with(entries: usize) -> App {
                 context_window: None,
             },
             last_seq: 0,
+            in_progress_text: String::new(),
         },
     );
     app.apply_log(&lead, Ok(vec![]));

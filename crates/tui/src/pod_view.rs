@@ -58,6 +58,10 @@ pub enum LinkUpdate {
         status: PodStatus,
         /// Latest seq so far.
         last_seq: u64,
+        /// The answer being streamed as we joined (not yet in the log): shown
+        /// before the deltas that follow, so a joiner sees it from its first
+        /// character.
+        in_progress_text: String,
     },
     /// A broadcast event.
     Event {
@@ -135,6 +139,8 @@ pub struct PodView {
     pub running_since: Option<std::time::Instant>,
     /// The last run ended with an error (not a cancel): the tree marks it.
     pub last_run_failed: bool,
+    /// The partial answer hello reported, until the transcript load places it.
+    pub in_progress_text: String,
 }
 
 impl Default for PodView {
@@ -150,6 +156,7 @@ impl Default for PodView {
             unanswered_input: None,
             running_since: None,
             last_run_failed: false,
+            in_progress_text: String::new(),
         }
     }
 }
@@ -181,7 +188,12 @@ impl PodView {
     pub fn apply(&mut self, update: LinkUpdate, selected: bool) -> Vec<ViewEffect> {
         let mut fx = Vec::new();
         match update {
-            LinkUpdate::Hello { status, last_seq } => {
+            LinkUpdate::Hello {
+                status,
+                last_seq,
+                in_progress_text,
+            } => {
+                self.in_progress_text = in_progress_text;
                 let reconnect = self.status.is_some();
                 self.unreachable = false;
                 self.status = Some(status);
@@ -345,6 +357,12 @@ impl PodView {
         if let Some(st) = &self.status {
             t.set_session_usage(st.usage);
         }
+        // The answer in progress at hello is not in the log yet; the deltas after
+        // hello continue it.
+        let partial = std::mem::take(&mut self.in_progress_text);
+        if !partial.is_empty() {
+            t.apply_event(Event::TextDelta { delta: partial });
+        }
         for (_, ev) in merge_backlog(&keys, backlog) {
             t.apply_event(ev);
         }
@@ -460,11 +478,40 @@ mod tests {
             LinkUpdate::Hello {
                 status: status(),
                 last_seq,
+                in_progress_text: String::new(),
             },
             true,
         );
         assert!(matches!(fx[..], [ViewEffect::LoadLog(Some(_))]));
         view.finish_load(vec![]);
+    }
+
+    #[test]
+    fn joining_mid_answer_shows_it_from_its_first_character() {
+        let mut v = PodView::default();
+        v.apply(
+            LinkUpdate::Hello {
+                status: status(),
+                last_seq: 5,
+                in_progress_text: "Hello, wor".into(),
+            },
+            true,
+        );
+        v.apply(
+            LinkUpdate::Event {
+                seq: 6,
+                event: Event::TextDelta { delta: "ld".into() },
+            },
+            true,
+        );
+        v.finish_load(vec![]);
+        assert_eq!(
+            v.transcript.entries()[0].kind,
+            Shown::Assistant {
+                text: "Hello, world".into(),
+                streaming: true
+            }
+        );
     }
 
     #[test]
@@ -610,6 +657,7 @@ mod tests {
             LinkUpdate::Hello {
                 status: status(),
                 last_seq: 0,
+                in_progress_text: String::new(),
             },
             true,
         );
@@ -626,6 +674,7 @@ mod tests {
             LinkUpdate::Hello {
                 status: status(),
                 last_seq: 10,
+                in_progress_text: String::new(),
             },
             true,
         );
@@ -677,6 +726,7 @@ mod tests {
             LinkUpdate::Hello {
                 status: status(),
                 last_seq: 0,
+                in_progress_text: String::new(),
             },
             false,
         );

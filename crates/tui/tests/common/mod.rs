@@ -62,6 +62,7 @@ pub fn three_pods() -> App {
             LinkUpdate::Hello {
                 status: status(pod, state),
                 last_seq: 0,
+                in_progress_text: String::new(),
             },
         );
     }
