@@ -130,6 +130,55 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+    /// The registry database cannot be reached (PostgreSQL backend).
+    #[error(
+        "registry database {target} is unreachable ({message}): no new Pod can start or spawn until it is back; running Pods keep working while their leases last"
+    )]
+    Unavailable {
+        /// The database, without its password.
+        target: String,
+        /// What the driver said.
+        message: String,
+    },
+    /// The registry database answered with an error (PostgreSQL backend).
+    #[error("registry database {target} refused the operation: {message}")]
+    Database {
+        /// The database, without its password.
+        target: String,
+        /// What the server said.
+        message: String,
+    },
+    /// The holder's allocation is no longer the one it was granted: its lease expired
+    /// and the allocation was reclaimed (or replaced) meanwhile.
+    #[error(
+        "pod {name} lost its registry allocation{detail}: it must stop without writing and be restored (`pod restore {name}`)"
+    )]
+    Fenced {
+        /// The Pod.
+        name: PodName,
+        /// E.g. " (fencing token 12 is no longer current)".
+        detail: String,
+    },
+    /// The database holds a registry schema newer than this binary knows.
+    #[error(
+        "registry database {target} has schema version {found}, newer than this pods knows ({known}): upgrade pods on this machine"
+    )]
+    SchemaTooNew {
+        /// The database, without its password.
+        target: String,
+        /// The version found.
+        found: i32,
+        /// The newest version this binary knows.
+        known: i32,
+    },
+    /// Neither `$PODS_MACHINE_ID`, `/etc/machine-id` nor the boot id is readable.
+    #[error(
+        "cannot tell this machine's identity: set PODS_MACHINE_ID (unique per machine) or create /etc/machine-id (systemd-machine-id-setup)"
+    )]
+    NoMachineId,
+    /// The `[registry]` configuration is unusable.
+    #[error("registry configuration: {0}")]
+    Config(String),
     /// `/proc/PID/stat` unreadable.
     #[error("cannot read the start time of pid {pid}: {message}")]
     ProcessStat {

@@ -53,21 +53,30 @@
 
 mod alias;
 mod allocation;
+mod backend;
 mod error;
 mod file;
 mod hold;
 mod lock;
+mod machine;
 mod ops;
+mod pg;
 mod process;
 mod registry;
 mod table;
 
 pub use alias::{FileId, RootIds};
 pub use allocation::{Allocation, Delegation, Reservation, ReservationToken};
+pub use backend::{AnyRegistry, BackendConfig, BackendKind, Holding};
 pub use error::RegistryError;
 pub use file::{DEFAULT_LOCK_DEADLINE, FileRegistry};
 pub use hold::Hold;
 pub use lock::RegistryLock;
+pub use machine::{MACHINE_ID_ENV, MachineId};
+pub use pg::{
+    DEFAULT_LEASE, DEFAULT_PG_LOCK_TIMEOUT, Lease, LeaseGate, LeaseStatus, PgOptions, PgRegistry,
+    PG_SCHEMA_VERSION, PgSnapshot, RowMeta,
+};
 pub use process::{Incarnation, ProcessStamp, is_alive, process_start_time};
 pub use registry::{
     AdoptRequest, ReclaimRequest, Reclaimed, RegisterRequest, Registry, Released, ReserveRequest,

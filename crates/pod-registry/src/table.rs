@@ -70,14 +70,25 @@ impl Table {
         is_live: &mut dyn FnMut(&ProcessStamp) -> bool,
     ) -> Vec<PodName> {
         let mut verdicts: HashMap<(u32, u64), bool> = HashMap::new();
+        self.reap_rows(now_unix_ms, &mut |_, p| {
+            *verdicts
+                .entry((p.pid, p.pid_start_time))
+                .or_insert_with(|| is_live(p))
+        })
+    }
+
+    /// [`Table::reap`] with a verdict per row (the PostgreSQL backend judges a row by
+    /// its lease and machine as well as by its process).
+    pub(crate) fn reap_rows(
+        &mut self,
+        now_unix_ms: u64,
+        is_live: &mut dyn FnMut(&Allocation, &ProcessStamp) -> bool,
+    ) -> Vec<PodName> {
         let mut dead: Vec<(PodName, bool)> = Vec::new();
         for a in &self.allocations {
             match (&a.process, &a.reservation) {
                 (Some(p), _) => {
-                    let live = *verdicts
-                        .entry((p.pid, p.pid_start_time))
-                        .or_insert_with(|| is_live(p));
-                    if !live {
+                    if !is_live(a, p) {
                         dead.push((a.name.clone(), false));
                     }
                 }

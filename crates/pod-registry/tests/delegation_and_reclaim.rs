@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use common::*;
 use pod_registry::{
-    AdoptRequest, FileRegistry, ProcessStamp, ReclaimRequest, Reclaimed, Registry, RegistryError,
+    AdoptRequest, ProcessStamp, ReclaimRequest, Reclaimed, Registry, RegistryError,
     Released, ReservationToken, ReserveRequest,
 };
 use scope::{DelegationError, ScopeRule};
 
 fn reserve(
-    reg: &FileRegistry,
+    reg: &impl Registry,
     parent: &str,
     parent_stamp: ProcessStamp,
     child: &str,
@@ -32,7 +32,7 @@ fn reserve(
 }
 
 fn adopt(
-    reg: &FileRegistry,
+    reg: &impl Registry,
     child: &str,
     token: &ReservationToken,
     process: ProcessStamp,
@@ -46,7 +46,7 @@ fn adopt(
     })
 }
 
-fn reclaim(reg: &FileRegistry, parent: &str, child: &str, rules: Vec<ScopeRule>) -> Reclaimed {
+fn reclaim(reg: &impl Registry, parent: &str, child: &str, rules: Vec<ScopeRule>) -> Reclaimed {
     reg.reclaim_delegation(ReclaimRequest {
         parent: name(parent),
         child: name(child),
@@ -56,7 +56,7 @@ fn reclaim(reg: &FileRegistry, parent: &str, child: &str, rules: Vec<ScopeRule>)
     .unwrap()
 }
 
-fn can_write(reg: &FileRegistry, pod: &str, path: &str) -> bool {
+fn can_write(reg: &impl Registry, pod: &str, path: &str) -> bool {
     reg.effective_write(&name(pod))
         .unwrap()
         .can_write(Path::new(path))
@@ -64,10 +64,9 @@ fn can_write(reg: &FileRegistry, pod: &str, path: &str) -> bool {
 
 const LONG: Duration = Duration::from_secs(600);
 
-#[test]
-fn reclaim_works_when_the_childs_allocation_is_already_gone() {
+fn reclaim_works_when_the_childs_allocation_is_already_gone(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let p = me();
     reg.register(register_req("p", p, vec![w("/w")])).unwrap();
 
@@ -107,10 +106,9 @@ fn reclaim_works_when_the_childs_allocation_is_already_gone() {
     assert_eq!(before, serde_json::to_string(&reg.list().unwrap()).unwrap());
 }
 
-#[test]
-fn never_adopted_reservation_returns_its_region_and_reclaim_is_a_no_op() {
+fn never_adopted_reservation_returns_its_region_and_reclaim_is_a_no_op(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let p = me();
     reg.register(register_req("p", p, vec![w("/w")])).unwrap();
     // Pending (not expired): reclaim cancels the reservation and the record.
@@ -130,10 +128,9 @@ fn never_adopted_reservation_returns_its_region_and_reclaim_is_a_no_op() {
     );
 }
 
-#[test]
-fn reclaim_from_a_live_child_is_refused_unless_it_is_releasing() {
+fn reclaim_from_a_live_child_is_refused_unless_it_is_releasing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let p = me();
     reg.register(register_req("p", p, vec![w("/w")])).unwrap();
     let c = Sleeper::spawn();
@@ -167,10 +164,9 @@ fn reclaim_from_a_live_child_is_refused_unless_it_is_releasing() {
     assert!(can_write(&reg, "p", "/w/a/f"));
 }
 
-#[test]
-fn adopt_with_wrong_token_twice_or_after_expiry_is_refused() {
+fn adopt_with_wrong_token_twice_or_after_expiry_is_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let p = me();
     reg.register(register_req("p", p, vec![w("/w")])).unwrap();
     let token = reserve(&reg, "p", p, "c", vec![w("/w/a")], LONG).unwrap();
@@ -192,10 +188,9 @@ fn adopt_with_wrong_token_twice_or_after_expiry_is_refused() {
     reserve(&reg, "p", p, "sibling", vec![w("/w/b")], LONG).unwrap();
 }
 
-#[test]
-fn delegation_outside_denied_or_overlapping_a_sibling_is_refused_naming_the_rule() {
+fn delegation_outside_denied_or_overlapping_a_sibling_is_refused_naming_the_rule(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let p = me();
     let mut req = register_req("p", p, vec![w("/w"), rd("/docs")]);
     req.deny = vec![rd("/w/secret"), w("/w/ro")];
@@ -231,10 +226,9 @@ fn delegation_outside_denied_or_overlapping_a_sibling_is_refused_naming_the_rule
     reserve(&reg, "p", p, "c2", vec![rd("/w/a"), w("/w/b")], LONG).unwrap();
 }
 
-#[test]
-fn release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owner() {
+fn release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owner(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let g = me();
     reg.register(register_req("g", g, vec![w("/w")])).unwrap();
     let t = reserve(&reg, "g", g, "p", vec![w("/w/a")], LONG).unwrap();
@@ -263,7 +257,7 @@ fn release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owne
     reclaim(&reg, "g", "p", vec![w("/w/a")]);
     assert!(can_write(&reg, "g", "/w/a/x"));
     assert!(!can_write(&reg, "g", "/w/a/b/x"));
-    let table = reg.read_unlocked().unwrap();
+    let table = table_of(&reg);
     assert!(table.overlapping_effective_writes().is_empty());
     assert_eq!(
         reg.release(&name("c"), c.incarnation).unwrap(),
@@ -271,10 +265,9 @@ fn release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owne
     );
 }
 
-#[test]
-fn delegating_the_parents_whole_write_rule_is_refused_naming_both_rules() {
+fn delegating_the_parents_whole_write_rule_is_refused_naming_both_rules(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let p = me();
     reg.register(register_req("p", p, vec![w("/w"), w("/v"), rd("/docs")]))
         .unwrap();
@@ -314,3 +307,13 @@ fn delegating_the_parents_whole_write_rule_is_refused_naming_both_rules() {
     .unwrap();
     assert!(can_write(&reg, "p", "/w/b"));
 }
+
+on_both_backends!(
+    reclaim_works_when_the_childs_allocation_is_already_gone,
+    never_adopted_reservation_returns_its_region_and_reclaim_is_a_no_op,
+    reclaim_from_a_live_child_is_refused_unless_it_is_releasing,
+    adopt_with_wrong_token_twice_or_after_expiry_is_refused,
+    delegation_outside_denied_or_overlapping_a_sibling_is_refused_naming_the_rule,
+    release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owner,
+    delegating_the_parents_whole_write_rule_is_refused_naming_both_rules,
+);

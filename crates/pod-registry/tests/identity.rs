@@ -8,10 +8,9 @@ use common::*;
 use pod_ids::SegmentId;
 use pod_registry::{ProcessStamp, Registry, RegistryError, Released};
 
-#[test]
-fn pid_reuse_alive_pid_with_other_start_time_is_reaped_as_dead() {
+fn pid_reuse_alive_pid_with_other_start_time_is_reaped_as_dead(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let real = me();
     let reused = ProcessStamp {
         pid_start_time: real.pid_start_time + 1,
@@ -33,10 +32,9 @@ fn pid_reuse_alive_pid_with_other_start_time_is_reaped_as_dead() {
         .unwrap();
 }
 
-#[test]
-fn exited_process_is_reaped_and_a_zombie_free_pid_is_dead() {
+fn exited_process_is_reaped_and_a_zombie_free_pid_is_dead(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let mut s = Sleeper::spawn();
     reg.register(register_req("a", s.stamp, vec![w("/w")]))
         .unwrap();
@@ -48,10 +46,9 @@ fn exited_process_is_reaped_and_a_zombie_free_pid_is_dead() {
     assert!(reg.get(&name("a")).unwrap().is_none());
 }
 
-#[test]
-fn stale_incarnation_release_keeps_the_newer_allocation() {
+fn stale_incarnation_release_keeps_the_newer_allocation(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let old = dead_stamp();
     reg.register(register_req("a", old, vec![w("/w")])).unwrap();
     let new = me();
@@ -73,10 +70,9 @@ fn stale_incarnation_release_keeps_the_newer_allocation() {
     assert!(reg.get(&name("a")).unwrap().is_none());
 }
 
-#[test]
-fn duplicate_live_name_and_held_segment_are_refused() {
+fn duplicate_live_name_and_held_segment_are_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let seg = SegmentId::new();
     let mut req = register_req("a", me(), vec![w("/w")]);
     req.segment_id = Some(seg);
@@ -108,3 +104,10 @@ fn files_are_private() {
     assert_eq!(mode(reg.table_path()), 0o600);
     assert_eq!(mode(&dir.path().join("run/.registry/registry.lock")), 0o600);
 }
+
+on_both_backends!(
+    pid_reuse_alive_pid_with_other_start_time_is_reaped_as_dead,
+    exited_process_is_reaped_and_a_zombie_free_pid_is_dead,
+    stale_incarnation_release_keeps_the_newer_allocation,
+    duplicate_live_name_and_held_segment_are_refused,
+);

@@ -10,10 +10,9 @@ use std::time::Duration;
 use common::*;
 use pod_registry::{AdoptRequest, Registry, RegistryError, ReserveRequest};
 
-#[test]
-fn restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_child() {
+fn restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_child(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let mut p_proc = Sleeper::spawn();
     let c_proc = Sleeper::spawn();
     reg.register(register_req("p", p_proc.stamp, vec![w("/w")]))
@@ -83,7 +82,7 @@ fn restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_c
     assert!(!eff.can_write(Path::new("/w/a/f")));
     assert!(!eff.can_write(Path::new("/w/b/f")));
     assert!(eff.can_write(Path::new("/w/c/f")));
-    let table = reg.read_unlocked().unwrap();
+    let table = table_of(&reg);
     assert!(table.overlapping_effective_writes().is_empty());
     // relink is idempotent once linked.
     assert!(
@@ -93,10 +92,9 @@ fn restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_c
     );
 }
 
-#[test]
-fn relink_takes_back_only_live_children_whose_origin_is_the_parent() {
+fn relink_takes_back_only_live_children_whose_origin_is_the_parent(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry(dir.path());
+    let reg = open(backend, dir.path());
     let mut p_proc = Sleeper::spawn();
     reg.register(register_req("p", p_proc.stamp, vec![w("/w")]))
         .unwrap();
@@ -134,3 +132,8 @@ fn relink_takes_back_only_live_children_whose_origin_is_the_parent() {
         "unrelated pod untouched"
     );
 }
+
+on_both_backends!(
+    restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_child,
+    relink_takes_back_only_live_children_whose_origin_is_the_parent,
+);

@@ -6,7 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pod_ids::PodName;
-use pod_registry::{FileRegistry, Incarnation, ProcessStamp, RegisterRequest, process_start_time};
+use pod_registry::{
+    AnyRegistry, FileRegistry, Incarnation, MachineId, PgOptions, PgRegistry, ProcessStamp,
+    RegisterRequest, process_start_time,
+};
 use scope::{Access, ScopeRule};
 
 /// Environment variable selecting a child mode when a test re-executes itself.
@@ -43,6 +46,57 @@ pub fn register_req(pod: &str, process: ProcessStamp, allow: Vec<ScopeRule>) -> 
 
 pub fn registry(dir: &Path) -> FileRegistry {
     FileRegistry::open(dir.join("run")).unwrap()
+}
+
+/// The backends the shared behavioural suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    File,
+    Postgres,
+}
+
+/// A fresh, empty registry of `backend`: the file backend in `dir`, or a new
+/// database in this test binary's private PostgreSQL cluster. Leases are long here:
+/// the suite registers processes that never renew.
+pub fn open(backend: Backend, dir: &Path) -> AnyRegistry {
+    match backend {
+        Backend::File => AnyRegistry::File(registry(dir)),
+        Backend::Postgres => AnyRegistry::Postgres(pg_registry(
+            &pg_fixture::Cluster::shared().create_database().unwrap(),
+            Duration::from_secs(600),
+            MachineId::local().unwrap(),
+        )),
+    }
+}
+
+pub fn pg_registry(conninfo: &str, lease: Duration, machine: MachineId) -> PgRegistry {
+    PgRegistry::connect(PgOptions {
+        conninfo: conninfo.to_owned(),
+        lease,
+        lock_timeout: Duration::from_secs(10),
+        machine,
+    })
+    .unwrap()
+}
+
+/// Runs each listed `fn name(backend: Backend)` as two tests, `file::name` and
+/// `postgres::name`: one behavioural suite, two backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod file {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::common::Backend::File)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::common::Backend::Postgres)
+            })*
+        }
+    };
 }
 
 /// A real `sleep 60` process: alive until killed, with its start time known.
@@ -115,4 +169,12 @@ pub fn spawn_child_mode(test: &str, mode: &str, envs: &[(&str, String)]) -> Chil
 
 pub fn child_mode() -> Option<String> {
     std::env::var(CHILD_ENV).ok()
+}
+
+/// The registry's live rows as a table (for its consistency checks).
+pub fn table_of(reg: &impl pod_registry::Registry) -> pod_registry::Table {
+    pod_registry::Table {
+        allocations: reg.list().unwrap(),
+        ..Default::default()
+    }
 }
