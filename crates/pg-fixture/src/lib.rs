@@ -196,7 +196,10 @@ impl Cluster {
     /// Stops the server (fast shutdown: sessions are cut), e.g. to test an outage.
     pub fn stop(&self) -> Result<(), FixtureError> {
         let data = self.data_dir();
-        self.run("pg_ctl", &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"])
+        self.run(
+            "pg_ctl",
+            &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"],
+        )
     }
 
     /// Starts the (stopped) server again and waits until it accepts connections.
@@ -235,7 +238,15 @@ impl Cluster {
         // A just-started server may still refuse for a moment.
         loop {
             let out = Command::new(self.bin.join("createdb"))
-                .args(["-h", path_str(&sock)?, "-p", &PORT.to_string(), "-U", USER, &db])
+                .args([
+                    "-h",
+                    path_str(&sock)?,
+                    "-p",
+                    &PORT.to_string(),
+                    "-U",
+                    USER,
+                    &db,
+                ])
                 .stdin(Stdio::null())
                 .output()
                 .map_err(err)?;

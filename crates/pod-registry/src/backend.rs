@@ -151,9 +151,7 @@ impl AnyRegistry {
     ) -> Result<(Allocation, Holding), RegistryError> {
         match self {
             AnyRegistry::File(r) => r.register_held(req).map(|(a, h)| (a, Holding::File(h))),
-            AnyRegistry::Postgres(r) => {
-                r.register_leased(req).map(|(a, l)| (a, Holding::Lease(l)))
-            }
+            AnyRegistry::Postgres(r) => r.register_leased(req).map(|(a, l)| (a, Holding::Lease(l))),
         }
     }
 

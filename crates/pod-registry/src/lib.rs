@@ -74,8 +74,8 @@ pub use hold::Hold;
 pub use lock::RegistryLock;
 pub use machine::{MACHINE_ID_ENV, MachineId};
 pub use pg::{
-    DEFAULT_LEASE, DEFAULT_PG_LOCK_TIMEOUT, Lease, LeaseGate, LeaseStatus, PgOptions, PgRegistry,
-    PG_SCHEMA_VERSION, PgSnapshot, RowMeta,
+    DEFAULT_LEASE, DEFAULT_PG_LOCK_TIMEOUT, Lease, LeaseGate, LeaseStatus, PG_SCHEMA_VERSION,
+    PgOptions, PgRegistry, PgSnapshot, RowMeta,
 };
 pub use process::{Incarnation, ProcessStamp, is_alive, process_start_time};
 pub use registry::{

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use pod_registry::{
-    AdoptRequest, ProcessStamp, ReclaimRequest, Reclaimed, Registry, RegistryError,
-    Released, ReservationToken, ReserveRequest,
+    AdoptRequest, ProcessStamp, ReclaimRequest, Reclaimed, Registry, RegistryError, Released,
+    ReservationToken, ReserveRequest,
 };
 use scope::{DelegationError, ScopeRule};
 
@@ -226,7 +226,9 @@ fn delegation_outside_denied_or_overlapping_a_sibling_is_refused_naming_the_rule
     reserve(&reg, "p", p, "c2", vec![rd("/w/a"), w("/w/b")], LONG).unwrap();
 }
 
-fn release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owner(backend: Backend) {
+fn release_reparents_children_keeping_origin_and_conflicts_name_the_deepest_owner(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(backend, dir.path());
     let g = me();

@@ -33,7 +33,11 @@ fn worker() {
     let reg = pg_registry(&env("WORK_DB"), LEASE, machine(&env("WORK_MACHINE")));
     let pod = env("WORK_NAME");
     let (_, lease) = reg
-        .register_leased(register_req(&pod, ProcessStamp::current().unwrap(), vec![w(&format!("/w/{pod}"))]))
+        .register_leased(register_req(
+            &pod,
+            ProcessStamp::current().unwrap(),
+            vec![w(&format!("/w/{pod}"))],
+        ))
         .unwrap();
     let gate = lease.gate();
     let file = PathBuf::from(env("WORK_FILE"));
@@ -111,7 +115,9 @@ impl Worker {
             let left = end.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
                 Ok(l) if l.trim_end().ends_with(want) => return,
-                Ok(l) if l.trim_end().ends_with("FENCED") => panic!("worker fenced while waiting for {want}"),
+                Ok(l) if l.trim_end().ends_with("FENCED") => {
+                    panic!("worker fenced while waiting for {want}")
+                }
                 Ok(_) => {}
                 Err(e) => panic!("no {want} within {within:?}: {e}"),
             }
@@ -162,7 +168,10 @@ fn holders_pause_while_the_database_is_down_and_continue_when_it_is_back() {
         .unwrap_err();
     assert!(matches!(err, RegistryError::Unavailable { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("unreachable") && msg.contains("no new Pod can start"), "{msg}");
+    assert!(
+        msg.contains("unreachable") && msg.contains("no new Pod can start"),
+        "{msg}"
+    );
     std::thread::sleep(LEASE);
     let still: Vec<usize> = workers.iter().map(Worker::ticks).collect();
     assert_eq!(frozen, still, "a paused holder wrote");

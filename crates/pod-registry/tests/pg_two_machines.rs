@@ -35,7 +35,11 @@ fn env(var: &str) -> String {
 }
 
 /// Re-executes this binary in `mode` for `test`, stdin and stdout piped.
-fn spawn(test: &str, mode: &str, envs: &[(&str, String)]) -> (Child, ChildStdin, BufReader<ChildStdout>) {
+fn spawn(
+    test: &str,
+    mode: &str,
+    envs: &[(&str, String)],
+) -> (Child, ChildStdin, BufReader<ChildStdout>) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, mode)
@@ -84,7 +88,11 @@ fn random_rule(rng: &mut impl Rng) -> ScopeRule {
 fn race() {
     let idx: usize = env("RACE_IDX").parse().unwrap();
     let ops: usize = env("RACE_OPS").parse().unwrap();
-    let reg = pg_registry(&env("RACE_DB"), Duration::from_secs(120), machine(&env("RACE_MACHINE")));
+    let reg = pg_registry(
+        &env("RACE_DB"),
+        Duration::from_secs(120),
+        machine(&env("RACE_MACHINE")),
+    );
     let mut rng = rand::rng();
     let mut held: Vec<(String, ProcessStamp, Vec<ScopeRule>)> = Vec::new();
     let (mut ok, mut refused) = (0usize, 0usize);
@@ -108,8 +116,7 @@ fn race() {
             let (parent, pstamp, rules) = held[rng.random_range(0..held.len())].clone();
             let sub = ["x", "y", "z", "q"].choose(&mut rng).unwrap();
             let rule =
-                ScopeRule::trusted(rules[0].path.as_path().join(sub), Access::Write, true)
-                    .unwrap();
+                ScopeRule::trusted(rules[0].path.as_path().join(sub), Access::Write, true).unwrap();
             let child = format!("c{idx}-{round}");
             match reg.reserve_child(ReserveRequest {
                 parent: name(&parent),
@@ -199,10 +206,18 @@ fn sixteen_processes_on_two_machines_never_hold_overlapping_writers_in_any_commi
     let (mut ok, mut refused) = (0usize, 0usize);
     for mut child in children {
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert!(child.wait().unwrap().success(), "child failed: {out}");
         let line = out.split("RESULT ").nth(1).expect(&out);
-        let mut parts = line.split_whitespace().take(2).map(|n| n.parse::<usize>().unwrap());
+        let mut parts = line
+            .split_whitespace()
+            .take(2)
+            .map(|n| n.parse::<usize>().unwrap());
         ok += parts.next().unwrap();
         refused += parts.next().unwrap();
     }
@@ -217,10 +232,16 @@ fn sixteen_processes_on_two_machines_never_hold_overlapping_writers_in_any_commi
             ..Default::default()
         };
         let bad = table.overlapping_effective_writes();
-        assert!(bad.is_empty(), "overlapping live writers committed: {bad:?}");
+        assert!(
+            bad.is_empty(),
+            "overlapping live writers committed: {bad:?}"
+        );
     }
     for r in client
-        .query("SELECT DISTINCT machine_id FROM pod_registry_allocations", &[])
+        .query(
+            "SELECT DISTINCT machine_id FROM pod_registry_allocations",
+            &[],
+        )
         .unwrap()
     {
         machines_seen.insert(r.get::<_, Option<String>>(0));
@@ -230,7 +251,10 @@ fn sixteen_processes_on_two_machines_never_hold_overlapping_writers_in_any_commi
         "two machines: {ok} grants, {refused} refusals, {} committed states checked, up to {max_rows} rows, {elapsed:?}",
         states.len()
     );
-    assert!(ok > 100 && refused > 100, "the race exercised both outcomes");
+    assert!(
+        ok > 100 && refused > 100,
+        "the race exercised both outcomes"
+    );
     assert!(states.len() >= ok, "every grant committed a checked state");
     assert!(max_rows > 4);
 }
@@ -325,7 +349,8 @@ fn lease_end_ms(reg: &PgRegistry, pod: &str) -> i64 {
 
 #[test]
 fn a_killed_holder_is_reclaimable_from_another_machine_only_after_its_lease_ends() {
-    const TEST: &str = "a_killed_holder_is_reclaimable_from_another_machine_only_after_its_lease_ends";
+    const TEST: &str =
+        "a_killed_holder_is_reclaimable_from_another_machine_only_after_its_lease_ends";
     if child_mode().as_deref() == Some("hold") {
         holder();
         return;
@@ -355,7 +380,10 @@ fn a_killed_holder_is_reclaimable_from_another_machine_only_after_its_lease_ends
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(refused_before_end > 0, "tried while the lease was running");
-    assert!(granted_at >= end, "granted at {granted_at}, lease ended at {end}");
+    assert!(
+        granted_at >= end,
+        "granted at {granted_at}, lease ended at {end}"
+    );
 }
 
 #[test]
@@ -370,11 +398,15 @@ fn a_killed_holder_on_this_machine_is_reclaimed_at_once_by_probing_its_pid() {
     let a = pg_registry(&db, Duration::from_secs(60), machine("machine-a"));
     let mut h = start_holder(TEST, &db, "machine-a", "/w/k", &dir.path().join("out"));
     let conflict = a.register(register_req("taker", me(), vec![w("/w/k/x")]));
-    assert!(matches!(conflict, Err(RegistryError::WriteConflict { .. })), "{conflict:?}");
+    assert!(
+        matches!(conflict, Err(RegistryError::WriteConflict { .. })),
+        "{conflict:?}"
+    );
     h.child.kill().unwrap();
     h.child.wait().unwrap();
     let end = lease_end_ms(&a, "holder");
-    a.register(register_req("taker", me(), vec![w("/w/k/x")])).unwrap();
+    a.register(register_req("taker", me(), vec![w("/w/k/x")]))
+        .unwrap();
     let at = a.snapshot().unwrap().db_now_ms;
     assert!(at < end, "granted by the pid probe, before the lease ended");
 }
@@ -393,7 +425,10 @@ fn a_holder_paused_past_its_lease_is_fenced_and_stops_without_writing() {
     let mut h = start_holder(TEST, &db, "machine-a", "/w/s", &file);
     let fence = h.fence;
     writeln!(h.stdin, "write").unwrap();
-    assert_eq!(expect_line(&mut h.out, &["WROTE", "PAUSED", "FENCED"]), "WROTE");
+    assert_eq!(
+        expect_line(&mut h.out, &["WROTE", "PAUSED", "FENCED"]),
+        "WROTE"
+    );
 
     signal(&h.child, rustix::process::Signal::STOP);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -403,7 +438,10 @@ fn a_holder_paused_past_its_lease_is_fenced_and_stops_without_writing() {
             Err(RegistryError::WriteConflict { .. }) => {}
             Err(e) => panic!("unexpected: {e}"),
         }
-        assert!(Instant::now() < deadline, "the stopped holder's lease never ended");
+        assert!(
+            Instant::now() < deadline,
+            "the stopped holder's lease never ended"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let taker_fence = b.fence_of(&name("taker")).unwrap().unwrap();
@@ -412,10 +450,17 @@ fn a_holder_paused_past_its_lease_is_fenced_and_stops_without_writing() {
     signal(&h.child, rustix::process::Signal::CONT);
     writeln!(h.stdin, "write").unwrap();
     let answer = expect_line(&mut h.out, &["WROTE", "PAUSED", "FENCED"]);
-    assert!(answer.starts_with("FENCED") && answer.contains("lost its registry allocation"), "{answer}");
+    assert!(
+        answer.starts_with("FENCED") && answer.contains("lost its registry allocation"),
+        "{answer}"
+    );
     assert_eq!(h.child.wait().unwrap().code(), Some(3));
     let writes = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(writes, format!("fence {fence}\n"), "nothing written after the pause");
+    assert_eq!(
+        writes,
+        format!("fence {fence}\n"),
+        "nothing written after the pause"
+    );
     // The taker keeps the region: the fenced holder's comeback changed nothing.
     assert!(b.get(&name("taker")).unwrap().is_some());
     assert!(b.get(&name("holder")).unwrap().is_none());

@@ -10,7 +10,9 @@ use std::time::Duration;
 use common::*;
 use pod_registry::{AdoptRequest, Registry, RegistryError, ReserveRequest};
 
-fn restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_child(backend: Backend) {
+fn restore_fails_naming_the_unrelated_pod_or_succeeds_narrower_and_relinks_the_child(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(backend, dir.path());
     let mut p_proc = Sleeper::spawn();

@@ -2,31 +2,88 @@
 //! the Pod touches its record or log (so a scope conflict or duplicate name refuses
 //! the start cleanly), held for the process's life, released by incarnation when the
 //! process ends — so an exiting process can never delete its successor's row. After
-//! a SIGKILL the row is reaped by the next registry operation (pid + start time).
+//! a SIGKILL the row is reaped by the next registry operation (pid + start time, or
+//! the lease on the PostgreSQL backend).
+//!
+//! With the PostgreSQL backend the process also holds a lease: tool calls wait at
+//! [`await_write_permission`] while it is not renewed, and a fenced Pod (its
+//! allocation was reclaimed while it was cut off) exits at once without writing.
 
 use std::path::PathBuf;
 
 use pod_ids::{PodName, Roots, SegmentId};
 use pod_registry::{
-    AdoptRequest, FileRegistry, Incarnation, ProcessStamp, RegisterRequest, Registry,
-    RegistryError, ReservationToken,
+    AdoptRequest, AnyRegistry, FileRegistry, Holding, Incarnation, LeaseGate, LeaseStatus,
+    ProcessStamp, RegisterRequest, Registry, RegistryError, ReservationToken,
 };
 
 /// This process's allocation; released on drop.
 pub struct Allocated {
-    registry: FileRegistry,
+    registry: AnyRegistry,
     name: PodName,
     stamp: ProcessStamp,
-    // Kept for the process's life: the registry rebuilds this row from it if the
+    // Kept for the process's life: the file registry rebuilds this row from it if the
     // table is lost, and the kernel drops it when the process dies (ARCHITECTURE §5
-    // "holds"). Released after the row, in `drop`.
-    hold: Option<pod_registry::Hold>,
+    // "holds"); the PostgreSQL registry's lease is renewed by it. Released after the
+    // row, in `drop`.
+    hold: Option<Holding>,
+}
+
+/// Exit code of a Pod whose allocation was reclaimed while it was cut off from the
+/// registry (EX_TEMPFAIL: restore it).
+pub const EXIT_FENCED: i32 = 75;
+
+/// This process's lease gate (always open on the file backend).
+static GATE: std::sync::OnceLock<LeaseGate> = std::sync::OnceLock::new();
+
+/// Waits until this process may write (its lease is renewed). `Err` when the Pod was
+/// fenced: the caller must not write (the process is exiting).
+pub async fn await_write_permission() -> Result<(), String> {
+    let Some(gate) = GATE.get() else {
+        return Ok(());
+    };
+    let mut told = false;
+    loop {
+        match gate.status() {
+            LeaseStatus::Valid => return Ok(()),
+            LeaseStatus::Fenced(why) => return Err(why),
+            LeaseStatus::Paused(why) => {
+                if !told {
+                    tracing::warn!(reason = %why, "registry lease not renewed: tool calls wait until it is");
+                    told = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Installs the gate of the allocation this process holds; a fenced lease ends the
+/// process at once (ARCHITECTURE §5: it must stop without writing and be restored).
+fn install_gate(holding: &Holding, name: &PodName) {
+    let gate = holding.gate();
+    let pod = name.clone();
+    gate.on_fenced(move |why| {
+        tracing::error!(pod = pod.as_str(), "{why}");
+        eprintln!("pod {pod}: {why}");
+        std::process::exit(EXIT_FENCED);
+    });
+    let _ = GATE.set(gate);
 }
 
 /// The registry of these roots (one per user and data dir, see `Roots::registry`).
 /// Its folder may be the shared `/tmp/pods-{uid}/…`: it must be a directory of ours,
 /// 0700, never a symlink someone else planted there.
-pub fn registry(roots: &Roots) -> Result<FileRegistry, RegistryError> {
+pub fn registry(roots: &Roots) -> Result<AnyRegistry, RegistryError> {
+    let config = crate::config::registry_backend(&roots.config)
+        .map_err(|e| RegistryError::Config(e.to_string()))?;
+    match config.backend {
+        pod_registry::BackendKind::File => file_registry(roots).map(AnyRegistry::File),
+        pod_registry::BackendKind::Postgres => AnyRegistry::open(&config, roots.registry.clone()),
+    }
+}
+
+fn file_registry(roots: &Roots) -> Result<FileRegistry, RegistryError> {
     let io = |source| RegistryError::Io {
         path: roots.registry.clone(),
         source,
@@ -71,6 +128,7 @@ impl Allocated {
             segment_id: None,
             restoring_children,
         })?;
+        install_gate(&hold, name);
         Ok((
             Allocated {
                 registry,
@@ -99,6 +157,7 @@ impl Allocated {
             socket: Some(socket),
             segment_id: None,
         })?;
+        install_gate(&hold, name);
         Ok((
             Allocated {
                 registry,
@@ -116,7 +175,7 @@ impl Allocated {
     }
 
     /// The registry this allocation lives in.
-    pub fn registry(&self) -> &FileRegistry {
+    pub fn registry(&self) -> &AnyRegistry {
         &self.registry
     }
 

@@ -66,6 +66,10 @@ struct Layer {
     /// inherited one off).
     #[serde(default)]
     mcp_servers: BTreeMap<String, mcp::ServerConfig>,
+    /// Read on its own by [`registry_backend`] (user file only); never serialised,
+    /// so a database URL (which may hold a password) never reaches `pod config`.
+    #[serde(default, skip_serializing)]
+    registry: Option<toml::Value>,
 }
 
 /// `[tui]`: dashboard settings.
@@ -357,6 +361,12 @@ impl Config {
             match read_config_file(&path) {
                 Ok(text) => {
                     let mut layer = parse_layer(&path, &text)?;
+                    if layer.registry.is_some() && !path.starts_with(config_dir) {
+                        return Err(ConfigError::Invalid {
+                            path,
+                            message: "[registry] is read only from the user's config.toml: a project cannot choose where scope is registered".into(),
+                        });
+                    }
                     // Relative to the directory the file configures: the config dir
                     // for the user's file, the project for `.pods/config.toml`.
                     if let Some(f) = &layer.defaults.system_prompt_file
@@ -522,6 +532,27 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// a FIFO, a device (`config.toml -> /dev/zero`) or a huge file is an error naming
 /// the path, never a hang or an unbounded allocation. The type is checked on the
 /// opened file (non-blocking, so a FIFO cannot block the open).
+/// The `[registry]` section of the user's `{config_dir}/config.toml` (the file
+/// backend when the file or the section is missing).
+pub fn registry_backend(config_dir: &Path) -> Result<pod_registry::BackendConfig, ConfigError> {
+    #[derive(Deserialize)]
+    struct OnlyRegistry {
+        #[serde(default)]
+        registry: pod_registry::BackendConfig,
+    }
+    let path = config_dir.join("config.toml");
+    match read_config_file(&path) {
+        Ok(text) => toml::from_str::<OnlyRegistry>(&text)
+            .map(|o| o.registry)
+            .map_err(|e| ConfigError::Invalid {
+                path,
+                message: e.to_string().trim_end().to_owned(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
 fn read_config_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;

@@ -161,6 +161,15 @@ impl ToolRunner for ScopedTools {
         let ctx = self.ctx.clone();
         let hub = self.mcp.clone();
         Box::pin(async move {
+            // ARCHITECTURE §5 "Leases": no tool runs on an unrenewed registry lease.
+            if let Err(why) = crate::allocation::await_write_permission().await {
+                return ToolResult {
+                    call_id: call.call_id,
+                    name: call.name,
+                    output: format!("not run: {why}"),
+                    is_error: true,
+                };
+            }
             let out = if mcp::Hub::owns(&call.name) {
                 hub.call(&call.name, &call.arguments)
                     .await

@@ -103,6 +103,21 @@ struct Inner {
     held: Mutex<HashMap<PodName, (Incarnation, i64)>>,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing a `postgres` client blocks on its private runtime, which panics on
+        // a thread that runs a Tokio runtime already (see `off_runtime`).
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(c) = client {
+            off_runtime(move || drop(c));
+        }
+    }
+}
+
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgRegistry")
@@ -171,14 +186,11 @@ impl PgRegistry {
     pub fn connect(options: PgOptions) -> Result<PgRegistry, RegistryError> {
         let target = target::redacted(&options.conninfo);
         let mut config: postgres::Config =
-            options
-                .conninfo
-                .parse()
-                .map_err(|e: postgres::Error| {
-                    RegistryError::Config(format!(
-                        "the registry url is not a valid PostgreSQL connection string ({e})"
-                    ))
-                })?;
+            options.conninfo.parse().map_err(|e: postgres::Error| {
+                RegistryError::Config(format!(
+                    "the registry url is not a valid PostgreSQL connection string ({e})"
+                ))
+            })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
@@ -200,11 +212,13 @@ impl PgRegistry {
                 held: Mutex::new(HashMap::new()),
             }),
         };
-        let mut guard = reg.client()?;
-        if let Some(c) = guard.as_mut() {
-            migrations::migrate(c, &reg.inner.target)?;
-        }
-        drop(guard);
+        off_runtime(|| {
+            let mut guard = reg.client()?;
+            match guard.as_mut() {
+                Some(c) => migrations::migrate(c, &reg.inner.target),
+                None => Ok(()),
+            }
+        })?;
         Ok(reg)
     }
 
@@ -237,11 +251,7 @@ impl PgRegistry {
 
     /// The shared connection, connected if needed.
     fn client(&self) -> Result<MutexGuard<'_, Option<Client>>, RegistryError> {
-        let mut guard = self
-            .inner
-            .client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.client.lock().unwrap_or_else(|p| p.into_inner());
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
             *guard = Some(self.new_client()?);
         }
@@ -251,7 +261,15 @@ impl PgRegistry {
     /// Runs `body` in a transaction on the shared connection, retrying serialisation
     /// failures and deadlocks, and reconnecting once when the connection broke (the
     /// server restarted since the last operation).
-    fn with_tx<T>(
+    fn with_tx<T: Send>(
+        &self,
+        isolation: IsolationLevel,
+        body: impl FnMut(&mut Transaction<'_>) -> Result<T, TxError> + Send,
+    ) -> Result<T, RegistryError> {
+        off_runtime(|| self.with_tx_here(isolation, body))
+    }
+
+    fn with_tx_here<T>(
         &self,
         isolation: IsolationLevel,
         mut body: impl FnMut(&mut Transaction<'_>) -> Result<T, TxError>,
@@ -313,11 +331,11 @@ impl PgRegistry {
 
     /// Lock, read, reap, check the actor's fence, run `op`; with `mutates`, write the
     /// difference and commit. Returns `op`'s result and the rows' metadata afterwards.
-    fn transact<T>(
+    fn transact<T: Send>(
         &self,
         mutates: bool,
         actor: Actor<'_>,
-        mut op: impl FnMut(&mut Table, u64) -> Result<T, RegistryError>,
+        mut op: impl FnMut(&mut Table, u64) -> Result<T, RegistryError> + Send,
     ) -> Result<(T, Metas), RegistryError> {
         let isolation = if mutates {
             IsolationLevel::ReadCommitted
@@ -440,7 +458,10 @@ impl PgRegistry {
     /// [`Registry::register`], and the calling process takes a [`Lease`] on the row:
     /// keep it for the process's life; it renews the lease in the background and
     /// tells (through its [`LeaseGate`]) whether the process may write right now.
-    pub fn register_leased(&self, req: RegisterRequest) -> Result<(Allocation, Lease), RegistryError> {
+    pub fn register_leased(
+        &self,
+        req: RegisterRequest,
+    ) -> Result<(Allocation, Lease), RegistryError> {
         let (name, inc) = (req.name.clone(), req.process.incarnation);
         let t0 = Instant::now();
         let (row, metas) = self.transact(true, Actor::Nobody, |t, _| t.register(req.clone()))?;
@@ -465,12 +486,13 @@ impl PgRegistry {
         metas: &Metas,
         granted_at: Instant,
     ) -> Result<Lease, RegistryError> {
-        let fence = metas.get(name).map(|m| m.fence).ok_or_else(|| {
-            RegistryError::Fenced {
+        let fence = metas
+            .get(name)
+            .map(|m| m.fence)
+            .ok_or_else(|| RegistryError::Fenced {
                 name: name.clone(),
                 detail: " (its row vanished as it was granted)".into(),
-            }
-        })?;
+            })?;
         self.inner
             .held
             .lock()
@@ -544,7 +566,10 @@ impl PgRegistry {
                 let now = db_now_ms(tx)?;
                 let (t, m) = load(tx)?;
                 let v: i32 = tx
-                    .query_one("SELECT coalesce(max(version), 0) FROM pod_registry_schema", &[])?
+                    .query_one(
+                        "SELECT coalesce(max(version), 0) FROM pod_registry_schema",
+                        &[],
+                    )?
                     .get(0);
                 Ok((now, t, m, v))
             })?;
@@ -578,26 +603,35 @@ impl PgRegistry {
             .map(|(_, m)| m.fence))
     }
 
-    fn op<T>(
+    fn op<T: Send>(
         &self,
         actor: Actor<'_>,
-        op: impl FnMut(&mut Table, u64) -> Result<T, RegistryError>,
+        op: impl FnMut(&mut Table, u64) -> Result<T, RegistryError> + Send,
     ) -> Result<T, RegistryError> {
         self.transact(true, actor, op).map(|(v, _)| v)
     }
 
-    fn read<T>(&self, op: impl FnMut(&mut Table, u64) -> Result<T, RegistryError>) -> Result<T, RegistryError> {
+    fn read<T: Send>(
+        &self,
+        op: impl FnMut(&mut Table, u64) -> Result<T, RegistryError> + Send,
+    ) -> Result<T, RegistryError> {
         self.transact(false, Actor::Nobody, op).map(|(v, _)| v)
     }
 }
 
+/// Runs `f` on a short-lived thread of its own. The `postgres` client drives its
+/// connection with a private Tokio runtime, which must not be entered from a thread
+/// that already runs one (the Pod's runtime calls the registry); a scoped thread per
+/// operation costs tens of microseconds beside a database round trip of milliseconds.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 /// Whether the row's holder is live at database time `now` (see the module doc).
-fn is_live(
-    meta: Option<&RowMeta>,
-    p: &crate::ProcessStamp,
-    now: i64,
-    local: &MachineId,
-) -> bool {
+fn is_live(meta: Option<&RowMeta>, p: &crate::ProcessStamp, now: i64, local: &MachineId) -> bool {
     let Some(m) = meta else { return false };
     if m.lease_expires_ms.is_none_or(|e| e <= now) {
         return false;
@@ -645,7 +679,10 @@ fn load(tx: &mut Transaction<'_>) -> Result<(Table, Metas), TxError> {
         let a: Allocation = serde_json::from_str(&text).map_err(|e| {
             TxError::Registry(RegistryError::Database {
                 target: String::from("registry"),
-                message: format!("row {} is not a valid allocation: {e}", r.get::<_, String>(0)),
+                message: format!(
+                    "row {} is not a valid allocation: {e}",
+                    r.get::<_, String>(0)
+                ),
             })
         })?;
         metas.insert(

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pod_ids::{PodName, Roots};
-use pod_registry::{FileRegistry, Incarnation, ReclaimRequest, Registry, ReserveRequest};
+use pod_registry::{AnyRegistry, Incarnation, ReclaimRequest, Registry, ReserveRequest};
 use pod_store::{ChildRecord, ChildSpec, ChildStatus, PodStore};
 use protocol::{ChildReport, InputMode, Request};
 use rustix::process::Signal;
@@ -99,7 +99,7 @@ pub struct Children {
     roots: Roots,
     name: PodName,
     incarnation: Incarnation,
-    registry: FileRegistry,
+    registry: AnyRegistry,
     store: PodStore,
     manifest: Manifest,
     tools: ScopedTools,
@@ -148,7 +148,7 @@ impl Children {
         roots: Roots,
         name: PodName,
         incarnation: Incarnation,
-        registry: FileRegistry,
+        registry: AnyRegistry,
         manifest: Manifest,
         tools: ScopedTools,
     ) -> Arc<Children> {

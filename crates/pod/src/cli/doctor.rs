@@ -218,6 +218,7 @@ pub async fn doctor(
         }
     }
     let providers = provider_checks(roots, online, &mut problems).await;
+    let registry = super::doctor_registry::registry_report(roots, &mut problems);
     let sandbox = sandbox_report();
     if sandbox.landlock_abi.is_none() {
         problems.push(
@@ -234,6 +235,7 @@ pub async fn doctor(
                 "fixed": fixed,
                 "providers": providers,
                 "sandbox": sandbox,
+                "registry": registry,
             }))?
         )?;
     } else {
@@ -258,6 +260,14 @@ pub async fn doctor(
             )?;
         }
         outln!("sandbox  {}", sandbox.summary())?;
+        outln!(
+            "registry {}{}",
+            registry.location,
+            registry
+                .live
+                .map(|n| format!(" ({n} live allocation(s))"))
+                .unwrap_or_default()
+        )?;
         for f in &fixed {
             outln!("fixed: removed {f}")?;
         }

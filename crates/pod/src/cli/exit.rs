@@ -90,6 +90,9 @@ pub fn code_of(e: &anyhow::Error) -> Exit {
             if matches!(r, R::WriteConflict { .. } | R::NameTaken { .. }) {
                 return Exit::Conflict;
             }
+            if matches!(r, R::Config(_)) {
+                return Exit::Config;
+            }
         }
     }
     Exit::Failed

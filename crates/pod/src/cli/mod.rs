@@ -4,6 +4,7 @@
 mod agent;
 pub(crate) mod doctor;
 mod doctor_online;
+mod doctor_registry;
 pub mod exit;
 mod housekeeping;
 mod inspect;
