@@ -151,7 +151,7 @@ pub enum RegistryError {
     /// The holder's allocation is no longer the one it was granted: its lease expired
     /// and the allocation was reclaimed (or replaced) meanwhile.
     #[error(
-        "pod {name} lost its registry allocation{detail}: it must stop without writing and be restored (`pod restore {name}`)"
+        "pod {name} lost its registry allocation{detail}: it must stop without writing and be restored (`pod resume {name}`)"
     )]
     Fenced {
         /// The Pod.
