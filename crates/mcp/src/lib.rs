@@ -1,6 +1,6 @@
 //! The MCP client of a Pod: starts the servers configured in `[mcp_servers.NAME]`,
 //! offers their tools to the model as `mcp__NAME__TOOL`, and turns calls and results
-//! into tool calls and tool results (ARCHITECTURE §15).
+//! into tool calls and tool results (ARCHITECTURE §17).
 //!
 //! Owns: server configuration entries ([`ServerConfig`]), server lifecycle (start on
 //! demand within `startup_timeout`, restart after a crash, stop), the confinement

@@ -16,6 +16,7 @@ struct Fixture {
     root: PathBuf,
     work: PathBuf,
     ctx: ToolContext,
+    scope: tokio::sync::watch::Sender<Scope>,
 }
 
 /// A Pod-like context: write scope `root/work`, read scope `root`.
@@ -32,13 +33,13 @@ fn fixture() -> Fixture {
         ScopeRule::new(&root, Access::Read, true).unwrap(),
     ]);
     let (tx, rx) = tokio::sync::watch::channel(scope);
-    std::mem::forget(tx);
     let ctx = ToolContext::new(rx, &work);
     Fixture {
         _dir: dir,
         root,
         work,
         ctx,
+        scope: tx,
     }
 }
 
@@ -199,4 +200,26 @@ async fn start_failures_and_start_timeouts_are_errors_naming_the_server() {
     assert!(hub.statuses().iter().all(|s| s.state == State::Failed));
     let call = hub.call("mcp__gone__x", "{}").await.unwrap_err();
     assert!(call.to_string().contains("did not start"), "{call}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_scope_change_a_restarted_server_has_the_narrower_scope() {
+    let f = fixture();
+    let hub = hub(&f, test_server(None));
+    let file = f.work.join("later.txt");
+    let write = format!(r#"{{"path":"{}","text":"x"}}"#, file.display());
+    hub.start_all().await;
+    let first = hub.statuses()[0].pid.unwrap();
+    // The Pod loses write on `work` (say, delegated to a child).
+    f.scope.send_replace(Scope::allowing(vec![
+        ScopeRule::new(&f.root, Access::Read, true).unwrap(),
+    ]));
+    hub.restart_confined("the Pod's scope changed").await;
+    assert_eq!(hub.statuses()[0].state, State::Stopped);
+    assert!(!alive(first));
+    let (out, _) = hub.call("mcp__t__write", &write).await.unwrap();
+    assert!(out.contains("cannot write"), "{out}");
+    assert!(!file.exists());
+    assert_ne!(hub.statuses()[0].pid, Some(first));
+    hub.shutdown().await;
 }
