@@ -30,13 +30,14 @@ pub(crate) struct Process {
 }
 
 impl Process {
-    /// Starts `config.command` confined by `ctx` (scope, cwd, hidden paths,
-    /// scrubbed environment). Must run on a long-lived thread (a runtime worker,
+    /// Starts `config.command` confined to `scope` (the Pod's effective scope) and
+    /// by `ctx` (cwd, hidden paths, pins, scrubbed environment). Must run on a long-lived thread (a runtime worker,
     /// not `spawn_blocking`): the parent-death signal follows the thread that forks.
     pub(crate) async fn start(
         server: &str,
         config: &ServerConfig,
         ctx: &ToolContext,
+        scope: &scope::Scope,
     ) -> Result<(Process, ChildStdout, ChildStdin), McpError> {
         let command = config.command.as_deref().unwrap_or_default();
         let failed = |message: String| McpError::Start {
@@ -61,10 +62,9 @@ impl Process {
                 .map(|p| cwd.join(p))
                 .chain(program_home(command, &cwd)),
         );
-        let confinement =
-            tools::process_confinement(&ctx, &ctx.current_scope(), tmp.path().to_owned())
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+        let confinement = tools::process_confinement(&ctx, scope, tmp.path().to_owned())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         let mut cmd = tokio::process::Command::new(command);
         cmd.args(&config.args)
             .current_dir(&cwd)

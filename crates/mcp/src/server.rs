@@ -82,6 +82,8 @@ pub struct ServerStatus {
 struct Connection {
     service: RunningService<RoleClient, ()>,
     process: Option<Process>,
+    // The effective scope a stdio server's Landlock was built from.
+    scope: Option<scope::Scope>,
 }
 
 /// A configured server and, while it runs, its connection.
@@ -155,6 +157,18 @@ impl Server {
         if !self.config.enabled {
             return Err(McpError::Disabled(self.name.clone()));
         }
+        if let Some(c) = conn.as_mut()
+            && c.scope
+                .as_ref()
+                .is_some_and(|s| *s != self.ctx.current_scope())
+        {
+            // Landlock cannot be narrowed on a running process: a server started
+            // before a delegation must not serve a call after it.
+            if let Some(p) = c.process.take() {
+                p.stop().await;
+            }
+            *conn = None;
+        }
         if let Some(c) = conn.as_mut() {
             match crash_report(c) {
                 None => return Ok(()),
@@ -213,9 +227,10 @@ impl Server {
             server: self.name.clone(),
             message,
         };
-        let (service, process) = if self.config.is_stdio() {
+        let scope = self.config.is_stdio().then(|| self.ctx.current_scope());
+        let (service, process) = if let Some(scope) = &scope {
             let (process, stdout, stdin) =
-                Process::start(&self.name, &self.config, &self.ctx).await?;
+                Process::start(&self.name, &self.config, &self.ctx, scope).await?;
             match ().serve((stdout, stdin)).await {
                 Ok(s) => (s, Some(process)),
                 Err(e) => {
@@ -254,7 +269,12 @@ impl Server {
                 })
             })
             .collect();
-        Ok((Connection { service, process }, tools))
+        let conn = Connection {
+            service,
+            process,
+            scope,
+        };
+        Ok((conn, tools))
     }
 
     async fn connect_http(&self) -> Result<RunningService<RoleClient, ()>, McpError> {
