@@ -531,7 +531,7 @@ impl State {
         }
         if let Some(r) = self.row(p) {
             for x in pods_in(r.delegations) {
-                if self.record(p, x).is_none() {
+                if matches!(self.record(p, x), None | Some(Status::Reclaimed)) {
                     out &= !x.region();
                 }
             }
@@ -590,7 +590,7 @@ impl State {
     fn adopt_orphans(&mut self, p: Pod) {
         let Some(r) = self.row(p) else { return };
         for g in pods_in(r.delegations) {
-            if self.record(p, g).is_some() {
+            if !matches!(self.record(p, g), None | Some(Status::Reclaimed)) {
                 continue;
             }
             let alive = self
@@ -598,7 +598,7 @@ impl State {
                 .and_then(|r| r.process)
                 .is_some_and(|inc| self.up[g.ix()] == Some(inc));
             if alive {
-                self.set_record(p, g, Status::Live);
+                self.set_record(p, g, Status::Live); // replaces a reclaimed record
                 self.mem_mut(p).watching |= g.bit();
             } else {
                 let _ = self.reclaim(p, g);

@@ -174,6 +174,7 @@ impl World {
             .read(&name(p))?
             .children
             .into_iter()
+            .filter(|c| c.status != ChildStatus::Reclaimed)
             .map(|c| c.name)
             .collect();
         let Some(row) = self.reg.get(&name(p))? else {
@@ -519,7 +520,10 @@ impl World {
             .collect();
         if let Some(row) = rows.iter().find(|r| r.name == name(p)) {
             for d in &row.delegations {
-                if !records.iter().any(|c| c.name == d.child) {
+                if !records
+                    .iter()
+                    .any(|c| c.name == d.child && c.status != ChildStatus::Reclaimed)
+                {
                     held.extend(d.rules.iter().cloned());
                 }
             }

@@ -201,7 +201,15 @@ impl Children {
     /// store does not list as children: grandchildren re-parented to us when their
     /// own parent died (registry "release" semantics).
     fn adopted_grandchildren(&self) -> Vec<(PodName, Vec<ScopeRule>)> {
-        let known: Vec<PodName> = self.records().into_iter().map(|c| c.name).collect();
+        // A reclaimed record (an earlier life of the same name) does not make it
+        // known: its region would otherwise be writable by us while it lives again
+        // under us (found by the model checker, `crates/verify`).
+        let known: Vec<PodName> = self
+            .records()
+            .into_iter()
+            .filter(|c| c.status != ChildStatus::Reclaimed)
+            .map(|c| c.name)
+            .collect();
         match self.registry.get(&self.name) {
             Ok(Some(row)) => row
                 .delegations
