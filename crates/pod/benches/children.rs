@@ -127,6 +127,8 @@ async fn run() {
         agent: Default::default(),
         work: None,
         mcp_servers: Default::default(),
+        permissions: Default::default(),
+        hooks: Default::default(),
     };
     let cfg = LaunchConfig {
         name: lead.clone(),
@@ -135,6 +137,7 @@ async fn run() {
         manifest: Some(manifest),
         child: None,
         owner: None,
+        ask_mode: Default::default(),
     };
     pod::launcher::launch(&roots, &cfg, Duration::from_secs(30)).unwrap();
     let sock = pod::layout::PodPaths::new(&roots, &lead).socket();

@@ -48,6 +48,8 @@ fn manifest(base_url: &str, dir: &Path) -> Manifest {
         agent: Default::default(),
         work: None,
         mcp_servers: Default::default(),
+        permissions: Default::default(),
+        hooks: Default::default(),
     }
 }
 
@@ -62,6 +64,7 @@ fn start(roots: &Roots, name: &str, base_url: &str, home: &Path) -> (PodName, u3
         manifest: Some(manifest(base_url, &dir)),
         child: None,
         owner: None,
+        ask_mode: Default::default(),
     };
     let t = Instant::now();
     let pid = pod::launcher::launch(roots, &cfg, Duration::from_secs(30)).unwrap();

@@ -56,6 +56,12 @@ struct Layer {
     providers: BTreeMap<String, ProviderLayer>,
     #[serde(default)]
     models: BTreeMap<String, ModelLayer>,
+    /// `[permissions]`: allow / ask / deny rules (lists add up across files).
+    #[serde(default, skip_serializing_if = "crate::policy::RuleSet::is_empty")]
+    permissions: crate::policy::RuleSet,
+    /// `[[hooks.EVENT]]` tables (add up across files).
+    #[serde(default, skip_serializing_if = "crate::policy::Hooks::is_empty")]
+    hooks: crate::policy::Hooks,
     /// Model id (or id prefix) → price per million tokens, for the dashboard's
     /// cost meter.
     #[serde(default)]
@@ -225,6 +231,11 @@ pub struct Config {
     pub notify: tui::Notify,
     /// MCP servers by name (`[mcp_servers.NAME]`), checked.
     pub mcp_servers: BTreeMap<String, mcp::ServerConfig>,
+    /// Permission rules of every file, in layer order (lists concatenated, the last
+    /// `default` wins); `pod run --allow/--ask/--deny` add to them.
+    pub permissions: crate::policy::RuleSet,
+    /// Hooks of every file, in layer order.
+    pub hooks: crate::policy::Hooks,
     /// Files that were read, in layer order (for `pod doctor`).
     pub sources: Vec<PathBuf>,
     /// Every value set by a file, a preset or a flag, with where it came from (the
@@ -601,6 +612,15 @@ fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
             message: e.to_string(),
         })?;
     }
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    layer
+        .permissions
+        .validate()
+        .map_err(|m| invalid(format!("permissions: {m}")))?;
+    layer.hooks.validate().map_err(invalid)?;
     let d = &layer.defaults;
     sampling(
         "defaults.",
@@ -673,6 +693,12 @@ fn over<T>(a: &mut Option<T>, b: Option<T>) {
 
 impl Layer {
     fn merge(&mut self, later: Layer) {
+        let p = &mut self.permissions;
+        p.allow.extend(later.permissions.allow);
+        p.ask.extend(later.permissions.ask);
+        p.deny.extend(later.permissions.deny);
+        over(&mut p.default, later.permissions.default);
+        self.hooks.extend(later.hooks);
         let d = &mut self.defaults;
         over(&mut d.provider, later.defaults.provider);
         over(&mut d.model, later.defaults.model);
@@ -811,6 +837,8 @@ impl Layer {
             prices: self.prices,
             notify: self.tui.notify.unwrap_or_default(),
             mcp_servers: self.mcp_servers,
+            permissions: self.permissions,
+            hooks: self.hooks,
             sources,
             origins: BTreeMap::new(),
         })

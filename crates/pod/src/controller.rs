@@ -391,6 +391,7 @@ impl Controller {
             scope: self.id.scope.clone(),
             queued_inputs: self.inbox.len(),
             context_window: self.ctx.compactor.as_ref().and_then(|c| c.window),
+            pending_approvals: Vec::new(),
         }
     }
 

@@ -81,6 +81,7 @@ async fn rig_with(script: &str, kind: llm::ProviderKind) -> Rig {
         tools: Arc::new(tools),
         journal,
         compactor: None,
+        hooks: None,
     });
     let id = Identity {
         name: PodName::new("t").unwrap(),

@@ -145,6 +145,8 @@ async fn demo() -> anyhow::Result<ExitCode> {
         agent: Default::default(),
         work: None,
         mcp_servers: Default::default(),
+        permissions: Default::default(),
+        hooks: Default::default(),
     };
     let start = Instant::now();
     let cfg = LaunchConfig {
@@ -154,6 +156,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         manifest: Some(manifest),
         child: None,
         owner: None,
+        ask_mode: Default::default(),
     };
     let r2 = roots.clone();
     let pid =
@@ -222,6 +225,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         manifest: None,
         child: None,
         owner: None,
+        ask_mode: Default::default(),
     };
     let r2 = roots.clone();
     let pid2 =

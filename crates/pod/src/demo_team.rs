@@ -113,6 +113,8 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         agent: Default::default(),
         work: None,
         mcp_servers: Default::default(),
+        permissions: Default::default(),
+        hooks: Default::default(),
     };
     let cfg = LaunchConfig {
         name: name.clone(),
@@ -121,6 +123,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         manifest: Some(manifest),
         child: None,
         owner: None,
+        ask_mode: Default::default(),
     };
     let r2 = roots.clone();
     let pid =

@@ -75,6 +75,12 @@ pub struct Manifest {
     /// where the Pod was started); children inherit them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub mcp_servers: std::collections::BTreeMap<String, mcp::ServerConfig>,
+    /// Permission rules: this Pod's layers (its parent's first); the strictest wins.
+    #[serde(default, skip_serializing_if = "crate::policy::Policy::is_empty")]
+    pub permissions: crate::policy::Policy,
+    /// Hooks (inherited by children).
+    #[serde(default, skip_serializing_if = "crate::policy::Hooks::is_empty")]
+    pub hooks: crate::policy::Hooks,
 }
 
 /// How large and how long one model call may get (`None`: the `llm` defaults,
@@ -183,6 +189,10 @@ pub struct LaunchConfig {
     /// Pod stops, cancelling its run, as soon as that process is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// What this run of the Pod does with a call that needs an approval (not part
+    /// of the manifest: `pod resume --print` of an interactive Pod denies).
+    #[serde(default)]
+    pub ask_mode: crate::policy::AskMode,
 }
 
 /// The process a one-shot Pod lives for, identified by pid and start time so that a

@@ -6,8 +6,8 @@
 //! ([`journal`]), the Unix socket protocol server ([`server`]) and client
 //! ([`client`]), restore by construction ([`restore`]), launching Pod processes
 //! ([`launcher`]), child Pods — spawn with delegated scope, supervision, authenticated
-//! reports, stop, reconciliation on restore ([`children`]) — and the CLI commands
-//! ([`cli`]).
+//! reports, stop, reconciliation on restore ([`children`]) — permission rules, hooks
+//! and approvals around every tool call ([`policy`]), and the CLI commands ([`cli`]).
 //!
 //! Must never own: storage formats (session-store, the record store), provider wire
 //! formats (llm), the protocol's message types (protocol), or scope arithmetic (scope).
@@ -77,6 +77,7 @@ pub mod layout;
 pub mod liveness;
 pub mod mcp_session;
 pub mod plan;
+pub mod policy;
 pub mod process;
 pub mod prompt;
 pub mod record;

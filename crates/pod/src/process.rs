@@ -139,6 +139,7 @@ async fn run_inner(
         if m.work.is_some() {
             tools.extend(crate::work::tools::specs());
         }
+        tools.push(crate::policy::guard::answer_approval_spec());
         let (system_prompt, instructions) =
             crate::prompt::build_for(&name, m, &tools, &roots.config, parent_name.as_ref());
         discovered.replace(Some(instructions));
@@ -239,6 +240,7 @@ async fn run_inner(
         allocation.registry().clone(),
         manifest.clone(),
         scoped.clone(),
+        launch.ask_mode,
     );
     let mut conv = opened.conv;
     let mut notes = opened.notes;
@@ -253,6 +255,23 @@ async fn run_inner(
         &mcp_started,
         launch.mode == StartMode::Resume,
     )?);
+    let hooks = crate::policy::HookRunner::new(
+        manifest.hooks.clone(),
+        scoped.context(),
+        journal.clone(),
+        json!({
+            "session_id": session_id.to_string(),
+            "pod": name.as_str(),
+            "cwd": manifest.cwd,
+        }),
+    );
+    children.set_hooks(hooks.clone());
+    let resumed = launch.mode == StartMode::Resume;
+    notes.extend(crate::policy::hooks::session_start(&hooks, resumed, &journal, &mut conv).await?);
+    let approvals = Arc::new(crate::policy::Approvals::new(
+        launch.ask_mode,
+        journal.clone(),
+    ));
     journal.record(
         &EntryKind::Extension {
             domain: crate::LIFECYCLE_DOMAIN.into(),
@@ -280,7 +299,18 @@ async fn run_inner(
     }
     let ctx = Arc::new(RunCtx {
         provider: Arc::new(provider),
-        tools: pod_tools,
+        // The guard goes around everything, so every tool is held to the rules.
+        tools: Arc::new(crate::policy::GuardedTools(Arc::new(
+            crate::policy::Guard {
+                inner: pod_tools,
+                policy: manifest.permissions.clone(),
+                hooks: hooks.clone(),
+                approvals: approvals.clone(),
+                cwd: manifest.cwd.clone(),
+                children: children.clone(),
+            },
+        ))),
+        hooks: Some(hooks),
         journal: journal.clone(),
         compactor: Some(Arc::new(crate::compaction::Compactor {
             sessions: sessions.clone(),
@@ -332,6 +362,7 @@ async fn run_inner(
             journal: journal.clone(),
             shutdown: shutdown.clone(),
             children: children.clone(),
+            approvals,
             token: Arc::new(token),
             mcp: mcp_hub.clone(),
         },

@@ -411,6 +411,8 @@ mod tests {
             },
             work: None,
             mcp_servers: Default::default(),
+            permissions: Default::default(),
+            hooks: Default::default(),
         }
     }
 

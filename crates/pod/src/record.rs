@@ -256,6 +256,8 @@ mod tests {
             agent: Default::default(),
             work: None,
             mcp_servers: Default::default(),
+            permissions: Default::default(),
+            hooks: Default::default(),
         };
         let name = PodName::new("a").unwrap();
         let session = SessionId::new();

@@ -280,6 +280,8 @@ mod tests {
             agent: Default::default(),
             work: None,
             mcp_servers: Default::default(),
+            permissions: Default::default(),
+            hooks: Default::default(),
         }
     }
 

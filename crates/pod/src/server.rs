@@ -32,6 +32,8 @@ pub struct ServerCtx {
     pub shutdown: CancellationToken,
     /// This Pod's children (checks and takes their reports).
     pub children: std::sync::Arc<crate::children::Children>,
+    /// Tool calls waiting for an approval.
+    pub approvals: std::sync::Arc<crate::policy::Approvals>,
     /// The capability token every client must present in `hello`.
     pub token: std::sync::Arc<String>,
     /// This Pod's MCP servers.
@@ -155,7 +157,8 @@ async fn connection(stream: UnixStream, ctx: ServerCtx) {
                                 format!("client speaks protocol {protocol_version}, this Pod speaks {PROTOCOL_VERSION}"))).await;
                             return;
                         }
-                        let Some(status) = ctx.controller.status().await else { return };
+                        let Some(mut status) = ctx.controller.status().await else { return };
+                        status.pending_approvals = ctx.approvals.pending();
                         let (rx, snap) = ctx.journal.subscribe_since(since_seq);
                         let hello = ServerMessage::Hello { protocol_version: PROTOCOL_VERSION, status, last_seq: snap.last_seq };
                         if writer.send(line(&hello)).await.is_err() { return; }
@@ -246,8 +249,24 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
         Request::Pause => ask(ctx, |reply| Command::Pause { reply }).await,
         Request::Compact => ask(ctx, |reply| Command::Compact { reply }).await,
         Request::Resume => ask(ctx, |reply| Command::Resume { reply }).await,
+        Request::AnswerApproval {
+            approval,
+            decision,
+            reason,
+        } => {
+            // Who answered, for the log: a client of the user (the token was checked
+            // at hello) or the parent Pod's process.
+            let by = peer_pid.map_or_else(|| "client".to_string(), |p| format!("client pid {p}"));
+            ctx.approvals
+                .answer(approval, decision, reason, &by)
+                .map(|r| json!({"answered": r.id}))
+                .map_err(|e| (ErrorCode::InvalidState, e))
+        }
         Request::Status => match ctx.controller.status().await {
-            Some(s) => serde_json::to_value(s).map_err(|e| (ErrorCode::Internal, e.to_string())),
+            Some(mut s) => {
+                s.pending_approvals = ctx.approvals.pending();
+                serde_json::to_value(s).map_err(|e| (ErrorCode::Internal, e.to_string()))
+            }
             None => Err((ErrorCode::InvalidState, "the Pod is shutting down".into())),
         },
         Request::Snapshot { since_seq } => {

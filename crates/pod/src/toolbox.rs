@@ -133,6 +133,12 @@ impl ScopedTools {
         &self.ctx.background
     }
 
+    /// The context tool calls run in (live scope, cwd, shell settings, scrubbed
+    /// environment): hooks run under the same sandbox.
+    pub fn context(&self) -> ToolContext {
+        self.ctx.clone()
+    }
+
     /// The effective scope tool calls run under now.
     pub fn scope(&self) -> Scope {
         self.scope_tx.borrow().clone()

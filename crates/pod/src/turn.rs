@@ -77,7 +77,13 @@ pub struct RunCtx {
     pub journal: Journal,
     /// Pruning and compaction (`None`: never compacts, e.g. in unit tests).
     pub compactor: Option<Arc<crate::compaction::Compactor>>,
+    /// `user_prompt_submit` and `stop` hooks (`None`: none, e.g. in unit tests).
+    pub hooks: Option<crate::policy::HookRunner>,
 }
+
+/// Times one run may be sent back to work by `stop` hooks (a hook that always
+/// blocks must not loop until the model-call limit).
+const MAX_STOP_CONTINUATIONS: usize = 8;
 
 enum RunEnd {
     Completed(String, Option<StopReason>),
@@ -115,8 +121,9 @@ pub async fn run(
     inputs: Vec<Input>,
     cancel: CancellationToken,
 ) -> Finished {
-    let end = match append_inputs(&ctx, &mut conv, inputs) {
-        Ok(()) => model_loop(&ctx, &mut conv, &cancel).await,
+    let end = match append_inputs(&ctx, &mut conv, inputs).await {
+        Ok(None) => model_loop(&ctx, &mut conv, &cancel).await,
+        Ok(Some(blocked)) => RunEnd::Errored(blocked, None),
         Err(e) => RunEnd::LogFailed(e),
     };
     conv.turns += 1;
@@ -209,23 +216,51 @@ fn compaction_failed(e: String, cancel: &CancellationToken) -> RunEnd {
     }
 }
 
-fn append_inputs(
+/// Appends the inputs; `Some(why)` when `user_prompt_submit` hooks blocked every
+/// one of them (nothing for the model to answer).
+async fn append_inputs(
     ctx: &RunCtx,
     conv: &mut Conversation,
     inputs: Vec<Input>,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
+    use crate::policy::HookEvent;
     let users = inputs
         .iter()
         .filter(|i| matches!(i, Input::User(_)))
         .count();
+    let mut blocked = Vec::new();
+    let any_notice = inputs.iter().any(|i| matches!(i, Input::Notice(_)));
     for input in inputs {
         match input {
             Input::User(text) => {
+                let verdict = match &ctx.hooks {
+                    Some(h) if h.has(HookEvent::UserPromptSubmit) => Some(
+                        h.run(
+                            HookEvent::UserPromptSubmit,
+                            None,
+                            serde_json::json!({"prompt": text}),
+                        )
+                        .await,
+                    ),
+                    _ => None,
+                };
+                if let Some(why) = verdict.as_ref().and_then(|v| v.block.clone()) {
+                    blocked.push(why);
+                    continue;
+                }
                 ctx.journal.record(
                     &EntryKind::UserInput { text: text.clone() },
                     Some(Event::UserInput { text: text.clone() }),
                 )?;
                 conv.history.push(Item::UserMessage { text });
+                for n in verdict.iter().flat_map(|v| v.notes.iter()) {
+                    crate::policy::hooks::give_note(
+                        &ctx.journal,
+                        &mut conv.history,
+                        HookEvent::UserPromptSubmit,
+                        n,
+                    )?;
+                }
             }
             Input::Notice(text) => {
                 ctx.journal.record(
@@ -237,11 +272,18 @@ fn append_inputs(
         }
     }
     // After the `user_input` entries: a crash in between re-queues, never loses.
+    // A blocked input counts as consumed: restore must not give it to the model.
     if users > 0 {
         ctx.journal
             .record(&crate::input_log::consumed(users), None)?;
     }
-    Ok(())
+    if !blocked.is_empty() && blocked.len() == users && !any_notice {
+        return Ok(Some(format!(
+            "the prompt was blocked by a user_prompt_submit hook: {}",
+            blocked.join("; ")
+        )));
+    }
+    Ok(None)
 }
 
 async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &CancellationToken) -> RunEnd {
@@ -249,6 +291,7 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
     // One compact-and-retry per model call when the provider says the context is
     // too long; a second refusal ends the run.
     let mut retried_too_long = false;
+    let mut stop_continuations = 0usize;
     for _ in 0..MAX_MODEL_CALLS_PER_RUN {
         if let Err(e) = crate::compaction::ensure_room(ctx, conv, cancel).await {
             return compaction_failed(e, cancel);
@@ -376,6 +419,21 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
                     stop,
                 );
             }
+            if stop_continuations < MAX_STOP_CONTINUATIONS
+                && let Some(why) = stop_hook_blocks(ctx, stop_continuations > 0, &final_text).await
+            {
+                stop_continuations += 1;
+                let note = crate::policy::hooks::give_note(
+                    &ctx.journal,
+                    &mut conv.history,
+                    crate::policy::HookEvent::Stop,
+                    &why,
+                );
+                if let Err(e) = note {
+                    return e.into();
+                }
+                continue;
+            }
             return RunEnd::Completed(final_text, stop);
         }
         if let Err(end) = run_tools(ctx, conv, calls, cancel).await {
@@ -386,6 +444,21 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
         format!("stopped after {MAX_MODEL_CALLS_PER_RUN} model calls in one run"),
         None,
     )
+}
+
+/// The reason a `stop` hook gives for sending the model back to work, if one does.
+async fn stop_hook_blocks(ctx: &RunCtx, active: bool, final_text: &str) -> Option<String> {
+    let h = ctx.hooks.as_ref()?;
+    if !h.has(crate::policy::HookEvent::Stop) {
+        return None;
+    }
+    h.run(
+        crate::policy::HookEvent::Stop,
+        None,
+        serde_json::json!({"stop_hook_active": active, "last_assistant_message": final_text}),
+    )
+    .await
+    .block
 }
 
 /// Runs `calls` concurrently, appending each result as it completes.

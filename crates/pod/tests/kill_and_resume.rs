@@ -138,6 +138,8 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
         agent: Default::default(),
         work: None,
         mcp_servers: Default::default(),
+        permissions: Default::default(),
+        hooks: Default::default(),
     };
     records
         .create_pending(

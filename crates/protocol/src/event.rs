@@ -47,6 +47,10 @@ pub struct PodStatus {
     /// clients' context meter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u64>,
+    /// Tool calls waiting for an approval now (a client that attaches late shows
+    /// their prompts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_approvals: Vec<crate::ApprovalRequest>,
 }
 
 /// Something that happened in a Pod. Durable events mirror session-log entries and
@@ -150,6 +154,25 @@ pub enum Event {
         before_tokens: u64,
         /// Tokens after.
         after_tokens: u64,
+    },
+    /// A tool call waits for an approval (an `ask` rule or hook); already logged as
+    /// `extension{pod.permission}`. Answer with the `answer_approval` request.
+    ApprovalRequested {
+        /// What waits.
+        approval: crate::ApprovalRequest,
+    },
+    /// An approval was answered (or withdrawn: the run was cancelled); logged.
+    ApprovalResolved {
+        /// The approval's id.
+        id: u64,
+        /// `once`, `always`, `deny`, or `cancelled`.
+        decision: String,
+        /// The reason given, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Who answered: `client`, `parent`, `approve_all`, `run`.
+        #[serde(default)]
+        by: String,
     },
     /// The Pod is shutting down.
     ShuttingDown {

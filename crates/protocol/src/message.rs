@@ -99,6 +99,51 @@ pub enum Request {
     /// pid, restarts, last_error, tools: [{name, server_name, description,
     /// parameters}]}]}` (what `pod mcp list` shows).
     McpServers,
+    /// Answer a pending approval (`approval_requested` event): the TUI, a line-mode
+    /// client, or the parent Pod (`answer_approval` tool). The first answer wins;
+    /// a later one is an `invalid_state` error.
+    AnswerApproval {
+        /// The approval's id.
+        approval: u64,
+        /// Run it once, always (for this Pod), or deny it.
+        decision: ApprovalDecision,
+        /// Why (a denial's reason reaches the model).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// An answer to an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Run this call.
+    Once,
+    /// Run this call and every later one with the same command or path (or of the
+    /// same tool, for tools without one) for the rest of this Pod process.
+    Always,
+    /// Do not run it; the reason goes to the model as the tool result.
+    Deny,
+}
+
+/// A tool call waiting for an approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// Unique within the Pod (increasing across its restarts).
+    pub id: u64,
+    /// The tool.
+    pub tool: String,
+    /// Its arguments.
+    pub arguments: serde_json::Value,
+    /// The argument part rules matched (the command, the canonical path, the JSON).
+    #[serde(default)]
+    pub subject: String,
+    /// What asked: `rule ask: bash(git push*)`, `default ask`, `pre_tool_use hook: …`.
+    #[serde(default)]
+    pub why: String,
+    /// The asking Pod's working directory (relative paths in `arguments`).
+    #[serde(default)]
+    pub cwd: std::path::PathBuf,
 }
 
 /// What a child tells its parent.
@@ -114,6 +159,12 @@ pub enum ChildReport {
     Errored {
         /// The error.
         error: String,
+    },
+    /// A tool call of the child waits for an approval; the parent may answer it
+    /// with `answer_approval` (or a human attached to the child does).
+    ApprovalRequested {
+        /// What waits.
+        approval: ApprovalRequest,
     },
 }
 

@@ -62,6 +62,7 @@ mod background;
 mod bash;
 mod beneath;
 mod capability;
+mod confined;
 mod edit_file;
 mod error;
 mod fingerprint;
@@ -82,6 +83,7 @@ pub use background::{
 pub use bash::{
     Bash, BashParams, confinement as process_confinement, is_scrubbed as is_scrubbed_env,
 };
+pub use confined::{ConfinedRun, run_confined};
 pub use edit_file::{EditFile, EditFileParams};
 pub use error::ToolError;
 pub use fingerprint::{Fingerprint, ReadTracker};

@@ -37,6 +37,7 @@ fn app_with(entries: usize) -> App {
                 scope: Default::default(),
                 queued_inputs: 0,
                 context_window: None,
+                pending_approvals: Vec::new(),
             },
             last_seq: 0,
             in_progress_text: String::new(),

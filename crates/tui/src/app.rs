@@ -180,6 +180,8 @@ pub struct App {
     pub default_cwd: PathBuf,
     /// Desktop notifications waiting to be written (the I/O layer drains them).
     pub notifications: Vec<String>,
+    /// The approval prompt's state (see [`crate::approval`]).
+    pub approval: crate::approval::PromptState,
 }
 
 impl Default for App {
@@ -214,6 +216,7 @@ impl App {
             meters: Meters::default(),
             default_cwd: PathBuf::from("."),
             notifications: Vec::new(),
+            approval: Default::default(),
         }
     }
 

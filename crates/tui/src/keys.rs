@@ -115,6 +115,10 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
     app.quit_armed = false;
     let esc_armed = std::mem::take(&mut app.esc_armed);
     app.message = None;
+    // A tool call waiting for the user's word comes before anything else.
+    if let Some(actions) = crate::approval::handle_key(app, key) {
+        return actions;
+    }
     match std::mem::take(&mut app.overlay) {
         Overlay::None => {}
         Overlay::Help => return Vec::new(),

@@ -32,6 +32,7 @@
 
 mod app;
 mod completion;
+mod approval;
 mod composer;
 mod files;
 mod form;

@@ -322,6 +322,10 @@ impl PodView {
                 Event::StateChanged { state } => st.state = *state,
                 Event::Usage { usage } => st.usage.add(usage),
                 Event::TurnEnd { turn, .. } => st.turns = *turn,
+                Event::ApprovalRequested { approval } => {
+                    st.pending_approvals.push(approval.clone())
+                }
+                Event::ApprovalResolved { id, .. } => st.pending_approvals.retain(|a| a.id != *id),
                 _ => {}
             }
         }
@@ -463,6 +467,7 @@ mod tests {
             scope: Default::default(),
             queued_inputs: 0,
             context_window: None,
+            pending_approvals: Vec::new(),
         }
     }
 

@@ -434,6 +434,16 @@ impl Transcript {
             } => self.push_client_note(format!(
                 "context compacted ({why}): ~{before_tokens} → ~{after_tokens} tokens"
             )),
+            Event::ApprovalRequested { approval } => self.push_client_note(format!(
+                "approval needed: {} {} ({})",
+                approval.tool, approval.subject, approval.why
+            )),
+            Event::ApprovalResolved {
+                decision, reason, ..
+            } => self.push_client_note(match reason {
+                Some(r) => format!("approval: {decision} ({r})"),
+                None => format!("approval: {decision}"),
+            }),
             Event::StateChanged { .. } | Event::Unknown => {}
         }
     }

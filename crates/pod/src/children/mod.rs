@@ -17,6 +17,7 @@
 //! Stopping a Pod stops its children first (cascade), so a stopped child never leaves
 //! grandchildren re-parented to a Pod that did not delegate to them.
 
+pub mod approvals;
 pub mod report;
 pub mod restore;
 pub mod supervise;
@@ -40,6 +41,7 @@ use crate::client::PodClient;
 use crate::controller::{Command, ControllerHandle};
 use crate::launch::{ChildLaunch, LaunchConfig, Manifest, StartMode};
 use crate::layout::{PodPaths, ensure_private_dir};
+use crate::policy::AskMode;
 use crate::toolbox::ScopedTools;
 
 /// How long a child has to adopt its reservation and report ready.
@@ -71,6 +73,7 @@ struct Start<'a> {
     task: Option<&'a str>,
     cwd: Option<&'a str>,
     model: Option<&'a str>,
+    permissions: Option<&'a crate::policy::RuleSet>,
 }
 
 /// What `spawn_pod` asks for (model-facing, validated here).
@@ -92,6 +95,10 @@ pub struct SpawnArgs {
     /// Model id (default: the parent's).
     #[serde(default)]
     pub model: Option<String>,
+    /// Rules added on top of the parent's (they can only narrow: the strictest
+    /// answer of the parent's layers and this one wins).
+    #[serde(default)]
+    pub permissions: Option<crate::policy::RuleSet>,
 }
 
 /// The child Pods of this Pod process.
@@ -105,6 +112,13 @@ pub struct Children {
     tools: ScopedTools,
     controller: OnceLock<ControllerHandle>,
     live: Mutex<HashMap<PodName, Live>>,
+    /// What this Pod does with calls needing an approval (children inherit
+    /// `approve_all` only).
+    ask_mode: AskMode,
+    /// Approval requests children reported and nobody answered yet.
+    approvals: Mutex<HashMap<(PodName, u64), protocol::ApprovalRequest>>,
+    /// `child_finished` hooks (set once the journal exists).
+    hooks: OnceLock<crate::policy::HookRunner>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,6 +165,7 @@ impl Children {
         registry: AnyRegistry,
         manifest: Manifest,
         tools: ScopedTools,
+        ask_mode: AskMode,
     ) -> Arc<Children> {
         let store = PodStore::new(roots.pods.clone());
         let c = Arc::new(Children {
@@ -163,6 +178,9 @@ impl Children {
             tools,
             controller: OnceLock::new(),
             live: Mutex::new(HashMap::new()),
+            ask_mode,
+            approvals: Mutex::new(HashMap::new()),
+            hooks: OnceLock::new(),
         });
         c.refresh_scope();
         c
@@ -315,6 +333,9 @@ impl Children {
         if child == self.name {
             return Err(format!("{child} is this Pod's own name"));
         }
+        if let Some(p) = &args.permissions {
+            p.validate().map_err(|e| format!("permissions: {e}"))?;
+        }
         if self.store.exists(&child).map_err(|e| e.to_string())? {
             return Err(format!(
                 "the name {child} is already used by another Pod; choose another name"
@@ -407,6 +428,7 @@ impl Children {
             task: Some(&args.task),
             cwd: args.cwd.as_deref(),
             model: args.model.as_deref(),
+            permissions: args.permissions.as_ref(),
         };
         match self
             .start(&child, how, &write, &rules, token.expose())
@@ -478,6 +500,7 @@ impl Children {
             task: None,
             cwd: None,
             model: None,
+            permissions: None,
         };
         match self
             .start(child, how, &rec.write, &rules, token.expose())
@@ -573,6 +596,10 @@ impl Children {
             if let Some(model) = how.model {
                 m.model = model.to_string();
             }
+            // Invariant (policy): rules only narrow down the tree.
+            if let Some(layer) = how.permissions {
+                m.permissions = m.permissions.narrowed(layer.clone());
+            }
             m
         });
         let parent_socket = PodPaths::new(&self.roots, &self.name).socket();
@@ -588,6 +615,12 @@ impl Children {
                 callback_token: callback_token.clone(),
             }),
             owner: None,
+            // A child asks its parent (and any attached client); only the user's
+            // --approve-all reaches down the tree.
+            ask_mode: match self.ask_mode {
+                AskMode::ApproveAll => AskMode::ApproveAll,
+                _ => AskMode::Prompt,
+            },
         };
         let roots = self.roots.clone();
         let pid = tokio::task::spawn_blocking(move || {
@@ -834,6 +867,15 @@ impl Children {
             return refuse("bad token");
         }
         let text = match &report {
+            ChildReport::ApprovalRequested { approval } => {
+                let text = approvals::notice(&name, approval);
+                lock(&self.approvals).insert((name.clone(), approval.id), approval.clone());
+                l.reports.push(report);
+                l.changed.send_modify(|n| *n += 1);
+                drop(g);
+                self.notify(text);
+                return Ok(());
+            }
             ChildReport::Finished { final_text } => format!(
                 "child_finished{{name: {name}}}: child Pod {name} finished its run and is idle (it keeps its scope until you stop it). Its answer:\n{}",
                 cap(final_text, NOTICE_CAP)
@@ -843,10 +885,10 @@ impl Children {
                 cap(error, NOTICE_CAP)
             ),
         };
-        l.reports.push(report);
+        l.reports.push(report.clone());
         l.changed.send_modify(|n| *n += 1);
         drop(g);
-        self.notify(text);
+        self.notify_finished(name, report, text);
         Ok(())
     }
 }

@@ -15,7 +15,8 @@ use crate::journal::Journal;
 /// How long a report is retried before it is given up (logged).
 const REPORT_DEADLINE: Duration = Duration::from_secs(600);
 
-/// Watches this Pod's events and reports every run end to the parent.
+/// Watches this Pod's events and reports every run end and approval request to the
+/// parent.
 pub fn spawn_reporter(
     journal: Journal,
     child: String,
@@ -35,6 +36,10 @@ pub fn spawn_reporter(
                         ..
                     },
                 )) => ChildReport::Errored { error },
+                // The parent may answer it (ARCHITECTURE §9, approvals).
+                Ok((_, Event::ApprovalRequested { approval })) => {
+                    ChildReport::ApprovalRequested { approval }
+                }
                 Ok(_) | Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return,
             };

@@ -180,6 +180,9 @@ impl Children {
             (None, Some(protocol::ChildReport::Errored { error })) => {
                 format!("child {child} errored: {error}")
             }
+            (None, Some(protocol::ChildReport::ApprovalRequested { approval })) => {
+                super::approvals::notice(child, &approval)
+            }
             (None, None) => format!("child {child} changed state"),
         }
     }

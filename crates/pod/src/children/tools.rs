@@ -56,7 +56,13 @@ pub fn child_specs() -> Vec<ToolSpec> {
                 "write": {"type": "array", "items": {"type": "string"}},
                 "read": {"type": "array", "items": {"type": "string"}},
                 "cwd": {"type": "string"},
-                "model": {"type": "string"}
+                "model": {"type": "string"},
+                "permissions": {"type": "object", "description": "extra permission rules for the child on top of yours (they can only narrow): {allow, ask, deny: [\"bash(git push*)\", ...], default: allow|ask|deny}", "properties": {
+                    "allow": {"type": "array", "items": {"type": "string"}},
+                    "ask": {"type": "array", "items": {"type": "string"}},
+                    "deny": {"type": "array", "items": {"type": "string"}},
+                    "default": {"type": "string", "enum": ["allow", "ask", "deny"]}
+                }}
             }, "required": ["name", "task"]}),
         ),
         spec(

@@ -187,6 +187,7 @@ pub async fn fork(
         manifest: None,
         child: None,
         owner: None,
+        ask_mode: Default::default(),
     };
     let pid = crate::launcher::launch(roots, &cfg, super::start::READY_TIMEOUT).with_context(|| {
         format!(

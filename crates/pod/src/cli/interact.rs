@@ -368,7 +368,12 @@ async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<E
     let mut stdin_open = true;
     let mut interrupted = false;
     let mut sigint = signal(SignalKind::interrupt())?;
-    if !running {
+    // Tool calls waiting for our word: the next line answers the first of them.
+    let mut approvals: std::collections::VecDeque<protocol::ApprovalRequest> =
+        c.status.pending_approvals.clone().into();
+    if let Some(a) = approvals.front() {
+        print_approval(a)?;
+    } else if !running {
         eprint!("> ");
     }
     loop {
@@ -378,6 +383,20 @@ async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<E
                 None if running => stdin_open = false,
                 None => return Ok(ExitCode::SUCCESS),
                 Some(l) if l.trim().is_empty() => {}
+                Some(l) if !approvals.is_empty() => match parse_approval(&l) {
+                    Some((decision, reason)) => {
+                        if let Some(a) = approvals.pop_front() {
+                            let r = c.request(Request::AnswerApproval { approval: a.id, decision, reason }).await;
+                            if let Err(e) = r {
+                                outln!("[approval not taken: {e}]")?;
+                            }
+                        }
+                        if let Some(next) = approvals.front() {
+                            print_approval(next)?;
+                        }
+                    }
+                    None => outln!("[answer the approval first: y (once), a (always), n REASON (deny)]")?,
+                },
                 Some(l) => {
                     c.request(input(l, false)).await?;
                     running = true;
@@ -398,6 +417,16 @@ async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<E
             msg = c.next_message() => {
                 let ServerMessage::Event { event, .. } = msg? else { continue };
                 print_event(&event)?;
+                match &event {
+                    Event::ApprovalRequested { approval } => {
+                        approvals.push_back(approval.clone());
+                        if approvals.len() == 1 {
+                            print_approval(approval)?;
+                        }
+                    }
+                    Event::ApprovalResolved { id, .. } => approvals.retain(|a| a.id != *id),
+                    _ => {}
+                }
                 if matches!(event, Event::RunCompleted { .. } | Event::RunErrored { .. }) {
                     running = false;
                     if !stdin_open {
@@ -409,6 +438,31 @@ async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<E
                 }
             }
         }
+    }
+}
+
+fn print_approval(a: &protocol::ApprovalRequest) -> std::io::Result<()> {
+    outln!(
+        "[approval needed: {} {} ({})]\n  y = once · a = always for this Pod · n REASON = deny",
+        a.tool,
+        one_line(&a.subject, 300),
+        a.why
+    )?;
+    eprint!("approve? ");
+    Ok(())
+}
+
+/// `y`, `a`, `n [reason]` (or the words) as an answer; `None`: not an answer.
+fn parse_approval(line: &str) -> Option<(protocol::ApprovalDecision, Option<String>)> {
+    use protocol::ApprovalDecision as D;
+    let line = line.trim();
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let reason = (!rest.trim().is_empty()).then(|| rest.trim().to_string());
+    match word.to_ascii_lowercase().as_str() {
+        "y" | "yes" | "once" => Some((D::Once, None)),
+        "a" | "always" => Some((D::Always, None)),
+        "n" | "no" | "deny" => Some((D::Deny, reason)),
+        _ => None,
     }
 }
 

@@ -108,6 +108,24 @@ pub struct OutputMode {
     /// With --print/--json: keep the Pod running (idle) after the run instead of stopping it.
     #[arg(long)]
     keep: bool,
+    /// Approve every call an `ask` permission rule or hook holds, without asking
+    /// (otherwise --print/--json runs deny them, having nobody to ask).
+    #[arg(long)]
+    approve_all: bool,
+}
+
+impl OutputMode {
+    /// What the Pod does with a call that needs an approval during this run.
+    pub fn ask_mode(&self) -> crate::policy::AskMode {
+        use crate::policy::AskMode;
+        if self.approve_all {
+            AskMode::ApproveAll
+        } else if self.print || self.json {
+            AskMode::Deny
+        } else {
+            AskMode::Prompt
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -108,6 +108,15 @@ pub struct RunArgs {
         requires = "work_item"
     )]
     work_rights: Vec<String>,
+    /// Permission rule: run without asking (repeatable), e.g. `bash(cargo test*)`.
+    #[arg(long, value_name = "RULE")]
+    allow: Vec<String>,
+    /// Permission rule: ask before running (repeatable), e.g. `bash(git push*)`.
+    #[arg(long, value_name = "RULE")]
+    ask: Vec<String>,
+    /// Permission rule: never run (repeatable), e.g. `write_file(*.lock)`, `mcp__github__*`.
+    #[arg(long, value_name = "RULE")]
+    deny: Vec<String>,
     #[command(flatten)]
     mode: OutputMode,
 }
@@ -223,6 +232,13 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         ),
         None => None,
     };
+    let mut rules = config.permissions.clone();
+    rules.allow.extend(args.allow.iter().cloned());
+    rules.ask.extend(args.ask.iter().cloned());
+    rules.deny.extend(args.deny.iter().cloned());
+    rules
+        .validate()
+        .map_err(|m| fail(Exit::Usage, format!("--{m}")))?;
     let s = resolved.settings;
     Ok(Manifest {
         pins: Default::default(),
@@ -258,6 +274,8 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         cwd,
         agent,
         work,
+        permissions: crate::policy::Policy::default().narrowed(rules),
+        hooks: config.hooks.clone(),
     })
 }
 
@@ -436,6 +454,7 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
         manifest: Some(manifest),
         child: None,
         owner: owner_for(&args.mode)?,
+        ask_mode: args.mode.ask_mode(),
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
     follow(roots, &name, pid, task, args.mode).await
@@ -477,6 +496,7 @@ pub async fn resume(
         manifest: None,
         child: None,
         owner: owner_for(&mode)?,
+        ask_mode: mode.ask_mode(),
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
     follow(roots, name, pid, message, mode).await

@@ -81,4 +81,5 @@ pub fn render(app: &mut App, frame: &mut Frame) {
             ..
         } => overlay::view(title, text.as_deref(), *scroll, frame, area),
     }
+    crate::approval::render(app, frame, area);
 }

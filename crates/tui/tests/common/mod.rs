@@ -30,6 +30,7 @@ pub fn status(pod: &str, state: PodState) -> PodStatus {
         scope: Default::default(),
         queued_inputs: 0,
         context_window: None,
+        pending_approvals: Vec::new(),
     }
 }
 

@@ -1,0 +1,117 @@
+//! A child's approval requests on the parent's side: the child reports each one
+//! (it is a notice for the parent's model and wakes `wait_pod`), the parent's
+//! `answer_approval` tool answers it on the child's socket. A human attached to the
+//! child may answer first; then the parent's answer is refused by the child.
+//!
+//! Also the parent's `child_finished` hooks, which see every run end a child
+//! reports before the notice reaches the model.
+
+use pod_ids::PodName;
+use protocol::{ApprovalDecision, ApprovalRequest, ChildReport, Request};
+use serde_json::json;
+
+use super::{Children, NOTICE_CAP, cap, lock};
+use crate::client::PodClient;
+use crate::layout::PodPaths;
+use crate::policy::{HookEvent, HookRunner};
+
+/// The notice the parent's model gets for a child's approval request.
+pub fn notice(child: &PodName, a: &ApprovalRequest) -> String {
+    format!(
+        "approval_requested{{name: {child}, approval: {id}}}: child Pod {child} wants to run `{tool}` on {subject} and waits for an approval ({why}). Answer with answer_approval{{pod: \"{child}\", approval: {id}, decision: \"once\" | \"always\" | \"deny\", reason}}.",
+        id = a.id,
+        tool = a.tool,
+        subject = cap(&a.subject, 2000),
+        why = a.why,
+    )
+}
+
+impl Children {
+    /// Sets the `child_finished` hooks.
+    pub fn set_hooks(&self, hooks: HookRunner) {
+        let _ = self.hooks.set(hooks);
+    }
+
+    /// A request `child` reported and nobody answered through us yet (`None`: its
+    /// oldest).
+    pub fn approval_request(&self, child: &PodName, id: Option<u64>) -> Option<ApprovalRequest> {
+        let g = lock(&self.approvals);
+        match id {
+            Some(id) => g.get(&(child.clone(), id)).cloned(),
+            None => g
+                .iter()
+                .filter(|((c, _), _)| c == child)
+                .min_by_key(|((_, id), _)| *id)
+                .map(|(_, r)| r.clone()),
+        }
+    }
+
+    /// Answers `child`'s approval `id` on its socket.
+    pub async fn answer_approval(
+        &self,
+        child: &PodName,
+        id: u64,
+        decision: ApprovalDecision,
+        reason: Option<String>,
+    ) -> Result<String, String> {
+        let sock = PodPaths::new(&self.roots, child).socket();
+        let mut c = PodClient::connect(&sock, None)
+            .await
+            .map_err(|e| format!("child {child} is unreachable: {e}"))?;
+        let r = c
+            .request(Request::AnswerApproval {
+                approval: id,
+                decision,
+                reason,
+            })
+            .await;
+        // Answered (by us now, or by someone else before): either way it no longer
+        // waits for us.
+        lock(&self.approvals).remove(&(child.clone(), id));
+        r.map_err(|e| format!("child {child} did not take the answer: {e}"))?;
+        Ok(format!("answered approval {id} of {child}: {decision:?}").to_lowercase())
+    }
+
+    /// Gives a run end to the model, after the `child_finished` hooks had their say
+    /// (their notes are appended to the notice).
+    pub(super) fn notify_finished(
+        self: &Children,
+        child: PodName,
+        report: ChildReport,
+        text: String,
+    ) {
+        let Some(hooks) = self
+            .hooks
+            .get()
+            .filter(|h| h.has(HookEvent::ChildFinished))
+            .cloned()
+        else {
+            self.notify(text);
+            return;
+        };
+        let Some(controller) = self.controller.get().cloned() else {
+            return;
+        };
+        let (status, output) = match &report {
+            ChildReport::Finished { final_text } => ("finished", cap(final_text, NOTICE_CAP)),
+            ChildReport::Errored { error } => ("errored", cap(error, NOTICE_CAP)),
+            ChildReport::ApprovalRequested { .. } => ("approval_requested", String::new()),
+        };
+        let fields = json!({"child": child.as_str(), "status": status, "output": output});
+        tokio::spawn(async move {
+            let v = hooks.run(HookEvent::ChildFinished, None, fields).await;
+            let mut text = text;
+            for n in v
+                .notes
+                .iter()
+                .chain(v.block.iter())
+                .chain(v.problems.iter())
+            {
+                text.push_str(&format!("\n[child_finished hook] {n}"));
+            }
+            controller
+                .send(crate::controller::Command::Notice { text })
+                .await;
+        });
+    }
+}
