@@ -31,8 +31,8 @@
 #![deny(missing_docs)]
 
 mod app;
-mod completion;
 mod approval;
+mod completion;
 mod composer;
 mod files;
 mod form;
