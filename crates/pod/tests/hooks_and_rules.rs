@@ -116,7 +116,9 @@ fn a_hook_past_its_timeout_is_killed_and_reported_and_the_pod_goes_on() {
         &env,
         r#"
 [[hooks.pre_tool_use]]
-command = "echo $$ > hook.pid; sleep 60"
+# The shell's pid as this machine sees it (`$$` is its pid inside the call's own
+# PID namespace): `read` is a builtin, so /proc/self is the shell itself.
+command = "read -r pid rest < /proc/self/stat; echo $pid > hook.pid; sleep 60"
 timeout_secs = 1
 "#,
     );

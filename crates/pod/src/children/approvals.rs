@@ -33,17 +33,31 @@ impl Children {
     }
 
     /// A request `child` reported and nobody answered through us yet (`None`: its
-    /// oldest).
-    pub fn approval_request(&self, child: &PodName, id: Option<u64>) -> Option<ApprovalRequest> {
-        let g = lock(&self.approvals);
-        match id {
-            Some(id) => g.get(&(child.clone(), id)).cloned(),
-            None => g
-                .iter()
-                .filter(|((c, _), _)| c == child)
-                .min_by_key(|((_, id), _)| *id)
-                .map(|(_, r)| r.clone()),
+    /// oldest). Reports live in memory: after our restart the child itself is asked
+    /// (its status lists what waits), so a notice in our log can still be answered.
+    pub async fn approval_request(
+        &self,
+        child: &PodName,
+        id: Option<u64>,
+    ) -> Option<ApprovalRequest> {
+        let pick = |list: Vec<ApprovalRequest>| match id {
+            Some(id) => list.into_iter().find(|r| r.id == id),
+            None => list.into_iter().min_by_key(|r| r.id),
+        };
+        let known: Vec<ApprovalRequest> = lock(&self.approvals)
+            .iter()
+            .filter(|((c, _), _)| c == child)
+            .map(|(_, r)| r.clone())
+            .collect();
+        if let Some(r) = pick(known) {
+            return Some(r);
         }
+        if !lock(&self.live).contains_key(child) {
+            return None;
+        }
+        let sock = PodPaths::new(&self.roots, child).socket();
+        let c = PodClient::connect(&sock, None).await.ok()?;
+        pick(c.status.pending_approvals.clone())
     }
 
     /// Answers `child`'s approval `id` on its socket.

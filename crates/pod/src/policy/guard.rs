@@ -203,7 +203,7 @@ impl Guard {
         let Ok(child) = pod_ids::PodName::new(pod) else {
             return result(call, format!("error: {pod:?} is not a Pod name"), true);
         };
-        let Some(req) = self.children.approval_request(&child, id) else {
+        let Some(req) = self.children.approval_request(&child, id).await else {
             let which = id.map_or("an approval".into(), |i| format!("approval {i}"));
             return result(
                 call,
