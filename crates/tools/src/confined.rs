@@ -6,7 +6,6 @@
 //! meanings).
 
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use rustix::process::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::bash::{GroupKill, confinement, is_scrubbed};
+use crate::bash::{GroupKill, confinement, is_scrubbed, private_tmp};
 use crate::error::ToolError;
 use crate::output_cap::HeadTail;
 use crate::tool::ToolContext;
@@ -49,12 +48,11 @@ pub async fn run_confined(
         tool: "hook".into(),
         message: m,
     };
-    let tmp = tempfile::Builder::new()
-        .prefix("pods-hook-")
-        .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()
-        .map_err(|e| internal(format!("cannot create the temp dir: {e}")))?;
-    let confinement = confinement(ctx, tmp.path().to_owned()).await?;
+    let tmp = private_tmp().map_err(internal)?;
+    // Tracked like a `bash` call: a delegation starting meanwhile ends it.
+    let scope = ctx.current_scope();
+    let call = ctx.background.track_call(scope.clone());
+    let confinement = confinement(ctx, &scope, tmp.path().to_owned()).await?;
     let spawn_err = |e: std::io::Error| internal(format!("cannot start bash: {e}"));
     let (out_r, out_w) = std::io::pipe().map_err(spawn_err)?;
     let (err_r, err_w) = std::io::pipe().map_err(spawn_err)?;
@@ -89,6 +87,9 @@ pub async fn run_confined(
     // Our copies of the write ends go with `cmd`, or the readers never see EOF.
     drop(cmd);
     let group = GroupKill(child.id().and_then(|id| Pid::from_raw(id as i32)));
+    if !call.started(group.0) {
+        group.kill();
+    }
     let read = |r: std::io::PipeReader| -> Result<_, ToolError> {
         let mut rx =
             tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(r)).map_err(spawn_err)?;
