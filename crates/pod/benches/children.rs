@@ -138,6 +138,7 @@ async fn run() {
         child: None,
         owner: None,
         ask_mode: Default::default(),
+        allow_broad_write: false,
     };
     pod::launcher::launch(&roots, &cfg, Duration::from_secs(30)).unwrap();
     let sock = pod::layout::PodPaths::new(&roots, &lead).socket();

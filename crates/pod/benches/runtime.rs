@@ -65,6 +65,7 @@ fn start(roots: &Roots, name: &str, base_url: &str, home: &Path) -> (PodName, u3
         child: None,
         owner: None,
         ask_mode: Default::default(),
+        allow_broad_write: false,
     };
     let t = Instant::now();
     let pid = pod::launcher::launch(roots, &cfg, Duration::from_secs(30)).unwrap();

@@ -1,6 +1,10 @@
 //! Configuration: TOML layered builtin → `{config}/config.toml` → project
 //! `.pods/config.toml` → flags (later layers win field by field).
 //!
+//! The project layer is given only when the user trusts it ([`crate::trust`]), and
+//! even then it may not set what only the user may ([`project`]): where the API key
+//! goes, confinement, and scope beyond the project.
+//!
 //! Each file is parsed on its own with unknown keys refused, so an error always names
 //! the file and the key (`toml` reports the key and the line). API keys are read from
 //! the environment variable the provider names (or an inline `api_key`, discouraged)
@@ -34,6 +38,14 @@ pub enum ConfigError {
     // Not a `source`: the message already says it all, and a chain would repeat it.
     #[error("--provider: {0}")]
     UnknownProviderFlag(llm::UnknownProvider),
+    /// A project file sets what only the user's own config or flags may set.
+    #[error("project config {path} may not set:\n{}\n(a project file cannot redirect your API key, turn off confinement or reach beyond the project; put such settings in your own config.toml or pass them as flags)", .problems.join("\n"))]
+    ProjectOverreach {
+        /// The project file.
+        path: PathBuf,
+        /// One line per key: the key, its value and why.
+        problems: Vec<String>,
+    },
     /// A name refers to no configured provider or model.
     #[error("{what} {name:?} is not configured{hint}")]
     Unknown {
@@ -44,6 +56,17 @@ pub enum ConfigError {
         /// Where to add it / what exists.
         hint: String,
     },
+}
+
+/// A project's `.pods/config.toml` as read once (and, when applied, as trusted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectConfig {
+    /// The project directory (canonical): the directory holding `.pods/`.
+    pub dir: PathBuf,
+    /// The file.
+    pub path: PathBuf,
+    /// Its content.
+    pub text: String,
 }
 
 /// One file's contents; every field optional so layers can set any subset.
@@ -350,11 +373,12 @@ fn record_origins(
 }
 
 impl Config {
-    /// Loads builtin → `{config_dir}/config.toml` → `{project}/.pods/config.toml`
-    /// (missing files are skipped) → `flags`.
+    /// Loads builtin → `{config_dir}/config.toml` (skipped when missing) → the
+    /// project's `.pods/config.toml` (pass it only when the user trusts it; it is
+    /// refused when it sets a key only the user may) → `flags`.
     pub fn load(
         config_dir: &Path,
-        project: Option<&Path>,
+        project: Option<&ProjectConfig>,
         flags: &FlagOverrides,
     ) -> Result<Config, ConfigError> {
         let mut layers = vec![
@@ -364,37 +388,32 @@ impl Config {
                 parse_layer(Path::new("<builtin>"), BUILTIN)?,
             ),
         ];
-        let mut files = vec![config_dir.join("config.toml")];
-        if let Some(p) = project {
-            files.push(p.join(".pods").join("config.toml"));
-        }
-        for path in files {
-            match read_config_file(&path) {
-                Ok(text) => {
-                    let mut layer = parse_layer(&path, &text)?;
-                    if layer.registry.is_some() && !path.starts_with(config_dir) {
-                        return Err(ConfigError::Invalid {
-                            path,
-                            message: "[registry] is read only from the user's config.toml: a project cannot choose where scope is registered".into(),
-                        });
-                    }
-                    // Relative to the directory the file configures: the config dir
-                    // for the user's file, the project for `.pods/config.toml`.
-                    if let Some(f) = &layer.defaults.system_prompt_file
-                        && f.is_relative()
-                    {
-                        let base = if path.starts_with(config_dir) {
-                            config_dir.to_path_buf()
-                        } else {
-                            project.map(Path::to_path_buf).unwrap_or_default()
-                        };
-                        layer.defaults.system_prompt_file = Some(base.join(f));
-                    }
-                    layers.push((path, layer));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(ConfigError::Read { path, source }),
+        let user = config_dir.join("config.toml");
+        match read_config_file(&user) {
+            Ok(text) => {
+                let mut layer = parse_layer(&user, &text)?;
+                // Relative to the directory the file configures.
+                anchor_prompt_file(&mut layer, config_dir);
+                layers.push((user, layer));
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ConfigError::Read { path: user, source }),
+        }
+        if let Some(p) = project {
+            let mut layer = parse_layer(&p.path, &p.text)?;
+            if layer.registry.is_some() {
+                return Err(ConfigError::Invalid {
+                    path: p.path.clone(),
+                    message: "[registry] is read only from the user's config.toml: a project cannot choose where scope is registered".into(),
+                });
+            }
+            anchor_prompt_file(&mut layer, &p.dir);
+            let mut below = Layer::default();
+            for (_, l) in &layers {
+                below.merge(l.clone());
+            }
+            project::check(&below, &layer, p)?;
+            layers.push((p.path.clone(), layer));
         }
         let mut merged = Layer::default();
         let mut sources = Vec::new();
@@ -564,7 +583,7 @@ pub fn registry_backend(config_dir: &Path) -> Result<pod_registry::BackendConfig
     }
 }
 
-fn read_config_file(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_config_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -673,6 +692,15 @@ fn parse_layer(path: &Path, text: &str) -> Result<Layer, ConfigError> {
         }
     }
     Ok(layer)
+}
+
+/// Makes a relative `defaults.system_prompt_file` absolute against `base`.
+fn anchor_prompt_file(layer: &mut Layer, base: &Path) {
+    if let Some(f) = &layer.defaults.system_prompt_file
+        && f.is_relative()
+    {
+        layer.defaults.system_prompt_file = Some(base.join(f));
+    }
 }
 
 fn parse_kind(path: &Path, k: &str) -> Result<llm::ProviderKind, ConfigError> {
@@ -845,5 +873,6 @@ impl Layer {
     }
 }
 
+mod project;
 #[cfg(test)]
 mod tests;

@@ -157,6 +157,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         child: None,
         owner: None,
         ask_mode: Default::default(),
+        allow_broad_write: false,
     };
     let r2 = roots.clone();
     let pid =
@@ -226,6 +227,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         child: None,
         owner: None,
         ask_mode: Default::default(),
+        allow_broad_write: false,
     };
     let r2 = roots.clone();
     let pid2 =

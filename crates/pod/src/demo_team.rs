@@ -124,6 +124,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         child: None,
         owner: None,
         ask_mode: Default::default(),
+        allow_broad_write: false,
     };
     let r2 = roots.clone();
     let pid =

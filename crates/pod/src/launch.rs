@@ -193,6 +193,10 @@ pub struct LaunchConfig {
     /// of the manifest: `pod resume --print` of an interactive Pod denies).
     #[serde(default)]
     pub ask_mode: crate::policy::AskMode,
+    /// `pod run --allow-broad-write`: recorded in the new Pod's grant, so a restore
+    /// knows the user allowed a broad write root (see [`crate::grant`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_broad_write: bool,
 }
 
 /// The process a one-shot Pod lives for, identified by pid and start time so that a

@@ -68,6 +68,7 @@ pub mod config;
 pub mod controller;
 pub mod demo;
 pub mod demo_team;
+pub mod grant;
 pub mod input_log;
 pub mod instructions;
 pub mod journal;
@@ -85,6 +86,7 @@ pub mod restore;
 pub mod server;
 pub mod settings;
 pub mod toolbox;
+pub mod trust;
 pub mod turn;
 pub mod work;
 

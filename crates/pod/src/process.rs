@@ -158,15 +158,25 @@ async fn run_inner(
     };
     // The manifest this start runs from: the launch's for a new Pod, the record's
     // (not today's config) for a restore.
+    // A restore runs only from a record that matches what its grantor granted.
     let start_manifest = match (&launch.manifest, launch.mode) {
         (Some(m), StartMode::Fresh) => m.clone(),
         _ => {
-            records
+            let record = records
                 .load(&name)?
-                .ok_or_else(|| crate::restore::OpenError::Unknown(name.clone()))?
-                .manifest
+                .ok_or_else(|| crate::restore::OpenError::Unknown(name.clone()))?;
+            crate::grant::verify(&roots, &record)?;
+            record.manifest
         }
     };
+    let granted_by = match &parent_name {
+        Some(p) => format!("parent {p}"),
+        None => "pod run".to_owned(),
+    };
+    let fresh_with_grant = launch.manifest.map(|m| {
+        let g = crate::grant::Grant::of(&m, granted_by, launch.allow_broad_write);
+        (m, g)
+    });
     // Building the HTTP client loads the system's CA roots (tens of ms); do it on a
     // blocking thread while the registry, record and log are set up.
     let provider_task = {
@@ -206,7 +216,7 @@ async fn run_inner(
         &sessions,
         &name,
         launch.mode == StartMode::Resume,
-        launch.manifest,
+        fresh_with_grant,
         fresh,
     )?;
     tracing::debug!("record and segment open");

@@ -63,6 +63,16 @@ pub enum RecordError {
     /// The pod store failed.
     #[error(transparent)]
     Store(#[from] pod_store::StoreError),
+    /// The grant could not be written beside the record.
+    #[error("cannot write the grant of Pod {name} in {dir}: {source}")]
+    Grant {
+        /// The Pod.
+        name: PodName,
+        /// Its record directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The stored manifest is not one this runtime can run.
     #[error("pod record {path}: manifest is unusable: {message}")]
     Manifest {
@@ -182,13 +192,33 @@ impl RecordStore {
     }
 
     /// Creates the record in `pending` state (before the session log exists, so a
-    /// crash in between restores as a fresh start).
+    /// crash in between restores as a fresh start), its `grant` written first.
     pub fn create_pending(
         &self,
         name: &PodName,
         session: SessionId,
         manifest: &Manifest,
+        grant: &crate::grant::Grant,
     ) -> Result<PodRecord, RecordError> {
+        if self.store.exists(name)? {
+            return Err(pod_store::StoreError::AlreadyExists {
+                name: name.clone(),
+                path: self.store.metadata_path(name),
+            }
+            .into());
+        }
+        let dir = self.store.pod_dir(name);
+        let grant_err = |source| RecordError::Grant {
+            name: name.clone(),
+            dir: dir.clone(),
+            source,
+        };
+        crate::layout::ensure_private_dir(&dir).map_err(grant_err)?;
+        // The new directory's entry must be durable before files in it matter.
+        std::fs::File::open(self.store.root())
+            .and_then(|d| d.sync_all())
+            .map_err(grant_err)?;
+        grant.write(&dir).map_err(grant_err)?;
         // The store wants the segment up front; the session store picks the real id
         // when it creates the segment, so this placeholder is only ever pending.
         let r =
@@ -261,7 +291,9 @@ mod tests {
         };
         let name = PodName::new("a").unwrap();
         let session = SessionId::new();
-        let r = store.create_pending(&name, session, &m).unwrap();
+        let r = store
+            .create_pending(&name, session, &m, &crate::grant::Grant::of(&m, "test", false))
+            .unwrap();
         assert_eq!(r.manifest, m);
         assert_eq!(r.state, RecordState::Pending { session });
         let seg = SegmentId::new();

@@ -66,15 +66,15 @@ pub struct Fresh {
 }
 
 /// Creates a new Pod's record and segment (`resume == false`), or restores an existing
-/// one from its record (`resume == true`). `manifest` is used only for a new Pod;
-/// a restore uses the record's manifest. `fresh` builds the first segment's contents
+/// one from its record (`resume == true`). `manifest` (with its grant) is used only
+/// for a new Pod; a restore uses the record's manifest. `fresh` builds the first segment's contents
 /// from the manifest.
 pub(crate) fn open_conversation(
     records: &RecordStore,
     sessions: &SessionStore,
     name: &PodName,
     resume: bool,
-    manifest: Option<Manifest>,
+    manifest: Option<(Manifest, crate::grant::Grant)>,
     fresh: impl Fn(&Manifest) -> Fresh,
 ) -> Result<Opened, OpenError> {
     let existing = records.load(name)?;
@@ -82,7 +82,7 @@ pub(crate) fn open_conversation(
         (false, Some(_)) => Err(OpenError::Exists(name.clone())),
         (true, None) => Err(OpenError::Unknown(name.clone())),
         (false, None) => {
-            let manifest = manifest.ok_or_else(|| OpenError::Unknown(name.clone()))?;
+            let (manifest, grant) = manifest.ok_or_else(|| OpenError::Unknown(name.clone()))?;
             let session = SessionId::new();
             let f = fresh(&manifest);
             // The pending record and the first segment are written concurrently (each
@@ -91,7 +91,7 @@ pub(crate) fn open_conversation(
             // fresh start) and at worst an unreferenced segment file.
             let (record, writer) = std::thread::scope(|s| {
                 let seg = s.spawn(|| sessions.create_segment(new_segment(session, &f)));
-                let record = records.create_pending(name, session, &manifest);
+                let record = records.create_pending(name, session, &manifest, &grant);
                 let writer = seg
                     .join()
                     .unwrap_or_else(|_| Err(segment_panicked(sessions)));
@@ -304,7 +304,11 @@ mod tests {
             &sessions,
             &name,
             false,
-            Some(manifest(dir.path())),
+            Some({
+                let m = manifest(dir.path());
+                let g = crate::grant::Grant::of(&m, "test", false);
+                (m, g)
+            }),
             fresh,
         )
         .unwrap();

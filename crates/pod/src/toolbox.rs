@@ -8,7 +8,7 @@
 //! [`mcp::Hub`]), which are ordinary entries here: whatever the runtime applies to
 //! a tool call applies to them too.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -45,6 +45,8 @@ pub struct ScopedTools {
     // MCP servers, confined by `ctx` (the same scope, hidden paths and scrubbed
     // environment as `bash`).
     mcp: mcp::Hub,
+    // The same roots as given, hidden from the shell (with `.pods` directories).
+    private_roots: Arc<Vec<PathBuf>>,
 }
 
 impl ScopedTools {
@@ -79,6 +81,7 @@ impl ScopedTools {
             scope_tx: Arc::new(tx),
             private: Arc::new(private),
             mcp: mcp::Hub::default(),
+            private_roots: Arc::new(private_roots.to_vec()),
         }
     }
 
@@ -155,6 +158,50 @@ fn with_private(mut scope: Scope, private: &[ScopeRule]) -> Scope {
     scope
 }
 
+/// The `.pods` directories the shell gets as empty and read-only (the file tools
+/// refuse writes below any `.pods` by name, see `tools::PROJECT_CONFIG_DIR`): those
+/// at the top of the working directory, of each write root and of each directory
+/// directly below a write root — where `pod run` would read a project's config.
+/// A `.pods` a write rule itself lies in was granted by the user and stays
+/// writable. Only existing real directories can be mounted over; one the shell
+/// creates or one deeper down is left to trust, which pins each project file's
+/// content (`crate::trust`), so such a file is never applied without the user.
+fn project_config_dirs(scope: &Scope, cwd: &Path) -> Vec<PathBuf> {
+    let granted = |p: &Path| {
+        p.components()
+            .any(|c| c.as_os_str() == tools::PROJECT_CONFIG_DIR)
+    };
+    let roots: Vec<&Path> = scope
+        .allow
+        .iter()
+        .filter(|r| r.access == Access::Write && !granted(r.path.as_path()))
+        .map(|r| r.path.as_path())
+        .collect();
+    let mut bases: Vec<PathBuf> = vec![cwd.to_path_buf()];
+    for r in &roots {
+        bases.push(r.to_path_buf());
+        if let Ok(entries) = std::fs::read_dir(r) {
+            bases.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    let mut out: Vec<PathBuf> = Vec::new();
+    for b in bases {
+        let d = b.join(tools::PROJECT_CONFIG_DIR);
+        if !granted(&b)
+            && !out.contains(&d)
+            && std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir())
+        {
+            out.push(d);
+        }
+    }
+    out
+}
+
 impl ToolRunner for ScopedTools {
     fn specs(&self) -> Vec<ToolSpec> {
         let mut specs = self.set.specs();
@@ -164,8 +211,14 @@ impl ToolRunner for ScopedTools {
 
     fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
         let set = self.set.clone();
-        let ctx = self.ctx.clone();
+        let mut ctx = self.ctx.clone();
         let hub = self.mcp.clone();
+        if call.name == "bash" {
+            // Looked up per call: a `.pods` the user created since is covered too.
+            let mut hidden = self.private_roots.to_vec();
+            hidden.extend(project_config_dirs(&self.scope(), &ctx.cwd));
+            ctx.shell.hidden_paths = hidden;
+        }
         Box::pin(async move {
             // ARCHITECTURE §5 "Leases": no tool runs on an unrenewed registry lease.
             if let Err(why) = crate::allocation::await_write_permission().await {

@@ -146,6 +146,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
             &pod_ids::PodName::new("early").unwrap(),
             pod_ids::SessionId::new(),
             &manifest,
+            &pod::grant::Grant::of(&manifest, "test", false),
         )
         .unwrap();
     let out = env.ok(&["resume", "early", "hello", "--print"]);

@@ -174,7 +174,10 @@ impl From<std::io::Error> for CreateError {
 }
 
 /// Resolves `input` (absolute, or relative to `cwd`) and checks that `scope` grants
-/// `need` at the canonical target.
+/// `need` at the canonical target. Writing below a `.pods` component is refused
+/// unless the allow rule itself lies inside it (the user granted that directory):
+/// a project's configuration is the user's to change, never a Pod's (the walk
+/// that follows opens exactly these components, no symlink followed).
 pub(crate) fn resolve(
     scope: &Scope,
     cwd: &Path,
@@ -212,6 +215,21 @@ pub(crate) fn resolve(
         Ok(r) => (root.clone(), r.to_owned()),
         Err(_) => return Err(refusal(scope, &canonical, need)),
     };
+    if need == Access::Write
+        && rel
+            .components()
+            .any(|c| c.as_os_str() == crate::PROJECT_CONFIG_DIR)
+    {
+        return Err(ToolError::OutOfScope {
+            path: canonical,
+            access: need,
+            reason: format!(
+                "{} directories hold project configuration, which no Pod writes unless the user grants that directory itself (--write DIR/{})",
+                crate::PROJECT_CONFIG_DIR,
+                crate::PROJECT_CONFIG_DIR
+            ),
+        });
+    }
     Ok(Resolved {
         canonical,
         root,

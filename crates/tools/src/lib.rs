@@ -17,6 +17,8 @@
 //!   through a handle on the allowed root, so `..` and symlinks cannot leave the
 //!   root even if swapped in after the check.
 //! - Writes replace files atomically (temp + fsync + rename) and keep the mode.
+//! - No file tool writes below a [`PROJECT_CONFIG_DIR`] (`.pods`) component
+//!   unless the write rule itself lies inside it.
 //! - `edit_file` only edits the version of a file this Pod last read or wrote.
 //! - Nothing a `bash` command starts outlives its call: it runs in its own PID
 //!   namespace (sandbox `pidns`), which ends when the command exits, times out
@@ -101,4 +103,8 @@ pub use registry::ToolSet;
 pub use sandbox::{SYSTEM_READ_PATHS, SYSTEM_WRITE_FILES, grant_except, landlock_available};
 pub use tool::{DEFAULT_SCRUBBED_ENV, ShellSettings, Tool, ToolContext, ToolOutput};
 pub use walk::SKIPPED_DIRS;
+
+/// The name of a project's configuration directory. The file tools never write
+/// below a directory of this name unless the write rule itself lies inside it.
+pub const PROJECT_CONFIG_DIR: &str = ".pods";
 pub use write_file::{WriteFile, WriteFileParams};

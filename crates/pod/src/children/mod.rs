@@ -621,6 +621,7 @@ impl Children {
                 AskMode::ApproveAll => AskMode::ApproveAll,
                 _ => AskMode::Prompt,
             },
+            allow_broad_write: false,
         };
         let roots = self.roots.clone();
         let pid = tokio::task::spawn_blocking(move || {

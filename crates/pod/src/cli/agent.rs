@@ -137,16 +137,9 @@ pub async fn fork(
         } else {
             here.join(p)
         };
-        if !p.is_dir() {
-            return Err(fail(
-                Exit::Usage,
-                format!(
-                    "--write {} does not exist (or is not a directory)",
-                    p.display()
-                ),
-            ));
-        }
-        allow.push(ScopeRule::new(&p, Access::Write, true)?);
+        let rule = ScopeRule::new(&p, Access::Write, true)?;
+        super::start::check_write_root(rule.path.as_path(), "--write", false)?;
+        allow.push(rule);
     }
     // Everything the source could reach stays readable; nothing of it writable.
     for r in &rec.manifest.scope.allow {
@@ -177,7 +170,8 @@ pub async fn fork(
     )?;
     let (session, to) = (writer.session_id(), writer.segment_id());
     // The segment exists (fsynced) before any record points at it.
-    records.create_pending(new, session, &manifest)?;
+    let grant = crate::grant::Grant::of(&manifest, "pod fork", false);
+    records.create_pending(new, session, &manifest, &grant)?;
     records.set_active(new, session, to)?;
     drop(writer);
     let cfg = LaunchConfig {
@@ -188,6 +182,7 @@ pub async fn fork(
         child: None,
         owner: None,
         ask_mode: Default::default(),
+        allow_broad_write: false,
     };
     let pid = crate::launcher::launch(roots, &cfg, super::start::READY_TIMEOUT).with_context(|| {
         format!(

@@ -37,8 +37,23 @@ async fn provider_checks(
     online: bool,
     problems: &mut Vec<String>,
 ) -> Vec<ProviderCheck> {
-    let here = std::env::current_dir().ok();
-    let config = match Config::load(&roots.config, here.as_deref(), &FlagOverrides::default()) {
+    let project = match std::env::current_dir()
+        .ok()
+        .and_then(|h| scope::canonicalize(&h).ok())
+        .map(|h| crate::trust::TrustStore::new(&roots.config).check(h.as_path()))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
+    if let Some(n) = project.as_ref().and_then(|t| t.notice()) {
+        problems.push(n);
+    }
+    let trusted = project.as_ref().and_then(|t| t.trusted());
+    let config = match Config::load(&roots.config, trusted, &FlagOverrides::default()) {
         Ok(c) => c,
         Err(e) => {
             problems.push(e.to_string());

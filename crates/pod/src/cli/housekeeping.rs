@@ -101,13 +101,16 @@ fn remove_one(
 /// `pod config`: the effective configuration for the current directory, each value
 /// with the layer it came from.
 pub fn config(roots: &Roots, json_out: bool) -> anyhow::Result<ExitCode> {
-    let here = std::env::current_dir()?;
-    let config = Config::load(&roots.config, Some(&here), &FlagOverrides::default())?;
+    let here = scope::canonicalize(&std::env::current_dir()?)?;
+    let project = crate::trust::TrustStore::new(&roots.config).check(here.as_path())?;
+    let config = Config::load(&roots.config, project.trusted(), &FlagOverrides::default())?;
+    let notice = project.notice();
     if json_out {
         let v = json!({
             "schema_version": super::interact::JSON_SCHEMA_VERSION,
             "files": config.sources.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "values": config.origins,
+            "project_config": project_json(&project),
         });
         outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -121,6 +124,9 @@ pub fn config(roots: &Roots, json_out: bool) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" → ")
     )?;
+    if let Some(n) = notice {
+        outln!("# not applied: {n}")?;
+    }
     let width = config.origins.keys().map(String::len).max().unwrap_or(0);
     for (key, o) in &config.origins {
         outln!(
@@ -130,6 +136,19 @@ pub fn config(roots: &Roots, json_out: bool) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `project_config` of `pod config --json`: the file of the current directory and
+/// whether it is applied.
+fn project_json(t: &crate::trust::ProjectTrust) -> serde_json::Value {
+    use crate::trust::ProjectTrust as T;
+    let (status, c) = match t {
+        T::NoConfig => return serde_json::Value::Null,
+        T::Trusted(c) => ("trusted", c),
+        T::Untrusted(c) => ("untrusted", c),
+        T::Changed { config, .. } => ("changed", config),
+    };
+    json!({"path": c.path, "status": status, "applied": status == "trusted"})
 }
 
 /// `pod completions SHELL`.

@@ -67,7 +67,12 @@ pub async fn list(roots: &Roots, name: Option<&PodName>, json: bool) -> anyhow::
 async fn probe(roots: &Roots) -> anyhow::Result<Vec<mcp::ServerStatus>> {
     let here = std::env::current_dir()?;
     let here = scope::canonicalize(&here)?.as_path().to_path_buf();
-    let config = Config::load(&roots.config, Some(&here), &FlagOverrides::default())?;
+    // A project's servers start only when its config is trusted (`pod trust`).
+    let project = crate::trust::TrustStore::new(&roots.config).check(&here)?;
+    if let Some(n) = project.notice() {
+        eprintln!("note: {n}");
+    }
+    let config = Config::load(&roots.config, project.trusted(), &FlagOverrides::default())?;
     let rule = ScopeRule::new(&here, Access::Read, true)?;
     let private: Vec<ScopeRule> = [&roots.data, &roots.runtime, &roots.config]
         .into_iter()

@@ -15,6 +15,7 @@ pub use interact::one_line;
 mod interact;
 mod mcp;
 mod start;
+mod trust;
 mod work;
 
 use std::io::IsTerminal;
@@ -275,6 +276,24 @@ enum Cmd {
         #[command(subcommand)]
         command: McpCmd,
     },
+    /// Trust a project's .pods/config.toml as it is now; list or revoke trust.
+    #[command(
+        after_help = "Examples:\n  pod trust                 trust ./.pods/config.toml as it is now\n  pod trust ~/src/app\n  pod trust --list\n  pod trust --revoke ~/src/app\n\nA project's .pods/config.toml applies only once trusted, and only the content that\nwas trusted: after any change it is untrusted again. Even trusted, it cannot change\na provider's base_url, api_key_env, kind or headers, set an api_key, allow an\nunconfined shell, or name write/read paths outside the project."
+    )]
+    Trust {
+        /// The project directory (default: the current directory).
+        #[arg(conflicts_with_all = ["list", "revoke"])]
+        path: Option<PathBuf>,
+        /// List trusted projects and whether their file is still the trusted one.
+        #[arg(long)]
+        list: bool,
+        /// Forget the trust for this project directory.
+        #[arg(long, value_name = "PATH", conflicts_with = "list")]
+        revoke: Option<PathBuf>,
+        /// JSON output (with --list).
+        #[arg(long, requires = "list")]
+        json: bool,
+    },
     /// Show live allocations.
     Registry {
         /// JSON array output.
@@ -443,6 +462,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } => inspect::logs(&roots, &pod_name(&name)?, follow, json, full).await,
             Cmd::Rm { names, yes } => housekeeping::rm(&roots, &names, yes),
             Cmd::Config { json } => housekeeping::config(&roots, json),
+            Cmd::Trust {
+                path,
+                list,
+                revoke,
+                json,
+            } => match (list, revoke) {
+                (true, _) => trust::list(&roots, json),
+                (false, Some(p)) => trust::revoke(&roots, &p),
+                (false, None) => trust::trust(&roots, path.as_deref()),
+            },
             Cmd::Registry { json } => inspect::registry(&roots, json).await,
             Cmd::Mcp {
                 command: McpCmd::List { name, json },
@@ -470,10 +499,18 @@ async fn dashboard(roots: Roots, focus: Option<PodName>) -> anyhow::Result<ExitC
     }
     // The dashboard shows prices and notifies as configured; a broken config is
     // said once and the dashboard still opens (it is how a user looks around).
-    let here = std::env::current_dir().ok();
+    // Only a trusted project config counts (`pod trust`); an untrusted one is said
+    // once, and `pod run` from the dashboard's form refuses it naming `pod trust`.
+    let project = std::env::current_dir()
+        .ok()
+        .and_then(|h| scope::canonicalize(h).ok())
+        .and_then(|h| crate::trust::TrustStore::new(&roots.config).check(h.as_path()).ok());
+    if let Some(n) = project.as_ref().and_then(|t| t.notice()) {
+        eprintln!("pod: {n}");
+    }
     let config = crate::config::Config::load(
         &roots.config,
-        here.as_deref(),
+        project.as_ref().and_then(|t| t.trusted()),
         &crate::config::FlagOverrides::default(),
     );
     let mut opts = tui::TuiOptions::new(roots);

@@ -117,6 +117,9 @@ pub struct RunArgs {
     /// Permission rule: never run (repeatable), e.g. `write_file(*.lock)`, `mcp__github__*`.
     #[arg(long, value_name = "RULE")]
     deny: Vec<String>,
+    /// Ignore the project's .pods/config.toml (trusted or not).
+    #[arg(long)]
+    no_project_config: bool,
     #[command(flatten)]
     mode: OutputMode,
 }
@@ -137,9 +140,15 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     if !cwd.is_dir() {
         bail!("working directory {} does not exist", cwd.display());
     }
+    let project = if args.no_project_config {
+        None
+    } else {
+        let line_mode = !(args.mode.print || args.mode.json || args.mode.detach);
+        super::trust::project_config_for_run(roots, &cwd, line_mode)?
+    };
     let config = Config::load(
         &roots.config,
-        Some(&cwd),
+        project.as_ref(),
         &FlagOverrides {
             provider: args.provider.clone(),
             base_url: args.base_url.clone(),
@@ -279,19 +288,8 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
     })
 }
 
-/// Directories whose write scope would let a Pod write far more than a project:
-/// refused unless `--allow-broad-write`. `/` and the home directory (and its
-/// ancestors) are refused exactly; system trees also below them.
-const SYSTEM_TREES: &[&str] = &[
-    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin",
-    "/sys", "/usr",
-];
-const SYSTEM_ROOTS: &[&str] = &[
-    "/", "/home", "/opt", "/root", "/run", "/srv", "/tmp", "/var",
-];
-
 /// Refuses a write root that is missing or too broad; `flag` names where it came from.
-fn check_write_root(path: &Path, flag: &str, allow_broad: bool) -> anyhow::Result<()> {
+pub(super) fn check_write_root(path: &Path, flag: &str, allow_broad: bool) -> anyhow::Result<()> {
     if !path.is_dir() {
         return Err(fail(
             Exit::Usage,
@@ -304,25 +302,7 @@ fn check_write_root(path: &Path, flag: &str, allow_broad: bool) -> anyhow::Resul
     if allow_broad {
         return Ok(());
     }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .and_then(|h| scope::canonicalize(Path::new(&h)).ok())
-        .map(|c| c.as_path().to_path_buf());
-    // `/bin` may be a symlink to `/usr/bin`: compare with both spellings.
-    let in_tree = |r: &&str| {
-        path.starts_with(r)
-            || scope::canonicalize(Path::new(r)).is_ok_and(|c| path.starts_with(c.as_path()))
-    };
-    let what =
-        if SYSTEM_ROOTS.iter().any(|r| path == Path::new(r)) || SYSTEM_TREES.iter().any(in_tree) {
-            Some("a system directory")
-        } else if home.as_deref() == Some(path) {
-            Some("your home directory")
-        } else if home.as_deref().is_some_and(|h| h.starts_with(path)) {
-            Some("a directory above your home")
-        } else {
-            None
-        };
+    let what = crate::grant::broad_write_reason(path);
     match what {
         Some(what) => Err(fail(
             Exit::Usage,
@@ -455,6 +435,7 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
         child: None,
         owner: owner_for(&args.mode)?,
         ask_mode: args.mode.ask_mode(),
+        allow_broad_write: args.allow_broad_write,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
     follow(roots, &name, pid, task, args.mode).await
@@ -497,6 +478,7 @@ pub async fn resume(
         child: None,
         owner: owner_for(&mode)?,
         ask_mode: mode.ask_mode(),
+        allow_broad_write: false,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
     follow(roots, name, pid, message, mode).await

@@ -1,0 +1,292 @@
+//! The grant: what a Pod's grantor gave it, written once beside its record and
+//! checked at every restore (ARCHITECTURE §6, "Grants").
+//!
+//! The record (`metadata.json`) is rewritten all the time by the Pod process; its
+//! manifest is what a restore runs from. A hand edit, or a tool that reached the
+//! data directory, could widen the stored scope there and the next `pod resume`
+//! would run with it. So the security-relevant part of the manifest (scope,
+//! working directory, shell confinement, where the API key goes) is also written
+//! by the grantor, once, to `grant.json` (0400, never rewritten), and a restore
+//! refuses a record that differs from it, naming both files and every difference.
+//! On top of that comparison the grantor's own rules are checked again: a root Pod
+//! holds no broad write root unless `--allow-broad-write` was recorded; a child's
+//! scope is exactly what its parent's record delegated to it.
+//!
+//! Nothing stored under the user's uid is out of reach of a process running
+//! unconfined as that user; what keeps the model away from both files is that
+//! pods' own directories are hidden from every tool call (§4). The grant makes a
+//! one-file edit (by hand or by a tool) fail loudly instead of taking effect.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use pod_ids::{PodName, Roots};
+use scope::{Access, Scope};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::launch::Manifest;
+use crate::record::PodRecord;
+
+/// The grant's file name, in the Pod's record directory.
+pub const GRANT_FILE: &str = "grant.json";
+const VERSION: u32 = 1;
+
+/// What a grantor gave a Pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Format version.
+    pub version: u32,
+    /// `pod run` or `pod fork` (the user's flags), or `parent NAME`.
+    pub granted_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub granted_at: OffsetDateTime,
+    /// `--allow-broad-write` was given (root Pods).
+    pub allow_broad_write: bool,
+    /// The scope granted (canonical rules).
+    pub scope: Scope,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// The shell may run unconfined where the kernel lacks Landlock.
+    pub allow_unconfined_shell: bool,
+    /// Where the model requests (and the key) go.
+    pub base_url: String,
+    /// The variable the key is read from.
+    pub api_key_env: Option<String>,
+}
+
+/// A record that does not match its grant, or a grant that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// No grant beside the record.
+    #[error(
+        "pod record {record} has no {GRANT_FILE} beside it (removed, or the record predates grants): refusing to restore a scope nobody can vouch for; start a new Pod from its history with `pod fork {name} --as NEW --write DIR`"
+    )]
+    Missing {
+        /// The Pod.
+        name: PodName,
+        /// Its metadata.json.
+        record: PathBuf,
+    },
+    /// The grant cannot be read or parsed.
+    #[error("{path}: {message}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The record asks for more than (or other than) what was granted.
+    #[error(
+        "pod record {record} differs from what {granted_by} granted ({grant}):\n{}\nrefusing to restore {name}; if you changed it yourself, start a new Pod from its history with `pod fork {name} --as NEW --write DIR`",
+        .differences.join("\n")
+    )]
+    Differs {
+        /// The Pod.
+        name: PodName,
+        /// Its metadata.json.
+        record: PathBuf,
+        /// Its grant.json.
+        grant: PathBuf,
+        /// Who granted.
+        granted_by: String,
+        /// One line per difference.
+        differences: Vec<String>,
+    },
+}
+
+impl Grant {
+    /// The grant of `m`, by `granted_by`.
+    pub fn of(m: &Manifest, granted_by: impl Into<String>, allow_broad_write: bool) -> Grant {
+        Grant {
+            version: VERSION,
+            granted_by: granted_by.into(),
+            granted_at: OffsetDateTime::now_utc(),
+            allow_broad_write,
+            scope: m.scope.clone(),
+            cwd: m.cwd.clone(),
+            allow_unconfined_shell: m.allow_unconfined_shell,
+            base_url: m.base_url.clone(),
+            api_key_env: m.api_key_env.clone(),
+        }
+    }
+
+    /// Writes the grant into the record directory `dir` (which exists): temp,
+    /// fsync, 0400, rename, fsync the directory. Called before the record exists,
+    /// so a record never lacks its grant (a crash in between leaves a directory
+    /// without `metadata.json`, which is no Pod, and the next creation replaces it).
+    pub(crate) fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let tmp = dir.join(format!("{GRANT_FILE}.tmp"));
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        // Read-only: a tool or script that writes files naively cannot change it.
+        f.set_permissions(fs::Permissions::from_mode(0o400))?;
+        drop(f);
+        fs::rename(&tmp, dir.join(GRANT_FILE))?;
+        File::open(dir)?.sync_all()
+    }
+
+    fn read(path: &Path) -> Result<Option<Grant>, GrantError> {
+        let bad = |message: String| GrantError::Unreadable {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = match crate::config::read_config_file(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        let g: Grant = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if g.version != VERSION {
+            return Err(bad(format!("version {} (this pod reads {VERSION})", g.version)));
+        }
+        Ok(Some(g))
+    }
+}
+
+/// Checks a record about to be restored against its grant and its grantor's rules.
+pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
+    let store = pod_store::PodStore::new(roots.pods.clone());
+    let record_path = store.metadata_path(&record.name);
+    let grant_path = store.pod_dir(&record.name).join(GRANT_FILE);
+    let grant = Grant::read(&grant_path)?.ok_or_else(|| GrantError::Missing {
+        name: record.name.clone(),
+        record: record_path.clone(),
+    })?;
+    let m = &record.manifest;
+    let mut differences = Vec::new();
+    scope_differences("manifest.scope", &m.scope, &grant.scope, &mut differences);
+    let mut field = |key: &str, ours: String, granted: String| {
+        if ours != granted {
+            differences.push(format!("  manifest.{key} is {ours}, granted {granted}"));
+        }
+    };
+    field(
+        "cwd",
+        format!("{:?}", m.cwd),
+        format!("{:?}", grant.cwd),
+    );
+    field(
+        "allow_unconfined_shell",
+        m.allow_unconfined_shell.to_string(),
+        grant.allow_unconfined_shell.to_string(),
+    );
+    field(
+        "base_url",
+        format!("{:?}", m.base_url),
+        format!("{:?}", grant.base_url),
+    );
+    field(
+        "api_key_env",
+        format!("{:?}", m.api_key_env),
+        format!("{:?}", grant.api_key_env),
+    );
+    match &record.parent {
+        // A child: exactly what the parent's record delegated to it.
+        Some(parent) if store.exists(parent).unwrap_or(false) => {
+            let delegated = store.read(parent).ok().and_then(|p| {
+                p.child(&record.name)
+                    .map(|c| Scope::allowing(c.write.iter().chain(&c.read).cloned().collect()))
+            });
+            let parent_file = store.metadata_path(parent);
+            match delegated {
+                Some(d) => scope_differences(
+                    &format!("delegation in {}", parent_file.display()),
+                    &grant.scope,
+                    &d,
+                    &mut differences,
+                ),
+                None => differences.push(format!(
+                    "  {} lists no child {}",
+                    parent_file.display(),
+                    record.name
+                )),
+            }
+        }
+        // The parent's record is gone: the grant is all there is to check.
+        Some(_) => {}
+        // A root Pod: the rule `pod run` applied when it was granted.
+        None if !grant.allow_broad_write => {
+            for r in grant.scope.allow.iter().filter(|r| r.access == Access::Write) {
+                if let Some(what) = broad_write_reason(r.path.as_path()) {
+                    differences.push(format!(
+                        "  {} grants write on {} ({what}) but --allow-broad-write was not given",
+                        grant_path.display(),
+                        r.path.as_path().display()
+                    ));
+                }
+            }
+        }
+        None => {}
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(GrantError::Differs {
+        name: record.name.clone(),
+        record: record_path,
+        grant: grant_path,
+        granted_by: grant.granted_by,
+        differences,
+    })
+}
+
+/// Lines naming every rule `ours` has that `granted` lacks (`+`) and the reverse (`-`).
+fn scope_differences(what: &str, ours: &Scope, granted: &Scope, out: &mut Vec<String>) {
+    for (kind, a, b) in [
+        ("allow", &ours.allow, &granted.allow),
+        ("deny", &ours.deny, &granted.deny),
+    ] {
+        for r in a.iter().filter(|r| !b.contains(r)) {
+            out.push(format!("  {what}: + {kind} {r} (not granted)"));
+        }
+        for r in b.iter().filter(|r| !a.contains(r)) {
+            out.push(format!("  {what}: - {kind} {r} (granted, missing)"));
+        }
+    }
+}
+
+/// Directories whose write scope would let a Pod write far more than a project:
+/// refused unless `--allow-broad-write`. `/` and the home directory (and its
+/// ancestors) are refused exactly; system trees also below them.
+const SYSTEM_TREES: &[&str] = &[
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin",
+    "/sys", "/usr",
+];
+const SYSTEM_ROOTS: &[&str] = &[
+    "/", "/home", "/opt", "/root", "/run", "/srv", "/tmp", "/var",
+];
+
+/// Why a write root at `path` (canonical) is too broad without
+/// `--allow-broad-write`, if it is.
+pub fn broad_write_reason(path: &Path) -> Option<&'static str> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .and_then(|h| scope::canonicalize(Path::new(&h)).ok())
+        .map(|c| c.as_path().to_path_buf());
+    // `/bin` may be a symlink to `/usr/bin`: compare with both spellings.
+    let in_tree = |r: &&str| {
+        path.starts_with(r)
+            || scope::canonicalize(Path::new(r)).is_ok_and(|c| path.starts_with(c.as_path()))
+    };
+    if SYSTEM_ROOTS.iter().any(|r| path == Path::new(r)) || SYSTEM_TREES.iter().any(in_tree) {
+        Some("a system directory")
+    } else if home.as_deref() == Some(path) {
+        Some("your home directory")
+    } else if home.as_deref().is_some_and(|h| h.starts_with(path)) {
+        Some("a directory above your home")
+    } else {
+        None
+    }
+}
