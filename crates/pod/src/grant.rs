@@ -82,8 +82,8 @@ pub enum GrantError {
     },
     /// The record asks for more than (or other than) what was granted.
     #[error(
-        "pod record {record} differs from what {granted_by} granted ({grant}):\n{}\nrefusing to restore {name}; if you changed it yourself, start a new Pod from its history with `pod fork {name} --as NEW --write DIR`",
-        .differences.join("\n")
+        "pod record {record} differs from what {granted_by} granted ({grant}): {}; refusing to restore {name} (if you changed it yourself, start a new Pod from its history with `pod fork {name} --as NEW --write DIR`)",
+        .differences.join("; ")
     )]
     Differs {
         /// The Pod.
@@ -94,7 +94,8 @@ pub enum GrantError {
         grant: PathBuf,
         /// Who granted.
         granted_by: String,
-        /// One line per difference.
+        /// One entry per difference (joined with `; `: the message crosses the
+    /// process boundary on the one readiness line).
         differences: Vec<String>,
     },
 }
@@ -169,7 +170,7 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
     scope_differences("manifest.scope", &m.scope, &grant.scope, &mut differences);
     let mut field = |key: &str, ours: String, granted: String| {
         if ours != granted {
-            differences.push(format!("  manifest.{key} is {ours}, granted {granted}"));
+            differences.push(format!("manifest.{key} is {ours}, granted {granted}"));
         }
     };
     field(
@@ -208,7 +209,7 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
                     &mut differences,
                 ),
                 None => differences.push(format!(
-                    "  {} lists no child {}",
+                    "{} lists no child {}",
                     parent_file.display(),
                     record.name
                 )),
@@ -221,7 +222,7 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
             for r in grant.scope.allow.iter().filter(|r| r.access == Access::Write) {
                 if let Some(what) = broad_write_reason(r.path.as_path()) {
                     differences.push(format!(
-                        "  {} grants write on {} ({what}) but --allow-broad-write was not given",
+                        "{} grants write on {} ({what}) but --allow-broad-write was not given",
                         grant_path.display(),
                         r.path.as_path().display()
                     ));
@@ -249,10 +250,10 @@ fn scope_differences(what: &str, ours: &Scope, granted: &Scope, out: &mut Vec<St
         ("deny", &ours.deny, &granted.deny),
     ] {
         for r in a.iter().filter(|r| !b.contains(r)) {
-            out.push(format!("  {what}: + {kind} {r} (not granted)"));
+            out.push(format!("{what}: + {kind} {r} (not granted)"));
         }
         for r in b.iter().filter(|r| !a.contains(r)) {
-            out.push(format!("  {what}: - {kind} {r} (granted, missing)"));
+            out.push(format!("{what}: - {kind} {r} (granted, missing)"));
         }
     }
 }
