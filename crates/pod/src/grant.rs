@@ -95,7 +95,7 @@ pub enum GrantError {
         /// Who granted.
         granted_by: String,
         /// One entry per difference (joined with `; `: the message crosses the
-    /// process boundary on the one readiness line).
+        /// process boundary on the one readiness line).
         differences: Vec<String>,
     },
 }
@@ -150,7 +150,10 @@ impl Grant {
         };
         let g: Grant = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if g.version != VERSION {
-            return Err(bad(format!("version {} (this pod reads {VERSION})", g.version)));
+            return Err(bad(format!(
+                "version {} (this pod reads {VERSION})",
+                g.version
+            )));
         }
         Ok(Some(g))
     }
@@ -173,11 +176,7 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
             differences.push(format!("manifest.{key} is {ours}, granted {granted}"));
         }
     };
-    field(
-        "cwd",
-        format!("{:?}", m.cwd),
-        format!("{:?}", grant.cwd),
-    );
+    field("cwd", format!("{:?}", m.cwd), format!("{:?}", grant.cwd));
     field(
         "allow_unconfined_shell",
         m.allow_unconfined_shell.to_string(),
@@ -219,7 +218,12 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
         Some(_) => {}
         // A root Pod: the rule `pod run` applied when it was granted.
         None if !grant.allow_broad_write => {
-            for r in grant.scope.allow.iter().filter(|r| r.access == Access::Write) {
+            for r in grant
+                .scope
+                .allow
+                .iter()
+                .filter(|r| r.access == Access::Write)
+            {
                 if let Some(what) = broad_write_reason(r.path.as_path()) {
                     differences.push(format!(
                         "{} grants write on {} ({what}) but --allow-broad-write was not given",

@@ -292,7 +292,12 @@ mod tests {
         let name = PodName::new("a").unwrap();
         let session = SessionId::new();
         let r = store
-            .create_pending(&name, session, &m, &crate::grant::Grant::of(&m, "test", false))
+            .create_pending(
+                &name,
+                session,
+                &m,
+                &crate::grant::Grant::of(&m, "test", false),
+            )
             .unwrap();
         assert_eq!(r.manifest, m);
         assert_eq!(r.state, RecordState::Pending { session });

@@ -140,7 +140,9 @@ pub enum TrustError {
         source: std::io::Error,
     },
     /// The record is not valid.
-    #[error("trust record {path} is invalid: {message} (fix or delete it; deleting untrusts every project)")]
+    #[error(
+        "trust record {path} is invalid: {message} (fix or delete it; deleting untrusts every project)"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -327,10 +329,16 @@ mod tests {
         let mode = fs::metadata(store.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         fs::write(project_config_path(&p), "[defaults]\nmodel = \"b\"\n").unwrap();
-        assert!(matches!(store.check(&p).unwrap(), ProjectTrust::Changed { .. }));
+        assert!(matches!(
+            store.check(&p).unwrap(),
+            ProjectTrust::Changed { .. }
+        ));
         assert!(store.revoke(&p).unwrap());
         assert!(!store.revoke(&p).unwrap());
-        assert!(matches!(store.check(&p).unwrap(), ProjectTrust::Untrusted(_)));
+        assert!(matches!(
+            store.check(&p).unwrap(),
+            ProjectTrust::Untrusted(_)
+        ));
         assert!(store.list().unwrap().is_empty());
     }
 
@@ -338,7 +346,10 @@ mod tests {
     fn no_config_needs_no_trust_and_a_corrupt_record_names_its_file() {
         let d = tempfile::tempdir().unwrap();
         let store = TrustStore::new(d.path());
-        assert!(matches!(store.check(d.path()).unwrap(), ProjectTrust::NoConfig));
+        assert!(matches!(
+            store.check(d.path()).unwrap(),
+            ProjectTrust::NoConfig
+        ));
         let p = project(d.path(), "");
         fs::write(store.path(), "{not json").unwrap();
         let e = store.check(&p).unwrap_err().to_string();

@@ -64,7 +64,14 @@ fn a_poisoned_project_config_is_ignored_until_trusted_and_never_widens_scope_or_
         );
     }
     // The user may run without it, explicitly.
-    let out = env.ok(&["run", "hi", "--name", "plain", "--print", "--no-project-config"]);
+    let out = env.ok(&[
+        "run",
+        "hi",
+        "--name",
+        "plain",
+        "--print",
+        "--no-project-config",
+    ]);
     assert_eq!(out.trim(), "ok");
 
     // Trusted, it still may not set what only the user may: refused, naming each key.
@@ -95,7 +102,10 @@ fn a_poisoned_project_config_is_ignored_until_trusted_and_never_widens_scope_or_
     let err = env.fails_with(3, &["run", "hi", "--print"]);
     assert!(err.contains("changed since you trusted it"), "{err}");
     let list = env.ok(&["trust", "--list"]);
-    assert!(list.contains(&project) && list.contains("changed"), "{list}");
+    assert!(
+        list.contains(&project) && list.contains("changed"),
+        "{list}"
+    );
 
     // Trusted as it is now, its allowed settings apply: scope inside the project,
     // instructions in the prompt, requests to the user's provider.
@@ -110,7 +120,10 @@ fn a_poisoned_project_config_is_ignored_until_trusted_and_never_widens_scope_or_
         "project write scope applied: {scope}"
     );
     let last = user.requests().last().unwrap().body.to_string();
-    assert!(last.contains("PROJECT-RULES"), "instructions applied: {last}");
+    assert!(
+        last.contains("PROJECT-RULES"),
+        "instructions applied: {last}"
+    );
     assert!(attacker.requests().is_empty());
 
     // Revoked: refused again.

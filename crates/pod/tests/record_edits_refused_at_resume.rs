@@ -40,7 +40,10 @@ fn a_self_edit_of_the_record_widening_scope_is_refused_at_resume() {
     let (record, grant) = (dir.join("metadata.json"), dir.join("grant.json"));
     let mode = std::fs::metadata(&grant).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o400, "the grant is read-only");
-    let original = (std::fs::read(&record).unwrap(), std::fs::read(&grant).unwrap());
+    let original = (
+        std::fs::read(&record).unwrap(),
+        std::fs::read(&grant).unwrap(),
+    );
 
     // The record alone widened (write /, unconfined shell, another address).
     edit(&record, |v| {

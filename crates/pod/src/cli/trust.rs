@@ -21,7 +21,7 @@ const SHOWN_LINES: usize = 60;
 
 fn canonical_dir(p: &Path) -> anyhow::Result<PathBuf> {
     let here = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(scope::canonicalize(&here.join(p))?.as_path().to_path_buf())
+    Ok(scope::canonicalize(here.join(p))?.as_path().to_path_buf())
 }
 
 /// `pod trust [PATH]`: trust PATH's `.pods/config.toml` as it is now.

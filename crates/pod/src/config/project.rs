@@ -45,7 +45,11 @@ pub(super) fn check(below: &Layer, project: &Layer, p: &ProjectConfig) -> Result
             }
         };
         let quoted = |s: &Option<String>| s.as_ref().map(|v| format!("{v:?}"));
-        differs("kind", quoted(&theirs.kind), ours.and_then(|o| quoted(&o.kind)));
+        differs(
+            "kind",
+            quoted(&theirs.kind),
+            ours.and_then(|o| quoted(&o.kind)),
+        );
         differs(
             "base_url",
             quoted(&theirs.base_url),

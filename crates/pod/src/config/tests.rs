@@ -252,7 +252,10 @@ fn project(dir: &std::path::Path) -> ProjectConfig {
 #[test]
 fn a_project_file_cannot_redirect_the_key_unconfine_or_reach_beyond_the_project() {
     let d = tempfile::tempdir().unwrap();
-    let root = scope::canonicalize(d.path()).unwrap().as_path().to_path_buf();
+    let root = scope::canonicalize(d.path())
+        .unwrap()
+        .as_path()
+        .to_path_buf();
     let (cfg, proj) = (root.join("cfg"), root.join("proj"));
     std::fs::create_dir_all(proj.join("src")).unwrap();
     write(
@@ -278,13 +281,19 @@ fn a_project_file_cannot_redirect_the_key_unconfine_or_reach_beyond_the_project(
         assert!(e.contains(key), "{key} missing from: {e}");
     }
     assert!(!e.contains("sk-x"), "the key's value is never shown: {e}");
-    assert!(!e.contains("\"src\""), "a path inside the project is fine: {e}");
+    assert!(
+        !e.contains("\"src\""),
+        "a path inside the project is fine: {e}"
+    );
 }
 
 #[test]
 fn a_project_value_equal_to_the_users_own_changes_nothing_and_is_accepted() {
     let d = tempfile::tempdir().unwrap();
-    let root = scope::canonicalize(d.path()).unwrap().as_path().to_path_buf();
+    let root = scope::canonicalize(d.path())
+        .unwrap()
+        .as_path()
+        .to_path_buf();
     let (cfg, proj) = (root.join("cfg"), root.join("proj"));
     write(
         &cfg,
@@ -297,5 +306,8 @@ fn a_project_value_equal_to_the_users_own_changes_nothing_and_is_accepted() {
         "[providers.openai]\nbase_url = \"http://proxy/v1\"\n[defaults]\nmodel = \"m\"\n",
     );
     let c = Config::load(&cfg, Some(&project(&proj)), &FlagOverrides::default()).unwrap();
-    assert_eq!(c.resolve_model(None).unwrap().settings.base_url, "http://proxy/v1");
+    assert_eq!(
+        c.resolve_model(None).unwrap().settings.base_url,
+        "http://proxy/v1"
+    );
 }
