@@ -295,3 +295,93 @@ pub fn broad_write_reason(path: &Path) -> Option<&'static str> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RecordStore;
+    use scope::ScopeRule;
+
+    fn manifest(cwd: &Path, scope: Scope) -> Manifest {
+        Manifest {
+            provider: "openai".into(),
+            dialect: None,
+            reasoning_echo: Default::default(),
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key_env: None,
+            model: "m".into(),
+            max_output_tokens: None,
+            headers: Default::default(),
+            idle_timeout_secs: None,
+            call_limits: Default::default(),
+            max_attempts: None,
+            system_prompt_source: "default".into(),
+            allow_unconfined_shell: false,
+            tools: vec![],
+            scope,
+            cwd: cwd.to_path_buf(),
+            agent: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_child_is_held_to_what_its_parents_record_delegated() {
+        let d = tempfile::tempdir().unwrap();
+        let base = scope::canonicalize(d.path())
+            .unwrap()
+            .as_path()
+            .to_path_buf();
+        std::fs::create_dir_all(base.join("w/sub")).unwrap();
+        let roots = Roots::under(&base.join("home"));
+        let records = RecordStore::new(roots.pods.clone());
+        let store = pod_store::PodStore::new(roots.pods.clone());
+        let rule = |p: &str| ScopeRule::new(base.join(p), Access::Write, true).unwrap();
+        let (lead, kid) = (PodName::new("lead").unwrap(), PodName::new("kid").unwrap());
+        let lm = manifest(&base, Scope::allowing(vec![rule("w")]));
+        records
+            .create_pending(
+                &lead,
+                pod_ids::SessionId::new(),
+                &lm,
+                &Grant::of(&lm, "pod run", false),
+            )
+            .unwrap();
+        store
+            .add_pending_child(
+                &lead,
+                pod_store::ChildSpec {
+                    name: kid.clone(),
+                    write: vec![rule("w/sub")],
+                    read: vec![],
+                },
+            )
+            .unwrap();
+        // Child and grant widened together, consistently: the parent's record says otherwise.
+        let km = manifest(&base, Scope::allowing(vec![rule("w")]));
+        records
+            .create_pending(
+                &kid,
+                pod_ids::SessionId::new(),
+                &km,
+                &Grant::of(&km, "parent lead", false),
+            )
+            .unwrap();
+        store
+            .set_parent(
+                &kid,
+                Some(pod_store::ParentLink {
+                    name: lead.clone(),
+                    socket: None,
+                    pid: None,
+                }),
+            )
+            .unwrap();
+        let e = verify(&roots, &records.load(&kid).unwrap().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lead/metadata.json"), "{e}");
+        assert!(e.contains("w/**") && e.contains("not granted"), "{e}");
+        // The parent's own record, as granted, verifies.
+        verify(&roots, &records.load(&lead).unwrap().unwrap()).unwrap();
+    }
+}

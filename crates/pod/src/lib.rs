@@ -7,7 +7,9 @@
 //! ([`client`]), restore by construction ([`restore`]), launching Pod processes
 //! ([`launcher`]), child Pods — spawn with delegated scope, supervision, authenticated
 //! reports, stop, reconciliation on restore ([`children`]) — permission rules, hooks
-//! and approvals around every tool call ([`policy`]), and the CLI commands ([`cli`]).
+//! and approvals around every tool call ([`policy`]), which project configs the user
+//! trusts ([`trust`]), what each Pod was granted and the check of it at every restore
+//! ([`grant`]), and the CLI commands ([`cli`]).
 //!
 //! Must never own: storage formats (session-store, the record store), provider wire
 //! formats (llm), the protocol's message types (protocol), or scope arithmetic (scope).
@@ -20,6 +22,9 @@
 //! - One live process per Pod name (the liveness lock); the socket lives only while
 //!   that process does and is only served to the same uid.
 //! - Configuration reaches a Pod process through a 0600 file, never argv.
+//! - A project's `.pods/config.toml` applies only as the content the user trusted,
+//!   and never sets where the API key goes, confinement, or paths outside the project.
+//! - A restore runs only from a record that matches its grant (`grant.json`).
 //! - A child's scope returns to its parent only once the child's process is gone; a
 //!   pending child record is durable before the child process starts.
 //! - A restored Pod has reconciled its children (relinked or reclaimed, one notice

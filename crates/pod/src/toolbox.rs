@@ -213,12 +213,11 @@ impl ToolRunner for ScopedTools {
         let set = self.set.clone();
         let mut ctx = self.ctx.clone();
         let hub = self.mcp.clone();
-        if call.name == "bash" {
-            // Looked up per call: a `.pods` the user created since is covered too.
-            let mut hidden = self.private_roots.to_vec();
-            hidden.extend(project_config_dirs(&self.scope(), &ctx.cwd));
-            ctx.shell.hidden_paths = hidden;
-        }
+        // Looked up per call (a few stats): a `.pods` the user created since is
+        // covered too, for every tool that starts processes (bash, background).
+        let mut hidden = self.private_roots.to_vec();
+        hidden.extend(project_config_dirs(&self.scope(), &ctx.cwd));
+        ctx.shell.hidden_paths = hidden;
         Box::pin(async move {
             // ARCHITECTURE §5 "Leases": no tool runs on an unrenewed registry lease.
             if let Err(why) = crate::allocation::await_write_permission().await {

@@ -551,6 +551,16 @@ fn show_config_rm_and_completions() {
         "[defaults]\nmodel = \"from-project\"\n",
     )
     .unwrap();
+    // Not applied until trusted, and `pod config` says so.
+    let text = env.ok(&["config"]);
+    assert!(
+        text.contains("# not applied: project config") && text.contains("`pod trust "),
+        "{text}"
+    );
+    assert!(!text.contains("from-project"), "{text}");
+    let json: Value = serde_json::from_str(&env.ok(&["config", "--json"])).unwrap();
+    assert_eq!(json["project_config"]["status"], "untrusted");
+    env.ok(&["trust"]);
     let text = env.ok(&["config"]);
     assert!(
         text.lines().any(|l| l.starts_with("defaults.model")
@@ -560,6 +570,7 @@ fn show_config_rm_and_completions() {
     );
     let json: Value = serde_json::from_str(&env.ok(&["config", "--json"])).unwrap();
     assert_eq!(json["values"]["defaults.model"]["value"], "from-project");
+    assert_eq!(json["project_config"]["applied"], true);
     assert_eq!(
         json["values"]["providers.deepseek.base_url"]["source"],
         "<preset>"

@@ -164,6 +164,8 @@ fn a_project_config_cannot_choose_the_registry() {
         "[registry]\nbackend = \"postgres\"\nurl = \"postgres://evil/db\"\n",
     )
     .unwrap();
+    // Refused even once trusted (untrusted, it is refused before it is read).
+    env.ok(&["trust"]);
     let err = env.fails_with(3, &["run", "hi", "--model", "m", "--detach"]);
     assert!(
         err.contains("[registry] is read only from the user's config.toml"),

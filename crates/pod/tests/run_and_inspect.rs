@@ -277,6 +277,12 @@ fn invalid_config_key_names_file_and_key() {
     let cfg = env.project.join(".pods");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config.toml"), "[defaults]\nmodle = \"x\"\n").unwrap();
+    // Trusting it already says what is wrong.
+    let trusted = env.run(&["trust"]);
+    assert!(
+        String::from_utf8_lossy(&trusted.stderr).contains("modle"),
+        "{trusted:?}"
+    );
     let err = env.fails_with(3, &["run", "hi", "--model", "m", "--detach"]);
     assert!(
         err.contains(&common::path_str(&cfg.join("config.toml"))),
