@@ -5,9 +5,10 @@
 //! manifest is what a restore runs from. A hand edit, or a tool that reached the
 //! data directory, could widen the stored scope there and the next `pod resume`
 //! would run with it. So the security-relevant part of the manifest (scope,
-//! working directory, shell confinement, where the API key goes) is also written
-//! by the grantor, once, to `grant.json` (0400, never rewritten), and a restore
-//! refuses a record that differs from it, naming both files and every difference.
+//! working directory, shell confinement, where the API key goes, the work-item
+//! grant, the write roots' pinned identities) is also written by the grantor,
+//! once, to `grant.json` (0400, never rewritten), and a restore refuses a record
+//! that differs from it, naming both files and every difference.
 //! On top of that comparison the grantor's own rules are checked again: a root Pod
 //! holds no broad write root unless `--allow-broad-write` was recorded; a child's
 //! scope is exactly what its parent's record delegated to it.
@@ -57,6 +58,12 @@ pub struct Grant {
     pub base_url: String,
     /// The variable the key is read from.
     pub api_key_env: Option<String>,
+    /// Identities of the write roots, recorded at delegation (children).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pins: std::collections::BTreeMap<PathBuf, tools::sandbox::FileId>,
+    /// The grant on a work item, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<crate::work::WorkGrant>,
 }
 
 /// A record that does not match its grant, or a grant that cannot be read.
@@ -113,6 +120,8 @@ impl Grant {
             allow_unconfined_shell: m.allow_unconfined_shell,
             base_url: m.base_url.clone(),
             api_key_env: m.api_key_env.clone(),
+            pins: m.pins.clone(),
+            work: m.work.clone(),
         }
     }
 
@@ -192,6 +201,8 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
         format!("{:?}", m.api_key_env),
         format!("{:?}", grant.api_key_env),
     );
+    field("pins", format!("{:?}", m.pins), format!("{:?}", grant.pins));
+    field("work", format!("{:?}", m.work), format!("{:?}", grant.work));
     match &record.parent {
         // A child: exactly what the parent's record delegated to it.
         Some(parent) if store.exists(parent).unwrap_or(false) => {
@@ -321,6 +332,8 @@ mod tests {
             scope,
             cwd: cwd.to_path_buf(),
             agent: Default::default(),
+            pins: Default::default(),
+            work: None,
         }
     }
 

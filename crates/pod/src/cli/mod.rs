@@ -504,7 +504,11 @@ async fn dashboard(roots: Roots, focus: Option<PodName>) -> anyhow::Result<ExitC
     let project = std::env::current_dir()
         .ok()
         .and_then(|h| scope::canonicalize(h).ok())
-        .and_then(|h| crate::trust::TrustStore::new(&roots.config).check(h.as_path()).ok());
+        .and_then(|h| {
+            crate::trust::TrustStore::new(&roots.config)
+                .check(h.as_path())
+                .ok()
+        });
     if let Some(n) = project.as_ref().and_then(|t| t.notice()) {
         eprintln!("pod: {n}");
     }
