@@ -334,6 +334,7 @@ mod tests {
             agent: Default::default(),
             pins: Default::default(),
             work: None,
+            mcp_servers: Default::default(),
         }
     }
 

@@ -72,8 +72,11 @@ impl ScopedTools {
         ctx.shell.allow_unconfined = allow_unconfined_shell;
         // The shell sees an empty read-only filesystem there (a mount namespace),
         // which also keeps it off other Pods' sockets: Landlock on this kernel does
-        // not mediate connecting to a socket file.
-        ctx.shell.hidden_paths = private_roots.to_vec();
+        // not mediate connecting to a socket file. Project `.pods` directories too, for processes started with this context
+        // (MCP servers); each tool call looks them up again (`run`).
+        let mut hidden = private_roots.to_vec();
+        hidden.extend(project_config_dirs(&tx.borrow(), &ctx.cwd));
+        ctx.shell.hidden_paths = hidden;
         ctx.scrub_env = key_env.map(str::to_owned).into_iter().collect();
         ScopedTools {
             set: Arc::new(set),
