@@ -335,6 +335,8 @@ mod tests {
             pins: Default::default(),
             work: None,
             mcp_servers: Default::default(),
+            permissions: Default::default(),
+            hooks: Default::default(),
         }
     }
 
