@@ -1,5 +1,7 @@
 //! The provider-neutral request and the one event stream every dialect produces.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use transcript::{Item, RequestConfig, StopReason, ToolCall, ToolSpec, Usage};
@@ -15,6 +17,10 @@ pub struct Request {
     pub tools: Vec<ToolSpec>,
     /// Model and sampling settings.
     pub config: RequestConfig,
+    /// Base64 bytes of the images [`Item::Image`]s in `history` refer to, by
+    /// SHA-256. An image missing here is sent as a short text saying so, never
+    /// dropped silently.
+    pub images: HashMap<String, Arc<str>>,
 }
 
 /// One event of a streamed model call.

@@ -54,6 +54,7 @@ async fn turn(c: &mut PodClient, text: &str) -> Result<(), String> {
     c.request(Request::SendInput {
         text: text.into(),
         mode: InputMode::Queue,
+        attachments: Vec::new(),
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -147,6 +148,7 @@ async fn run() {
     c.request(Request::SendInput {
         text: "go".into(),
         mode: InputMode::Queue,
+        attachments: Vec::new(),
     })
     .await
     .unwrap();

@@ -80,6 +80,7 @@ async fn turn(c: &mut PodClient, text: &str) -> Result<(), String> {
     c.request(Request::SendInput {
         text: text.into(),
         mode: InputMode::Queue,
+        attachments: Vec::new(),
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -190,6 +191,7 @@ async fn run() {
                 model: "m".into(),
                 ..Default::default()
             },
+            images: Default::default(),
         };
         let t = Instant::now();
         let mut s = llm::Provider::stream(&client, &req, Default::default()).unwrap();

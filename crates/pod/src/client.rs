@@ -47,6 +47,8 @@ pub struct PodClient {
     pub status: PodStatus,
     /// The last seq at `hello`.
     pub last_seq: u64,
+    /// Assistant text being streamed at `hello` (see [`ServerMessage::Hello`]).
+    pub in_progress_text: String,
 }
 
 impl PodClient {
@@ -72,7 +74,10 @@ impl PodClient {
         loop {
             match read(&mut reader).await? {
                 ServerMessage::Hello {
-                    status, last_seq, ..
+                    status,
+                    last_seq,
+                    in_progress_text,
+                    ..
                 } => {
                     return Ok(PodClient {
                         reader,
@@ -81,6 +86,7 @@ impl PodClient {
                         buffered: VecDeque::new(),
                         status,
                         last_seq,
+                        in_progress_text,
                     });
                 }
                 ServerMessage::Error { message, .. } => return Err(ClientError::Refused(message)),

@@ -128,6 +128,9 @@ pub struct Compacted {
     pub local_ms: u64,
 }
 
+/// Tokens counted for one image (see `item_bytes`).
+const IMAGE_TOKENS: u64 = 1600;
+
 fn item_bytes(item: &Item) -> u64 {
     let n = match item {
         Item::UserMessage { text }
@@ -136,6 +139,9 @@ fn item_bytes(item: &Item) -> u64 {
         | Item::Notice { text } => text.len(),
         Item::ToolCall(c) => c.name.len() + c.arguments.len() + c.call_id.len(),
         Item::ToolResult(r) => r.output.len() + r.call_id.len(),
+        // Providers bill an image by its pixels, about 1,600 tokens for a large one;
+        // the byte size says nothing about that.
+        Item::Image { .. } => IMAGE_TOKENS as usize * BYTES_PER_TOKEN as usize,
         Item::Reasoning(r) => {
             r.text.len()
                 + r.signature.as_ref().map_or(0, String::len)
@@ -307,6 +313,9 @@ fn transcript(history: &[Item], max_bytes: usize) -> String {
             Item::AssistantMessage { text } => writeln!(s, "ASSISTANT: {text}\n"),
             Item::Refusal { text } => writeln!(s, "ASSISTANT (refused): {text}\n"),
             Item::Notice { text } => writeln!(s, "NOTICE (from the runtime): {text}\n"),
+            Item::Image { image } => {
+                writeln!(s, "IMAGE: {} ({})\n", image.source, image.media_type)
+            }
             Item::ToolCall(c) => {
                 writeln!(s, "TOOL CALL {} {}: {}\n", c.name, c.call_id, c.arguments)
             }
@@ -390,6 +399,7 @@ pub async fn compact(
         }],
         tools: Vec::new(),
         config: conv.config.clone(),
+        images: Default::default(),
     };
     let req = request(budget);
     let prepared = started.elapsed();

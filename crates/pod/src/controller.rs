@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use pod_ids::PodName;
-use protocol::{ErrorCode, Event, InputMode, PodState, PodStatus};
+use protocol::{Attachment, ErrorCode, Event, InputMode, PodState, PodStatus};
 use serde_json::{Value, json};
 use session_store::EntryKind;
 use tokio::sync::{mpsc, oneshot};
@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::Journal;
-use crate::turn::{self, Conversation, Input, RunCtx};
+use crate::turn::{self, Conversation, Input, RunCtx, UserInput};
 
 /// A reply to a request: the ack's result or an error.
 pub type Reply = Result<Value, (ErrorCode, String)>;
@@ -35,6 +35,8 @@ pub enum Command {
         text: String,
         /// Queue behind or interrupt the current run.
         mode: InputMode,
+        /// Files and images to attach (read by the Pod, inside its scope).
+        attachments: Vec<Attachment>,
         /// Answer.
         reply: oneshot::Sender<Reply>,
     },
@@ -168,12 +170,51 @@ impl Controller {
 
     /// Input that was accepted before a crash and never run (restore): queued first,
     /// and it takes a restored Pod out of `paused` (the user asked for work).
-    pub(crate) fn with_pending(mut self, inputs: Vec<String>) -> Self {
+    pub(crate) fn with_pending(mut self, inputs: Vec<UserInput>) -> Self {
         if !inputs.is_empty() && self.state == PodState::Paused {
             self.state = PodState::Idle;
         }
         self.inbox.extend(inputs.into_iter().map(Input::User));
         self
+    }
+
+    /// Reads what the user attached, inside the Pod's scope: files are folded into
+    /// the text (path and numbered lines), images stored as blobs. Any attachment
+    /// that cannot be read refuses the whole input, naming it.
+    async fn attach(
+        &self,
+        mut text: String,
+        attachments: &[Attachment],
+    ) -> Result<UserInput, String> {
+        let mut images = Vec::new();
+        for a in attachments {
+            let (Attachment::File { path } | Attachment::Image { path }) = a;
+            let out = self
+                .ctx
+                .tools
+                .attach(a)
+                .await
+                .map_err(|e| format!("cannot attach {path}: {e}"))?;
+            match a {
+                Attachment::File { .. } => {
+                    text.push_str(&format!(
+                        "\n\n<attached_file path=\"{path}\">\n{}\n</attached_file>",
+                        out.text.trim_end()
+                    ));
+                }
+                Attachment::Image { .. } => {
+                    for image in &out.images {
+                        images.push(
+                            self.ctx
+                                .images
+                                .store(image)
+                                .map_err(|e| format!("cannot attach {path}: {e}"))?,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(UserInput { text, images })
     }
 
     /// Starts the actor task.
@@ -268,12 +309,24 @@ impl Controller {
 
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Input { text, mode, reply } => {
+            Command::Input {
+                text,
+                mode,
+                attachments,
+                reply,
+            } => {
+                let input = match self.attach(text, &attachments).await {
+                    Ok(input) => input,
+                    Err(e) => {
+                        let _ = reply.send(Err((ErrorCode::InvalidState, e)));
+                        return;
+                    }
+                };
                 // Durable before acknowledged: a SIGKILL after `pod send` returned
                 // must not lose the message (restore re-queues it).
                 if let Err(e) = self
                     .journal()
-                    .record(&crate::input_log::queued(&text), None)
+                    .record(&crate::input_log::queued(&input), None)
                 {
                     let _ = reply.send(Err((
                         ErrorCode::Internal,
@@ -282,7 +335,7 @@ impl Controller {
                     return;
                 }
                 let queued = self.running.is_some();
-                self.inbox.push_back(Input::User(text));
+                self.inbox.push_back(Input::User(input));
                 if mode == InputMode::Interrupt {
                     self.stop_run(PodState::Idle).await;
                 }

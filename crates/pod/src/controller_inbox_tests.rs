@@ -82,6 +82,7 @@ async fn rig_with(script: &str, kind: llm::ProviderKind) -> Rig {
         journal,
         compactor: None,
         hooks: None,
+        images: crate::images::Images::new(None),
     });
     let id = Identity {
         name: PodName::new("t").unwrap(),
@@ -106,6 +107,7 @@ async fn input(ctl: &ControllerHandle, text: &str) {
         ctl.send(Command::Input {
             text: text.into(),
             mode: InputMode::Queue,
+            attachments: Vec::new(),
             reply
         })
         .await
@@ -269,6 +271,7 @@ responses:
         .send(Command::Input {
             text: "stop, do this".into(),
             mode: InputMode::Interrupt,
+            attachments: Vec::new(),
             reply,
         })
         .await;

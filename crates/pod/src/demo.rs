@@ -76,6 +76,7 @@ pub(crate) async fn ask(c: &mut PodClient, text: &str) -> anyhow::Result<String>
     c.request(Request::SendInput {
         text: text.into(),
         mode: InputMode::Queue,
+        attachments: Vec::new(),
     })
     .await?;
     let mut started = false;
@@ -182,6 +183,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
     c.request(Request::SendInput {
         text: "Run the tests.".into(),
         mode: InputMode::Queue,
+        attachments: Vec::new(),
     })
     .await?;
     let marker = project.join("test-runs.log");

@@ -10,15 +10,23 @@
 
 use serde_json::{Value, json};
 use session_store::EntryKind;
+use transcript::ImageRef;
+
+use crate::turn::UserInput;
 
 /// The `extension` domain of these entries.
 pub const DOMAIN: &str = "pod.input";
 
-/// The entry recording an input the controller accepted.
-pub fn queued(text: &str) -> EntryKind {
+/// The entry recording an input the controller accepted (its images are blobs
+/// already, so the reference is enough).
+pub fn queued(input: &UserInput) -> EntryKind {
+    let mut payload = json!({"event": "queued", "text": input.text});
+    if !input.images.is_empty() {
+        payload["images"] = json!(input.images);
+    }
     EntryKind::Extension {
         domain: DOMAIN.into(),
-        payload: json!({"event": "queued", "text": text}),
+        payload,
     }
 }
 
@@ -31,14 +39,21 @@ pub fn consumed(count: usize) -> EntryKind {
 }
 
 /// The inputs a segment's extensions say were accepted but never run, in order.
-pub fn pending(extensions: &[(String, Value)]) -> Vec<String> {
+pub fn pending(extensions: &[(String, Value)]) -> Vec<UserInput> {
     let mut queued = Vec::new();
     let mut taken = 0usize;
     for (_, p) in extensions.iter().filter(|(d, _)| d == DOMAIN) {
         match p.get("event").and_then(Value::as_str) {
             Some("queued") => {
                 if let Some(t) = p.get("text").and_then(Value::as_str) {
-                    queued.push(t.to_owned());
+                    let images: Vec<ImageRef> = p
+                        .get("images")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or_default();
+                    queued.push(UserInput {
+                        text: t.to_owned(),
+                        images,
+                    });
                 }
             }
             Some("consumed") => {
@@ -63,15 +78,17 @@ mod tests {
 
     #[test]
     fn what_was_queued_past_the_consumed_count_is_pending_in_order() {
+        let q = |t: &str| ext(&queued(&UserInput::from(t.to_string())));
         let log = [
-            ext(&queued("a")),
+            q("a"),
             ext(&consumed(1)),
-            ext(&queued("b")),
-            ext(&queued("c")),
-            ext(&queued("d")),
+            q("b"),
+            q("c"),
+            q("d"),
             ext(&consumed(1)),
         ];
-        assert_eq!(pending(&log), ["c", "d"]);
+        let texts: Vec<String> = pending(&log).into_iter().map(|i| i.text).collect();
+        assert_eq!(texts, ["c", "d"]);
         assert!(pending(&log[..2]).is_empty());
     }
 }

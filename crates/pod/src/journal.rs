@@ -25,6 +25,10 @@ struct Inner {
     writer: SegmentWriter,
     ring: VecDeque<Sequenced>,
     last_seq: u64,
+    // Assistant text streamed since the last completed item: what a client that
+    // joins now has missed of the answer being written (the ring may have dropped
+    // its first deltas long ago).
+    in_progress_text: String,
 }
 
 /// Shared handle; cheap to clone. Appends are short synchronous writes (one `write`
@@ -44,6 +48,8 @@ pub struct Snapshot {
     pub truncated: bool,
     /// The latest seq.
     pub last_seq: u64,
+    /// Assistant text streamed up to `last_seq` and not yet completed.
+    pub in_progress_text: String,
 }
 
 impl Journal {
@@ -55,6 +61,7 @@ impl Journal {
                 writer,
                 ring: VecDeque::new(),
                 last_seq: 0,
+                in_progress_text: String::new(),
             })),
             tx,
         }
@@ -83,6 +90,14 @@ impl Journal {
     }
 
     fn push(g: &mut Inner, tx: &broadcast::Sender<Sequenced>, event: Event) {
+        match &event {
+            Event::TextDelta { delta } => g.in_progress_text.push_str(delta),
+            Event::AssistantItem { .. }
+            | Event::ToolStarted { .. }
+            | Event::RunCompleted { .. }
+            | Event::RunErrored { .. } => g.in_progress_text.clear(),
+            _ => {}
+        }
         g.last_seq += 1;
         let item = (g.last_seq, event);
         if g.ring.len() == RING_CAPACITY {
@@ -117,6 +132,7 @@ impl Journal {
             events: g.ring.iter().filter(|e| e.0 > after).cloned().collect(),
             truncated: after + 1 < first_kept,
             last_seq: g.last_seq,
+            in_progress_text: g.in_progress_text.clone(),
         }
     }
 

@@ -39,7 +39,7 @@
 //! let name = pod_ids::PodName::new("lead")?;
 //! let sock = pod::layout::PodPaths::new(&roots, &name).socket();
 //! let mut c = PodClient::connect(&sock, None).await?;
-//! c.request(Request::SendInput { text: "run the tests".into(), mode: InputMode::Queue }).await?;
+//! c.request(Request::SendInput { text: "run the tests".into(), mode: InputMode::Queue, attachments: Vec::new() }).await?;
 //! while let Ok((_seq, event)) = c.next_event().await {
 //!     if let Event::RunCompleted { final_text } = event {
 //!         println!("{final_text}");
@@ -74,6 +74,7 @@ pub mod controller;
 pub mod demo;
 pub mod demo_team;
 pub mod grant;
+pub mod images;
 pub mod input_log;
 pub mod instructions;
 pub mod journal;

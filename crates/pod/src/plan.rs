@@ -21,7 +21,7 @@ use session_store::EntryKind;
 use transcript::{ToolCall, ToolResult, ToolSpec};
 
 use crate::journal::Journal;
-use crate::toolbox::ToolRunner;
+use crate::toolbox::{ToolRun, ToolRunner};
 
 /// `extension` domain of plan entries.
 pub const DOMAIN: &str = "pod.plan";
@@ -199,7 +199,7 @@ impl ToolRunner for PlanTools {
         s
     }
 
-    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
+    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolRun> {
         if call.name != TOOL {
             return self.inner.run(call);
         }
@@ -223,7 +223,14 @@ impl ToolRunner for PlanTools {
             output,
             is_error,
         };
-        Box::pin(async move { result })
+        Box::pin(async move { result.into() })
+    }
+
+    fn attach(
+        &self,
+        attachment: &protocol::Attachment,
+    ) -> BoxFuture<'static, Result<tools::ToolOutput, String>> {
+        self.inner.attach(attachment)
     }
 }
 

@@ -322,6 +322,7 @@ async fn run_inner(
         ))),
         hooks: Some(hooks),
         journal: journal.clone(),
+        images: crate::images::Images::new(Some(sessions.clone())),
         compactor: Some(Arc::new(crate::compaction::Compactor {
             sessions: sessions.clone(),
             records: records.clone(),

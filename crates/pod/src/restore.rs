@@ -52,7 +52,7 @@ pub struct Opened {
     /// What reconciliation did, for the log and the user.
     pub notes: Vec<String>,
     /// Input accepted before a crash that no run consumed (restore only).
-    pub pending_inputs: Vec<String>,
+    pub pending_inputs: Vec<crate::turn::UserInput>,
 }
 
 /// What a fresh segment starts with.

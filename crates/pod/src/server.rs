@@ -160,7 +160,7 @@ async fn connection(stream: UnixStream, ctx: ServerCtx) {
                         let Some(mut status) = ctx.controller.status().await else { return };
                         status.pending_approvals = ctx.approvals.pending();
                         let (rx, snap) = ctx.journal.subscribe_since(since_seq);
-                        let hello = ServerMessage::Hello { protocol_version: PROTOCOL_VERSION, status, last_seq: snap.last_seq };
+                        let hello = ServerMessage::Hello { protocol_version: PROTOCOL_VERSION, status, last_seq: snap.last_seq, in_progress_text: snap.in_progress_text.clone() };
                         if writer.send(line(&hello)).await.is_err() { return; }
                         last_sent = snap.last_seq;
                         if since_seq.is_some() {
@@ -242,8 +242,18 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
                 .map(|pid| json!({"pid": pid}))
                 .map_err(|e| (ErrorCode::InvalidState, e))
         }
-        Request::SendInput { text, mode } => {
-            ask(ctx, |reply| Command::Input { text, mode, reply }).await
+        Request::SendInput {
+            text,
+            mode,
+            attachments,
+        } => {
+            ask(ctx, |reply| Command::Input {
+                text,
+                mode,
+                attachments,
+                reply,
+            })
+            .await
         }
         Request::Interrupt => ask(ctx, |reply| Command::Interrupt { reply }).await,
         Request::Pause => ask(ctx, |reply| Command::Pause { reply }).await,
@@ -276,7 +286,10 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
                 .into_iter()
                 .map(|(seq, event)| json!({"seq": seq, "event": event}))
                 .collect();
-            Ok(json!({"events": events, "truncated": snap.truncated, "last_seq": snap.last_seq}))
+            Ok(
+                json!({"events": events, "truncated": snap.truncated, "last_seq": snap.last_seq,
+                "in_progress_text": snap.in_progress_text}),
+            )
         }
         Request::McpServers => Ok(json!({"servers": ctx.mcp.statuses()})),
         Request::Shutdown => {

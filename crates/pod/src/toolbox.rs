@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use protocol::Attachment;
 use scope::{Access, Scope, ScopeRule};
 use tokio::sync::watch;
-use tools::{ToolContext, ToolSet};
+use tools::{ToolContext, ToolImage, ToolOutput, ToolSet};
 use transcript::{ToolCall, ToolResult, ToolSpec};
 
 /// Runs tool calls. `run` never fails: errors become results with `is_error`.
@@ -22,7 +23,32 @@ pub trait ToolRunner: Send + Sync {
     /// The tools offered to the model.
     fn specs(&self) -> Vec<ToolSpec>;
     /// Executes one call. Dropping the future cancels it (and kills any process).
-    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult>;
+    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolRun>;
+    /// Reads a file the user attached to input, inside the same scope the tools
+    /// see (so an attachment can never reach what the Pod may not read).
+    fn attach(&self, attachment: &Attachment) -> BoxFuture<'static, Result<ToolOutput, String>> {
+        let _ = attachment;
+        Box::pin(async { Err("this Pod cannot take attachments".to_string()) })
+    }
+}
+
+/// What one call produced: the result the model reads, and images it should see
+/// after the results of its turn (`view_image`, MCP image content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRun {
+    /// The result.
+    pub result: ToolResult,
+    /// Images, in order.
+    pub images: Vec<ToolImage>,
+}
+
+impl From<ToolResult> for ToolRun {
+    fn from(result: ToolResult) -> ToolRun {
+        ToolRun {
+            result,
+            images: Vec::new(),
+        }
+    }
 }
 
 /// Names of the tools a Pod can be given (sorted).
@@ -212,7 +238,7 @@ impl ToolRunner for ScopedTools {
         specs
     }
 
-    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
+    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolRun> {
         let set = self.set.clone();
         let mut ctx = self.ctx.clone();
         let hub = self.mcp.clone();
@@ -234,23 +260,40 @@ impl ToolRunner for ScopedTools {
             let out = if mcp::Hub::owns(&call.name) {
                 hub.call(&call.name, &call.arguments)
                     .await
+                    .map(|(text, is_error)| (text, is_error, Vec::new()))
                     .map_err(|e| e.to_string())
             } else {
                 set.call(&ctx, &call.name, &call.arguments)
                     .await
-                    .map(|out| (out.text, false))
+                    .map(|out| (out.text, false, out.images))
                     .map_err(|e| e.to_string())
             };
-            let (output, is_error) = match out {
+            let (output, is_error, images) = match out {
                 Ok(r) => r,
-                Err(e) => (format!("error: {e}"), true),
+                Err(e) => (format!("error: {e}"), true, Vec::new()),
             };
-            ToolResult {
-                call_id: call.call_id,
-                name: call.name,
-                output,
-                is_error,
+            ToolRun {
+                result: ToolResult {
+                    call_id: call.call_id,
+                    name: call.name,
+                    output,
+                    is_error,
+                },
+                images,
             }
         })
+    }
+
+    fn attach(&self, attachment: &Attachment) -> BoxFuture<'static, Result<ToolOutput, String>> {
+        // The tools themselves do the reading, so an attachment passes exactly the
+        // checks (canonical path, scope, pods' own roots, size caps) a call would;
+        // they are used even when the manifest does not offer them to the model.
+        let (tool, path): (Arc<dyn tools::Tool>, &str) = match attachment {
+            Attachment::File { path } => (Arc::new(tools::ReadFile), path),
+            Attachment::Image { path } => (Arc::new(tools::ViewImage), path),
+        };
+        let args = serde_json::json!({ "path": path });
+        let ctx = self.ctx.clone();
+        Box::pin(async move { tool.call(&ctx, args).await.map_err(|e| e.to_string()) })
     }
 }

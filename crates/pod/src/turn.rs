@@ -17,10 +17,12 @@ use llm::{Provider, Request, StreamEvent};
 use protocol::Event;
 use session_store::{EntryKind, StoreError};
 use tokio_util::sync::CancellationToken;
-use transcript::{Item, RequestConfig, StopReason, ToolCall, ToolResult, ToolSpec, Usage};
+use transcript::{
+    ImageRef, Item, RequestConfig, StopReason, ToolCall, ToolResult, ToolSpec, Usage,
+};
 
 use crate::journal::Journal;
-use crate::toolbox::ToolRunner;
+use crate::toolbox::{ToolRun, ToolRunner};
 
 /// Output of a tool call that never finished (cancelled, or the process died).
 pub const INTERRUPTED_OUTPUT: &str = "interrupted: the Pod stopped before this tool call finished; it was not run again. Check its effects before retrying.";
@@ -33,6 +35,10 @@ pub const NOT_RUN_OUTPUT: &str =
 /// input may never have been recorded, so clients waiting for that input's run end on
 /// this too instead of waiting forever.
 pub const LOG_FAILED_PREFIX: &str = "session log failed: ";
+
+/// Ends assistant text that an interrupt cut off, in the log and in what the model
+/// sees next: the text stays, marked as unfinished.
+pub const INTERRUPTED_MARK: &str = "\n\n[interrupted]";
 
 /// Model round-trips per run before the run is stopped (a runaway loop guard).
 const MAX_MODEL_CALLS_PER_RUN: usize = 200;
@@ -58,11 +64,30 @@ pub struct Conversation {
     pub reported: Option<(u64, usize)>,
 }
 
+/// User input as a run takes it: the text (attached files already folded in) and
+/// the images attached to it (already stored as blobs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserInput {
+    /// The text.
+    pub text: String,
+    /// Attached images.
+    pub images: Vec<ImageRef>,
+}
+
+impl From<String> for UserInput {
+    fn from(text: String) -> UserInput {
+        UserInput {
+            text,
+            images: Vec::new(),
+        }
+    }
+}
+
 /// What a run starts from: user input or a notice (from the level-triggered inbox).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// User text.
-    User(String),
+    /// User input.
+    User(UserInput),
     /// A notice the model is shown (e.g. a child finished).
     Notice(String),
 }
@@ -79,6 +104,8 @@ pub struct RunCtx {
     pub compactor: Option<Arc<crate::compaction::Compactor>>,
     /// `user_prompt_submit` and `stop` hooks (`None`: none, e.g. in unit tests).
     pub hooks: Option<crate::policy::HookRunner>,
+    /// Where images shown to the model are kept.
+    pub images: crate::images::Images,
 }
 
 /// Times one run may be sent back to work by `stop` hooks (a hook that always
@@ -232,7 +259,7 @@ async fn append_inputs(
     let any_notice = inputs.iter().any(|i| matches!(i, Input::Notice(_)));
     for input in inputs {
         match input {
-            Input::User(text) => {
+            Input::User(UserInput { text, images }) => {
                 let verdict = match &ctx.hooks {
                     Some(h) if h.has(HookEvent::UserPromptSubmit) => Some(
                         h.run(
@@ -253,6 +280,7 @@ async fn append_inputs(
                     Some(Event::UserInput { text: text.clone() }),
                 )?;
                 conv.history.push(Item::UserMessage { text });
+                record_images(ctx, conv, images)?;
                 for n in verdict.iter().flat_map(|v| v.notes.iter()) {
                     crate::policy::hooks::give_note(
                         &ctx.journal,
@@ -301,6 +329,7 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
             history: conv.history.clone(),
             tools: conv.tools.clone(),
             config: conv.config.clone(),
+            images: ctx.images.for_request(&conv.history),
         };
         let mut stream = match ctx.provider.stream(&req, cancel.clone()) {
             Ok(s) => s,
@@ -315,6 +344,9 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
         };
         let mut calls: Vec<ToolCall> = Vec::new();
         let mut recorded_items = 0usize;
+        // Assistant text streamed but not yet completed as an item: kept in the log
+        // if the run is interrupted, so what the user already read is never lost.
+        let mut partial = String::new();
         let outcome = loop {
             let ev = tokio::select! {
                 biased;
@@ -330,6 +362,7 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
                 }
                 Some(Err(e)) => break Err(model_error(e)),
                 Some(Ok(StreamEvent::TextDelta(delta))) => {
+                    partial.push_str(&delta);
                     ctx.journal.emit(Event::TextDelta { delta })
                 }
                 Some(Ok(StreamEvent::ReasoningDelta(delta))) => {
@@ -346,6 +379,7 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
                     match &item {
                         Item::ToolCall(c) => calls.push(c.clone()),
                         Item::AssistantMessage { text } | Item::Refusal { text } => {
+                            partial.clear();
                             final_text = text.clone()
                         }
                         _ => {}
@@ -376,6 +410,18 @@ async fn model_loop(ctx: &RunCtx, conv: &mut Conversation, cancel: &Cancellation
             }
             Err(RunEnd::TooLong(msg)) => return RunEnd::Errored(msg, None),
             Err(end) => {
+                if matches!(end, RunEnd::Cancelled(_)) && !partial.is_empty() {
+                    let item = Item::AssistantMessage {
+                        text: format!("{partial}{INTERRUPTED_MARK}"),
+                    };
+                    if let Err(e) = ctx.journal.record(
+                        &EntryKind::AssistantItem { item: item.clone() },
+                        Some(Event::AssistantItem { item: item.clone() }),
+                    ) {
+                        return e.into();
+                    }
+                    conv.history.push(item);
+                }
                 // Tool calls the model asked for in a response that then failed are in
                 // the log; close them (they were never run) so the history stays valid
                 // for the next request.
@@ -481,16 +527,26 @@ async fn run_tools(
         })
         .collect();
     let mut answered: Vec<String> = Vec::new();
+    // Shown after every result of the batch: providers want a call's results
+    // directly after the call, with nothing in between.
+    let mut images: Vec<ImageRef> = Vec::new();
     loop {
         let next = tokio::select! {
             biased;
             () = cancel.cancelled() => None,
             r = pending.next() => match r {
                 Some(r) => Some(r),
-                None => return Ok(()),
+                None => return record_images(ctx, conv, images).map_err(RunEnd::from),
             },
         };
-        let Some((result, took)) = next else {
+        let Some((
+            ToolRun {
+                mut result,
+                images: produced,
+            },
+            took,
+        )) = next
+        else {
             drop(pending); // kills running tool processes
             for call in calls.iter().filter(|c| !answered.contains(&c.call_id)) {
                 let result = interrupted_result(call);
@@ -499,6 +555,14 @@ async fn run_tools(
             return Err(RunEnd::Cancelled("cancelled".into()));
         };
         answered.push(result.call_id.clone());
+        for image in &produced {
+            match ctx.images.store(image) {
+                Ok(r) => images.push(r),
+                Err(e) => result
+                    .output
+                    .push_str(&format!("\n[the image could not be shown: {e}]")),
+            }
+        }
         record_result(ctx, conv, result, took.as_millis() as u64).map_err(RunEnd::from)?;
     }
 }
@@ -519,6 +583,28 @@ fn record_result(
         }),
     )?;
     conv.history.push(Item::ToolResult(result));
+    Ok(())
+}
+
+/// Logs images shown to the model and adds them to the history.
+fn record_images(
+    ctx: &RunCtx,
+    conv: &mut Conversation,
+    images: Vec<ImageRef>,
+) -> Result<(), StoreError> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    ctx.journal.record(
+        &EntryKind::Images {
+            images: images.clone(),
+        },
+        Some(Event::Images {
+            images: images.clone(),
+        }),
+    )?;
+    conv.history
+        .extend(images.into_iter().map(|image| Item::Image { image }));
     Ok(())
 }
 

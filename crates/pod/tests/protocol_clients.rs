@@ -80,7 +80,7 @@ responses:
         assert_eq!(st["name"], "two");
 
         // a asks; only a gets the ack.
-        a.request(Request::SendInput { text: "read a".into(), mode: InputMode::Queue })
+        a.request(Request::SendInput { text: "read a".into(), mode: InputMode::Queue, attachments: Vec::new() })
             .await
             .unwrap();
         let ea = until_run_end(&mut a).await;
@@ -182,6 +182,7 @@ fn a_client_that_falls_behind_gets_resync_and_catches_up_with_a_snapshot() {
         fast.request(Request::SendInput {
             text: "go".into(),
             mode: InputMode::Queue,
+            attachments: Vec::new(),
         })
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! Events a Pod broadcasts to its clients.
 
 use serde::{Deserialize, Serialize};
-use transcript::{Item, StopReason, ToolResult, Usage};
+use transcript::{ImageRef, Item, StopReason, ToolResult, Usage};
 
 /// The controller's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +97,12 @@ pub enum Event {
         /// How long the tool ran.
         #[serde(default)]
         duration_ms: u64,
+    },
+    /// Images shown to the model (attached by the user, or produced by a tool),
+    /// already logged; the bytes stay in the Pod's blob store.
+    Images {
+        /// The images.
+        images: Vec<ImageRef>,
     },
     /// A notice shown to the model, already logged.
     Notice {
@@ -230,6 +236,7 @@ mod tests {
             Request::SendInput {
                 text: "a\nb".into(),
                 mode: crate::InputMode::Interrupt,
+                attachments: Vec::new(),
             },
             Request::Snapshot { since_seq: Some(9) },
             Request::Shutdown,

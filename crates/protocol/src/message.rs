@@ -55,6 +55,11 @@ pub enum Request {
         /// Queue behind or interrupt a running turn.
         #[serde(default)]
         mode: InputMode,
+        /// Files and images to attach. The Pod reads each one itself, inside its own
+        /// readable scope, before it acknowledges the input: a path it may not read
+        /// refuses the whole input, and nothing is queued.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
     },
     /// Cancel the current run; the Pod stays alive and idle.
     Interrupt,
@@ -146,6 +151,23 @@ pub struct ApprovalRequest {
     pub cwd: std::path::PathBuf,
 }
 
+/// Something attached to user input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Attachment {
+    /// A text file: the model sees its path and its numbered lines (capped as
+    /// `read_file` caps them).
+    File {
+        /// Absolute, or relative to the Pod's working directory.
+        path: String,
+    },
+    /// An image file (PNG, JPEG, GIF or WebP, at most 5 MiB) shown to the model.
+    Image {
+        /// Absolute, or relative to the Pod's working directory.
+        path: String,
+    },
+}
+
 /// What a child tells its parent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -199,6 +221,11 @@ pub enum ServerMessage {
         status: PodStatus,
         /// `seq` of the latest event so far.
         last_seq: u64,
+        /// Assistant text of the model call in progress, streamed before `last_seq`
+        /// (empty when none): a client joining mid-answer shows it, then appends
+        /// the `text_delta`s that follow.
+        #[serde(default)]
+        in_progress_text: String,
     },
     /// Success answer to request `id`.
     Ack {

@@ -98,6 +98,13 @@ pub enum EntryKind {
         /// The result.
         result: ToolResult,
     },
+    /// Images shown to the model in a user-role message, right after the user input
+    /// they were attached to or after the tool results that produced them. The bytes
+    /// are blobs ([`crate::SessionStore::put_blob`]).
+    Images {
+        /// The images, in order.
+        images: Vec<transcript::ImageRef>,
+    },
     /// A notice the model was shown, with the exact text.
     SystemItem {
         /// The exact text the model saw.
@@ -146,6 +153,7 @@ const KNOWN_KINDS: &[&str] = &[
     "assistant_item",
     "tool_result",
     "system_item",
+    "images",
     "turn_end",
     "run_completed",
     "run_errored",
@@ -464,6 +472,14 @@ mod tests {
             },
             EntryKind::SystemItem {
                 text: "child done".into(),
+            },
+            EntryKind::Images {
+                images: vec![transcript::ImageRef {
+                    sha256: "ab".into(),
+                    media_type: "image/png".into(),
+                    bytes: 3,
+                    source: "s.png".into(),
+                }],
             },
             EntryKind::TurnEnd { turn: 7 },
             EntryKind::RunCompleted,

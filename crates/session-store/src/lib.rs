@@ -31,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod blobs;
 mod entry;
 mod error;
 mod layout;
@@ -40,6 +41,7 @@ mod replay;
 mod store;
 mod writer;
 
+pub use blobs::sha256_hex;
 pub use entry::{Entry, EntryKind, Lineage, SegmentStart};
 pub use error::{Result, StoreError};
 pub use reader::{SegmentRead, TornTail};

@@ -120,6 +120,11 @@ pub(crate) fn replay_entries(
                 r.push_item(Item::ToolResult(result));
             }
             EntryKind::SystemItem { text } => r.push_item(Item::Notice { text }),
+            EntryKind::Images { images } => {
+                for image in images {
+                    r.push_item(Item::Image { image });
+                }
+            }
             EntryKind::TurnEnd { turn } => {
                 r.turn_count = turn;
                 if until_turn == Some(turn) {

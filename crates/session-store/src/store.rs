@@ -220,6 +220,18 @@ impl SessionStore {
         replay_entries(&read.path, read.entries, read.torn_tail, Some(at_turn))
     }
 
+    /// Stores image (or other) bytes content-addressed beside the logs and returns
+    /// their SHA-256, which log entries refer to.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<String> {
+        crate::blobs::put(&self.layout.root, bytes)
+    }
+
+    /// Bytes stored by [`Self::put_blob`], verified against their hash; `None` when
+    /// no such blob exists.
+    pub fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        crate::blobs::get(&self.layout.root, sha256)
+    }
+
     /// All sessions, sorted (oldest first: ids are UUIDv7). Entries of the root that
     /// are not session directories are ignored.
     pub fn list_sessions(&self) -> Result<Vec<SessionId>> {

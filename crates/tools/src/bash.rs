@@ -318,7 +318,7 @@ async fn run(
         )),
         _ => text.push_str(&exit_line(status)),
     }
-    Ok(ToolOutput { text, truncated })
+    Ok(ToolOutput::new(text, truncated))
 }
 
 pub(crate) fn exit_line(status: Option<ExitStatus>) -> String {

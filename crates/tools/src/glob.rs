@@ -107,10 +107,7 @@ impl Tool for Glob {
             for (dir, why) in skipped.iter() {
                 let _ = write!(out, "\n[directory {} skipped: {why}]", dir.display());
             }
-            Ok(ToolOutput {
-                text: out,
-                truncated,
-            })
+            Ok(ToolOutput::new(out, truncated))
         })
         .await
     }

@@ -410,10 +410,7 @@ impl Search {
             }
             out.push_str("]\n");
         }
-        ToolOutput {
-            text: out,
-            truncated,
-        }
+        ToolOutput::new(out, truncated)
     }
 }
 

@@ -76,6 +76,7 @@ mod read_file;
 mod registry;
 pub mod sandbox;
 mod tool;
+mod view_image;
 mod walk;
 mod write_file;
 
@@ -101,7 +102,8 @@ pub use read_file::{
 };
 pub use registry::ToolSet;
 pub use sandbox::{SYSTEM_READ_PATHS, SYSTEM_WRITE_FILES, grant_except, landlock_available};
-pub use tool::{DEFAULT_SCRUBBED_ENV, ShellSettings, Tool, ToolContext, ToolOutput};
+pub use tool::{DEFAULT_SCRUBBED_ENV, ShellSettings, Tool, ToolContext, ToolImage, ToolOutput};
+pub use view_image::{IMAGE_MAX_BYTES, ViewImage, ViewImageParams, image_media_type};
 pub use walk::SKIPPED_DIRS;
 
 /// The name of a project's configuration directory. The file tools never write

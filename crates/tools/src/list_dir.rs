@@ -100,10 +100,7 @@ impl Tool for ListDir {
                     "[output truncated: showed {LIST_MAX_ENTRIES} of {total} entries; use glob with a pattern to narrow]"
                 );
             }
-            Ok(ToolOutput {
-                text: out,
-                truncated,
-            })
+            Ok(ToolOutput::new(out, truncated))
         })
         .await
     }

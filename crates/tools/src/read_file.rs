@@ -135,10 +135,7 @@ fn number_lines(text: &str, offset: usize, limit: usize) -> ToolOutput {
             last + 1
         );
     }
-    ToolOutput {
-        text: out,
-        truncated,
-    }
+    ToolOutput::new(out, truncated)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ impl ToolSet {
     }
 
     /// All built-in tools: `background`, `bash`, `edit_file`, `glob`, `grep`, `list_dir`,
-    /// `read_file`, `write_file`.
+    /// `read_file`, `view_image`, `write_file`.
     pub fn standard() -> ToolSet {
         ToolSet::new([
             Arc::new(crate::Background) as Arc<dyn Tool>,
@@ -43,6 +43,7 @@ impl ToolSet {
             Arc::new(crate::Grep),
             Arc::new(crate::ListDir),
             Arc::new(crate::ReadFile),
+            Arc::new(crate::ViewImage),
             Arc::new(crate::WriteFile),
         ])
     }

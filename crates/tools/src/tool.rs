@@ -27,22 +27,42 @@ pub trait Tool: Send + Sync {
     ) -> Result<ToolOutput, ToolError>;
 }
 
-/// Text for the model. When a cap cut the output, `text` carries a marker saying
-/// so and `truncated` is set.
+/// Text for the model, and images it should see. When a cap cut the output, `text`
+/// carries a marker saying so and `truncated` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutput {
     /// What the model reads.
     pub text: String,
     /// Whether a limit cut the output (the marker is already in `text`).
     pub truncated: bool,
+    /// Images for the model (`view_image`, MCP image content). The runtime stores
+    /// them as blobs and shows them after the call's result.
+    pub images: Vec<ToolImage>,
+}
+
+/// Image bytes a tool produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolImage {
+    /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+    pub media_type: String,
+    /// The encoded image.
+    pub data: Vec<u8>,
+    /// Where it came from (a path or a server name), for the log.
+    pub source: String,
 }
 
 impl ToolOutput {
     /// Complete output.
     pub fn full(text: impl Into<String>) -> ToolOutput {
+        ToolOutput::new(text, false)
+    }
+
+    /// Text output, `truncated` when a cap cut it.
+    pub fn new(text: impl Into<String>, truncated: bool) -> ToolOutput {
         ToolOutput {
             text: text.into(),
-            truncated: false,
+            truncated,
+            images: Vec::new(),
         }
     }
 }

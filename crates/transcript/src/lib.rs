@@ -47,6 +47,28 @@ pub enum Item {
         /// The exact text shown to the model.
         text: String,
     },
+    /// An image shown to the model in a user-role message: one the user attached,
+    /// or one a tool (`view_image`) produced. Only a reference is stored; the bytes
+    /// live in a content-addressed blob file, so logs stay small and the same image
+    /// attached twice is stored once.
+    Image {
+        /// Which image.
+        image: ImageRef,
+    },
+}
+
+/// A reference to image bytes kept outside the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// Lower-case hex SHA-256 of the bytes: the blob's name.
+    pub sha256: String,
+    /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+    pub media_type: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Where it came from (a path), for people reading the log; never sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
 /// A tool call as the assistant made it.

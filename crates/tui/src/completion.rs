@@ -166,19 +166,20 @@ pub fn mentioned_files(app: &App, text: &str) -> Vec<Attachment> {
     out
 }
 
-/// The request that sends `text` with `attachments`.
-///
-/// Until the protocol carries attachments (`send_input.attachments`, being added
-/// with the Pod side of issue 14), a file mention stays in the text as `@path`
-/// (the model can read it with its tools) and an image is named in the text.
-pub fn send_input(mut text: String, attachments: Vec<Attachment>) -> Request {
-    for a in &attachments {
-        if let Attachment::Image { path } = a {
-            text.push_str(&format!("\n\n[image attached: {}]", path.display()));
-        }
-    }
+/// The request that sends `text` with `attachments`. The Pod reads each attached
+/// file itself, inside its own scope (relative paths against its working directory),
+/// and refuses the whole input if one cannot be read.
+pub fn send_input(text: String, attachments: Vec<Attachment>) -> Request {
+    let path = |p: std::path::PathBuf| p.display().to_string();
     Request::SendInput {
         text,
         mode: InputMode::Queue,
+        attachments: attachments
+            .into_iter()
+            .map(|a| match a {
+                Attachment::File { path: p } => protocol::Attachment::File { path: path(p) },
+                Attachment::Image { path: p } => protocol::Attachment::Image { path: path(p) },
+            })
+            .collect(),
     }
 }

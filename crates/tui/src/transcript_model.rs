@@ -369,6 +369,21 @@ impl Transcript {
                 let kind = NoticeKind::classify(&text);
                 self.push(EntryKind::Notice { text, kind })
             }
+            Item::Image { image } => {
+                let shown = if image.source.is_empty() {
+                    image.sha256
+                } else {
+                    image.source
+                };
+                let text = format!(
+                    "[image {shown}, {}, {} bytes]",
+                    image.media_type, image.bytes
+                );
+                self.push(EntryKind::Notice {
+                    text,
+                    kind: NoticeKind::classify(""),
+                })
+            }
         }
     }
 
@@ -409,6 +424,11 @@ impl Transcript {
                 result,
                 duration_ms,
             } => self.apply_result(result, Some(duration_ms)),
+            Event::Images { images } => {
+                for image in images {
+                    self.apply_item(Item::Image { image });
+                }
+            }
             Event::Notice { text } => {
                 let kind = NoticeKind::classify(&text);
                 self.push(EntryKind::Notice { text, kind })
@@ -479,6 +499,11 @@ impl Transcript {
             K::UserInput { text } => self.push(EntryKind::User(text)),
             K::AssistantItem { item } => self.apply_item(item),
             K::SystemItem { text } => self.apply_item(Item::Notice { text }),
+            K::Images { images } => {
+                for image in images {
+                    self.apply_item(Item::Image { image });
+                }
+            }
             K::TurnEnd { turn } => self.turn_end(turn),
             K::RunCompleted => self.finish_streams(),
             K::RunErrored { error } => {

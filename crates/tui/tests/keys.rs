@@ -91,7 +91,8 @@ fn enter_sends_and_is_queued_while_running() {
             pod: name("lead"),
             request: Request::SendInput {
                 text: "hello\nthere".into(),
-                mode: InputMode::Queue
+                mode: InputMode::Queue,
+                attachments: Vec::new(),
             }
         }]
     );

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 use transcript::{Item, StopReason, Usage};
 
-use super::{Decoder, args_object, in_stream_error, parse_json, sorted_tools, u64_at};
+use super::{Decoder, args_object, image, in_stream_error, parse_json, sorted_tools, u64_at};
 use crate::assemble::Assembler;
 use crate::error::LlmError;
 use crate::event::Request;
@@ -45,6 +45,13 @@ pub(crate) fn body(req: &Request) -> Value {
             Item::UserMessage { text } | Item::Notice { text } => {
                 push("user", json!({"type": "text", "text": text}))
             }
+            Item::Image { image: r } => match image(req, r) {
+                Ok((media_type, data)) => push(
+                    "user",
+                    json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
+                ),
+                Err(text) => push("user", json!({"type": "text", "text": text})),
+            },
             // A refusal goes back as what it was on the wire: assistant text.
             Item::AssistantMessage { text } | Item::Refusal { text } => {
                 push("assistant", json!({"type": "text", "text": text}))

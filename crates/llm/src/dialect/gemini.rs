@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 use transcript::{Item, StopReason, Usage};
 
-use super::{Decoder, args_object, in_stream_error, parse_json, sorted_tools, u64_at};
+use super::{Decoder, args_object, image, in_stream_error, parse_json, sorted_tools, u64_at};
 use crate::assemble::{Assembler, Key, SYNTH_ID_PREFIX};
 use crate::error::LlmError;
 use crate::event::Request;
@@ -28,6 +28,16 @@ pub(crate) fn body(req: &Request) -> Value {
             Item::UserMessage { text } | Item::Notice { text } => {
                 flush_sig(&mut contents, &mut pending_sig);
                 contents_push(&mut contents, "user", json!({"text": text}));
+            }
+            Item::Image { image: r } => {
+                flush_sig(&mut contents, &mut pending_sig);
+                let part = match image(req, r) {
+                    Ok((media_type, data)) => {
+                        json!({"inlineData": {"mimeType": media_type, "data": data}})
+                    }
+                    Err(text) => json!({"text": text}),
+                };
+                contents_push(&mut contents, "user", part);
             }
             Item::AssistantMessage { text } | Item::Refusal { text } => {
                 model_part(&mut contents, &mut pending_sig, json!({"text": text}))

@@ -9,7 +9,7 @@ pub(crate) mod reasoning_details;
 pub(crate) mod responses;
 
 use serde_json::Value;
-use transcript::ToolSpec;
+use transcript::{ImageRef, ToolSpec};
 
 use crate::assemble::Assembler;
 use crate::config::{ProviderConfig, ProviderKind};
@@ -116,6 +116,23 @@ pub(crate) fn args_object(arguments: &str) -> Value {
     }
 }
 
+/// An image of the history as (media type, base64 data), or the text that stands in
+/// for it when its bytes were not supplied.
+pub(crate) fn image<'a>(req: &'a Request, r: &'a ImageRef) -> Result<(&'a str, &'a str), String> {
+    match req.images.get(&r.sha256) {
+        Some(b64) => Ok((r.media_type.as_str(), b64)),
+        None => Err(format!(
+            "[image {} ({}) is no longer available]",
+            if r.source.is_empty() {
+                &r.sha256
+            } else {
+                &r.source
+            },
+            r.media_type
+        )),
+    }
+}
+
 /// Parses an event's JSON payload, naming the provider and the payload on failure.
 pub(crate) fn parse_json(provider: &'static str, data: &str) -> Result<Value, LlmError> {
     serde_json::from_str(data).map_err(|e| LlmError::Protocol {
@@ -195,5 +212,67 @@ pub(crate) mod tests {
         raw: &str,
     ) -> (Vec<StreamEvent>, Result<Completed, LlmError>) {
         crate::parse::parse_sse(kind, raw.as_bytes().chunks(7))
+    }
+}
+
+#[cfg(test)]
+mod image_tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use transcript::{ImageRef, Item};
+
+    use crate::event::Request;
+    use crate::preset::ReasoningEcho;
+
+    fn request(with_bytes: bool) -> Request {
+        let r = ImageRef {
+            sha256: "ab12".into(),
+            media_type: "image/png".into(),
+            bytes: 3,
+            source: "shot.png".into(),
+        };
+        let mut req = Request::default();
+        req.history.push(Item::UserMessage { text: "see".into() });
+        req.history.push(Item::Image { image: r });
+        if with_bytes {
+            req.images.insert("ab12".into(), Arc::from("iVBO"));
+        }
+        req
+    }
+
+    #[test]
+    fn each_dialect_sends_an_image_in_its_own_shape() {
+        let req = request(true);
+        let chat = super::openai_chat::body(&req, ReasoningEcho::None);
+        assert_eq!(
+            chat["messages"][1],
+            json!({"role": "user", "content": [{"type": "image_url",
+                "image_url": {"url": "data:image/png;base64,iVBO"}}]})
+        );
+        let anthropic = super::anthropic::body(&req);
+        assert_eq!(
+            anthropic["messages"][0]["content"][1],
+            json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}})
+        );
+        let responses = super::responses::body(&req);
+        assert_eq!(
+            responses["input"][1]["content"][0],
+            json!({"type": "input_image", "image_url": "data:image/png;base64,iVBO"})
+        );
+        let gemini = super::gemini::body(&req);
+        assert_eq!(
+            gemini["contents"][0]["parts"][1],
+            json!({"inlineData": {"mimeType": "image/png", "data": "iVBO"}})
+        );
+    }
+
+    #[test]
+    fn a_missing_image_is_said_not_dropped() {
+        let req = request(false);
+        let body = super::anthropic::body(&req).to_string();
+        assert!(body.contains("[image shot.png (image/png) is no longer available]"));
+        let body = super::gemini::body(&req).to_string();
+        assert!(body.contains("is no longer available"));
     }
 }

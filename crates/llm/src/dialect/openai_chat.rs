@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use transcript::{Item, StopReason, Usage};
 
 use super::reasoning_details::DetailsAccumulator;
-use super::{Decoder, in_stream_error, parse_json, sorted_tools, u64_at};
+use super::{Decoder, image, in_stream_error, parse_json, sorted_tools, u64_at};
 use crate::assemble::{Assembler, Key};
 use crate::error::LlmError;
 use crate::event::Request;
@@ -85,6 +85,15 @@ pub(crate) fn body(req: &Request, echo: ReasoningEcho) -> Value {
             Item::UserMessage { text: t } | Item::Notice { text: t } => {
                 turn.flush(echo, &mut messages);
                 messages.push(json!({"role": "user", "content": t}));
+            }
+            Item::Image { image: r } => {
+                turn.flush(echo, &mut messages);
+                let part = match image(req, r) {
+                    Ok((media_type, data)) => json!({"type": "image_url",
+                        "image_url": {"url": format!("data:{media_type};base64,{data}")}}),
+                    Err(text) => json!({"type": "text", "text": text}),
+                };
+                messages.push(json!({"role": "user", "content": [part]}));
             }
             // A refusal is sent back as the assistant's text: compatible servers know
             // no `refusal` input field.

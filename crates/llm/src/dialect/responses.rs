@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 use transcript::{Item, StopReason, Usage};
 
-use super::{Decoder, in_stream_error, parse_json, sorted_tools, u64_at};
+use super::{Decoder, image, in_stream_error, parse_json, sorted_tools, u64_at};
 use crate::assemble::Assembler;
 use crate::error::LlmError;
 use crate::event::Request;
@@ -27,6 +27,14 @@ pub(crate) fn body(req: &Request) -> Value {
             Item::UserMessage { text } | Item::Notice { text } => input.push(json!({
                 "type": "message", "role": "user",
                 "content": [{"type": "input_text", "text": text}],
+            })),
+            Item::Image { image: r } => input.push(json!({
+                "type": "message", "role": "user",
+                "content": [match image(req, r) {
+                    Ok((media_type, data)) => json!({"type": "input_image",
+                        "image_url": format!("data:{media_type};base64,{data}")}),
+                    Err(text) => json!({"type": "input_text", "text": text}),
+                }],
             })),
             Item::AssistantMessage { text } | Item::Refusal { text } => input.push(json!({
                 "type": "message", "role": "assistant",

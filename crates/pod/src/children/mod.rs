@@ -651,6 +651,7 @@ impl Children {
             c.request(Request::SendInput {
                 text: task.to_string(),
                 mode: InputMode::Queue,
+                attachments: Vec::new(),
             })
             .await
             .map_err(|e| format!("cannot give child {child} its task: {e}"))?;

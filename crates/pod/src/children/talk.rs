@@ -49,6 +49,7 @@ impl Children {
             .request(Request::SendInput {
                 text: message.to_string(),
                 mode,
+                attachments: Vec::new(),
             })
             .await
             .map_err(|e| format!("child {child} refused the input: {e}"))?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use transcript::{ToolCall, ToolResult, ToolSpec};
 
 use super::{Children, SpawnArgs, fmt_rules};
-use crate::toolbox::{ScopedTools, ToolRunner};
+use crate::toolbox::{ScopedTools, ToolRun, ToolRunner};
 
 /// Names of the child tools.
 pub const CHILD_TOOLS: &[&str] = &[
@@ -110,7 +110,7 @@ impl ToolRunner for PodTools {
         s
     }
 
-    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
+    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolRun> {
         if !CHILD_TOOLS.contains(&call.name.as_str()) {
             return self.inner.run(call);
         }
@@ -127,7 +127,15 @@ impl ToolRunner for PodTools {
                 output,
                 is_error,
             }
+            .into()
         })
+    }
+
+    fn attach(
+        &self,
+        attachment: &protocol::Attachment,
+    ) -> BoxFuture<'static, Result<tools::ToolOutput, String>> {
+        self.inner.attach(attachment)
     }
 }
 

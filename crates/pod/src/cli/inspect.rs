@@ -453,6 +453,13 @@ pub fn describe_with(e: &Entry, full: bool) -> String {
             one_line(&result.output, 80)
         ),
         EntryKind::SystemItem { text } => format!("notice         {}", one_line(text, 100)),
+        EntryKind::Images { images } => {
+            let shown: Vec<String> = images
+                .iter()
+                .map(|i| format!("{} ({}, {} bytes)", i.source, i.media_type, i.bytes))
+                .collect();
+            format!("images         {}", shown.join(", "))
+        }
         EntryKind::TurnEnd { turn } => format!("turn_end       {turn}"),
         EntryKind::RunCompleted => "run_completed".into(),
         EntryKind::RunErrored { error } => format!("run_errored    {}", one_line(error, 100)),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use pod_ids::{PodName, Roots};
-use protocol::{Event, InputMode, Request, ServerMessage};
+use protocol::{Attachment, Event, InputMode, Request, ServerMessage};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
@@ -93,13 +93,17 @@ fn record_exists(roots: &Roots, name: &PodName) -> bool {
         .is_some()
 }
 
-fn input(text: String, interrupt: bool) -> Request {
+fn input(text: String, interrupt: bool, attachments: &[Attachment]) -> Request {
     let mode = if interrupt {
         InputMode::Interrupt
     } else {
         InputMode::Queue
     };
-    Request::SendInput { text, mode }
+    Request::SendInput {
+        text,
+        mode,
+        attachments: attachments.to_vec(),
+    }
 }
 
 /// Sends input to a live Pod.
@@ -108,9 +112,10 @@ pub async fn send_input(
     name: &PodName,
     text: String,
     interrupt: bool,
+    attachments: &[Attachment],
 ) -> anyhow::Result<()> {
     let mut c = connect(roots, name, None).await?;
-    c.request(input(text, interrupt)).await?;
+    c.request(input(text, interrupt, attachments)).await?;
     Ok(())
 }
 
@@ -121,14 +126,16 @@ pub async fn send(
     message: String,
     how: Option<Follow>,
     interrupt: bool,
+    attachments: &[Attachment],
 ) -> anyhow::Result<ExitCode> {
     let Some(how) = how else {
-        send_input(roots, name, message, interrupt).await?;
+        send_input(roots, name, message, interrupt, attachments).await?;
         return Ok(ExitCode::SUCCESS);
     };
     let mut c = connect(roots, name, None).await?;
     let started = Instant::now();
-    c.request(input(message.clone(), interrupt)).await?;
+    c.request(input(message.clone(), interrupt, attachments))
+        .await?;
     let outcome = wait_for_run(&mut c, &message, how).await?;
     report(&mut c, roots, name, &outcome, how, started).await
 }
@@ -163,7 +170,11 @@ async fn wait_for_run(c: &mut PodClient, text: &str, how: Follow) -> anyhow::Res
             continue;
         };
         match event {
-            Event::UserInput { text: t } if t == text => started = true,
+            Event::UserInput { text: t }
+                if t == text || t.starts_with(&format!("{text}\n\n<attached_file")) =>
+            {
+                started = true
+            }
             Event::RunCompleted { final_text } if started => {
                 return Ok(RunOutcome {
                     exit: Exit::Success,
@@ -310,12 +321,13 @@ pub async fn follow(
     task: Option<String>,
     how: Follow,
     one_shot: bool,
+    attachments: &[Attachment],
 ) -> anyhow::Result<ExitCode> {
     let mut c = connect(roots, name, None).await?;
     if how == Follow::Interactive {
-        return interactive(c, task).await;
+        return interactive(c, task, attachments).await;
     }
-    let result = run_and_report(&mut c, roots, name, task, how).await;
+    let result = run_and_report(&mut c, roots, name, task, how, attachments).await;
     // However the run went (and if this process dies first, the Pod's owner watch
     // does the same), a one-shot Pod is stopped before we return.
     if one_shot {
@@ -331,6 +343,7 @@ async fn run_and_report(
     name: &PodName,
     task: Option<String>,
     how: Follow,
+    attachments: &[Attachment],
 ) -> anyhow::Result<ExitCode> {
     if how == Follow::Json {
         outln!("{}", started_line(roots, c))?;
@@ -342,7 +355,7 @@ async fn run_and_report(
         return Ok(ExitCode::SUCCESS);
     };
     let started = Instant::now();
-    c.request(input(task.clone(), false)).await?;
+    c.request(input(task.clone(), false, attachments)).await?;
     let outcome = wait_for_run(c, &task, how).await?;
     report(c, roots, name, &outcome, how, started).await
 }
@@ -351,18 +364,22 @@ async fn run_and_report(
 pub async fn attach(roots: &Roots, name: &PodName) -> anyhow::Result<ExitCode> {
     let c = connect(roots, name, None).await?;
     eprintln!("attached to {} ({:?})", name.as_str(), c.status.state);
-    interactive(c, None).await
+    interactive(c, None, &[]).await
 }
 
 const LINE_MODE_HINT: &str =
     "type a message and Enter · Ctrl-C interrupts the run, twice detaches · Ctrl-D detaches";
 
 /// Line mode: each line is a message; the Pod keeps running when this ends.
-async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<ExitCode> {
+async fn interactive(
+    mut c: PodClient,
+    task: Option<String>,
+    attachments: &[Attachment],
+) -> anyhow::Result<ExitCode> {
     eprintln!("{LINE_MODE_HINT}");
     let mut running = task.is_some() || c.status.state == protocol::PodState::Running;
     if let Some(t) = task {
-        c.request(input(t, false)).await?;
+        c.request(input(t, false, attachments)).await?;
     }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
@@ -398,7 +415,7 @@ async fn interactive(mut c: PodClient, task: Option<String>) -> anyhow::Result<E
                     None => outln!("[answer the approval first: y (once), a (always), n REASON (deny)]")?,
                 },
                 Some(l) => {
-                    c.request(input(l, false)).await?;
+                    c.request(input(l, false, &[])).await?;
                     running = true;
                     interrupted = false;
                 }

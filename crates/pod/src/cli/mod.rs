@@ -129,6 +129,41 @@ impl OutputMode {
     }
 }
 
+/// Files and images sent with a message.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AttachArgs {
+    /// Attach a text file: the model sees its path and numbered lines (repeatable).
+    /// The Pod reads it inside its own scope.
+    #[arg(long = "attach", value_name = "PATH")]
+    files: Vec<std::path::PathBuf>,
+    /// Attach an image (PNG, JPEG, GIF or WebP, at most 5 MiB; repeatable).
+    #[arg(long = "image", value_name = "PATH")]
+    images: Vec<std::path::PathBuf>,
+}
+
+impl AttachArgs {
+    /// As the protocol sends them, with relative paths made absolute here: the Pod
+    /// may work in another directory than this shell.
+    pub fn to_protocol(&self) -> anyhow::Result<Vec<protocol::Attachment>> {
+        let abs = |p: &std::path::PathBuf| -> anyhow::Result<String> {
+            Ok(std::path::absolute(p)
+                .map_err(|e| {
+                    exit::fail(exit::Exit::Usage, format!("bad path {}: {e}", p.display()))
+                })?
+                .display()
+                .to_string())
+        };
+        let mut out = Vec::new();
+        for p in &self.files {
+            out.push(protocol::Attachment::File { path: abs(p)? });
+        }
+        for p in &self.images {
+            out.push(protocol::Attachment::Image { path: abs(p)? });
+        }
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Start a new Pod.
@@ -180,6 +215,8 @@ enum Cmd {
         /// Cancel the current run instead of queueing behind it.
         #[arg(long)]
         interrupt: bool,
+        #[command(flatten)]
+        attach: AttachArgs,
     },
     /// Stop running Pods cleanly (a stopped Pod is not an error).
     #[command(after_help = "Examples:\n  pod stop fix-tests")]
@@ -440,13 +477,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 wait,
                 json,
                 interrupt,
+                attach,
             } => {
                 let how = match (json, wait) {
                     (true, _) => Some(Follow::Json),
                     (false, true) => Some(Follow::Print),
                     (false, false) => None,
                 };
-                interact::send(&roots, &pod_name(&name)?, message, how, interrupt).await
+                let attachments = attach.to_protocol()?;
+                interact::send(
+                    &roots,
+                    &pod_name(&name)?,
+                    message,
+                    how,
+                    interrupt,
+                    &attachments,
+                )
+                .await
             }
             Cmd::Stop { names } => {
                 for n in names {

@@ -122,6 +122,8 @@ pub struct RunArgs {
     no_project_config: bool,
     #[command(flatten)]
     mode: OutputMode,
+    #[command(flatten)]
+    attach: super::AttachArgs,
 }
 
 fn absolute(base: &std::path::Path, p: &std::path::Path) -> PathBuf {
@@ -438,7 +440,8 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
         allow_broad_write: args.allow_broad_write,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
-    follow(roots, &name, pid, task, args.mode).await
+    let attachments = args.attach.to_protocol()?;
+    follow(roots, &name, pid, task, args.mode, &attachments).await
 }
 
 /// `pod resume`.
@@ -468,7 +471,7 @@ pub async fn resume(
             })
             .await?;
         let pid = r["pid"].as_u64().unwrap_or(0) as u32;
-        return follow(roots, name, pid, message, mode).await;
+        return follow(roots, name, pid, message, mode, &[]).await;
     }
     let cfg = LaunchConfig {
         name: name.clone(),
@@ -481,7 +484,7 @@ pub async fn resume(
         allow_broad_write: false,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
-    follow(roots, name, pid, message, mode).await
+    follow(roots, name, pid, message, mode, &[]).await
 }
 
 async fn follow(
@@ -490,6 +493,7 @@ async fn follow(
     pid: u32,
     task: Option<String>,
     mode: OutputMode,
+    attachments: &[protocol::Attachment],
 ) -> anyhow::Result<ExitCode> {
     let how = if mode.detach {
         Follow::Detach
@@ -502,10 +506,10 @@ async fn follow(
     };
     if how == Follow::Detach {
         if let Some(t) = task {
-            interact::send_input(roots, name, t, false).await?;
+            interact::send_input(roots, name, t, false, attachments).await?;
         }
         println!("{} ready (pid {pid})", name.as_str());
         return Ok(ExitCode::SUCCESS);
     }
-    interact::follow(roots, name, task, how, one_shot(&mode)).await
+    interact::follow(roots, name, task, how, one_shot(&mode), attachments).await
 }
