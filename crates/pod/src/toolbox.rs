@@ -25,11 +25,10 @@ pub trait ToolRunner: Send + Sync {
     /// Executes one call. Dropping the future cancels it (and kills any process).
     fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolRun>;
     /// Reads a file the user attached to input, inside the same scope the tools
-    /// see (so an attachment can never reach what the Pod may not read).
-    fn attach(&self, attachment: &Attachment) -> BoxFuture<'static, Result<ToolOutput, String>> {
-        let _ = attachment;
-        Box::pin(async { Err("this Pod cannot take attachments".to_string()) })
-    }
+    /// see (so an attachment can never reach what the Pod may not read). No default:
+    /// a wrapper must pass it on to the runner it wraps, or attachments would stop
+    /// working without anyone noticing.
+    fn attach(&self, attachment: &Attachment) -> BoxFuture<'static, Result<ToolOutput, String>>;
 }
 
 /// What one call produced: the result the model reads, and images it should see

@@ -546,10 +546,10 @@ fn log(
         "[bytes {from}..{next} of {total}; next: {next}; {}]",
         j.status()
     ));
-    Ok(ToolOutput {
-        truncated: next < total || dropped > 0 || (from > 0 && since.is_none()),
+    Ok(ToolOutput::new(
         text,
-    })
+        next < total || dropped > 0 || (from > 0 && since.is_none()),
+    ))
 }
 
 #[cfg(test)]

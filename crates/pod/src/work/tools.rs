@@ -11,7 +11,7 @@ use transcript::{ToolCall, ToolResult, ToolSpec};
 use work_items::{Status, Store, Verdict};
 
 use super::{WorkGrant, WorkRight};
-use crate::toolbox::ToolRunner;
+use crate::toolbox::{ToolRun, ToolRunner};
 
 /// Names of the work tools.
 pub const WORK_TOOLS: &[&str] = &[
@@ -104,7 +104,7 @@ impl ToolRunner for WorkTools {
         s
     }
 
-    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
+    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolRun> {
         if !WORK_TOOLS.contains(&call.name.as_str()) {
             return self.inner.run(call);
         }
@@ -127,7 +127,15 @@ impl ToolRunner for WorkTools {
                 output,
                 is_error,
             }
+            .into()
         })
+    }
+
+    fn attach(
+        &self,
+        attachment: &protocol::Attachment,
+    ) -> BoxFuture<'static, Result<tools::ToolOutput, String>> {
+        self.inner.attach(attachment)
     }
 }
 
