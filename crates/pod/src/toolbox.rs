@@ -254,7 +254,8 @@ impl ToolRunner for ScopedTools {
                     name: call.name,
                     output: format!("not run: {why}"),
                     is_error: true,
-                };
+                }
+                .into();
             }
             let out = if mcp::Hub::owns(&call.name) {
                 hub.call(&call.name, &call.arguments)

@@ -122,7 +122,7 @@ async fn serve(
                 let update = match msg {
                     // The protocol's `in_progress_text` (issue 14, Pod side) fills
                     // this once it is on the wire.
-                    ServerMessage::Hello { status, last_seq, .. } => LinkUpdate::Hello { status, last_seq, in_progress_text: String::new() },
+                    ServerMessage::Hello { status, last_seq, in_progress_text, .. } => LinkUpdate::Hello { status, last_seq, in_progress_text },
                     ServerMessage::Event { seq, event } => LinkUpdate::Event { seq, event },
                     ServerMessage::Resync { since_seq } => LinkUpdate::Resync { since_seq },
                     ServerMessage::Ack { id, result } => {
