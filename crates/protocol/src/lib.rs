@@ -37,8 +37,8 @@ mod shorten;
 pub use event::{Event, PodState, PodStatus};
 pub use framing::{FrameError, MAX_LINE_BYTES, decode_line, encode_line};
 pub use message::{
-    ApprovalDecision, ApprovalRequest, Attachment, ChildReport, ClientMessage, ErrorCode, InputMode,
-    Request, ServerMessage,
+    ApprovalDecision, ApprovalRequest, Attachment, ChildReport, ClientMessage, ErrorCode,
+    InputMode, Request, ServerMessage,
 };
 pub use shorten::{MAX_SOCKET_LINE_BYTES, MAX_SOCKET_TEXT_BYTES, SHORTENED_MARKER, event_line};
 

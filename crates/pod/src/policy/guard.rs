@@ -21,7 +21,7 @@ use super::approvals::Approvals;
 use super::hooks::{HookEvent, HookRunner};
 use super::rules::{Decision, Policy, Subject};
 use crate::children::Children;
-use crate::toolbox::ToolRunner;
+use crate::toolbox::{ToolRun, ToolRunner};
 
 /// The tool a parent answers its children's approval requests with.
 pub const ANSWER_APPROVAL: &str = "answer_approval";
@@ -66,7 +66,7 @@ fn result(call: &ToolCall, output: String, is_error: bool) -> ToolResult {
 }
 
 impl Guard {
-    async fn run_guarded(self: Arc<Self>, mut call: ToolCall) -> ToolResult {
+    async fn run_guarded(self: Arc<Self>, mut call: ToolCall) -> ToolRun {
         let mut args: Value = if call.arguments.trim().is_empty() {
             json!({})
         } else {
@@ -79,7 +79,7 @@ impl Guard {
         let mut subject = Subject::of(&call.name, &args, &self.cwd);
         let (mut decision, mut rule) = self.policy.decide(&subject);
         if decision == Decision::Deny {
-            return self.deny_by_rule(&call, &subject, rule);
+            return self.deny_by_rule(&call, &subject, rule).into();
         }
         let mut remarks: Vec<String> = Vec::new();
         let mut hook_allowed = false;
@@ -95,7 +95,7 @@ impl Guard {
                 .await;
             remarks.extend(v.problems.iter().map(|p| format!("[hook problem: {p}]")));
             if let Some(reason) = v.block {
-                return result(&call, reason, true);
+                return result(&call, reason, true).into();
             }
             if let Some(new) = v.updated_input {
                 args = new;
@@ -103,7 +103,7 @@ impl Guard {
                 subject = Subject::of(&call.name, &args, &self.cwd);
                 (decision, rule) = self.policy.decide(&subject);
                 if decision == Decision::Deny {
-                    return self.deny_by_rule(&call, &subject, rule);
+                    return self.deny_by_rule(&call, &subject, rule).into();
                 }
                 remarks.push(format!(
                     "[a pre_tool_use hook rewrote the arguments to: {}]",
@@ -131,14 +131,15 @@ impl Guard {
                 cwd: self.cwd.clone(),
             };
             if let Err(denied) = self.approvals.ask(request, &subject.always_key()).await {
-                return result(&call, denied, true);
+                return result(&call, denied, true).into();
             }
         }
-        let mut out = if call.name == ANSWER_APPROVAL {
-            self.answer_child(&call, &args).await
+        let mut ran: ToolRun = if call.name == ANSWER_APPROVAL {
+            self.answer_child(&call, &args).await.into()
         } else {
             self.inner.run(call.clone()).await
         };
+        let out = &mut ran.result;
         if self.hooks.has(HookEvent::PostToolUse) {
             let v = self
                 .hooks
@@ -162,7 +163,7 @@ impl Guard {
             }
             out.output.push_str(&r);
         }
-        out
+        ran
     }
 
     fn deny_by_rule(&self, call: &ToolCall, subject: &Subject, rule: Option<String>) -> ToolResult {
@@ -270,7 +271,15 @@ impl ToolRunner for GuardedTools {
         s
     }
 
-    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolResult> {
+    fn run(&self, call: ToolCall) -> BoxFuture<'static, ToolRun> {
         Box::pin(self.0.clone().run_guarded(call))
+    }
+
+    fn attach(
+        &self,
+        attachment: &protocol::Attachment,
+    ) -> BoxFuture<'static, Result<tools::ToolOutput, String>> {
+        // The user's own attachment is not a model's tool call: no rules or hooks.
+        self.0.inner.attach(attachment)
     }
 }
