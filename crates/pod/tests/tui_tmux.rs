@@ -139,6 +139,11 @@ responses:
     stall_after_events: 1
     stall_ms: 60000
     times: 2
+  - when: {model: lead, last_user_contains: "partial"}
+    output: [{text: "Partial answer before the stall, never finished.", chunk_size: 8}]
+    stall_after_events: 4
+    stall_ms: 60000
+    times: 2
   - when: {model: lead}
     output: [{text: "Noted."}]
     times: 5
@@ -311,4 +316,74 @@ fn measure_idle_dashboard_cpu() {
     std::thread::sleep(Duration::from_secs(30)); // the measurement window itself
     let used = (cpu_ticks(pid) - before) as f64 / 100.0; // USER_HZ
     eprintln!("idle dashboard CPU over 30 s: {used:.3} s");
+}
+
+/// `@src/lib.rs` in the composer attaches the file: the model's request carries its
+/// content (the Pod reads it inside its scope).
+#[test]
+fn an_at_mention_attaches_the_file_content() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let f = start_dashboard();
+    let tmux = &f.tmux;
+    let project = f.home.path().join("project");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("src/lib.rs"), "pub fn marker_4242() {}\n").unwrap();
+    tmux.keys(&["-l", "explain @src/li"]);
+    tmux.wait_for("the picker", |s| s.contains("src/lib.rs"));
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the answer", |s| s.contains("Noted."));
+    let bodies: Vec<String> = f
+        ._server
+        .requests()
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("marker_4242") && b.contains("attached_file")),
+        "no request carried the file's content: {bodies:?}"
+    );
+}
+
+/// A dashboard opened while a Pod is mid-answer shows the answer from its first
+/// character (the stream is stalled, so nothing but the join can bring it), and
+/// Esc twice then interrupts it with the partial answer kept in the log.
+#[test]
+fn joining_mid_answer_shows_it_whole_and_an_interrupt_keeps_it_in_the_log() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let f = start_dashboard();
+    let tmux = &f.tmux;
+    tmux.keys(&["-l", "partial please"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the partial answer", |s| s.contains("Partial answer"));
+    let project = f.home.path().join("project");
+    let second = Tmux::start(
+        &format!("{} tui", env!("CARGO_BIN_EXE_pod")),
+        &project,
+        &[("PODS_HOME", f.home.path())],
+    );
+    second.wait_for("the second dashboard", |s| s.contains("Pods (1)"));
+    second.wait_for("the answer from its first character", |s| {
+        s.contains("Partial answer")
+    });
+    second.keys(&["C-c"]);
+    second.keys(&["C-c"]);
+    tmux.keys(&["Escape", "Escape"]);
+    tmux.wait_for("interrupted", |s| s.contains("interrupted"));
+    let out = Command::new(env!("CARGO_BIN_EXE_pod"))
+        .env("PODS_HOME", f.home.path())
+        .args(["logs", "lead"])
+        .output()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.contains("Partial answer"), "{logs}");
+    assert!(logs.contains("[interrupted]"), "{logs}");
 }
