@@ -37,11 +37,19 @@ pub enum Command {
         mode: InputMode,
         /// Files and images to attach (read by the Pod, inside its scope).
         attachments: Vec<Attachment>,
+        /// Not from this child's parent (see `Event::RunStarted`).
+        quiet: bool,
         /// Answer.
         reply: oneshot::Sender<Reply>,
     },
     /// A notice for the model (e.g. from a child); queued in the inbox.
     Notice {
+        /// Exact text the model will see.
+        text: String,
+    },
+    /// A notice shown with the next run but not starting one (a child's report of
+    /// a run this Pod did not ask for).
+    QuietNotice {
         /// Exact text the model will see.
         text: String,
     },
@@ -139,6 +147,8 @@ pub struct Controller {
     state: PodState,
     conv: Option<Conversation>,
     inbox: VecDeque<Input>,
+    // Notices that ride along with the next run; they never start one.
+    quiet: VecDeque<Input>,
     running: Option<Running>,
 }
 
@@ -160,6 +170,7 @@ impl Controller {
             },
             conv: Some(conv),
             inbox: VecDeque::new(),
+            quiet: VecDeque::new(),
             running: None,
         }
     }
@@ -214,7 +225,11 @@ impl Controller {
                 }
             }
         }
-        Ok(UserInput { text, images })
+        Ok(UserInput {
+            text,
+            images,
+            quiet: false,
+        })
     }
 
     /// Starts the actor task.
@@ -267,9 +282,14 @@ impl Controller {
         let Some(conv) = self.conv.take() else {
             return;
         };
-        let inputs: Vec<Input> = self.inbox.drain(..).collect();
+        let inputs: Vec<Input> = self.quiet.drain(..).chain(self.inbox.drain(..)).collect();
+        // Only user input from clients other than the parent (a child Pod's user).
+        let quiet = inputs
+            .iter()
+            .all(|i| matches!(i, Input::User(u) if u.quiet));
         // State first, so `state_changed{running}` precedes the run's own events.
         self.set_state(PodState::Running);
+        self.journal().emit(Event::RunStarted { quiet });
         let cancel = CancellationToken::new();
         let join = tokio::spawn(turn::run(self.ctx.clone(), conv, inputs, cancel.clone()));
         self.running = Some(Running { cancel, join });
@@ -313,10 +333,11 @@ impl Controller {
                 text,
                 mode,
                 attachments,
+                quiet,
                 reply,
             } => {
                 let input = match self.attach(text, &attachments).await {
-                    Ok(input) => input,
+                    Ok(input) => UserInput { quiet, ..input },
                     Err(e) => {
                         let _ = reply.send(Err((ErrorCode::InvalidState, e)));
                         return;
@@ -345,6 +366,7 @@ impl Controller {
                 let _ = reply.send(Ok(json!({"queued": queued && mode == InputMode::Queue})));
             }
             Command::Notice { text } => self.inbox.push_back(Input::Notice(text)),
+            Command::QuietNotice { text } => self.quiet.push_back(Input::Notice(text)),
             Command::Interrupt { reply } => {
                 let was = self.running.is_some();
                 self.stop_run(PodState::Idle).await;

@@ -108,6 +108,7 @@ async fn input(ctl: &ControllerHandle, text: &str) {
             text: text.into(),
             mode: InputMode::Queue,
             attachments: Vec::new(),
+            quiet: false,
             reply
         })
         .await
@@ -272,6 +273,7 @@ responses:
             text: "stop, do this".into(),
             mode: InputMode::Interrupt,
             attachments: Vec::new(),
+            quiet: false,
             reply,
         })
         .await;

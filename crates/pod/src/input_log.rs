@@ -50,9 +50,12 @@ pub fn pending(extensions: &[(String, Value)]) -> Vec<UserInput> {
                         .get("images")
                         .and_then(|v| serde_json::from_value(v.clone()).ok())
                         .unwrap_or_default();
+                    // After a crash, who sent it is unknown: not quiet, so a
+                    // child's parent is woken rather than left waiting.
                     queued.push(UserInput {
                         text: t.to_owned(),
                         images,
+                        quiet: false,
                     });
                 }
             }

@@ -376,6 +376,10 @@ async fn run_inner(
             approvals,
             token: Arc::new(token),
             mcp: mcp_hub.clone(),
+            parent_lock: launch
+                .child
+                .as_ref()
+                .map(|c| c.parent_socket.with_file_name("lock")),
         },
         stop_server.clone(),
     ));

@@ -38,6 +38,9 @@ pub struct ServerCtx {
     pub token: std::sync::Arc<String>,
     /// This Pod's MCP servers.
     pub mcp: mcp::Hub,
+    /// A child's parent's liveness lock: input from the process holding it is the
+    /// parent's; other input makes a quiet run (see `Event::RunStarted`).
+    pub parent_lock: Option<std::path::PathBuf>,
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from
@@ -228,9 +231,10 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
             child,
             token,
             report,
+            quiet,
         } => ctx
             .children
-            .report(peer_pid, &child, &token, report)
+            .report(peer_pid, &child, &token, report, quiet)
             .map(|()| json!({"accepted": true}))
             .map_err(|e| (ErrorCode::Unauthorized, e)),
         Request::ResumeChild { child } => {
@@ -247,10 +251,15 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
             mode,
             attachments,
         } => {
+            let quiet = ctx
+                .parent_lock
+                .as_ref()
+                .is_some_and(|l| crate::liveness::probe(l) != Some(peer_pid));
             ask(ctx, |reply| Command::Input {
                 text,
                 mode,
                 attachments,
+                quiet,
                 reply,
             })
             .await

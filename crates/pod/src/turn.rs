@@ -72,6 +72,8 @@ pub struct UserInput {
     pub text: String,
     /// Attached images.
     pub images: Vec<ImageRef>,
+    /// On a child Pod: not from its parent (a user talking to the child).
+    pub quiet: bool,
 }
 
 impl From<String> for UserInput {
@@ -79,6 +81,7 @@ impl From<String> for UserInput {
         UserInput {
             text,
             images: Vec::new(),
+            quiet: false,
         }
     }
 }
@@ -259,7 +262,7 @@ async fn append_inputs(
     let any_notice = inputs.iter().any(|i| matches!(i, Input::Notice(_)));
     for input in inputs {
         match input {
-            Input::User(UserInput { text, images }) => {
+            Input::User(UserInput { text, images, .. }) => {
                 let verdict = match &ctx.hooks {
                     Some(h) if h.has(HookEvent::UserPromptSubmit) => Some(
                         h.run(

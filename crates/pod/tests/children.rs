@@ -270,6 +270,7 @@ responses:
             report: protocol::ChildReport::Finished {
                 final_text: "FORGED".into(),
             },
+            quiet: false,
         })
         .await
         .unwrap_err()

@@ -204,6 +204,9 @@ responses:
     let eff = reg.effective_write(&PodName::new("l").unwrap()).unwrap();
     assert!(!eff.can_write(&env.project.join("src")));
     env.ok(&["send", "b", "again"]);
+    // A user's message to b: its report reaches l without starting a paid turn,
+    // and shows with l's next run.
+    run_parent_after_a_quiet_report(&env);
     wait_until(
         "b's second report in l's log",
         Duration::from_secs(15),
@@ -299,6 +302,7 @@ responses:
     assert_eq!(b.delegated_from.as_ref().map(|n| n.as_str()), Some("l"));
     let eff = reg.effective_write(&PodName::new("l").unwrap()).unwrap();
     assert!(!eff.can_write(&env.project.join("src")));
+    run_parent_after_a_quiet_report(&env);
     wait_until(
         "b's second report reaches l",
         Duration::from_secs(15),
@@ -379,4 +383,20 @@ responses:
         .count();
     assert_eq!(n, 1);
     env.ok(&["stop", "l"]);
+}
+
+/// A child's report of a run a user started reaches its parent quietly (it does not
+/// wake it); the parent's next run shows it.
+fn run_parent_after_a_quiet_report(env: &Env) {
+    let log = env.roots.runtime.join("l").join("pod.log");
+    wait_until(
+        "the quiet report reached l",
+        Duration::from_secs(15),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("did not ask for")
+        },
+    );
+    env.ok(&["send", "l", "any child_finished news?", "--wait"]);
 }

@@ -63,6 +63,14 @@ pub enum Event {
         /// New state.
         state: PodState,
     },
+    /// A run started. `quiet`: a child's run that its parent did not ask for (its
+    /// input came only from other clients, e.g. a user talking to the child
+    /// directly), whose report does not wake the parent for a paid turn.
+    RunStarted {
+        /// See above.
+        #[serde(default)]
+        quiet: bool,
+    },
     /// User input was accepted and logged.
     UserInput {
         /// The text.

@@ -92,6 +92,10 @@ pub enum Request {
         token: String,
         /// What happened.
         report: ChildReport,
+        /// The run was not one the parent asked for (see `Event::RunStarted`): the
+        /// parent shows the report with its next run instead of starting one.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        quiet: bool,
     },
     /// Restore a stopped or lost child of this Pod under this Pod's allocation (its
     /// own stored manifest and delegated scope); answered with `{pid}` once the child

@@ -409,6 +409,7 @@ impl Transcript {
     pub fn apply_event(&mut self, event: Event) {
         match event {
             Event::UserInput { text } => self.push(EntryKind::User(text)),
+            Event::RunStarted { .. } => {}
             Event::TextDelta { delta } => self.append_delta(&delta, false),
             Event::ReasoningDelta { delta } => self.append_delta(&delta, true),
             Event::AssistantItem { item } => self.apply_item(item),

@@ -93,6 +93,7 @@ impl Children {
         child: PodName,
         report: ChildReport,
         text: String,
+        quiet: bool,
     ) {
         let Some(hooks) = self
             .hooks
@@ -100,7 +101,11 @@ impl Children {
             .filter(|h| h.has(HookEvent::ChildFinished))
             .cloned()
         else {
-            self.notify(text);
+            if quiet {
+                self.notify_quietly(text);
+            } else {
+                self.notify(text);
+            }
             return;
         };
         let Some(controller) = self.controller.get().cloned() else {
@@ -123,9 +128,12 @@ impl Children {
             {
                 text.push_str(&format!("\n[child_finished hook] {n}"));
             }
-            controller
-                .send(crate::controller::Command::Notice { text })
-                .await;
+            let cmd = if quiet {
+                crate::controller::Command::QuietNotice { text }
+            } else {
+                crate::controller::Command::Notice { text }
+            };
+            controller.send(cmd).await;
         });
     }
 }

@@ -315,6 +315,14 @@ impl Children {
         self.tools.set_scope(self.effective());
     }
 
+    /// A notice the model sees with its next run, without starting one.
+    pub(super) fn notify_quietly(&self, text: String) {
+        if let Some(c) = self.controller.get() {
+            let c = c.clone();
+            tokio::spawn(async move { c.send(Command::QuietNotice { text }).await });
+        }
+    }
+
     fn notify(&self, text: String) {
         if let Some(c) = self.controller.get() {
             let c = c.clone();
@@ -850,6 +858,7 @@ impl Children {
         child: &str,
         token: &str,
         report: ChildReport,
+        quiet: bool,
     ) -> Result<(), String> {
         let refuse = |why: &str| {
             tracing::warn!(child, ?peer_pid, why, "rejected a child report");
@@ -890,7 +899,13 @@ impl Children {
         l.reports.push(report.clone());
         l.changed.send_modify(|n| *n += 1);
         drop(g);
-        self.notify_finished(name, report, text);
+        if quiet {
+            tracing::info!(
+                child,
+                "report of a run this Pod did not ask for: shown with its next run"
+            );
+        }
+        self.notify_finished(name, report, text, quiet);
         Ok(())
     }
 }

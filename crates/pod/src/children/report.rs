@@ -25,8 +25,13 @@ pub fn spawn_reporter(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let (mut rx, _) = journal.subscribe_since(Some(journal.last_seq()));
+        let mut quiet = false;
         loop {
             let report = match rx.recv().await {
+                Ok((_, Event::RunStarted { quiet: q })) => {
+                    quiet = q;
+                    continue;
+                }
                 Ok((_, Event::RunCompleted { final_text })) => ChildReport::Finished { final_text },
                 Ok((
                     _,
@@ -47,6 +52,7 @@ pub fn spawn_reporter(
                 child: child.clone(),
                 token: token.clone(),
                 report,
+                quiet,
             };
             deliver(&parent_socket, req).await;
         }
