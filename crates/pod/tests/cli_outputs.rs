@@ -42,7 +42,11 @@ fn run_json_streams_events_until_the_run_ends() {
         .iter()
         .map(|l| l["event"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds[..2], ["state_changed", "user_input"], "{kinds:?}");
+    assert_eq!(
+        kinds[..3],
+        ["state_changed", "run_started", "user_input"],
+        "{kinds:?}"
+    );
     assert_eq!(lines[0]["event"]["state"], "running");
     assert_eq!(kinds.last(), Some(&"run_completed"), "{kinds:?}");
     assert_eq!(kinds.iter().filter(|k| **k == "text_delta").count(), 3);
