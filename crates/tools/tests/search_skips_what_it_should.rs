@@ -160,6 +160,7 @@ async fn registry_lists_specs_sorted_and_rejects_unknown_tools_and_bad_json() {
             "grep",
             "list_dir",
             "read_file",
+            "view_image",
             "write_file"
         ]
     );
