@@ -41,6 +41,24 @@ pub struct ToolRun {
     pub images: Vec<ToolImage>,
 }
 
+impl ToolRun {
+    /// The run of `call` whose text is `out`; an `Err` is the model's error result
+    /// (`error: …`, `is_error`), as every runtime-side tool reports failures.
+    pub fn text(call: ToolCall, out: Result<String, String>) -> ToolRun {
+        let (output, is_error) = match out {
+            Ok(t) => (t, false),
+            Err(e) => (format!("error: {e}"), true),
+        };
+        ToolResult {
+            call_id: call.call_id,
+            name: call.name,
+            output,
+            is_error,
+        }
+        .into()
+    }
+}
+
 impl From<ToolResult> for ToolRun {
     fn from(result: ToolResult) -> ToolRun {
         ToolRun {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use pod_ids::PodName;
 use serde_json::json;
-use transcript::{ToolCall, ToolResult, ToolSpec};
+use transcript::{ToolCall, ToolSpec};
 
 use super::{Children, SpawnArgs, fmt_rules};
 use crate::toolbox::{ScopedTools, ToolRun, ToolRunner};
@@ -117,17 +117,7 @@ impl ToolRunner for PodTools {
         let children = self.children.clone();
         Box::pin(async move {
             let out = child_call(&children, &call.name, &call.arguments).await;
-            let (output, is_error) = match out {
-                Ok(t) => (t, false),
-                Err(e) => (format!("error: {e}"), true),
-            };
-            ToolResult {
-                call_id: call.call_id,
-                name: call.name,
-                output,
-                is_error,
-            }
-            .into()
+            ToolRun::text(call, out)
         })
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde_json::json;
-use transcript::{ToolCall, ToolResult, ToolSpec};
+use transcript::{ToolCall, ToolSpec};
 use work_items::{Status, Store, Verdict};
 
 use super::{WorkGrant, WorkRight};
@@ -117,17 +117,7 @@ impl ToolRunner for WorkTools {
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r);
-            let (output, is_error) = match out {
-                Ok(t) => (t, false),
-                Err(e) => (format!("error: {e}"), true),
-            };
-            ToolResult {
-                call_id: call.call_id,
-                name: call.name,
-                output,
-                is_error,
-            }
-            .into()
+            ToolRun::text(call, out)
         })
     }
 
