@@ -7,6 +7,7 @@ use tools::ToolContext;
 use transcript::ToolSpec;
 
 use crate::config::ServerConfig;
+use crate::content::CallOutput;
 use crate::error::McpError;
 use crate::naming::{PREFIX, server_prefix};
 use crate::server::{Server, ServerStatus, State};
@@ -106,9 +107,9 @@ impl Hub {
     }
 
     /// Calls the MCP tool `tool` (`mcp__SERVER__TOOL`) with `arguments` as the
-    /// model sent them. Returns the result text and whether the server flagged it
-    /// as an error.
-    pub async fn call(&self, tool: &str, arguments: &str) -> Result<(String, bool), McpError> {
+    /// model sent them. Returns what the model gets: text, the server's error flag
+    /// and the images the result holds.
+    pub async fn call(&self, tool: &str, arguments: &str) -> Result<CallOutput, McpError> {
         let server = self.server_of(tool)?;
         let args = parse_arguments(arguments)?;
         let mut offered = server.status().tools;

@@ -54,7 +54,7 @@ pub use config::{
     ConfigError, DEFAULT_STARTUP_TIMEOUT_SECS, DEFAULT_TOOL_TIMEOUT_SECS, MAX_SERVER_NAME,
     ServerConfig, check_server_name,
 };
-pub use content::{MAX_RESULT_BYTES, result_text};
+pub use content::{CallOutput, MAX_RESULT_BYTES, MAX_RESULT_IMAGES, call_output};
 pub use error::McpError;
 pub use hub::{Hub, Started};
 pub use server::{OfferedTool, Server, ServerStatus, State};

@@ -12,7 +12,7 @@ use tools::ToolContext;
 use transcript::ToolSpec;
 
 use crate::config::ServerConfig;
-use crate::content::result_text;
+use crate::content::{CallOutput, call_output};
 use crate::error::McpError;
 use crate::naming::{exposed_names, model_schema};
 use crate::process::Process;
@@ -299,7 +299,7 @@ impl Server {
     /// Calls the server's tool `tool` (its own name). A crashed or stopped server is
     /// started first; a server that dies during the call gives [`McpError::Crashed`]
     /// and is restarted on the next call.
-    pub async fn call(&self, tool: &str, args: JsonObject) -> Result<(String, bool), McpError> {
+    pub async fn call(&self, tool: &str, args: JsonObject) -> Result<CallOutput, McpError> {
         let peer = {
             let mut conn = self.conn.lock().await;
             self.ensure_locked(&mut conn).await?;
@@ -316,7 +316,7 @@ impl Server {
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args);
         let timeout = self.config.tool_timeout();
         match tokio::time::timeout(timeout, peer.call_tool(params)).await {
-            Ok(Ok(r)) => Ok(result_text(&r)),
+            Ok(Ok(r)) => Ok(call_output(&r, &self.name)),
             Err(_) => Err(McpError::CallTimeout {
                 server: self.name.clone(),
                 tool: tool.to_owned(),

@@ -28,22 +28,25 @@ async fn exercise(hub: &Hub, server: &str) {
     for t in ["echo", "get-sum", "get-tiny-image"] {
         assert!(names.contains(&format!("mcp__{server}__{t}")), "{names:?}");
     }
-    let (text, is_error) = hub
+    let echo = hub
         .call(&format!("mcp__{server}__echo"), r#"{"message":"hello"}"#)
         .await
         .unwrap();
-    assert!(!is_error);
-    assert!(text.contains("hello"), "{text}");
-    let (sum, _) = hub
+    assert!(!echo.is_error);
+    assert!(echo.text.contains("hello"), "{}", echo.text);
+    let sum = hub
         .call(&format!("mcp__{server}__get-sum"), r#"{"a":2,"b":3}"#)
         .await
-        .unwrap();
+        .unwrap()
+        .text;
     assert!(sum.contains('5'), "{sum}");
-    let (img, _) = hub
+    let img = hub
         .call(&format!("mcp__{server}__get-tiny-image"), "{}")
         .await
         .unwrap();
-    assert!(img.contains("[image: image/png"), "{img}");
+    assert!(img.text.contains("[image 1: image/png"), "{}", img.text);
+    assert_eq!(img.images.len(), 1);
+    assert_eq!(img.images[0].media_type, "image/png");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,18 +86,27 @@ async fn tools_are_listed_with_prefixed_names_and_calls_return_every_kind_of_con
         .unwrap();
     assert_eq!(echo.parameters["type"], "object");
     assert!(echo.parameters["properties"]["text"].is_object());
-    assert_eq!(
-        hub.call("mcp__t__echo", r#"{"text":"hi"}"#).await.unwrap(),
-        ("echo: hi".to_owned(), false)
-    );
-    let (sum, _) = hub.call("mcp__t__add", r#"{"a":2,"b":40}"#).await.unwrap();
+    let echo = hub.call("mcp__t__echo", r#"{"text":"hi"}"#).await.unwrap();
+    assert_eq!((echo.text.as_str(), echo.is_error), ("echo: hi", false));
+    let sum = hub
+        .call("mcp__t__add", r#"{"a":2,"b":40}"#)
+        .await
+        .unwrap()
+        .text;
     assert!(sum.contains("42"), "{sum}");
-    let (pic, _) = hub.call("mcp__t__picture", "").await.unwrap();
-    assert_eq!(pic, "a picture:\n[image: image/png, 70 bytes, not shown]");
+    let pic = hub.call("mcp__t__picture", "").await.unwrap();
+    assert_eq!(
+        pic.text,
+        "a picture:\n[image 1: image/png, 70 bytes, shown after this result]"
+    );
+    assert_eq!(pic.images[0].data.len(), 70);
     // Bad arguments are the server's refusal, not a crash.
     let err = hub.call("mcp__t__add", r#"{"a":"x"}"#).await;
     assert!(
-        matches!(&err, Err(McpError::Refused { .. }) | Ok((_, true))),
+        matches!(
+            &err,
+            Err(McpError::Refused { .. }) | Ok(mcp::CallOutput { is_error: true, .. })
+        ),
         "{err:?}"
     );
     let err = hub.call("mcp__t__nope", "{}").await.unwrap_err();
@@ -121,11 +130,11 @@ async fn a_server_that_dies_mid_call_gives_a_tool_error_and_is_restarted_on_next
     assert_eq!(st.state, State::Crashed);
     assert!(!alive(first));
     // Next use: a new process answers.
-    let (again, _) = hub
+    let again = hub
         .call("mcp__t__echo", r#"{"text":"again"}"#)
         .await
         .unwrap();
-    assert_eq!(again, "echo: again");
+    assert_eq!(again.text, "echo: again");
     let second = host_pid(&hub);
     assert_ne!(first, second);
     let st = &hub.statuses()[0];
@@ -148,7 +157,10 @@ async fn a_slow_call_times_out_as_a_tool_error_and_the_server_keeps_serving() {
     assert!(matches!(err, McpError::CallTimeout { .. }), "{err:?}");
     assert!(err.to_string().contains("tool_timeout"), "{err}");
     assert_eq!(
-        hub.call("mcp__t__echo", r#"{"text":"x"}"#).await.unwrap().0,
+        hub.call("mcp__t__echo", r#"{"text":"x"}"#)
+            .await
+            .unwrap()
+            .text,
         "echo: x"
     );
     hub.shutdown().await;
@@ -161,10 +173,18 @@ async fn the_server_writes_only_inside_the_write_scope() {
     let inside = f.work.join("in.txt");
     let outside = f.root.join("out.txt");
     let call = |p: &Path| format!(r#"{{"path":"{}","text":"x"}}"#, p.display());
-    let (ok, _) = hub.call("mcp__t__write", &call(&inside)).await.unwrap();
+    let ok = hub
+        .call("mcp__t__write", &call(&inside))
+        .await
+        .unwrap()
+        .text;
     assert!(ok.starts_with("wrote"), "{ok}");
     assert!(inside.exists());
-    let (refused, _) = hub.call("mcp__t__write", &call(&outside)).await.unwrap();
+    let refused = hub
+        .call("mcp__t__write", &call(&outside))
+        .await
+        .unwrap()
+        .text;
     assert!(refused.contains("cannot write"), "{refused}");
     assert!(
         !outside.exists(),
@@ -215,7 +235,7 @@ async fn after_a_scope_change_a_restarted_server_has_the_narrower_scope() {
         ScopeRule::new(&f.root, Access::Read, true).unwrap(),
     ]));
     // The next call notices and restarts the server under the new scope.
-    let (out, _) = hub.call("mcp__t__write", &write).await.unwrap();
+    let out = hub.call("mcp__t__write", &write).await.unwrap().text;
     assert!(out.contains("cannot write"), "{out}");
     assert!(!file.exists());
     assert!(!alive(first));

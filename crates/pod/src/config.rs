@@ -423,8 +423,7 @@ impl Config {
             merged.merge(layer);
             sources.push(path);
         }
-        let mut config = merged.finish(sources)?;
-        config.origins = origins;
+        let mut config = merged.finish(sources, origins)?;
         config.apply_flags(flags)?;
         Ok(config)
     }
@@ -778,17 +777,34 @@ impl Layer {
         over(&mut self.tui.notify, later.tui.notify);
     }
 
-    fn finish(self, sources: Vec<PathBuf>) -> Result<Config, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: PathBuf::from("<merged>"),
+    fn finish(
+        self,
+        sources: Vec<PathBuf>,
+        origins: BTreeMap<String, Origin>,
+    ) -> Result<Config, ConfigError> {
+        // A table left incomplete once every layer is merged is blamed on the last
+        // file that set any of its keys: that is the one the user was editing.
+        let file_of = |table: &str| {
+            let prefix = format!("{table}.");
+            let source = origins
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, o)| o.source.as_str())
+                .max_by_key(|s| sources.iter().position(|p| p.display().to_string() == *s))
+                .unwrap_or("<merged>");
+            PathBuf::from(source)
+        };
+        let invalid = |table: &str, message: String| ConfigError::Invalid {
+            path: file_of(table),
             message,
         };
         let mut providers = BTreeMap::new();
         for (name, p) in self.providers {
+            let table = format!("providers.{name}");
             let kind_name = p
                 .kind
-                .ok_or_else(|| invalid(format!("providers.{name} has no `kind`")))?;
-            let kind = parse_kind(Path::new("<merged>"), &kind_name)?;
+                .ok_or_else(|| invalid(&table, format!("{table} has no `kind`")))?;
+            let kind = parse_kind(&file_of(&table), &kind_name)?;
             providers.insert(
                 name,
                 ProviderSettings {
@@ -822,9 +838,10 @@ impl Layer {
         }
         let mut models = BTreeMap::new();
         for (name, m) in self.models {
+            let table = format!("models.{name}");
             let provider = m
                 .provider
-                .ok_or_else(|| invalid(format!("models.{name} has no `provider`")))?;
+                .ok_or_else(|| invalid(&table, format!("{table} has no `provider`")))?;
             models.insert(
                 name.clone(),
                 ModelSettings {
@@ -868,7 +885,7 @@ impl Layer {
             permissions: self.permissions,
             hooks: self.hooks,
             sources,
-            origins: BTreeMap::new(),
+            origins,
         })
     }
 }

@@ -278,7 +278,7 @@ impl ToolRunner for ScopedTools {
             let out = if mcp::Hub::owns(&call.name) {
                 hub.call(&call.name, &call.arguments)
                     .await
-                    .map(|(text, is_error)| (text, is_error, Vec::new()))
+                    .map(|o| (o.text, o.is_error, o.images))
                     .map_err(|e| e.to_string())
             } else {
                 set.call(&ctx, &call.name, &call.arguments)

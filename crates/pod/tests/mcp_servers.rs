@@ -1,7 +1,7 @@
 //! MCP servers run by a Pod, end to end, with the reference servers from npm
 //! (`@modelcontextprotocol/server-everything` and `server-filesystem`, installed by
 //! `.ci/install-mcp-servers`): a scripted model calls their tools and the results
-//! arrive; a server killed mid-call gives a tool error and is restarted; the
+//! (images included) arrive; a server killed mid-call gives a tool error and is restarted; the
 //! filesystem server cannot write outside the Pod's write scope and dies with a
 //! SIGKILLed Pod; a restored Pod says which tools changed.
 // Tests may unwrap: a panic here is a failed assertion.
@@ -104,6 +104,9 @@ responses:
       - tool_call: mcp__every__get-sum
         id: c2
         arguments: {"a": 20, "b": 22}
+      - tool_call: mcp__every__get-tiny-image
+        id: c3
+        arguments: {}
   - output: [{text: "done"}]
 "#,
     );
@@ -129,7 +132,7 @@ responses:
     assert!(offered.contains(&"mcp__every__echo"), "{offered:?}");
     assert!(offered.contains(&"read_file"), "{offered:?}");
     let results = tool_results(&env, "e");
-    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results.len(), 3, "{results:?}");
     assert!(results.iter().all(|(_, err)| !err), "{results:?}");
     assert!(
         results
@@ -140,6 +143,11 @@ responses:
     // The results reached the model.
     let second = reqs[1].body.to_string();
     assert!(second.contains("hello from the model") && second.contains("42"));
+    // The server's image is shown to the model after the results, as a real PNG.
+    assert!(
+        second.contains("data:image/png;base64,iVBORw0KGgo"),
+        "{second}"
+    );
     // The start is in the log.
     let started = env
         .log("e")

@@ -159,6 +159,30 @@ fn unknown_key_names_file_and_key() {
 }
 
 #[test]
+fn an_incomplete_table_names_the_file_that_set_it() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "config.toml",
+        "[providers.local]\nbase_url = \"http://127.0.0.1:8080\"\n",
+    );
+    let e = Config::load(d.path(), None, &FlagOverrides::default()).unwrap_err();
+    let ConfigError::Invalid { path, message } = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(path, &d.path().join("config.toml"));
+    assert_eq!(message, "providers.local has no `kind`");
+    write(d.path(), "config.toml", "[models.fast]\nmodel = \"m\"\n");
+    let e = Config::load(d.path(), None, &FlagOverrides::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&d.path().join("config.toml").display().to_string())
+            && e.to_string().contains("models.fast has no `provider`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn inline_keys_never_show_in_debug() {
     let d = tempfile::tempdir().unwrap();
     write(
