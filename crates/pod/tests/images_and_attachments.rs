@@ -126,6 +126,62 @@ fn an_attached_image_reaches_each_dialect_in_its_own_shape_and_the_log_keeps_a_r
     }
 }
 
+/// The blob of the only image `name`'s log shows.
+fn blob_of(env: &Env, name: &str) -> std::path::PathBuf {
+    let sha = env
+        .log(name)
+        .into_iter()
+        .find_map(|e| match e.kind {
+            EntryKind::Images { images } => Some(images[0].sha256.clone()),
+            _ => None,
+        })
+        .unwrap();
+    env.roots.sessions.join("blobs").join(sha)
+}
+
+#[test]
+fn pod_rm_frees_the_images_no_other_log_mentions() {
+    let env = Env::new();
+    std::fs::write(env.project.join("shared.png"), PNG).unwrap();
+    let mut own = PNG.to_vec();
+    own.extend_from_slice(b"trailing bytes make another blob");
+    std::fs::write(env.project.join("own.png"), &own).unwrap();
+    let mock = Mock::start("responses:\n  - output: [{text: seen}]\n  - output: [{text: seen}]\n");
+    let url = mock.url();
+    for (name, images) in [
+        ("a", &["shared.png", "own.png"][..]),
+        ("b", &["shared.png"][..]),
+    ] {
+        let mut args = vec!["run", "look", "--name", name, "--base-url", &url];
+        for i in images {
+            args.extend(["--image", i]);
+        }
+        args.push("--print");
+        let out = run_in_project(&env, &args);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let shared = blob_of(&env, "b");
+    let blobs = env.roots.sessions.join("blobs");
+    let own_blob = blobs.join(session_store::sha256_hex(&own));
+    assert!(own_blob.exists());
+    // Stored two hours ago, as far as the sweep can tell.
+    let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for b in [&shared, &own_blob] {
+        std::fs::File::open(b).unwrap().set_modified(old).unwrap();
+    }
+    let out = env.ok(&["rm", "a", "--yes"]);
+    assert!(out.contains("freed 1 unreferenced image blob(s)"), "{out}");
+    assert!(!own_blob.exists(), "only a's log mentioned it");
+    assert_eq!(
+        std::fs::read(&shared).unwrap(),
+        PNG,
+        "b's log still shows it"
+    );
+    let out = env.ok(&["rm", "b", "--yes"]);
+    assert!(out.contains("freed 1"), "{out}");
+    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 0);
+}
+
 #[test]
 fn an_attached_file_is_read_inside_the_pods_scope_or_the_input_is_refused() {
     let env = Env::new();

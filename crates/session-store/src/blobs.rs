@@ -32,6 +32,9 @@ pub(crate) fn put(root: &Path, bytes: &[u8]) -> Result<String> {
     let dir = dir(root);
     let path = dir.join(&sha);
     if path.exists() {
+        // A fresh mtime tells a concurrent sweep this blob is in use again, even
+        // before the entry naming it is appended.
+        let _ = fs::File::open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
         return Ok(sha);
     }
     fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
@@ -75,6 +78,109 @@ pub(crate) fn get(root: &Path, sha: &str) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Blobs (and stale temp files) removed.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Removes the blobs no segment file mentions and stale temp files, both only when
+/// untouched for `min_age` (a Pod stores a blob just before it appends the entry
+/// naming it, and re-storing refreshes the mtime). `segments` lists every segment
+/// file of the store.
+///
+/// A blob is kept when its hash appears anywhere in a segment's bytes, not only in
+/// `images` entries: seed histories of forks and compacted segments, and anything a
+/// later version logs, count as uses too. Over-keeping is harmless; deleting a
+/// referenced image is not. A segment that cannot be read stops the sweep before
+/// anything is removed.
+pub(crate) fn sweep(
+    root: &Path,
+    min_age: std::time::Duration,
+    segments: impl Fn() -> Result<Vec<PathBuf>>,
+) -> Result<Swept> {
+    let dir = dir(root);
+    let listing = match fs::read_dir(&dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Swept::default()),
+        Err(e) => return Err(io_err("list", &dir)(e)),
+    };
+    let mut candidates = std::collections::HashMap::new();
+    let now = std::time::SystemTime::now();
+    for e in listing {
+        let e = e.map_err(io_err("list", &dir))?;
+        let meta = e.metadata().map_err(io_err("stat", &e.path()))?;
+        let young = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_none_or(|age| age < min_age);
+        if meta.is_file() && !young {
+            candidates.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                (e.path(), meta.len()),
+            );
+        }
+    }
+    // A segment forked or compacted meanwhile can carry an old image in its seed
+    // history without storing it again: removal starts only once a listing finds
+    // no segment the scan has not read.
+    let mut scanned = std::collections::HashSet::new();
+    loop {
+        let fresh: Vec<PathBuf> = segments()?
+            .into_iter()
+            .filter(|s| !scanned.contains(s))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for seg in fresh {
+            let bytes = fs::read(&seg).map_err(io_err("read", &seg))?;
+            // Every maximal run of 64 hex digits is a possible reference.
+            for run in bytes.split(|b| !b.is_ascii_hexdigit()) {
+                if run.len() == 64 {
+                    candidates.remove(&*String::from_utf8_lossy(run));
+                }
+            }
+            scanned.insert(seg);
+        }
+    }
+    let mut swept = Swept::default();
+    for (name, (path, len)) in candidates {
+        let is_blob = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_blob && !name.ends_with(".tmp") {
+            continue;
+        }
+        // Looked at again right before removing: a Pod that re-stored it since the
+        // listing has refreshed its mtime. What is left is the instant between this
+        // stat and the unlink; an image lost there shows as missing in its request
+        // (`images::for_request`), it never fails a run.
+        if fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_none_or(|age| age < min_age)
+        {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                swept.files += 1;
+                swept.bytes += len;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &path)(e)),
+        }
+    }
+    if swept.files > 0 {
+        sync_dir(&dir)?;
+    }
+    Ok(swept)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -90,5 +196,39 @@ mod tests {
         assert!(super::get(d.path(), &a).is_err());
         let names: Vec<_> = std::fs::read_dir(super::dir(d.path())).unwrap().collect();
         assert_eq!(names.len(), 1, "no temp files left");
+    }
+
+    #[test]
+    fn a_sweep_removes_only_old_blobs_no_segment_mentions() {
+        use std::time::Duration;
+        let d = tempfile::tempdir().unwrap();
+        let used = super::put(d.path(), b"used").unwrap();
+        let unused = super::put(d.path(), b"unused").unwrap();
+        let seg = d.path().join("seg.jsonl");
+        std::fs::write(&seg, format!("{{\"image\":{{\"sha256\":\"{used}\"}}}}\n")).unwrap();
+        let tmp = super::dir(d.path()).join(".x.1.2.tmp");
+        std::fs::write(&tmp, b"half").unwrap();
+        // Everything is young: nothing goes.
+        let none = super::sweep(d.path(), Duration::from_secs(3600), || {
+            Ok(vec![seg.clone()])
+        })
+        .unwrap();
+        assert_eq!(none, super::Swept::default());
+        let swept = super::sweep(d.path(), Duration::ZERO, || Ok(vec![seg.clone()])).unwrap();
+        assert_eq!(
+            swept,
+            super::Swept {
+                files: 2,
+                bytes: 10
+            }
+        );
+        assert!(super::get(d.path(), &used).unwrap().is_some());
+        assert!(super::get(d.path(), &unused).unwrap().is_none());
+        assert!(!tmp.exists());
+        // An unreadable segment removes nothing.
+        let gone = d.path().join("missing.jsonl");
+        super::put(d.path(), b"unused").unwrap();
+        assert!(super::sweep(d.path(), Duration::ZERO, || Ok(vec![gone.clone()])).is_err());
+        assert!(super::get(d.path(), &unused).unwrap().is_some());
     }
 }

@@ -41,7 +41,7 @@ mod replay;
 mod store;
 mod writer;
 
-pub use blobs::sha256_hex;
+pub use blobs::{Swept, sha256_hex};
 pub use entry::{Entry, EntryKind, Lineage, SegmentStart};
 pub use error::{Result, StoreError};
 pub use reader::{SegmentRead, TornTail};

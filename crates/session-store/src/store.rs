@@ -232,6 +232,21 @@ impl SessionStore {
         crate::blobs::get(&self.layout.root, sha256)
     }
 
+    /// Removes image blobs that no segment of any session mentions and that were
+    /// not stored or re-stored in the last `min_age` (see `blobs::sweep` for why
+    /// that is safe beside running Pods). Called after sessions are removed.
+    pub fn sweep_blobs(&self, min_age: std::time::Duration) -> Result<crate::Swept> {
+        crate::blobs::sweep(&self.layout.root, min_age, || {
+            let mut files = Vec::new();
+            for session in self.list_sessions()? {
+                for seg in self.list_segments(session)? {
+                    files.push(self.layout.segment_file(session, seg));
+                }
+            }
+            Ok(files)
+        })
+    }
+
     /// All sessions, sorted (oldest first: ids are UUIDv7). Entries of the root that
     /// are not session directories are ignored.
     pub fn list_sessions(&self) -> Result<Vec<SessionId>> {

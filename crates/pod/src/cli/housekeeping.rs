@@ -15,8 +15,9 @@ use crate::liveness;
 use crate::outln;
 use crate::record::RecordStore;
 
-/// `pod rm`: removes stopped Pods (record, session logs, runtime files). A live Pod,
-/// or the child of a live parent, is refused: stop it first.
+/// `pod rm`: removes stopped Pods (record, session logs, runtime files) and then the
+/// image blobs no remaining log mentions. A live Pod, or the child of a live parent,
+/// is refused: stop it first.
 pub fn rm(roots: &Roots, names: &[String], yes: bool) -> anyhow::Result<ExitCode> {
     let records = RecordStore::new(roots.pods.clone());
     let mut doomed = Vec::new();
@@ -71,8 +72,24 @@ pub fn rm(roots: &Roots, names: &[String], yes: bool) -> anyhow::Result<ExitCode
         remove_one(&store, &sessions, roots, &rec)?;
         outln!("{} removed", rec.name.as_str())?;
     }
+    // Images are shared by hash between sessions, so they go only once no log
+    // mentions them; the grace spares a blob a running Pod is storing right now.
+    match sessions.sweep_blobs(BLOB_GRACE) {
+        Ok(s) if s.files > 0 => outln!(
+            "freed {} unreferenced image blob(s), {:.1} MiB",
+            s.files,
+            s.bytes as f64 / (1024.0 * 1024.0)
+        )?,
+        Ok(_) => {}
+        // The Pods are gone either way; the next `pod rm` sweeps again.
+        Err(e) => eprintln!("warning: unreferenced images were not removed: {e}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long a blob no log mentions is kept: longer than any Pod takes between
+/// storing an image and logging the entry that names it.
+const BLOB_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Record first: once it is gone the Pod no longer exists for any command, and a
 /// crash before the logs are deleted leaves only unreferenced files behind (never a
