@@ -6,10 +6,16 @@
 //! the lease on the PostgreSQL backend).
 //!
 //! With the PostgreSQL backend the process also holds a lease: tool calls wait at
-//! [`await_write_permission`] while it is not renewed, and a fenced Pod (its
-//! allocation was reclaimed while it was cut off) exits at once without writing.
+//! [`await_write_permission`] while it is not renewed; the moment it lapses, a
+//! watcher thread stops whatever is running (the hook set by [`on_lease_change`]:
+//! shell calls, background processes, MCP servers), so nothing writes on an
+//! unrenewed lease, even mid-call; and a fenced Pod (its allocation was reclaimed
+//! while it was cut off) exits at once without writing.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use pod_ids::{PodName, Roots, SegmentId};
 use pod_registry::{
@@ -35,6 +41,66 @@ pub const EXIT_FENCED: i32 = 75;
 
 /// This process's lease gate (always open on the file backend).
 static GATE: std::sync::OnceLock<LeaseGate> = std::sync::OnceLock::new();
+
+/// How many times this process's lease lapsed (a tool call that sees it change
+/// while it ran was stopped, or may have been).
+static LAPSES: AtomicU64 = AtomicU64::new(0);
+
+type LeaseHook = Box<dyn Fn(Option<&str>) + Send + Sync>;
+/// Called with `Some(reason)` when the lease lapses and `None` when it is renewed.
+static ON_CHANGE: Mutex<Option<LeaseHook>> = Mutex::new(None);
+
+/// Sets what stops this process's writers when its lease lapses (`Some(reason)`,
+/// from the watcher thread, at once) and lets them run again when it is renewed
+/// (`None`).
+pub fn on_lease_change(hook: impl Fn(Option<&str>) + Send + Sync + 'static) {
+    *ON_CHANGE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
+}
+
+/// See [`LAPSES`].
+pub fn lease_lapses() -> u64 {
+    LAPSES.load(Ordering::SeqCst)
+}
+
+fn lease_changed(reason: Option<&str>) {
+    if let Some(h) = &*ON_CHANGE.lock().unwrap_or_else(|p| p.into_inner()) {
+        h(reason);
+    }
+}
+
+/// Watches the lease: at the local deadline (not at the next tool call) it counts a
+/// lapse and runs the hook, so a long shell command stops writing when the lease
+/// can no longer be trusted; when renewed, lets processes run again.
+fn watch_lease(gate: LeaseGate, pod: PodName) {
+    // Long waits: the gate wakes the thread at each renewal and at the deadline.
+    const CHECK: Duration = Duration::from_secs(3600);
+    loop {
+        let why = match gate.wait_lapsed(CHECK) {
+            LeaseStatus::Valid => continue,
+            LeaseStatus::Fenced(_) => return,
+            LeaseStatus::Paused(why) => why,
+        };
+        LAPSES.fetch_add(1, Ordering::SeqCst);
+        tracing::warn!(
+            pod = pod.as_str(),
+            reason = %why,
+            "registry lease lapsed: running tool calls and background processes are stopped and new ones wait until it is renewed"
+        );
+        lease_changed(Some(&why));
+        loop {
+            match gate.wait_usable(CHECK) {
+                LeaseStatus::Valid => break,
+                LeaseStatus::Fenced(_) => return,
+                LeaseStatus::Paused(_) => {}
+            }
+        }
+        tracing::info!(
+            pod = pod.as_str(),
+            "registry lease renewed: tool calls continue"
+        );
+        lease_changed(None);
+    }
+}
 
 /// Waits until this process may write (its lease is renewed). `Err` when the Pod was
 /// fenced: the caller must not write (the process is exiting).
@@ -68,6 +134,17 @@ fn install_gate(holding: &Holding, name: &PodName) {
         eprintln!("pod {pod}: {why}");
         std::process::exit(EXIT_FENCED);
     });
+    if gate.is_leased() {
+        let (g, pod) = (gate.clone(), name.clone());
+        if let Err(e) = std::thread::Builder::new()
+            .name("lease-watch".into())
+            .spawn(move || watch_lease(g, pod))
+        {
+            // Tool calls still wait at the gate; only calls already running could
+            // outlive the lease.
+            tracing::error!(error = %e, "cannot start the lease watcher");
+        }
+    }
     let _ = GATE.set(gate);
 }
 

@@ -209,6 +209,7 @@ async fn run_inner(
     // (whose tool list must include the servers' tools). The start is bounded by
     // each server's `startup_timeout`; a Pod without servers pays nothing.
     let scoped = tools_of(&start_manifest, &roots);
+    crate::allocation::on_lease_change(scoped.lease_hook());
     let mcp_started = scoped.mcp().start_all().await;
     mcp_specs.replace(scoped.mcp().specs());
     let opened = open_conversation(

@@ -182,6 +182,38 @@ impl ScopedTools {
         &self.ctx.background
     }
 
+    /// What stops this Pod's writers when its registry lease lapses (see
+    /// `allocation::on_lease_change`): every shell call and background process is
+    /// killed at once and any that starts is killed until the lease is renewed;
+    /// stdio MCP servers stop (they restart on their next call, which waits at the
+    /// gate). File tools need nothing: each is one short write behind the gate,
+    /// inside the lease's safety margin.
+    pub fn lease_hook(&self) -> impl Fn(Option<&str>) + Send + Sync + 'static {
+        // Weak: this hook lives in a static and must not keep the processes alive.
+        let jobs = self.ctx.background.downgrade();
+        let hub = self.mcp.clone();
+        let rt = tokio::runtime::Handle::try_current().ok();
+        move |lapsed| {
+            let Some(jobs) = jobs.upgrade() else { return };
+            let Some(why) = lapsed else {
+                jobs.resume();
+                return;
+            };
+            let killed = jobs.halt(&format!(
+                "the registry lease lapsed ({why}); nothing may be written until it is renewed: run the command again then"
+            ));
+            if !killed.is_empty() {
+                tracing::warn!(?killed, "stopped because the registry lease lapsed");
+            }
+            if !hub.is_empty()
+                && let Some(rt) = &rt
+            {
+                let hub = hub.clone();
+                rt.spawn(async move { hub.restart_confined("the registry lease lapsed").await });
+            }
+        }
+    }
+
     /// The context tool calls run in (live scope, cwd, shell settings, scrubbed
     /// environment): hooks run under the same sandbox.
     pub fn context(&self) -> ToolContext {
@@ -275,6 +307,7 @@ impl ToolRunner for ScopedTools {
                 }
                 .into();
             }
+            let lapses = crate::allocation::lease_lapses();
             let out = if mcp::Hub::owns(&call.name) {
                 hub.call(&call.name, &call.arguments)
                     .await
@@ -286,10 +319,16 @@ impl ToolRunner for ScopedTools {
                     .map(|out| (out.text, false, out.images))
                     .map_err(|e| e.to_string())
             };
-            let (output, is_error, images) = match out {
+            let (mut output, mut is_error, images) = match out {
                 Ok(r) => r,
                 Err(e) => (format!("error: {e}"), true, Vec::new()),
             };
+            if crate::allocation::lease_lapses() != lapses {
+                // Its processes were killed mid-way (or it finished just before):
+                // the model must not take the result as a clean run.
+                output.push_str("\n[error: the registry lease lapsed while this call ran, so it was stopped; check what it did and run it again once the Pod continues]");
+                is_error = true;
+            }
             ToolRun {
                 result: ToolResult {
                     call_id: call.call_id,

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
@@ -150,6 +150,9 @@ impl Job {
     }
 }
 
+/// Why a delegation stops a `bash` call in flight (its result says so).
+const DELEGATED: &str = "a child Pod was given a region this command could write; run it again if needed (it now runs without that region)";
+
 /// Whether a domain built from `scope` may grant writes anywhere in `region`.
 fn may_write(scope: &Scope, region: &ScopeRule) -> bool {
     scope
@@ -188,6 +191,9 @@ struct Table {
     next_call: u64,
     /// `bash` calls in flight: their domain covers the scope they started with.
     calls: BTreeMap<u64, Call>,
+    /// Set by [`BackgroundJobs::halt`]: why no process may run now; a call or
+    /// job that starts meanwhile is killed at once.
+    halted: Option<String>,
 }
 
 /// A `bash` call in flight, tracked from before its sandbox is built until it
@@ -196,8 +202,9 @@ struct Table {
 struct Call {
     scope: Scope,
     pid: Option<Pid>,
-    /// Set by [`BackgroundJobs::stop_covering`]: the call must not go on.
-    stopped: bool,
+    /// Set by [`BackgroundJobs::stop_covering`] or [`BackgroundJobs::halt`]: the
+    /// call must not go on, and why.
+    stopped: Option<String>,
 }
 
 /// Tracks one `bash` call (see [`BackgroundJobs::track_call`]); untracks on drop.
@@ -207,26 +214,26 @@ pub(crate) struct CallGuard {
 }
 
 impl CallGuard {
-    /// Records the call's process group; `false` when a delegation already
-    /// stopped the call (the caller kills the group).
+    /// Records the call's process group; `false` when a delegation or a halt
+    /// already stopped the call (the caller kills the group).
     pub(crate) fn started(&self, pid: Option<Pid>) -> bool {
         let mut t = self.jobs.table();
         match t.calls.get_mut(&self.id) {
             Some(c) => {
                 c.pid = pid;
-                !c.stopped
+                c.stopped.is_none()
             }
             None => false,
         }
     }
 
-    /// Whether a delegation stopped the call.
-    pub(crate) fn stopped(&self) -> bool {
+    /// Why the call was stopped (a delegation, a halt), if it was.
+    pub(crate) fn stopped(&self) -> Option<String> {
         self.jobs
             .table()
             .calls
             .get(&self.id)
-            .is_some_and(|c| c.stopped)
+            .and_then(|c| c.stopped.clone())
     }
 }
 
@@ -236,7 +243,24 @@ impl Drop for CallGuard {
     }
 }
 
+/// A handle on a Pod's processes that does not keep them running (dropping the last
+/// [`BackgroundJobs`] still kills them): for hooks registered far away.
+#[derive(Debug, Clone)]
+pub struct WeakJobs(Weak<Mutex<Table>>);
+
+impl WeakJobs {
+    /// The processes, while any [`BackgroundJobs`] clone lives.
+    pub fn upgrade(&self) -> Option<BackgroundJobs> {
+        self.0.upgrade().map(BackgroundJobs)
+    }
+}
+
 impl BackgroundJobs {
+    /// See [`WeakJobs`].
+    pub fn downgrade(&self) -> WeakJobs {
+        WeakJobs(Arc::downgrade(&self.0))
+    }
+
     fn table(&self) -> MutexGuard<'_, Table> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -251,8 +275,8 @@ impl BackgroundJobs {
             // `bash` calls in flight (a call running in parallel with the
             // delegation): killed at once; a call not yet started is refused.
             for c in t.calls.values_mut() {
-                if !c.stopped && may_write(&c.scope, region) {
-                    c.stopped = true;
+                if c.stopped.is_none() && may_write(&c.scope, region) {
+                    c.stopped = Some(DELEGATED.into());
                     if let Some(pid) = c.pid {
                         let _ = kill_process_group(pid, Signal::KILL);
                     }
@@ -283,18 +307,64 @@ impl BackgroundJobs {
         let mut t = self.table();
         t.next_call += 1;
         let id = t.next_call;
+        let stopped = t.halted.clone();
         t.calls.insert(
             id,
             Call {
                 scope,
                 pid: None,
-                stopped: false,
+                stopped,
             },
         );
         CallGuard {
             jobs: self.clone(),
             id,
         }
+    }
+
+    /// Kills every process at once — `bash` calls in flight (their result says
+    /// `why`) and background processes — and every one that starts until
+    /// [`BackgroundJobs::resume`]: the Pod may not write now (its registry lease
+    /// lapsed). SIGKILL without grace: a process given time to exit could still
+    /// write. Synchronous, so it can run on any thread the moment the need arises.
+    /// Returns a line per process killed.
+    pub fn halt(&self, why: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut leftovers = Vec::new();
+        {
+            let mut t = self.table();
+            t.halted = Some(why.to_owned());
+            for c in t.calls.values_mut() {
+                if c.stopped.is_none() {
+                    c.stopped = Some(why.to_owned());
+                    if let Some(pid) = c.pid {
+                        let _ = kill_process_group(pid, Signal::KILL);
+                        out.push(format!(
+                            "a bash call in flight (pid {})",
+                            pid.as_raw_nonzero()
+                        ));
+                    }
+                }
+            }
+            for (id, j) in t.jobs.iter().filter(|(_, j)| j.running()) {
+                if let Some(pid) = j.pid {
+                    let _ = kill_process_group(pid, Signal::KILL);
+                }
+                if !j.in_namespace {
+                    leftovers.push(j.tmp.path().to_owned());
+                }
+                out.push(format!("background process {id} ({})", j.command));
+            }
+        }
+        for tmp in leftovers {
+            crate::sandbox::kill_by_tmpdir(&tmp);
+        }
+        out
+    }
+
+    /// Processes may run again (see [`BackgroundJobs::halt`]).
+    pub fn resume(&self) {
+        self.table().halted = None;
     }
 
     /// Stops every process (the Pod is stopping).
@@ -410,6 +480,9 @@ async fn start(ctx: &ToolContext, command: &str) -> Result<ToolOutput, ToolError
     let tmp = private_tmp().map_err(internal)?;
     let scope = ctx.current_scope();
     let conf = confinement(ctx, &scope, tmp.path().to_owned()).await?;
+    if let Some(why) = jobs.table().halted.clone() {
+        return Err(invalid(format!("not started: {why}")));
+    }
     let in_namespace = conf.layers().pid_namespace;
     let (mut child, reader) = spawn_confined(ctx, command, tmp.path(), conf)
         .map_err(|e| internal(format!("cannot start bash: {e}")))?;
@@ -457,6 +530,12 @@ async fn start(ctx: &ToolContext, command: &str) -> Result<ToolOutput, ToolError
                 tmp,
             },
         );
+        // Halted between the check above and now: it must not run.
+        if t.halted.is_some()
+            && let Some(pid) = pid
+        {
+            let _ = kill_process_group(pid, Signal::KILL);
+        }
         forget_oldest_finished(&mut t);
         id
     };

@@ -240,6 +240,14 @@ async fn run(
         tool: "bash".into(),
         message: format!("cannot start bash: {e}"),
     };
+    // Stopped before it started (a halt or delegation while the sandbox was being
+    // built): never start it. One stopped between here and `started` is killed there.
+    if let Some(why) = call.stopped() {
+        return Ok(ToolOutput::new(
+            format!("[killed: {why}]\n[not started]"),
+            false,
+        ));
+    }
     let in_namespace = confinement.layers().pid_namespace;
     let (mut child, reader) = spawn_confined(ctx, command, tmp, confinement).map_err(spawn_err)?;
     let group = GroupKill(child.id().and_then(|id| Pid::from_raw(id as i32)));
@@ -306,10 +314,8 @@ async fn run(
             "[output may be incomplete: a process that left the command's process group still holds its output]\n",
         );
     }
-    if call.stopped() {
-        text.push_str(
-            "[killed: a child Pod was given a region this command could write; run it again if needed (it now runs without that region)]\n",
-        );
+    if let Some(why) = call.stopped() {
+        text.push_str(&format!("[killed: {why}]\n"));
     }
     match ending {
         Ending::TimedOut => text.push_str(&format!(

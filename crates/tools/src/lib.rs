@@ -30,7 +30,9 @@
 //! - A process meant to keep running is a `background` process: confined like a
 //!   call, in its own PID namespace, stopped on request, before a delegation its
 //!   scope covers ([`BackgroundJobs::stop_covering`], which also kills `bash`
-//!   calls in flight that cover the region), and with the Pod.
+//!   calls in flight that cover the region), and with the Pod. While the Pod
+//!   may not write at all (its registry lease lapsed), [`BackgroundJobs::halt`]
+//!   kills every call and process and any that starts, until `resume`.
 //! - Write roots are opened without following symlinks and checked against the
 //!   (device, inode) recorded when the scope was granted
 //!   ([`sandbox::Pins`]); Landlock rules are made from the checked fds.
@@ -81,7 +83,8 @@ mod walk;
 mod write_file;
 
 pub use background::{
-    Action as BackgroundAction, Background, BackgroundJobs, BackgroundParams, LOG_KEEP, MAX_RUNNING,
+    Action as BackgroundAction, Background, BackgroundJobs, BackgroundParams, LOG_KEEP,
+    MAX_RUNNING, WeakJobs,
 };
 pub use bash::{
     Bash, BashParams, confinement as process_confinement, is_scrubbed as is_scrubbed_env,

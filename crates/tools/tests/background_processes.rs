@@ -214,3 +214,60 @@ async fn a_bash_call_in_flight_is_ended_by_a_covering_delegation() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_halt_kills_every_call_and_process_and_any_started_until_resumed() {
+    let t = Tree::new();
+    let w = t.mkdir("w");
+    let (_tx, ctx) = ctx(Scope::allowing(vec![rule(&w, Access::Write)]), &w);
+    let tag = format!("2{}", std::process::id());
+    bg(
+        &ctx,
+        json!({"action": "start", "command": format!("sleep {tag}.1")}),
+    )
+    .await;
+    let c = ctx.clone();
+    let cmd = format!("sleep {tag}.2");
+    let task = tokio::spawn(async move { call(&c, "bash", json!({"command": cmd})).await });
+    let mut pids = Vec::new();
+    poll_until("both to run", Duration::from_secs(10), || {
+        pids = [1, 2]
+            .iter()
+            .flat_map(|i| pids_with_arg(&format!("{tag}.{i}")))
+            .collect();
+        pids.len() == 2
+    })
+    .await;
+    let killed = ctx.background.halt("the lease lapsed");
+    assert_eq!(killed.len(), 2, "{killed:?}");
+    let out = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.text.contains("[killed: the lease lapsed]"),
+        "{}",
+        out.text
+    );
+    poll_until("both to be gone", Duration::from_secs(1), || {
+        pids.iter().all(|p| !alive(*p))
+    })
+    .await;
+    // Halted: a call that starts now is killed before it can do anything.
+    let out = call(&ctx, "bash", json!({"command": "echo ran > f"}))
+        .await
+        .unwrap();
+    assert!(
+        out.text.contains("[killed: the lease lapsed]"),
+        "{}",
+        out.text
+    );
+    assert!(!w.join("f").exists());
+    ctx.background.resume();
+    let out = call(&ctx, "bash", json!({"command": "echo ran > f"}))
+        .await
+        .unwrap();
+    assert!(!out.text.contains("killed"), "{}", out.text);
+    assert!(w.join("f").exists());
+}

@@ -102,6 +102,37 @@ impl LeaseGate {
         }
     }
 
+    /// Waits while the lease is valid, at most `max`; returns the status then (still
+    /// `Valid` when `max` ran out). A holder's watcher uses it to stop what is
+    /// writing the moment the local deadline passes, without polling.
+    pub fn wait_lapsed(&self, max: Duration) -> LeaseStatus {
+        let Some(s) = &self.shared else {
+            return LeaseStatus::Valid;
+        };
+        let end = Instant::now() + max;
+        let mut st = s.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let status = status_of(&st);
+            let now = Instant::now();
+            if status != LeaseStatus::Valid || now >= end {
+                return status;
+            }
+            // Woken early by a renewal (which moves the deadline) or a stop; else
+            // exactly at the deadline.
+            let until = st.valid_until.min(end);
+            st = s
+                .changed
+                .wait_timeout(st, until.saturating_duration_since(now))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Whether this gate belongs to a lease (false: the file backend's, always open).
+    pub fn is_leased(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Calls `hook` (once, from the renewal thread) when the lease is found fenced.
     pub fn on_fenced(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
         if let Some(s) = &self.shared {
