@@ -41,8 +41,8 @@ pub enum Overlay {
     ConfirmStop(PodName),
     /// The selected Pod's status: model, context, tokens, cost, scope (`/status`).
     Status,
-    /// A read-only text view: everything a Pod changed (`/diff`), its work
-    /// items (`/work`); `text` is `None` while it loads.
+    /// A read-only text view: everything a Pod changed (`/diff`); `text` is
+    /// `None` while it loads.
     View {
         /// What is shown.
         title: String,
@@ -53,6 +53,8 @@ pub enum Overlay {
         /// First line shown.
         scroll: usize,
     },
+    /// The work items of a repository (`w`, `/work`).
+    Work(Box<crate::work_view::WorkView>),
 }
 
 /// A command run through the `pod` executable.
@@ -135,8 +137,8 @@ pub enum Action {
     IndexFiles(PodName),
     /// Read everything a Pod changed, for `/diff`.
     Diff(PodName),
-    /// List the work items of a Pod's repository, for `/work`.
-    Work(PodName),
+    /// Read a repository's work items, for the work-items view.
+    LoadWork(crate::work_view::WorkQuery),
     /// Leave the TUI.
     Quit,
 }
@@ -290,7 +292,39 @@ impl App {
         out
     }
 
-    /// Installs the text of an open view (`/diff`, `/work`).
+    /// Opens the work-items view on the selected Pod's repository (else the
+    /// dashboard's directory) and asks for its first read.
+    pub fn open_work(&mut self) -> Vec<Action> {
+        let from = self
+            .selected_cwd()
+            .unwrap_or_else(|| self.default_cwd.clone());
+        let view = crate::work_view::WorkView::new(from);
+        let query = view.query();
+        self.overlay = Overlay::Work(Box::new(view));
+        vec![Action::LoadWork(query)]
+    }
+
+    /// The discovery tick: while the work-items view is open and no read is
+    /// under way, read again (how it follows changes on disk).
+    pub fn refresh_work(&mut self) -> Vec<Action> {
+        match &mut self.overlay {
+            Overlay::Work(view) if !view.loading => {
+                view.loading = true;
+                vec![Action::LoadWork(view.query())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Installs a read of the work items; returns whether the screen changed.
+    pub fn set_work(&mut self, snapshot: crate::work_view::WorkSnapshot) -> bool {
+        match &mut self.overlay {
+            Overlay::Work(view) => view.install(snapshot),
+            _ => false,
+        }
+    }
+
+    /// Installs the text of an open view (`/diff`).
     pub fn set_view_text(&mut self, pod: &PodName, result: Result<String, String>) {
         if let Overlay::View { pod: p, text, .. } = &mut self.overlay
             && p == pod

@@ -51,6 +51,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "compact the selected Pod's conversation (idle Pods)",
     ),
     ("tree", "q", "quit the dashboard (Pods keep running)"),
+    (
+        "tree",
+        "w",
+        "work items of the Pod's repository (from the transcript too)",
+    ),
     ("transcript", "↑ ↓ / k j", "scroll one line"),
     (
         "transcript",
@@ -97,6 +102,18 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "↑ ↓, PgUp / PgDn, Esc",
         "scroll, close (/status, /diff)",
     ),
+    (
+        "work",
+        "↑ ↓ / k j, PgUp / PgDn",
+        "select an item; in an item: scroll",
+    ),
+    ("work", "Enter", "open the item (thread, artifacts, Pods)"),
+    (
+        "work",
+        "Tab / Shift-Tab, ← →",
+        "thread, description, each artifact, resolution",
+    ),
+    ("work", "Esc", "back to the list; close"),
 ];
 
 /// Lines scrolled per mouse-wheel notch.
@@ -141,6 +158,19 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
                 app.overlay = Overlay::Status;
             }
             return Vec::new();
+        }
+        Overlay::Work(mut view) => {
+            return match view.key(key) {
+                crate::work_view::WorkKey::Close => Vec::new(),
+                crate::work_view::WorkKey::Stay => {
+                    app.overlay = Overlay::Work(view);
+                    Vec::new()
+                }
+                crate::work_view::WorkKey::Load(q) => {
+                    app.overlay = Overlay::Work(view);
+                    vec![Action::LoadWork(q)]
+                }
+            };
         }
         Overlay::View {
             title,
@@ -415,6 +445,7 @@ fn tree_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
             Vec::new()
         }
         KeyCode::Char('q') => vec![Action::Quit],
+        KeyCode::Char('w') => app.open_work(),
         KeyCode::Char('s') => {
             match sel {
                 Some(name) if app.display_state(&name).is_live() => {
@@ -502,6 +533,7 @@ fn transcript_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
         KeyCode::Char('e') => app.flags.tools = !app.flags.tools,
         KeyCode::Char('?') => app.overlay = Overlay::Help,
         KeyCode::Char('i') | KeyCode::Enter => app.focus = Focus::Composer,
+        KeyCode::Char('w') => return app.open_work(),
         _ => {}
     }
     Vec::new()

@@ -44,17 +44,22 @@ mod slash;
 mod transcript_model;
 mod tree;
 mod ui;
+mod work_view;
 
 pub use app::{Action, App, DisplayState, Focus, Overlay, PodCommand, Popup};
 pub use completion::{Item, items, mentioned_files};
 pub use composer::{Attachment, Composer};
 pub use files::{index as index_files, score as fuzzy_score};
 pub use form::{NewPod, NewPodForm};
-pub use io::{Notify, TuiOptions, run};
+pub use io::{Notify, TuiOptions, load_work, run};
 pub use keys::{KEYS, handle_key, handle_mouse, handle_paste};
 pub use meters::{Meters, Price};
 pub use pod_view::{Link, LinkUpdate, Loaded, PodView, merge_backlog};
 pub use slash::{COMMANDS, SlashCommand};
 pub use transcript_model::{Entry, EntryKind, NoticeKind, ToolEntry, ToolStatus, Transcript};
-pub use tree::{Discovered, PodInfo, Tree, TreeRow, short_scope};
+pub use tree::{Discovered, PodInfo, Tree, TreeRow, WorkLink, short_scope};
 pub use ui::{Scroll, ViewFlags, render};
+pub use work_view::{
+    Listing, OpenItem, Opened, PodOnItem, Tab, WorkKey, WorkQuery, WorkRow, WorkSnapshot, WorkView,
+    pods_on, tabs,
+};

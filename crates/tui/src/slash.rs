@@ -130,18 +130,7 @@ pub fn run(app: &mut App, line: &str) -> Option<Vec<Action>> {
             }
             None => need_pod(app),
         },
-        "work" => match sel {
-            Some(pod) => {
-                app.overlay = Overlay::View {
-                    title: format!("Work items of {pod}'s repository"),
-                    pod: pod.clone(),
-                    text: None,
-                    scroll: 0,
-                };
-                vec![Action::Work(pod)]
-            }
-            None => need_pod(app),
-        },
+        "work" => app.open_work(),
         "plan" => {
             let plan = app.selected_view().and_then(|v| {
                 v.transcript

@@ -33,6 +33,19 @@ pub struct PodInfo {
     /// path; a stale socket just fails to connect). Covers Pods the registry does
     /// not list, e.g. runtimes that do not register.
     pub socket_present: bool,
+    /// Its grant on a work item (from the stored manifest), if any.
+    pub work: Option<WorkLink>,
+}
+
+/// A Pod's grant on a work item, as its stored manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkLink {
+    /// The `work-items` folder (canonical).
+    pub store: std::path::PathBuf,
+    /// The item's id (`None`: read-only on the whole store).
+    pub item: Option<String>,
+    /// What it may do there (`comment`, `review`, `status`).
+    pub rights: Vec<String>,
 }
 
 impl PodInfo {
@@ -51,6 +64,7 @@ impl PodInfo {
             cwd: None,
             readable: Vec::new(),
             socket_present: false,
+            work: None,
         }
     }
 }

@@ -58,7 +58,7 @@ pub struct NewItem {
 }
 
 /// One item as read from disk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Item {
     /// Front matter.
     #[serde(flatten)]

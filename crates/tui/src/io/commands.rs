@@ -101,27 +101,6 @@ pub async fn run_command(exe: &Path, cmd: &PodCommand, roots: &Roots) -> Result<
     Err(format!("{} ({})", stderr.trim(), out.status))
 }
 
-/// `pod work list` in `cwd` (the repository of the Pod): its output, or what
-/// went wrong in full.
-pub async fn work_list(exe: &Path, cwd: &Path) -> Result<String, String> {
-    let out = Command::new(exe)
-        .args(["work", "list"])
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        return Ok(if text.trim().is_empty() {
-            "no work items".into()
-        } else {
-            text
-        });
-    }
-    Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,32 @@ use pod_ids::{PodName, Roots};
 use pod_registry::{FileRegistry, Registry};
 use pod_store::{ChildStatus, PodStore};
 
-use crate::tree::{Discovered, PodInfo, short_scope};
+use crate::tree::{Discovered, PodInfo, WorkLink, short_scope};
 
 fn write_paths<'a>(rules: impl Iterator<Item = &'a scope::ScopeRule>) -> Vec<PathBuf> {
     rules
         .filter(|r| r.access == scope::Access::Write)
         .map(|r| r.path.as_path().to_path_buf())
         .collect()
+}
+
+/// The work grant the `pod` crate keeps in the manifest's `work` field. Read as
+/// JSON here: its type lives in the `pod` crate, which depends on this one. A
+/// grant this version cannot read is treated as none (the view only loses a line).
+fn work_link(v: &serde_json::Value) -> Option<WorkLink> {
+    Some(WorkLink {
+        store: PathBuf::from(v.get("store")?.as_str()?),
+        item: v.get("item").and_then(|i| i.as_str()).map(str::to_owned),
+        rights: v
+            .get("rights")
+            .and_then(|r| r.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 /// One discovery pass. Problems (unreadable records, a registry that cannot be
@@ -45,6 +64,7 @@ pub fn discover(roots: &Roots, home: Option<&Path>) -> Discovered {
                             .map(|r| r.path.as_path().to_path_buf())
                             .collect();
                         info.segment = Some(rec.state.segment());
+                        info.work = rec.manifest.extra.get("work").and_then(work_link);
                         for c in &rec.children {
                             child_records.push((rec.name.clone(), c.clone()));
                         }
@@ -142,12 +162,17 @@ mod tests {
                 },
             )
             .unwrap();
+        let mut coder_manifest = manifest.clone();
+        coder_manifest.extra.insert(
+            "work".into(),
+            serde_json::json!({"store": "/r/work-items", "item": "20260102-150405-x", "rights": ["comment", "status"]}),
+        );
         store
             .create_pending(
                 &worker,
                 SessionId::new(),
                 SegmentId::new(),
-                manifest,
+                coder_manifest,
                 Some(ParentLink {
                     name: lead.clone(),
                     socket: None,
@@ -165,5 +190,11 @@ mod tests {
         assert_eq!(d.pods[1].segment, Some(g));
         assert_eq!(d.pods[1].model, "m1");
         assert!(!d.pods[0].stored, "ghost is known only from its parent");
+        // The work grant the `pod` crate records in the manifest.
+        let link = w.work.as_ref().expect("worker's work grant");
+        assert_eq!(link.store, Path::new("/r/work-items"));
+        assert_eq!(link.item.as_deref(), Some("20260102-150405-x"));
+        assert_eq!(link.rights, ["comment", "status"]);
+        assert_eq!(d.pods[1].work, None);
     }
 }

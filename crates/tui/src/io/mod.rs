@@ -12,6 +12,7 @@ mod connection;
 mod diff;
 mod discovery;
 mod terminal;
+mod work;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use crate::tree::Discovered;
 
 pub use commands::{describe, run_command};
 pub use discovery::discover;
+pub use work::load as load_work;
 
 /// How often the tree is re-read from the pod store and registry.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(2);
@@ -94,6 +96,8 @@ pub(crate) enum Input {
     Files(PodName, Vec<String>),
     /// What a Pod changed (`Ok(None)`: its directory is not in git).
     Diff(PodName, Result<Option<String>, String>),
+    /// A read of a repository's work items.
+    Work(crate::work_view::WorkSnapshot),
 }
 
 struct Runtime {
@@ -158,17 +162,10 @@ impl Runtime {
                         let _ = tx.send(Input::Files(pod, files));
                     });
                 }
-                Action::Work(pod) => {
-                    let cwd = app
-                        .tree
-                        .get(&pod)
-                        .and_then(|p| p.cwd.clone())
-                        .unwrap_or_else(|| app.default_cwd.clone());
-                    let exe = self.opts.pod_exe.clone();
+                Action::LoadWork(query) => {
                     let tx = self.tx.clone();
-                    tokio::spawn(async move {
-                        let result = commands::work_list(&exe, &cwd).await;
-                        let _ = tx.send(Input::Diff(pod, result.map(Some)));
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(Input::Work(work::load(&query)));
                     });
                 }
                 Action::Diff(pod) => {
@@ -237,6 +234,7 @@ impl Runtime {
                 app.set_view_text(&pod, result);
                 (true, Vec::new())
             }
+            Input::Work(snapshot) => (app.set_work(snapshot), Vec::new()),
         }
     }
 }
@@ -305,7 +303,10 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
                 redraw |= r;
                 actions = a;
             }
-            _ = tick.tick() => rt.spawn_discovery(),
+            _ = tick.tick() => {
+                rt.spawn_discovery();
+                actions = app.refresh_work();
+            }
             _ = second.tick(), if app.running_since().is_some() => redraw = true,
         }
         // Coalesce a burst (streaming deltas) into one frame.

@@ -10,6 +10,7 @@ mod panes;
 mod popup;
 mod table;
 mod viewport;
+mod work;
 mod wrap;
 
 pub use edit_diff::{diff_rows, edit_texts};
@@ -80,6 +81,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
             scroll,
             ..
         } => overlay::view(title, text.as_deref(), *scroll, frame, area),
+        Overlay::Work(view) => work::render(app, view, frame, area),
     }
     crate::approval::render(app, frame, area);
 }

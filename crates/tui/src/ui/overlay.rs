@@ -23,7 +23,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
-fn modal(frame: &mut Frame, r: Rect, title: &str) -> Rect {
+pub(super) fn modal(frame: &mut Frame, r: Rect, title: &str) -> Rect {
     let b = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -236,7 +236,7 @@ pub(super) fn status(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// `/diff`, `/work`: a text, scrollable; diff lines coloured.
+/// `/diff`: a text, scrollable; diff lines coloured.
 pub(super) fn view(title: &str, text: Option<&str>, scroll: usize, frame: &mut Frame, area: Rect) {
     let r = Rect {
         x: area.x + 1,

@@ -365,7 +365,7 @@ pub(super) fn status(app: &mut App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(p.clone(), Style::default().fg(Color::Red)));
     }
     spans.push(Span::styled(
-        "  ? help",
+        "  w work · ? help",
         Style::default().fg(Color::DarkGray),
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -12,7 +12,7 @@ use crate::app::{App, Popup};
 use crate::completion::{LIST_ROWS, items};
 
 /// `s` cut to `w` columns with `…` when longer.
-fn fit(s: &str, w: usize) -> String {
+pub(super) fn fit(s: &str, w: usize) -> String {
     if s.width() <= w {
         return s.to_string();
     }
