@@ -387,3 +387,77 @@ fn joining_mid_answer_shows_it_whole_and_an_interrupt_keeps_it_in_the_log() {
     assert!(logs.contains("Partial answer"), "{logs}");
     assert!(logs.contains("[interrupted]"), "{logs}");
 }
+
+/// `w` opens the work items of the dashboard's repository: an item made with
+/// `pod work create` is listed under open, Enter shows its thread, and a comment
+/// added from outside appears with no key pressed (the view re-reads on the
+/// discovery tick). Esc goes back, then closes.
+#[test]
+fn w_lists_work_items_and_follows_a_new_comment() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let project = home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let pod = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pod"))
+            .env("PODS_HOME", home.path())
+            .current_dir(&project)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pod {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    pod(&["work", "init"]);
+    pod(&[
+        "work",
+        "create",
+        "--title",
+        "Fix the flaky parser test",
+        "--kind",
+        "bug",
+        "--priority",
+        "high",
+    ]);
+    let tmux = Tmux::start(
+        &format!("{} tui", env!("CARGO_BIN_EXE_pod")),
+        &project,
+        &[("PODS_HOME", home.path())],
+    );
+    tmux.wait_for("the empty dashboard", |s| s.contains("Pods (0)"));
+    tmux.keys(&["w"]);
+    tmux.wait_for("the item under open", |s| {
+        s.contains("Work items · project")
+            && s.contains("open (1)")
+            && s.contains("fix-the-flaky-parser-test")
+            && s.contains("high")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("its thread", |s| {
+        s.contains("created: Fix the flaky parser test") && s.contains("Thread (1)")
+    });
+    pod(&[
+        "work",
+        "comment",
+        "fix-the-flaky-parser-test",
+        "--role",
+        "plan",
+        "-m",
+        "Retry with a fixed seed.",
+    ]);
+    tmux.wait_for("the comment, re-read on the tick", |s| {
+        s.contains("Retry with a fixed seed.") && s.contains("Thread (2)")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("back to the list", |s| s.contains("open (1)"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the dashboard again", |s| {
+        s.contains("Pods (0)") && !s.contains("Work items")
+    });
+}

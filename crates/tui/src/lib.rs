@@ -6,9 +6,10 @@
 //!
 //! Must never own: Pod state. It is one client of the socket protocol
 //! (`protocol`), discovers Pods only through `pod-store` and `pod-registry` APIs,
-//! reads past transcripts only through `session-store`, and starts, resumes and
-//! stops Pods by running the `pod` executable. It never reads those crates' files
-//! itself and never reaches into the runtime.
+//! reads past transcripts only through `session-store` and work items only
+//! through `work-items` (never writing them), and starts, resumes and stops Pods
+//! by running the `pod` executable. It never reads those crates' files itself and
+//! never reaches into the runtime.
 //!
 //! Invariants:
 //! - State and rendering are pure: [`App`] + [`render`] + [`handle_key`] (which
@@ -18,7 +19,8 @@
 //!   rendered lines are cached per entry (keyed by width and view toggles) and only
 //!   the entries in the viewport are rendered.
 //! - Nothing polls: the loop sleeps on terminal input, socket lines, and a slow
-//!   (2 s) discovery tick that redraws only when the tree changed.
+//!   (2 s) discovery tick that redraws only when the tree changed (or, while the
+//!   work-items view is open, when its re-read found a change).
 //! - Interrupting takes Ctrl-C or Esc twice and never stops a Pod; stopping asks
 //!   for confirmation. A composer line starting with `/` is never sent to a model.
 //!

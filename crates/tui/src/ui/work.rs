@@ -94,11 +94,10 @@ impl Cols {
     /// assignee capped; the title takes what is left.
     fn fit(rows: &[WorkRow], width: usize) -> Cols {
         let items = rows.iter().filter_map(|r| r.item.as_ref().ok());
-        let wide = width >= 120;
         let longest = |f: &dyn Fn(&Item) -> usize, head: &str| {
             items.clone().map(f).max().unwrap_or(0).max(head.width())
         };
-        let slug = longest(&|i| i.meta.slug.width(), "slug").min(if wide { 48 } else { 18 });
+        let slug = longest(&|i| i.meta.slug.width(), "slug").min((width / 4).clamp(18, 48));
         let kind = longest(&|i| i.meta.kind.width(), "kind");
         let priority = longest(&|i| i.meta.priority.width(), "prio");
         let verdict = longest(
@@ -109,7 +108,7 @@ impl Cols {
             &|i| i.meta.assignee.as_deref().map_or(0, |a| a.width()),
             "assignee",
         )
-        .min(if wide { 24 } else { 14 });
+        .min((width / 6).clamp(12, 24));
         // Marker (2) and one space between columns (5).
         let fixed = |a: usize| 2 + slug + kind + priority + a + verdict + 5;
         if width < fixed(assignee) + 12 {
