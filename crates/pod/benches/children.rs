@@ -127,6 +127,7 @@ async fn run() {
         cwd: work.clone(),
         agent: Default::default(),
         work: None,
+        workflow: None,
         mcp_servers: Default::default(),
         permissions: Default::default(),
         hooks: Default::default(),

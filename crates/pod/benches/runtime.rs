@@ -47,6 +47,7 @@ fn manifest(base_url: &str, dir: &Path) -> Manifest {
         cwd: dir.to_path_buf(),
         agent: Default::default(),
         work: None,
+        workflow: None,
         mcp_servers: Default::default(),
         permissions: Default::default(),
         hooks: Default::default(),

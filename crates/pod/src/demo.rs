@@ -145,6 +145,7 @@ async fn demo() -> anyhow::Result<ExitCode> {
         cwd: project.clone(),
         agent: Default::default(),
         work: None,
+        workflow: None,
         mcp_servers: Default::default(),
         permissions: Default::default(),
         hooks: Default::default(),

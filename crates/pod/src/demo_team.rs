@@ -112,6 +112,7 @@ pub async fn team(roots: &Roots, project: &Path, step: usize) -> anyhow::Result<
         cwd: project.to_path_buf(),
         agent: Default::default(),
         work: None,
+        workflow: None,
         mcp_servers: Default::default(),
         permissions: Default::default(),
         hooks: Default::default(),

@@ -6,7 +6,7 @@
 //! data directory, could widen the stored scope there and the next `pod resume`
 //! would run with it. So the security-relevant part of the manifest (scope,
 //! working directory, shell confinement, where the API key goes, the work-item
-//! grant, the write roots' pinned identities) is also written by the grantor,
+//! grant and workflow, the write roots' pinned identities) is also written by the grantor,
 //! once, to `grant.json` (0400, never rewritten), and a restore refuses a record
 //! that differs from it, naming both files and every difference.
 //! On top of that comparison the grantor's own rules are checked again: a root Pod
@@ -64,6 +64,9 @@ pub struct Grant {
     /// The grant on a work item, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<crate::work::WorkGrant>,
+    /// The workflow a `pod work run` lead drives, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<crate::work::Workflow>,
 }
 
 /// A record that does not match its grant, or a grant that cannot be read.
@@ -122,6 +125,7 @@ impl Grant {
             api_key_env: m.api_key_env.clone(),
             pins: m.pins.clone(),
             work: m.work.clone(),
+            workflow: m.workflow.clone(),
         }
     }
 
@@ -203,6 +207,11 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
     );
     field("pins", format!("{:?}", m.pins), format!("{:?}", grant.pins));
     field("work", format!("{:?}", m.work), format!("{:?}", grant.work));
+    field(
+        "workflow",
+        format!("{:?}", m.workflow),
+        format!("{:?}", grant.workflow),
+    );
     match &record.parent {
         // A child: exactly what the parent's record delegated to it.
         Some(parent) if store.exists(parent).unwrap_or(false) => {
@@ -334,6 +343,7 @@ mod tests {
             agent: Default::default(),
             pins: Default::default(),
             work: None,
+            workflow: None,
             mcp_servers: Default::default(),
             permissions: Default::default(),
             hooks: Default::default(),

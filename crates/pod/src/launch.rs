@@ -71,6 +71,10 @@ pub struct Manifest {
     /// The Pod's grant on a work item (the `work_*` tools; absent: no such tools).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<crate::work::WorkGrant>,
+    /// This Pod is the lead of `pod work run` on an item: its driver is the
+    /// workflow code, not the model (absent: an ordinary Pod).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<crate::work::Workflow>,
     /// MCP servers (`[mcp_servers.NAME]`, paths made absolute against the cwd
     /// where the Pod was started); children inherit them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

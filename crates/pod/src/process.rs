@@ -355,7 +355,11 @@ async fn run_inner(
     let (controller, ctl_task) = Controller::new(id, ctx, conv, opened.state)
         .with_pending(opened.pending_inputs)
         .spawn();
-    children.set_controller(controller.clone());
+    // A workflow lead's children report to its driver through their logs; a
+    // notice must not start a model turn in a Pod whose driver is code.
+    if manifest.workflow.is_none() {
+        children.set_controller(controller.clone());
+    }
 
     // We hold the liveness lock, so a socket file left here is from a dead process.
     let sock = paths.socket();
@@ -406,6 +410,23 @@ async fn run_inner(
         tracing::warn!(error = %e, "cannot record the segment in the registry");
     }
     tracing::info!(pod = name.as_str(), pid = std::process::id(), "ready");
+    // A `pod work run` lead: its driver starts now, at launch and after every
+    // restore (it reads where the workflow is from disk), and stops the Pod when
+    // the workflow ends.
+    let driver = match (&manifest.workflow, &manifest.work) {
+        (Some(wf), Some(grant)) => Some(tokio::spawn(crate::work::lead::drive(
+            crate::work::lead::Lead {
+                name: name.clone(),
+                roots: roots.clone(),
+                children: children.clone(),
+                journal: journal.clone(),
+                store: grant.store.clone(),
+                workflow: wf.clone(),
+            },
+            shutdown.clone(),
+        ))),
+        _ => None,
+    };
 
     // A one-shot Pod lives for its `pod run` process: if that dies (SIGKILL, a CI
     // timeout, a closed terminal) the run is cancelled like any interrupt and the
@@ -423,6 +444,9 @@ async fn run_inner(
         () = owner_gone => "the pod run process that owned this one-shot Pod exited",
     };
     tracing::info!(reason, "shutting down");
+    if let Some(d) = driver {
+        d.abort();
+    }
     controller.shutdown(reason).await;
     drop(controller);
     let _ = ctl_task.await;

@@ -410,6 +410,7 @@ mod tests {
                 ..Default::default()
             },
             work: None,
+            workflow: None,
             mcp_servers: Default::default(),
             permissions: Default::default(),
             hooks: Default::default(),

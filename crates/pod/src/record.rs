@@ -285,6 +285,7 @@ mod tests {
             cwd: "/w".into(),
             agent: Default::default(),
             work: None,
+            workflow: None,
             mcp_servers: Default::default(),
             permissions: Default::default(),
             hooks: Default::default(),

@@ -279,6 +279,7 @@ mod tests {
             cwd: dir.to_path_buf(),
             agent: Default::default(),
             work: None,
+            workflow: None,
             mcp_servers: Default::default(),
             permissions: Default::default(),
             hooks: Default::default(),

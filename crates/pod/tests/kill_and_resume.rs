@@ -137,6 +137,7 @@ fn pod_that_died_before_its_first_segment_restores_as_fresh_start() {
         cwd: env.project.clone(),
         agent: Default::default(),
         work: None,
+        workflow: None,
         mcp_servers: Default::default(),
         permissions: Default::default(),
         hooks: Default::default(),

@@ -33,9 +33,9 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn repo() -> Env {
     let env = Env::new();
     git(&env.project, &["init", "-q", "-b", "main"]);
+    env.ok(&["work", "init"]);
     git(&env.project, &["add", "."]);
     git(&env.project, &["commit", "-qm", "start"]);
-    env.ok(&["work", "init"]);
     env
 }
 
@@ -224,7 +224,7 @@ fn doctor_finds_leftover_worktrees_and_branches_and_removes_them_safely() {
             "-q",
             "-b",
             "work/done-thing",
-            ".worktrees/done-thing",
+            ".worktrees/done-thing/done-thing",
         ],
     );
     git(
@@ -235,7 +235,7 @@ fn doctor_finds_leftover_worktrees_and_branches_and_removes_them_safely() {
             "-q",
             "-b",
             "work/live-thing",
-            ".worktrees/live-thing",
+            ".worktrees/live-thing/live-thing",
         ],
     );
     std::fs::write(p.join("work-items/notes.txt"), "scribble").unwrap();
@@ -266,7 +266,7 @@ fn doctor_finds_leftover_worktrees_and_branches_and_removes_them_safely() {
     assert!(!p.join(".worktrees/done-thing").exists());
     assert!(!git(p, &["branch", "--list", "work/done-thing"]).contains("done-thing"));
     // The live item's worktree and branch are untouched.
-    assert!(p.join(".worktrees/live-thing").is_dir());
+    assert!(p.join(".worktrees/live-thing/live-thing").is_dir());
     assert!(git(p, &["branch", "--list", "work/live-thing"]).contains("live-thing"));
     assert!(env.ok(&["work", "doctor"]).contains("no problems"));
     let _ = live;
@@ -455,7 +455,7 @@ fn the_whole_journey_create_start_review_fix_approve_merge_doctor() {
 
     // Start: worktree, branch, pending + assign, a coder confined to the worktree.
     ok(with(&["work", "start", "add-feature"]));
-    let wt = p.join(".worktrees/add-feature");
+    let wt = p.join(".worktrees/add-feature/add-feature");
     assert_eq!(
         std::fs::read_to_string(wt.join("feature.txt")).unwrap(),
         "v1\n"
@@ -551,135 +551,6 @@ fn the_whole_journey_create_start_review_fix_approve_merge_doctor() {
     assert!(env.ok(&["work", "doctor"]).contains("no problems"));
 }
 
-const KILLED_RUN: &str = r#"
-responses:
-  - output:
-      - tool_call: write_file
-        id: c1
-        arguments: {"path": "feature.txt", "content": "v1\n"}
-      - tool_call: work_comment
-        id: c1_report
-        arguments: {"role": "implementation_report", "body": "wrote v1"}
-  - output: [{text: "coded v1"}]
-  - output: [{text: "Looking at the diff"}]
-    stall_after_events: 1
-    stall_ms: 60000
-  - output:
-      - tool_call: work_review
-        id: r1
-        arguments: {"verdict": "request_changes", "report": "feature.txt must say v2."}
-  - output: [{text: "reviewed"}]
-  - output:
-      - tool_call: write_file
-        id: c2
-        arguments: {"path": "feature.txt", "content": "v2\n"}
-  - output: [{text: "fixed"}]
-  - output:
-      - tool_call: work_review
-        id: r2
-        arguments: {"verdict": "approve", "report": "Good."}
-  - output: [{text: "approved"}]
-"#;
-
-#[test]
-fn a_killed_work_run_started_again_continues_the_same_round() {
-    use std::os::unix::process::CommandExt;
-    let env = repo();
-    let id = create(&env, "Add feature")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mock = Mock::start(KILLED_RUN);
-    let url = mock.url();
-    let args = [
-        "work",
-        "run",
-        id.as_str(),
-        "--rounds",
-        "3",
-        "--model",
-        "m",
-        "--base-url",
-        url.as_str(),
-    ];
-    // The driver and the `pod run` it started for the reviewer share a process group.
-    let mut driver = env
-        .pod()
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    common::wait_until(
-        "the reviewer's model call",
-        std::time::Duration::from_secs(60),
-        || mock.requests().len() >= 3,
-    );
-    let pgid = rustix::process::Pid::from_raw(driver.id() as i32).unwrap();
-    rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL).unwrap();
-    driver.wait().unwrap();
-    // Its one-shot reviewer Pod stops because its owner is gone; nothing reviewed yet.
-    common::wait_until(
-        "the reviewer Pod to stop",
-        std::time::Duration::from_secs(30),
-        || !env.is_live("reviewer-add-feature-r1"),
-    );
-    let it = json(&env.ok(&["work", "show", &id, "--json"]));
-    assert!(
-        !it["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "review")
-    );
-
-    // Started again: the same round's reviewer is resumed (not a second one), then on.
-    let out = env.run(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let it = json(&env.ok(&["work", "show", &id, "--json"]));
-    let reviews: Vec<(String, String)> = it["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "review")
-        .map(|e| {
-            (
-                e["author"].as_str().unwrap().to_owned(),
-                e["fields"]["round"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        reviews,
-        [
-            ("reviewer-add-feature-r1".to_owned(), "1".to_owned()),
-            ("reviewer-add-feature-r2".to_owned(), "2".to_owned())
-        ]
-    );
-    assert_eq!(
-        it["artifacts"],
-        serde_json::json!(["review-r2.md", "review.md"])
-    );
-    let lifecycle: Vec<String> = env
-        .log("reviewer-add-feature-r1")
-        .iter()
-        .map(|e| serde_json::to_value(e).unwrap())
-        .filter(|e| e["data"]["domain"] == "pod.lifecycle")
-        .map(|e| {
-            e["data"]["payload"]["event"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .collect();
-    assert!(lifecycle.contains(&"restored".to_owned()), "{lifecycle:?}");
-}
-
 #[test]
 fn a_worktree_git_file_pointed_elsewhere_runs_nothing_of_the_coders() {
     let env = repo();
@@ -693,10 +564,10 @@ fn a_worktree_git_file_pointed_elsewhere_runs_nothing_of_the_coders() {
             "-q",
             "-b",
             "work/evil-item",
-            ".worktrees/evil-item",
+            ".worktrees/evil-item/evil-item",
         ],
     );
-    let wt = p.join(".worktrees/evil-item");
+    let wt = p.join(".worktrees/evil-item/evil-item");
     // What a coder with write scope on the worktree could do: its own git dir with a
     // config that runs a command whenever git looks at the tree.
     let fake = wt.join("fake-git");

@@ -415,10 +415,30 @@ impl Store {
         verdict: Verdict,
         report: &str,
     ) -> Result<Event> {
+        self.review_round(name, author, verdict, report, None)
+    }
+
+    /// [`Store::review`], refused unless the review would be round `only` (when
+    /// given): checked under the item lock, so a reviewer of round N that runs
+    /// again after a crash (or calls twice at once) cannot add a second verdict.
+    pub fn review_round(
+        &self,
+        name: &str,
+        author: &str,
+        verdict: Verdict,
+        report: &str,
+        only: Option<usize>,
+    ) -> Result<Event> {
         check_token("author", author)?;
         let report = strip_verdict_line(report, verdict)?;
         let (ev, ()) = self.change(name, |dir, _, t| {
             let round = t.reviews().count() + 1;
+            if let Some(n) = only.filter(|n| *n != round) {
+                return Err(WorkError::Invalid(format!(
+                    "this review may only be round {n}, but the item is at round {round} (round {n} {}); no second verdict is written",
+                    if n < round { "is already reviewed" } else { "is not reached yet" }
+                )));
+            }
             let file = artifact_name(round);
             let text = format!("Verdict: {verdict}\n\n{}\n", report.trim_end());
             let adir = dir.join(ARTIFACTS_DIR);

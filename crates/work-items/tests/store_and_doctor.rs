@@ -259,3 +259,29 @@ fn doctor_finds_hand_made_damage_and_fixes_the_safe_part() {
     );
     assert_eq!(s.load(&a.meta.id).unwrap().meta.priority, "normal");
 }
+
+#[test]
+fn a_review_held_to_its_round_is_written_once() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::init(d.path().join("work-items")).unwrap();
+    let it = s.create(&new("Round trip")).unwrap();
+    let id = it.meta.id.to_string();
+    // Round 2 is not reached yet.
+    let e = s
+        .review_round(&id, "r", Verdict::Approve, "early", Some(2))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not reached yet"), "{e}");
+    s.review_round(&id, "r", Verdict::RequestChanges, "fix it", Some(1))
+        .unwrap();
+    // The same round again (a resumed reviewer): refused, nothing written.
+    let e = s
+        .review_round(&id, "r", Verdict::Approve, "again", Some(1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already reviewed"), "{e}");
+    let it = s.load(&id).unwrap();
+    assert_eq!(it.events.iter().filter(|e| e.kind == "review").count(), 1);
+    assert_eq!(it.last_verdict(), Some(Verdict::RequestChanges));
+    assert!(!it.dir.join(ARTIFACTS_DIR).join("review-r2.md").exists());
+}

@@ -74,6 +74,7 @@ struct Start<'a> {
     cwd: Option<&'a str>,
     model: Option<&'a str>,
     permissions: Option<&'a crate::policy::RuleSet>,
+    work: Option<crate::work::WorkGrant>,
 }
 
 /// What `spawn_pod` asks for (model-facing, validated here).
@@ -99,6 +100,10 @@ pub struct SpawnArgs {
     /// answer of the parent's layers and this one wins).
     #[serde(default)]
     pub permissions: Option<crate::policy::RuleSet>,
+    /// Part of this Pod's work grant for the child (same item, rights a subset of
+    /// this Pod's); absent: the child gets no `work_*` tools.
+    #[serde(default)]
+    pub work: Option<crate::work::WorkDelegation>,
 }
 
 /// The child Pods of this Pod process.
@@ -204,6 +209,13 @@ impl Children {
             .read(&self.name)
             .map(|r| r.children)
             .unwrap_or_default()
+    }
+
+    /// Whether `child`'s process runs under this Pod's supervision.
+    pub fn is_running(&self, child: &PodName) -> bool {
+        lock(&self.live)
+            .get(child)
+            .is_some_and(|l| l.exit.borrow().is_none())
     }
 
     /// Write rules still held by children (anything not reclaimed).
@@ -344,6 +356,14 @@ impl Children {
         if let Some(p) = &args.permissions {
             p.validate().map_err(|e| format!("permissions: {e}"))?;
         }
+        // Invariant (§15): a work grant only narrows down the tree.
+        let work = match (&args.work, &self.manifest.work) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err("work: you hold no work grant, so you cannot give one".into());
+            }
+            (Some(ask), Some(ours)) => Some(ours.delegate(ask)?),
+        };
         if self.store.exists(&child).map_err(|e| e.to_string())? {
             return Err(format!(
                 "the name {child} is already used by another Pod; choose another name"
@@ -437,6 +457,7 @@ impl Children {
             cwd: args.cwd.as_deref(),
             model: args.model.as_deref(),
             permissions: args.permissions.as_ref(),
+            work,
         };
         match self
             .start(&child, how, &write, &rules, token.expose())
@@ -509,6 +530,7 @@ impl Children {
             cwd: None,
             model: None,
             permissions: None,
+            work: None,
         };
         match self
             .start(child, how, &rec.write, &rules, token.expose())
@@ -608,6 +630,10 @@ impl Children {
             if let Some(layer) = how.permissions {
                 m.permissions = m.permissions.narrowed(layer.clone());
             }
+            // A child holds only the work grant it was given, and never drives a
+            // workflow: that is its lead's.
+            m.work = how.work;
+            m.workflow = None;
             m
         });
         let parent_socket = PodPaths::new(&self.roots, &self.name).socket();

@@ -7,6 +7,7 @@
 //! | 2 | usage: bad flags, names or paths |
 //! | 3 | configuration or authentication (missing key, 401/403, unknown model, unreachable provider) |
 //! | 4 | scope conflict: the directory (or the name) is held by a live Pod |
+//! | 5 | `pod work run`: the rounds ran out and the last review blocks |
 //! | 130 | interrupted (Ctrl-C) |
 //!
 //! Every line a command prints to stdout goes through [`write_out`] (via `outln!`),
@@ -30,6 +31,8 @@ pub enum Exit {
     Config = 3,
     /// 4: the directory or name is held by a live Pod.
     Conflict = 4,
+    /// 5: `pod work run` ended with a blocking review after its last round.
+    Blocking = 5,
     /// 130: interrupted.
     Interrupted = 130,
 }

@@ -95,7 +95,7 @@ impl DirFlags {
 }
 
 /// How a client follows a run.
-#[derive(Debug, Args, Clone, Copy)]
+#[derive(Debug, Args, Clone, Copy, Default)]
 pub struct OutputMode {
     /// Return once the Pod is ready (and the task, if any, was accepted); the Pod keeps running.
     #[arg(long, conflicts_with_all = ["print", "json"])]

@@ -108,6 +108,10 @@ pub struct RunArgs {
         requires = "work_item"
     )]
     work_rights: Vec<String>,
+    /// (Set by `pod work run`.) This Pod is the lead of the workflow on --work-item:
+    /// its driver is the workflow code, with at most N reviews.
+    #[arg(long, hide = true, value_name = "N", requires = "work_item")]
+    work_lead_rounds: Option<usize>,
     /// Permission rule: run without asking (repeatable), e.g. `bash(cargo test*)`.
     #[arg(long, value_name = "RULE")]
     allow: Vec<String>,
@@ -243,6 +247,13 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         ),
         None => None,
     };
+    let workflow = match (args.work_lead_rounds, &work) {
+        (Some(rounds), Some(g)) => Some(crate::work::Workflow {
+            item: g.item.clone().unwrap_or_default(),
+            rounds: rounds.max(1),
+        }),
+        _ => None,
+    };
     let mut rules = config.permissions.clone();
     rules.allow.extend(args.allow.iter().cloned());
     rules.ask.extend(args.ask.iter().cloned());
@@ -285,6 +296,7 @@ fn manifest_from(roots: &Roots, args: &RunArgs) -> anyhow::Result<Manifest> {
         cwd,
         agent,
         work,
+        workflow,
         permissions: crate::policy::Policy::default().narrowed(rules),
         hooks: config.hooks.clone(),
     })
@@ -427,8 +439,13 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let manifest = manifest_from(roots, &args)?;
     check_key(&manifest)?;
+    let lead = manifest.workflow.is_some();
     let headless = args.mode.print || args.mode.json || args.mode.detach;
-    let task = task_from(args.task.clone(), headless)?;
+    let task = if lead {
+        None
+    } else {
+        task_from(args.task.clone(), headless)?
+    };
     let cfg = LaunchConfig {
         name: name.clone(),
         roots: roots.into(),
@@ -440,8 +457,25 @@ pub async fn run(roots: &Roots, args: RunArgs) -> anyhow::Result<ExitCode> {
         allow_broad_write: args.allow_broad_write,
     };
     let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
+    if lead {
+        return crate::work::lead::follow(roots, &name, pid, args.mode.detach).await;
+    }
     let attachments = args.attach.to_protocol()?;
     follow(roots, &name, pid, task, args.mode, &attachments).await
+}
+
+/// `pod run` of a `pod work run` lead, from `pod work run`'s flags (`argv` as
+/// `pod run` takes them), so the lead is resolved and checked like any Pod.
+pub(crate) async fn run_lead(roots: &Roots, argv: &[String]) -> anyhow::Result<ExitCode> {
+    #[derive(clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct Lead {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+    use clap::Parser as _;
+    let args = Lead::try_parse_from(argv).map_err(|e| fail(Exit::Usage, e.to_string()))?;
+    run(roots, args.run).await
 }
 
 /// `pod resume`.
@@ -456,6 +490,36 @@ pub async fn resume(
         .load(name)?
         .ok_or_else(|| fail(Exit::Usage, format!("no Pod named {}", name.as_str())))?;
     check_key(&record.manifest)?;
+    if record.manifest.workflow.is_some() {
+        // A lead is driven by its workflow, not by messages; it runs in the
+        // foreground like `pod work run` (or --detach).
+        if message.is_some() {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "{} is the lead of a `pod work run`: it takes no message; `pod resume {}` continues the workflow",
+                    name.as_str(),
+                    name.as_str()
+                ),
+            ));
+        }
+        let cfg = LaunchConfig {
+            name: name.clone(),
+            roots: roots.into(),
+            mode: StartMode::Resume,
+            manifest: None,
+            child: None,
+            owner: if mode.detach {
+                None
+            } else {
+                Some(Owner::current()?)
+            },
+            ask_mode: mode.ask_mode(),
+            allow_broad_write: false,
+        };
+        let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
+        return crate::work::lead::follow(roots, name, pid, mode.detach).await;
+    }
     let message = task_from(message, mode.print || mode.json || mode.detach)?;
     // A child whose parent is alive is restored by the parent, under the parent's
     // allocation (its callbacks reach the parent again); otherwise it restores on

@@ -189,6 +189,9 @@ pub fn work(
     let author = author(args.author)?;
     if let WorkCmd::Init = args.cmd {
         Store::init(&dir).map_err(usage)?;
+        if git::common_dir(&repo).is_some() {
+            ignore_worktrees(&repo)?;
+        }
         outln!("initialised {}", dir.display())?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -337,15 +340,7 @@ pub fn work(
             outln!("{answer}")?;
         }
         WorkCmd::Run { item, rounds, pod } => {
-            let v = flow::run(
-                &flow_ctx(&repo, store, author, roots, dir_flags, pod),
-                &item,
-                rounds.max(1),
-            )?;
-            outln!("{item}: {v}")?;
-            if v.is_blocking() {
-                return Ok(ExitCode::from(Exit::Failed as u8));
-            }
+            return run_lead(&repo, &store, &author, roots, &item, rounds, pod);
         }
         WorkCmd::Merge {
             item,
@@ -493,7 +488,7 @@ fn git_problems(repo: &Path, store: &Store, fix: bool) -> Vec<work_items::Proble
                 true,
             );
             if fix {
-                match git::git(repo, &["worktree", "remove", &path.to_string_lossy()]) {
+                match git::remove_item_dir(repo, &path) {
                     Ok(_) => p.fixed = true,
                     Err(err) => p.message.push_str(&format!("; not removed: {err}")),
                 }
@@ -543,6 +538,108 @@ fn flow_ctx(
             base_url: pod.base_url,
         },
     }
+}
+
+/// `pod work run`: readies the item, then runs its lead Pod `work-<slug>` in the
+/// foreground (a new one through `pod run`'s own checks, or the existing one
+/// resumed: it continues where its item and children are).
+fn run_lead(
+    repo: &Path,
+    store: &Store,
+    author: &str,
+    roots: &pod_ids::Roots,
+    item: &str,
+    rounds: usize,
+    pod: PodFlagArgs,
+) -> anyhow::Result<ExitCode> {
+    let it = flow::prepare(repo, store, author, item)
+        .map_err(|e| fail(Exit::Usage, format!("{e:#}")))?;
+    let slug = &it.meta.slug;
+    let lead = crate::cli::pod_name(&flow::lead_name(slug))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if let Some(rec) = crate::record::RecordStore::new(roots.pods.clone()).load(&lead)? {
+        let had = rec.manifest.workflow.as_ref().map_or(0, |w| w.rounds);
+        if had != rounds.max(1) {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "{lead} was started with --rounds {had}; `pod work run {slug} --rounds {had}` (or `pod resume {lead}`) continues it, `pod rm {lead}` and its children start over"
+                ),
+            ));
+        }
+        return rt.block_on(super::start::resume(
+            roots,
+            &lead,
+            None,
+            super::OutputMode::default(),
+        ));
+    }
+    let dir = git::item_dir(repo, slug).display().to_string();
+    let repo_s = repo.display().to_string();
+    let mut argv: Vec<String> = [
+        "--name",
+        lead.as_str(),
+        "--write",
+        &dir,
+        "--read",
+        &repo_s,
+        "--cwd",
+        &repo_s,
+        "--work-item",
+        &it.meta.id,
+        "--work-rights",
+        "comment,review,status",
+        "--work-lead-rounds",
+        &rounds.max(1).to_string(),
+        "--print",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (flag, v) in [
+        ("--provider", pod.provider),
+        ("--model", pod.model),
+        ("--base-url", pod.base_url),
+    ] {
+        if let Some(v) = v {
+            argv.extend([flag.to_owned(), v]);
+        }
+    }
+    rt.block_on(super::start::run_lead(roots, &argv))
+}
+
+/// Adds `.worktrees/` to the repository's `.gitignore` unless a line says so
+/// already (items' worktrees must not show up as untracked files of the main tree).
+fn ignore_worktrees(repo: &Path) -> anyhow::Result<()> {
+    let p = repo.join(".gitignore");
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {}", p.display()))),
+    };
+    if text.lines().any(|l| {
+        matches!(
+            l.trim(),
+            ".worktrees" | ".worktrees/" | "/.worktrees" | "/.worktrees/"
+        )
+    }) {
+        return Ok(());
+    }
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    // Appending one line: a crash leaves the file as it was or with the line.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&p)
+        .with_context(|| format!("cannot write {}", p.display()))?;
+    std::io::Write::write_all(&mut f, format!("{sep}.worktrees/\n").as_bytes())
+        .with_context(|| format!("cannot write {}", p.display()))
 }
 
 /// `validate = "CMD"` in `work-items/config.toml`, if set.

@@ -1,6 +1,7 @@
 //! The workflow around an item, run by Pods: a coder Pod in the item's worktree
-//! ([`start`]), a reviewer Pod that must end with a verdict ([`review`]), the loop
-//! of both until approval ([`run`]) and the merge ([`merge`]).
+//! ([`start`]), a reviewer Pod that must end with a verdict ([`review`]) and the
+//! merge ([`merge`]). The loop of both until approval is a lead Pod's
+//! ([`super::lead`]); [`prepare`] readies the worktree for either.
 //!
 //! Every step reads where the item is from its thread (reviews so far, the last
 //! verdict, whether the coder reported since) and each Pod's state from the pod
@@ -76,6 +77,11 @@ pub fn coder_name(slug: &str) -> String {
     format!("coder-{}", short(slug))
 }
 
+/// The lead Pod of `pod work run` on the item.
+pub fn lead_name(slug: &str) -> String {
+    format!("work-{}", short(slug))
+}
+
 /// The reviewer Pod of round `n`.
 pub fn reviewer_name(slug: &str, n: usize) -> String {
     format!("reviewer-{}-r{n}", short(slug))
@@ -114,7 +120,7 @@ fn pod(ctx: &Ctx, args: &[String], stdin_text: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn task_of(it: &Item, worktree: &Path) -> String {
+pub(crate) fn task_of(it: &Item, worktree: &Path) -> String {
     format!(
         "You are the coder of work item {id}: {title}\n\n{body}\n\nWork in {wt} (a git worktree on branch work/{slug}); you may write only there. \
 Do not commit: the workflow commits your changes. When you are done, call work_comment with role implementation_report saying what you changed and how you checked it. \
@@ -127,15 +133,49 @@ Reviews of your work appear in work_show (artifacts).",
     )
 }
 
+/// What the coder is told after a review: the latest report (or, interrupted
+/// before any review, to carry on with the task).
+pub(crate) fn fix_message(it: &Item, wt: &Path) -> String {
+    let review = it
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "review")
+        .and_then(|e| e.field("artifact").map(|a| it.dir.join(a)))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|r| {
+            format!(
+                "The reviewer's latest report:\n\n{r}\n\nAddress it in {}",
+                wt.display()
+            )
+        })
+        .unwrap_or_else(|| format!("Continue the task in {}", wt.display()));
+    format!("{review}, then report with work_comment (role implementation_report).")
+}
+
+/// The reviewer's task: the item, where the change is and how to see it.
+pub(crate) fn review_task(it: &Item, wt: &Path, base: &str) -> String {
+    format!(
+        "You review work item {id}: {title}\n\n{body}\n\nThe change is on branch work/{slug}, checked out at {wt}; see it with `git -C {wt} diff {base}...HEAD`. \
+You may read but not write the code. Check that the change does what the item asks and is tested. \
+You must end by calling work_review with verdict approve or request_changes and a report.",
+        id = it.meta.id,
+        title = it.meta.title,
+        body = it.body.trim(),
+        slug = it.meta.slug,
+        wt = wt.display(),
+    )
+}
+
 /// Index of the newest review event (or 0).
-fn since_last_review(it: &Item) -> usize {
+pub(crate) fn since_last_review(it: &Item) -> usize {
     it.events
         .iter()
         .rposition(|e| e.kind == "review")
         .map_or(0, |i| i + 1)
 }
 
-fn reported_since(it: &Item, from: usize) -> bool {
+pub(crate) fn reported_since(it: &Item, from: usize) -> bool {
     it.events[from.min(it.events.len())..]
         .iter()
         .any(|e| e.kind == "comment" && e.field("role") == Some("implementation_report"))
@@ -143,7 +183,11 @@ fn reported_since(it: &Item, from: usize) -> bool {
 
 /// Commits whatever the coder left in the worktree (the coder's scope is the
 /// worktree only, so it cannot write `.git`); `None` when there was nothing.
-fn commit_worktree(repo: &Path, wt: &Path, message: &str) -> anyhow::Result<Option<String>> {
+pub(crate) fn commit_worktree(
+    repo: &Path,
+    wt: &Path,
+    message: &str,
+) -> anyhow::Result<Option<String>> {
     if git::in_worktree(repo, wt, &["status", "--porcelain"])?.is_empty() {
         return Ok(None);
     }
@@ -165,10 +209,12 @@ fn commit_worktree(repo: &Path, wt: &Path, message: &str) -> anyhow::Result<Opti
     Ok(Some(git::in_worktree(repo, wt, &["rev-parse", "HEAD"])?))
 }
 
-/// `pod work start`: worktree + branch, item pending and assigned, coder Pod run
-/// (resumed with the latest review when it exists already).
-pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
-    let it = ctx.store.load(name)?;
+/// Readies item `name` for its coder: refuses a closed item, creates the
+/// worktree (`.worktrees/<slug>/<slug>` on `work/<slug>`, or checks the branch
+/// out again), assigns the coder and moves the item to pending. Idempotent: each
+/// step is skipped when it is done already. Returns the item as it is now.
+pub fn prepare(repo: &Path, store: &Store, author: &str, name: &str) -> anyhow::Result<Item> {
+    let it = store.load(name)?;
     if it.meta.status == Status::Closed {
         bail!(
             "{} is closed; reopen it with `pod work status {} open`",
@@ -177,41 +223,35 @@ pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
         );
     }
     let slug = it.meta.slug.clone();
-    let wt = git::worktree_path(&ctx.repo, &slug);
+    let wt = git::worktree_path(repo, &slug);
     let branch = git::branch_name(&slug);
     if !wt.is_dir() {
         let wt_s = wt.to_string_lossy().into_owned();
-        if git::branch_exists(&ctx.repo, &branch) {
-            git::git(&ctx.repo, &["worktree", "add", "-q", &wt_s, &branch])?;
+        if git::branch_exists(repo, &branch) {
+            git::git(repo, &["worktree", "add", "-q", &wt_s, &branch])?;
         } else {
-            git::git(&ctx.repo, &["worktree", "add", "-q", "-b", &branch, &wt_s])?;
+            git::git(repo, &["worktree", "add", "-q", "-b", &branch, &wt_s])?;
         }
     }
     let coder = coder_name(&slug);
     if it.meta.assignee.as_deref() != Some(coder.as_str()) {
-        ctx.store.assign(&it.meta.id, &ctx.author, &coder)?;
+        store.assign(&it.meta.id, author, &coder)?;
     }
-    ctx.store
-        .set_status(&it.meta.id, &ctx.author, Status::Pending)?;
+    store.set_status(&it.meta.id, author, Status::Pending)?;
+    Ok(store.load(&it.meta.id)?)
+}
+
+/// `pod work start`: worktree + branch, item pending and assigned, coder Pod run
+/// (resumed with the latest review when it exists already).
+pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
+    let it = prepare(&ctx.repo, &ctx.store, &ctx.author, name)?;
+    let slug = it.meta.slug.clone();
+    let wt = git::worktree_path(&ctx.repo, &slug);
+    let coder = coder_name(&slug);
     let it = ctx.store.load(&it.meta.id)?;
     let mark = it.events.len();
     let answer = if pod_exists(ctx, &coder)? {
-        let review = it
-            .events
-            .iter()
-            .rev()
-            .find(|e| e.kind == "review")
-            .and_then(|e| e.field("artifact").map(|a| it.dir.join(a)))
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|r| {
-                format!(
-                    "The reviewer's latest report:\n\n{r}\n\nAddress it in {}",
-                    wt.display()
-                )
-            })
-            // Interrupted before any review: carry on with the task.
-            .unwrap_or_else(|| format!("Continue the task in {}", wt.display()));
-        let msg = format!("{review}, then report with work_comment (role implementation_report).");
+        let msg = fix_message(&it, &wt);
         pod(
             ctx,
             &["resume".into(), coder.clone(), "-".into(), "--print".into()],
@@ -277,14 +317,7 @@ pub fn review(ctx: &Ctx, name: &str) -> anyhow::Result<Verdict> {
         .display()
         .to_string();
     let base = git::git(&ctx.repo, &["rev-parse", "--abbrev-ref", "HEAD"])?;
-    let task = format!(
-        "You review work item {id}: {title}\n\n{body}\n\nThe change is on branch work/{slug}, checked out at {wt_s}; see it with `git -C {wt_s} diff {base}...HEAD`. \
-You may read but not write the code. Check that the change does what the item asks and is tested. \
-You must end by calling work_review with verdict approve or request_changes and a report.",
-        id = it.meta.id,
-        title = it.meta.title,
-        body = it.body.trim()
-    );
+    let task = review_task(&it, Path::new(&wt_s), &base);
     if pod_exists(ctx, &reviewer)? {
         pod(
             ctx,
@@ -333,26 +366,6 @@ You must end by calling work_review with verdict approve or request_changes and 
         None => bail!(
             "reviewer {reviewer} ended without a verdict (no work_review call); run `pod work review {slug}` again"
         ),
-    }
-}
-
-/// `pod work run`: coder → reviewer → coder … until a review approves or `rounds`
-/// reviews were made. Where to go on is read from the thread each time.
-pub fn run(ctx: &Ctx, name: &str, rounds: usize) -> anyhow::Result<Verdict> {
-    loop {
-        let it = ctx.store.load(name)?;
-        let reviews = it.events.iter().filter(|e| e.kind == "review").count();
-        match it.last_verdict() {
-            Some(Verdict::Approve) => return Ok(Verdict::Approve),
-            Some(v) if reviews >= rounds => return Ok(v),
-            _ => {}
-        }
-        let coder_done = it.meta.assignee.is_some() && reported_since(&it, since_last_review(&it));
-        if coder_done {
-            review(ctx, name)?;
-        } else {
-            start(ctx, name)?;
-        }
     }
 }
 
@@ -492,9 +505,7 @@ pub fn merge(ctx: &Ctx, name: &str, validate: Option<&str>) -> anyhow::Result<Me
         &ctx.author,
         &format!("Merged {branch} as {commit}; validation {validation}."),
     )?;
-    if wt.is_dir() {
-        git::git(&ctx.repo, &["worktree", "remove", &wt.to_string_lossy()])?;
-    }
+    git::remove_item_dir(&ctx.repo, &git::item_dir(&ctx.repo, &slug))?;
     git::git(&ctx.repo, &["branch", "-d", &branch])?;
     Ok(Merged {
         commit: Some(commit),

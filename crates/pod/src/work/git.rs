@@ -37,9 +37,35 @@ pub fn common_dir(dir: &Path) -> Option<PathBuf> {
     .map(PathBuf::from)
 }
 
-/// Folder of an item's worktree.
-pub fn worktree_path(repo: &Path, slug: &str) -> PathBuf {
+/// An item's own folder, `.worktrees/<slug>`: the write scope of its `pod work
+/// run` lead, which holds the worktree inside it. A Pod delegates only a strict
+/// part of its write scope (ARCHITECTURE §4), so the lead needs a folder strictly
+/// around the worktree it hands to the coder.
+pub fn item_dir(repo: &Path, slug: &str) -> PathBuf {
     repo.join(".worktrees").join(slug)
+}
+
+/// Folder of an item's worktree, `.worktrees/<slug>/<slug>` (the last part names
+/// git's admin dir of the worktree, so it stays the slug).
+pub fn worktree_path(repo: &Path, slug: &str) -> PathBuf {
+    item_dir(repo, slug).join(slug)
+}
+
+/// Removes `.worktrees/<slug>` the safe way: `git worktree remove` (which refuses
+/// a worktree with changes) on the worktree inside it, or on the folder itself
+/// when it is a worktree (made by hand), then the folder if it is empty.
+pub fn remove_item_dir(repo: &Path, dir: &Path) -> anyhow::Result<()> {
+    let inner = dir.join(dir.file_name().unwrap_or_default());
+    for wt in [&inner, &dir.to_path_buf()] {
+        if wt.join(".git").exists() {
+            git(repo, &["worktree", "remove", &wt.to_string_lossy()])?;
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove {}", dir.display()))),
+    }
 }
 
 /// Branch of an item.

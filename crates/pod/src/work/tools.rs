@@ -235,7 +235,7 @@ pub fn work_call(
             };
             let report = a.report.as_deref().ok_or("`report` is required")?;
             let ev = store
-                .review(&id, author, verdict, report)
+                .review_round(&id, author, verdict, report, grant.round)
                 .map_err(|e| e.to_string())?;
             Ok(format!(
                 "review recorded on {id}: {verdict}, report in {}",

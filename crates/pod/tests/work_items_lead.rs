@@ -1,0 +1,422 @@
+//! `pod work run` as a lead Pod whose children are the coder and the reviewers,
+//! end to end in a real git repository with mock-llm: the journey to an approved
+//! merge with the parent links on record and the children held to their scopes,
+//! and a lead SIGKILLed mid-round that `pod resume` continues with no review lost
+//! or duplicated.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Env, Mock};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A git repository with a work-items store (its `.gitignore` line committed)
+/// and one item, `add-feature`; returns the item's id.
+fn repo() -> (Env, String) {
+    let env = Env::new();
+    git(&env.project, &["init", "-q", "-b", "main"]);
+    env.ok(&["work", "init"]);
+    env.ok(&["work", "init"]);
+    let ignore = std::fs::read_to_string(env.project.join(".gitignore")).unwrap();
+    assert_eq!(ignore, ".worktrees/\n", "init adds the line once");
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-qm", "start"]);
+    let out = env.ok(&["work", "create", "--title", "Add feature", "--json"]);
+    let id = json(&out)["id"].as_str().unwrap().to_owned();
+    (env, id)
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s.trim()).unwrap()
+}
+
+fn tool_output(env: &Env, pod: &str, call: &str) -> String {
+    env.log(pod)
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .find(|e| e["kind"] == "tool_result" && e.to_string().contains(call))
+        .unwrap_or_else(|| panic!("no result of {call} in {pod}'s log"))
+        .to_string()
+}
+
+/// (author, round, verdict) of every review event of the item.
+fn reviews(env: &Env, id: &str) -> Vec<(String, String, String)> {
+    json(&env.ok(&["work", "show", id, "--json"]))["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "review")
+        .map(|e| {
+            let s = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+            (
+                s(&e["author"]),
+                s(&e["fields"]["round"]),
+                s(&e["fields"]["verdict"]),
+            )
+        })
+        .collect()
+}
+
+/// `pod ls --json` as (name, parent) pairs.
+fn parents(env: &Env) -> Vec<(String, Option<String>)> {
+    let mut v: Vec<_> = json(&env.ok(&["ls", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["parent"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn lead_children(env: &Env) {
+    let lead = Some("work-add-feature".to_owned());
+    assert_eq!(
+        parents(env),
+        [
+            ("coder-add-feature".to_owned(), lead.clone()),
+            ("reviewer-add-feature-r1".to_owned(), lead.clone()),
+            ("reviewer-add-feature-r2".to_owned(), lead),
+            ("work-add-feature".to_owned(), None),
+        ]
+    );
+}
+
+fn count(env: &Env, pod: &str, kind: &str) -> usize {
+    common::kinds(&env.log(pod))
+        .iter()
+        .filter(|k| *k == kind)
+        .count()
+}
+
+const JOURNEY: &str = r#"
+responses:
+  - output:
+      - tool_call: write_file
+        id: c1_feature
+        arguments: {"path": "feature.txt", "content": "v1\n"}
+      - tool_call: write_file
+        id: c1_outside
+        arguments: {"path": "REPO/outside.txt", "content": "x"}
+      - tool_call: bash
+        id: c1_shell
+        arguments: {"command": "echo x > REPO/outside-bash.txt"}
+      - tool_call: work_comment
+        id: c1_report
+        arguments: {"role": "implementation_report", "body": "wrote v1"}
+  - output: [{text: "coded v1"}]
+  - output:
+      - tool_call: write_file
+        id: r1_write
+        arguments: {"path": "feature.txt", "content": "reviewer was here"}
+      - tool_call: bash
+        id: r1_shell
+        arguments: {"command": "echo x > reviewer-bash.txt"}
+      - tool_call: work_review
+        id: r1_review
+        arguments: {"verdict": "request_changes", "report": "feature.txt must say v2."}
+  - output: [{text: "reviewed"}]
+  - output:
+      - tool_call: write_file
+        id: c2_fix
+        arguments: {"path": "feature.txt", "content": "v2\n"}
+  - output: [{text: "fixed: v2"}]
+  - output:
+      - tool_call: work_review
+        id: r2_review
+        arguments: {"verdict": "approve", "report": "v2 it is."}
+  - output:
+      - tool_call: work_review
+        id: r2_again
+        arguments: {"verdict": "request_changes", "report": "second thoughts"}
+  - output: [{text: "approved"}]
+"#;
+
+#[test]
+fn work_run_is_a_lead_pod_whose_children_code_and_review_until_approval() {
+    let (env, id) = repo();
+    let p = env.project.clone();
+    let mock = Mock::start(&JOURNEY.replace("REPO", &p.display().to_string()));
+    let url = mock.url();
+    let out = env.run(&[
+        "work",
+        "run",
+        "add-feature",
+        "--rounds",
+        "3",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("approved after 2 review(s)"), "{stdout}");
+    assert!(
+        stderr.contains("round 2: reviewer reviewer-add-feature-r2 reviews"),
+        "{stderr}"
+    );
+
+    // One tree: the lead is the parent of the coder and of each round's reviewer,
+    // and everything stopped (scopes released) when the lead finished.
+    lead_children(&env);
+    for pod in [
+        "work-add-feature",
+        "coder-add-feature",
+        "reviewer-add-feature-r1",
+        "reviewer-add-feature-r2",
+    ] {
+        assert!(!env.is_live(pod), "{pod} still runs");
+    }
+    // The coder child's scope is the worktree exactly, delegated by the lead.
+    let wt = p.join(".worktrees/add-feature/add-feature");
+    let rec = pod::record::RecordStore::new(env.roots.pods.clone())
+        .load(&pod_ids::PodName::new("coder-add-feature").unwrap())
+        .unwrap()
+        .unwrap();
+    let writes: Vec<_> = rec
+        .manifest
+        .scope
+        .allow
+        .iter()
+        .filter(|r| r.access == scope::Access::Write)
+        .map(|r| r.path.as_path().to_path_buf())
+        .collect();
+    assert_eq!(writes, std::slice::from_ref(&wt));
+    assert_eq!(
+        rec.manifest.work.as_ref().unwrap().rights,
+        [pod::work::WorkRight::Comment, pod::work::WorkRight::Status]
+    );
+    // The coder child cannot write outside the worktree, by file tool or shell.
+    assert!(tool_output(&env, "coder-add-feature", "c1_outside").contains("error"));
+    assert!(!p.join("outside.txt").exists() && !p.join("outside-bash.txt").exists());
+    // The reviewer child cannot write the worktree, by file tool or shell.
+    assert!(tool_output(&env, "reviewer-add-feature-r1", "r1_write").contains("error"));
+    assert!(!wt.join("reviewer-bash.txt").exists());
+    assert!(git(&p, &["show", "work/add-feature~1:feature.txt"]).starts_with("v1"));
+    // Round 2's reviewer may write review 2 only: its second verdict was refused.
+    assert!(
+        tool_output(&env, "reviewer-add-feature-r2", "r2_again").contains("round 2"),
+        "{}",
+        tool_output(&env, "reviewer-add-feature-r2", "r2_again")
+    );
+    assert_eq!(
+        reviews(&env, &id),
+        [
+            (
+                "reviewer-add-feature-r1".to_owned(),
+                "1".to_owned(),
+                "request-changes".to_owned()
+            ),
+            (
+                "reviewer-add-feature-r2".to_owned(),
+                "2".to_owned(),
+                "approve".to_owned()
+            ),
+        ]
+    );
+    let dir = p.join("work-items/pending").join(&id);
+    assert!(
+        std::fs::read_to_string(dir.join("artifacts/review.md"))
+            .unwrap()
+            .starts_with("Verdict: request-changes")
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("artifacts/review-r2.md"))
+            .unwrap()
+            .starts_with("Verdict: approve")
+    );
+    // The coder did not report in round 2; the lead recorded its answer.
+    let it = json(&env.ok(&["work", "show", &id, "--json"]));
+    assert!(
+        it["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["author"] == "coder-add-feature"
+                && e["fields"]["role"] == "implementation_report"
+                && e["body"].as_str().unwrap_or("").contains("fixed: v2")),
+        "{it}"
+    );
+
+    // Started again once approved: nothing to do, same answer.
+    let again = env.ok(&[
+        "work",
+        "run",
+        "add-feature",
+        "--rounds",
+        "3",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+    ]);
+    assert!(again.contains("approved after 2 review(s)"), "{again}");
+
+    let merged = json(&env.ok(&[
+        "work",
+        "merge",
+        &id,
+        "--validate",
+        "grep -q v2 feature.txt",
+        "--json",
+    ]));
+    assert_eq!(merged["validation"], "passed");
+    assert!(!p.join(".worktrees/add-feature").exists());
+    assert!(env.ok(&["work", "doctor"]).contains("no problems"));
+}
+
+const KILLED: &str = r#"
+responses:
+  - output:
+      - tool_call: write_file
+        id: c1
+        arguments: {"path": "feature.txt", "content": "v1\n"}
+      - tool_call: work_comment
+        id: c1_report
+        arguments: {"role": "implementation_report", "body": "wrote v1"}
+  - output: [{text: "coded v1"}]
+  - output:
+      - tool_call: work_review
+        id: r1
+        arguments: {"verdict": "request_changes", "report": "feature.txt must say v2."}
+    stall_after_events: 1
+    stall_ms: 2000
+  - output: [{text: "reviewed"}]
+  - output:
+      - tool_call: write_file
+        id: c2
+        arguments: {"path": "feature.txt", "content": "v2\n"}
+  - output: [{text: "fixed"}]
+  - output:
+      - tool_call: work_review
+        id: r2
+        arguments: {"verdict": "approve", "report": "Good."}
+  - output: [{text: "approved"}]
+"#;
+
+#[test]
+fn a_lead_killed_mid_round_is_resumed_and_continues_that_round() {
+    let (env, id) = repo();
+    let mock = Mock::start(KILLED);
+    let url = mock.url();
+    let run = env
+        .pod()
+        .args([
+            "work",
+            "run",
+            "add-feature",
+            "--model",
+            "m",
+            "--base-url",
+            &url,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reviewer of round 1 is in its (held) model call: SIGKILL the lead only.
+    common::wait_until("the reviewer's model call", Duration::from_secs(60), || {
+        mock.requests().len() >= 3
+    });
+    assert!(env.is_live("reviewer-add-feature-r1"));
+    common::signal(env.pid("work-add-feature"), rustix::process::Signal::KILL);
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`pod resume work-add-feature` continues the same round"),
+        "{stderr}"
+    );
+    // Its children outlive it and keep their delegated scope meanwhile.
+    assert!(env.is_live("coder-add-feature"));
+
+    let out = env.run(&["resume", "work-add-feature"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Exactly the two reviews, each once, by its round's reviewer.
+    assert_eq!(
+        reviews(&env, &id),
+        [
+            (
+                "reviewer-add-feature-r1".to_owned(),
+                "1".to_owned(),
+                "request-changes".to_owned()
+            ),
+            (
+                "reviewer-add-feature-r2".to_owned(),
+                "2".to_owned(),
+                "approve".to_owned()
+            ),
+        ]
+    );
+    // Nothing was started or asked twice: the living children were relinked to
+    // the restored lead, and each got each message once.
+    assert_eq!(count(&env, "reviewer-add-feature-r1", "user_input"), 1);
+    assert_eq!(count(&env, "coder-add-feature", "user_input"), 2);
+    lead_children(&env);
+    let lead_log: Vec<String> = env
+        .log("work-add-feature")
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap().to_string())
+        .collect();
+    assert!(
+        lead_log.iter().any(|e| e.contains("\"restored\"")),
+        "the lead was restored from its record"
+    );
+    // Every scope came back: no Pod is live, and the worktree is writable by a
+    // new Pod (the registry holds no delegation any more).
+    for pod in [
+        "work-add-feature",
+        "coder-add-feature",
+        "reviewer-add-feature-r1",
+        "reviewer-add-feature-r2",
+    ] {
+        assert!(!env.is_live(pod), "{pod} still runs");
+    }
+    assert_eq!(
+        std::fs::read_to_string(
+            env.project
+                .join(".worktrees/add-feature/add-feature/feature.txt")
+        )
+        .unwrap(),
+        "v2\n"
+    );
+    let merged = json(&env.ok(&["work", "merge", &id, "--json"]));
+    assert_eq!(merged["validation"], "skipped");
+    assert!(env.ok(&["work", "doctor"]).contains("no problems"));
+}
