@@ -62,10 +62,12 @@ fn measure(label: &str, reg: &AnyRegistry) {
     reg_lat.sort();
     rel_lat.sort();
     println!(
-        "{label:<10} {SEEDED} live: register p50 {:>8.2?} p99 {:>8.2?} | release p50 {:>8.2?} p99 {:>8.2?} | {:.0} register+release pairs/s",
+        "{label:<10} {SEEDED} live: register p50 {:>8.2?} p95 {:>8.2?} p99 {:>8.2?} | release p50 {:>8.2?} p95 {:>8.2?} p99 {:>8.2?} | {:.0} register+release pairs/s",
         percentile(&reg_lat, 0.5),
+        percentile(&reg_lat, 0.95),
         percentile(&reg_lat, 0.99),
         percentile(&rel_lat, 0.5),
+        percentile(&rel_lat, 0.95),
         percentile(&rel_lat, 0.99),
         ROUNDS as f64 / total.as_secs_f64()
     );
