@@ -68,6 +68,16 @@ impl ReservationToken {
     }
 }
 
+/// Equal in constant time (see [`ReservationToken::matches`]): the PostgreSQL backend
+/// compares rows to find the ones an operation changed.
+impl PartialEq for ReservationToken {
+    fn eq(&self, other: &ReservationToken) -> bool {
+        self.matches(other)
+    }
+}
+
+impl Eq for ReservationToken {}
+
 impl fmt::Debug for ReservationToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ReservationToken(<redacted>)")
@@ -75,7 +85,7 @@ impl fmt::Debug for ReservationToken {
 }
 
 /// A reservation for a child that has not adopted it yet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     /// The one-time adoption secret.
     pub token: ReservationToken,
@@ -86,7 +96,7 @@ pub struct Reservation {
 }
 
 /// Who holds which scope right now: one row of the live registry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
     /// The Pod.
     pub name: PodName,

@@ -13,12 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pod_registry::{
-    AdoptRequest, Allocation, LeaseStatus, MachineId, PgRegistry, ProcessStamp, Registry,
-    RegistryError, ReserveRequest, Table,
+    Allocation, LeaseStatus, MachineId, PgRegistry, ProcessStamp, Registry, RegistryError, Table,
 };
-use rand::Rng;
-use rand::seq::IndexedRandom;
-use scope::{Access, ScopeRule};
 
 const PROCESSES: usize = 16;
 const OPERATIONS: usize = 3_000;
@@ -72,19 +68,7 @@ fn signal(child: &Child, sig: rustix::process::Signal) {
     signal_raw(child.id(), sig).unwrap();
 }
 
-fn random_rule(rng: &mut impl Rng) -> ScopeRule {
-    let top = ["a", "b", "c", "d"].choose(rng).unwrap();
-    let sub = ["x", "y", "z"].choose(rng).unwrap();
-    let path = match rng.random_range(0..10) {
-        0 => "/w".to_owned(),
-        1..=4 => format!("/w/{top}"),
-        _ => format!("/w/{top}/{sub}"),
-    };
-    ScopeRule::trusted(path, Access::Write, rng.random_bool(0.7)).unwrap()
-}
-
-/// One racing process of machine `RACE_MACHINE`: registers, delegates (reserve +
-/// adopt) and releases at random.
+/// One racing process of machine `RACE_MACHINE`.
 fn race() {
     let idx: usize = env("RACE_IDX").parse().unwrap();
     let ops: usize = env("RACE_OPS").parse().unwrap();
@@ -93,64 +77,7 @@ fn race() {
         Duration::from_secs(120),
         machine(&env("RACE_MACHINE")),
     );
-    let mut rng = rand::rng();
-    let mut held: Vec<(String, ProcessStamp, Vec<ScopeRule>)> = Vec::new();
-    let (mut ok, mut refused) = (0usize, 0usize);
-    for round in 0..ops {
-        let roll = rng.random_range(0..10);
-        if roll < 5 || held.is_empty() {
-            let pod = format!("p{idx}-{round}");
-            let rules: Vec<ScopeRule> = (0..rng.random_range(1..=2))
-                .map(|_| random_rule(&mut rng))
-                .collect();
-            let stamp = ProcessStamp::current().unwrap();
-            match reg.register(register_req(&pod, stamp, rules.clone())) {
-                Ok(_) => {
-                    ok += 1;
-                    held.push((pod, stamp, rules));
-                }
-                Err(RegistryError::WriteConflict { .. }) => refused += 1,
-                Err(e) => panic!("unexpected: {e}"),
-            }
-        } else if roll < 7 {
-            let (parent, pstamp, rules) = held[rng.random_range(0..held.len())].clone();
-            let sub = ["x", "y", "z", "q"].choose(&mut rng).unwrap();
-            let rule =
-                ScopeRule::trusted(rules[0].path.as_path().join(sub), Access::Write, true).unwrap();
-            let child = format!("c{idx}-{round}");
-            match reg.reserve_child(ReserveRequest {
-                parent: name(&parent),
-                parent_incarnation: pstamp.incarnation,
-                child: name(&child),
-                rules: vec![rule.clone()],
-                ttl: Duration::from_secs(60),
-            }) {
-                Ok(token) => {
-                    let stamp = ProcessStamp::current().unwrap();
-                    reg.adopt(AdoptRequest {
-                        name: name(&child),
-                        token,
-                        process: stamp,
-                        socket: None,
-                        segment_id: None,
-                    })
-                    .unwrap();
-                    ok += 1;
-                    held.push((child, stamp, vec![rule]));
-                }
-                Err(RegistryError::Delegation { .. } | RegistryError::NotRegistered { .. }) => {
-                    refused += 1
-                }
-                Err(e) => panic!("unexpected: {e}"),
-            }
-        } else {
-            let (pod, stamp, _) = held.swap_remove(rng.random_range(0..held.len()));
-            reg.release(&name(&pod), stamp.incarnation).unwrap();
-        }
-    }
-    for (pod, stamp, _) in held {
-        reg.release(&name(&pod), stamp.incarnation).unwrap();
-    }
+    let (ok, refused) = race_rounds(&reg, idx, ops);
     println!("RESULT {ok} {refused}");
 }
 
@@ -464,4 +391,76 @@ fn a_holder_paused_past_its_lease_is_fenced_and_stops_without_writing() {
     // The taker keeps the region: the fenced holder's comeback changed nothing.
     assert!(b.get(&name("taker")).unwrap().is_some());
     assert!(b.get(&name("holder")).unwrap().is_none());
+}
+
+/// Each connection keeps the rows it decoded and re-reads only rows written since:
+/// a row another machine changed is seen changed (not as this connection cached it),
+/// a row another machine released is gone, and a dead process of this machine that
+/// blocks nobody is not probed but is reclaimed at once when it blocks someone.
+#[test]
+fn each_connection_sees_the_rows_other_machines_changed() {
+    let cluster = pg_fixture::Cluster::shared();
+    let db = cluster.create_database().unwrap();
+    let long = Duration::from_secs(120);
+    let (a, b) = (
+        pg_registry(&db, long, machine("machine-a")),
+        pg_registry(&db, long, machine("machine-b")),
+    );
+    let parent = me();
+    a.register(register_req("parent", parent, vec![w("/w")]))
+        .unwrap();
+    a.register(register_req("other", me(), vec![w("/o")]))
+        .unwrap();
+    assert_eq!(a.list().unwrap().len(), 2); // a has decoded both rows
+    let reserve = |reg: &PgRegistry| {
+        reg.reserve_child(pod_registry::ReserveRequest {
+            parent: name("parent"),
+            parent_incarnation: parent.incarnation,
+            child: name("child"),
+            rules: vec![w("/w/c")],
+            ttl: long,
+        })
+    };
+    // b changes parent's row (its delegation record) and releases other.
+    reserve(&b).unwrap();
+    b.release(
+        &name("other"),
+        a.get(&name("other"))
+            .unwrap()
+            .unwrap()
+            .process
+            .unwrap()
+            .incarnation,
+    )
+    .unwrap();
+    // a reads parent's new row: the rule overlaps the sibling delegation recorded
+    // there (its stale copy has no siblings, and would have said "name taken").
+    match reserve(&a).unwrap_err() {
+        RegistryError::Delegation { .. } => {}
+        e => panic!("unexpected: {e}"),
+    }
+    let p = a.get(&name("parent")).unwrap().unwrap();
+    assert_eq!(p.delegations.len(), 1, "{p:?}");
+    assert!(a.get(&name("other")).unwrap().is_none());
+    // /o is free again for a.
+    a.register(register_req("other2", me(), vec![w("/o")]))
+        .unwrap();
+
+    // A dead process of machine a blocking nobody: its row stays (not probed) ...
+    a.register(register_req("dead", dead_stamp(), vec![w("/d")]))
+        .unwrap();
+    a.register(register_req("unrelated", me(), vec![w("/u")]))
+        .unwrap();
+    let stored = |n: &str| {
+        a.snapshot()
+            .unwrap()
+            .rows
+            .iter()
+            .any(|(r, _)| r.name.as_str() == n)
+    };
+    assert!(stored("dead"));
+    // ... but one who needs its region gets it at once (the probe runs then).
+    a.register(register_req("taker", me(), vec![w("/d/x")]))
+        .unwrap();
+    assert!(!stored("dead"));
 }

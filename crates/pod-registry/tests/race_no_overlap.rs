@@ -12,93 +12,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use pod_registry::{
-    AdoptRequest, FileRegistry, ProcessStamp, Registry, RegistryError, ReserveRequest,
-};
-use rand::Rng;
-use rand::seq::IndexedRandom;
-use scope::{Access, ScopeRule};
+use pod_registry::{FileRegistry, Registry};
 
 const PROCESSES: usize = 16;
 const ROUNDS: usize = 200;
 const TEST: &str = "racing_processes_never_hold_overlapping_write_scope";
 
-fn random_rule(rng: &mut impl Rng) -> ScopeRule {
-    let top = ["a", "b", "c", "d"].choose(rng).unwrap();
-    let sub = ["x", "y", "z"].choose(rng).unwrap();
-    let path = match rng.random_range(0..10) {
-        0 => "/w".to_owned(),
-        1..=4 => format!("/w/{top}"),
-        _ => format!("/w/{top}/{sub}"),
-    };
-    ScopeRule::trusted(path, Access::Write, rng.random_bool(0.7)).unwrap()
-}
-
-/// One racing process: registers, delegates and releases at random.
+/// One racing process.
 fn race(dir: PathBuf, idx: usize) {
     let reg = FileRegistry::open(dir)
         .unwrap()
         .with_lock_deadline(Duration::from_secs(30));
-    let mut rng = rand::rng();
-    let mut held: Vec<(String, ProcessStamp, Vec<ScopeRule>)> = Vec::new();
-    let (mut ok, mut conflicts) = (0usize, 0usize);
-    for round in 0..ROUNDS {
-        let roll = rng.random_range(0..10);
-        if roll < 5 {
-            let pod = format!("p{idx}-{round}");
-            let rules: Vec<ScopeRule> = (0..rng.random_range(1..=2))
-                .map(|_| random_rule(&mut rng))
-                .collect();
-            let stamp = ProcessStamp::current().unwrap();
-            match reg.register(register_req(&pod, stamp, rules.clone())) {
-                Ok(_) => {
-                    ok += 1;
-                    held.push((pod, stamp, rules));
-                }
-                Err(RegistryError::WriteConflict { .. }) => conflicts += 1,
-                Err(e) => panic!("unexpected: {e}"),
-            }
-        } else if roll < 7 && !held.is_empty() {
-            // Delegate a random sub-rule of a held Pod's rule to a new child.
-            let (parent, pstamp, rules) = held[rng.random_range(0..held.len())].clone();
-            let base = &rules[0];
-            let sub = ["x", "y", "z", "q"].choose(&mut rng).unwrap();
-            let rule =
-                ScopeRule::trusted(base.path.as_path().join(sub), Access::Write, true).unwrap();
-            let child = format!("c{idx}-{round}");
-            match reg.reserve_child(ReserveRequest {
-                parent: name(&parent),
-                parent_incarnation: pstamp.incarnation,
-                child: name(&child),
-                rules: vec![rule.clone()],
-                ttl: Duration::from_secs(60),
-            }) {
-                Ok(token) => {
-                    let stamp = ProcessStamp::current().unwrap();
-                    reg.adopt(AdoptRequest {
-                        name: name(&child),
-                        token,
-                        process: stamp,
-                        socket: None,
-                        segment_id: None,
-                    })
-                    .unwrap();
-                    ok += 1;
-                    held.push((child, stamp, vec![rule]));
-                }
-                Err(RegistryError::Delegation { .. } | RegistryError::NotRegistered { .. }) => {
-                    conflicts += 1
-                }
-                Err(e) => panic!("unexpected: {e}"),
-            }
-        } else if !held.is_empty() {
-            let (pod, stamp, _) = held.swap_remove(rng.random_range(0..held.len()));
-            reg.release(&name(&pod), stamp.incarnation).unwrap();
-        }
-    }
-    for (pod, stamp, _) in held {
-        reg.release(&name(&pod), stamp.incarnation).unwrap();
-    }
+    let (ok, conflicts) = race_rounds(&reg, idx, ROUNDS);
     println!("RESULT {ok} {conflicts}");
 }
 

@@ -13,7 +13,10 @@ use crate::error::RegistryError;
 use crate::pg::db_error;
 
 /// The migrations, in order; version = index + 1. Never edit a released one: add one.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_allocations.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_allocations.sql"),
+    include_str!("../../migrations/0002_row_revisions.sql"),
+];
 
 /// Separate from the operation lock so a migration never waits behind operations.
 const MIGRATION_LOCK: i64 = 0x706f_6473_6d69_6701;

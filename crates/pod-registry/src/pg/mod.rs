@@ -29,7 +29,7 @@ mod lease;
 mod migrations;
 mod target;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -101,7 +101,16 @@ struct Inner {
     /// operation on behalf of one of them first checks that the row still carries
     /// this token; if not, the holder is fenced.
     held: Mutex<HashMap<PodName, (Incarnation, i64)>>,
+    /// Rows decoded earlier, by name, with the revision they were read or written
+    /// at: an operation re-reads only rows whose revision differs.
+    rows: Mutex<RowCache>,
 }
+
+/// name → (revision, row). Revisions come from one sequence and are never reused,
+/// so an entry whose revision equals the stored one *is* the stored row, whatever
+/// happened in between (even an entry written by a transaction that then failed:
+/// its revision was never committed, so it never matches).
+type RowCache = HashMap<String, (i64, Allocation)>;
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -210,6 +219,7 @@ impl PgRegistry {
                 target,
                 client: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
+                rows: Mutex::new(HashMap::new()),
             }),
         };
         off_runtime(|| {
@@ -343,27 +353,39 @@ impl PgRegistry {
             IsolationLevel::RepeatableRead
         };
         let fence = self.held_fence(actor);
+        let local = &self.inner.options.machine;
         self.with_tx(isolation, |tx| {
             if mutates {
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&OP_LOCK])?;
             }
             let now = db_now_ms(tx)?;
-            let (mut table, metas) = load(tx)?;
-            let before: HashMap<PodName, String> = table
-                .allocations
-                .iter()
-                .map(|a| Ok((a.name.clone(), to_json(a)?)))
-                .collect::<Result<_, TxError>>()?;
-            let local = &self.inner.options.machine;
-            table.reap_rows(now_u64(now), &mut |a, p| {
-                is_live(metas.get(&a.name), p, now, local)
-            });
-            if let (Actor::Holder(name, _), Some((inc, fence))) = (actor, fence) {
-                check_fence(&table, &metas, name, inc, fence)?;
-            }
-            let out = op(&mut table, now_u64(now)).map_err(TxError::Registry)?;
+            let (loaded, metas) = load(tx, &self.inner.rows)?;
+            let mut decide = |probe: bool| -> Result<(Table, Result<T, RegistryError>), TxError> {
+                let mut table = loaded.clone();
+                reap(&mut table, &metas, now, local, probe);
+                if let (Actor::Holder(name, _), Some((inc, fence))) = (actor, fence) {
+                    check_fence(&table, &metas, name, inc, fence)?;
+                }
+                let out = op(&mut table, now_u64(now));
+                Ok((table, out))
+            };
+            // A mutation first decides without probing this machine's processes:
+            // rows are judged by lease and boot only, so a dead process whose lease
+            // has not ended counts as live. If that decision succeeds it is exactly
+            // the decision made had that process died just after this transaction
+            // (a row that blocked nothing changes nothing), so it stands. If it
+            // fails, a dead process may be what blocked it: decide again with every
+            // process probed, which is the file backend's rule. Reads probe at once.
+            let (table, out) = match mutates {
+                true => match decide(false)? {
+                    (t, Ok(v)) => (t, Ok(v)),
+                    (_, Err(_)) => decide(true)?,
+                },
+                false => decide(true)?,
+            };
+            let out = out.map_err(TxError::Registry)?;
             let metas = if mutates {
-                self.write_back(tx, &table, &before, metas, now)?
+                self.write_back(tx, &table, &loaded, metas, now)?
             } else {
                 metas
             };
@@ -371,39 +393,41 @@ impl PgRegistry {
         })
     }
 
-    /// Deletes the rows `table` lost, writes those that changed. A row whose process
-    /// changed (new, adopted) is a new grant: new fencing token, this machine, a fresh
-    /// lease. Other changes (delegation records, parent links) keep the grant.
+    /// Deletes the rows `table` lost, writes those that changed (compared with the
+    /// rows as loaded, so an operation encodes and writes only what it touched). A
+    /// row whose process changed (new, adopted) is a new grant: new fencing token,
+    /// this machine, a fresh lease. Other changes (delegation records, parent links)
+    /// keep the grant. Every write gives the row a new revision.
     fn write_back(
         &self,
         tx: &mut Transaction<'_>,
         table: &Table,
-        before: &HashMap<PodName, String>,
+        loaded: &Table,
         mut metas: Metas,
         now: i64,
     ) -> Result<Metas, TxError> {
-        for name in before.keys() {
-            if table.get(name).is_none() {
-                tx.execute(
-                    "DELETE FROM pod_registry_allocations WHERE name = $1",
-                    &[&name.as_str()],
-                )?;
-                metas.remove(name);
-            }
+        let before: HashMap<&PodName, &Allocation> =
+            loaded.allocations.iter().map(|a| (&a.name, a)).collect();
+        let after: HashSet<&PodName> = table.allocations.iter().map(|a| &a.name).collect();
+        let mut cache = self.inner.rows.lock().unwrap_or_else(|p| p.into_inner());
+        for name in before.keys().filter(|n| !after.contains(*n)) {
+            tx.execute(
+                "DELETE FROM pod_registry_allocations WHERE name = $1",
+                &[&name.as_str()],
+            )?;
+            metas.remove(*name);
+            cache.remove(name.as_str());
         }
         let lease_ms = i64::try_from(self.inner.options.lease.as_millis()).unwrap_or(i64::MAX);
         let local = &self.inner.options.machine;
         for a in &table.allocations {
-            let json = to_json(a)?;
-            if before.get(&a.name) == Some(&json) {
+            let old_row = before.get(&a.name).copied();
+            if old_row == Some(a) {
                 continue;
             }
             let old = metas.get(&a.name);
             let regranted = old.is_none()
-                || before
-                    .get(&a.name)
-                    .and_then(|j| serde_json::from_str::<Allocation>(j).ok())
-                    .map(|b| b.process.map(|p| p.incarnation))
+                || old_row.map(|b| b.process.map(|p| p.incarnation))
                     != Some(a.process.map(|p| p.incarnation));
             let meta = match old {
                 Some(m) if !regranted => m.clone(),
@@ -422,24 +446,29 @@ impl PgRegistry {
                 }
             };
             let lease_secs = meta.lease_expires_ms.map(|ms| ms as f64 / 1000.0);
-            tx.execute(
-                "INSERT INTO pod_registry_allocations
-                     (name, row, machine_id, boot_id, fence, lease_expires_at, position)
-                 VALUES ($1, $2::text::jsonb, $3, $4, $5, to_timestamp($6), $7)
-                 ON CONFLICT (name) DO UPDATE SET
-                     row = EXCLUDED.row, machine_id = EXCLUDED.machine_id,
-                     boot_id = EXCLUDED.boot_id, fence = EXCLUDED.fence,
-                     lease_expires_at = EXCLUDED.lease_expires_at",
-                &[
-                    &a.name.as_str(),
-                    &json,
-                    &meta.machine_id,
-                    &meta.boot_id,
-                    &meta.fence,
-                    &lease_secs,
-                    &meta.position,
-                ],
-            )?;
+            let rev: i64 = tx
+                .query_one(
+                    "INSERT INTO pod_registry_allocations
+                         (name, row, machine_id, boot_id, fence, lease_expires_at, position, rev)
+                     VALUES ($1, $2::text::jsonb, $3, $4, $5, to_timestamp($6), $7,
+                             nextval('pod_registry_rev'))
+                     ON CONFLICT (name) DO UPDATE SET
+                         row = EXCLUDED.row, machine_id = EXCLUDED.machine_id,
+                         boot_id = EXCLUDED.boot_id, fence = EXCLUDED.fence,
+                         lease_expires_at = EXCLUDED.lease_expires_at, rev = EXCLUDED.rev
+                     RETURNING rev",
+                    &[
+                        &a.name.as_str(),
+                        &to_json(a)?,
+                        &meta.machine_id,
+                        &meta.boot_id,
+                        &meta.fence,
+                        &lease_secs,
+                        &meta.position,
+                    ],
+                )?
+                .get(0);
+            cache.insert(a.name.as_str().to_owned(), (rev, a.clone()));
             metas.insert(a.name.clone(), meta);
         }
         Ok(metas)
@@ -507,6 +536,7 @@ impl PgRegistry {
                 target: self.inner.target.clone(),
                 client: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
+                rows: Mutex::new(HashMap::new()),
             }),
         };
         Ok(Lease::start(renewer, name.clone(), inc, fence, granted_at))
@@ -564,7 +594,7 @@ impl PgRegistry {
         let (db_now_ms, table, metas, schema_version) =
             self.with_tx(IsolationLevel::RepeatableRead, |tx| {
                 let now = db_now_ms(tx)?;
-                let (t, m) = load(tx)?;
+                let (t, m) = load(tx, &self.inner.rows)?;
                 let v: i32 = tx
                     .query_one(
                         "SELECT coalesce(max(version), 0) FROM pod_registry_schema",
@@ -630,16 +660,30 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// Whether the row's holder is live at database time `now` (see the module doc).
-fn is_live(meta: Option<&RowMeta>, p: &crate::ProcessStamp, now: i64, local: &MachineId) -> bool {
-    let Some(m) = meta else { return false };
-    if m.lease_expires_ms.is_none_or(|e| e <= now) {
-        return false;
-    }
-    if m.machine_id.as_deref() == Some(local.machine.as_str()) {
-        return m.boot_id.as_deref() == Some(local.boot.as_str()) && p.is_alive();
-    }
-    true
+/// Reaps `table` at database time `now` (see the module doc for liveness). With
+/// `probe`, a row held on this machine, in this boot, with its lease running is
+/// judged by its process (pid alive with the recorded start time, one probe per
+/// distinct process); without, such a row counts as live.
+fn reap(table: &mut Table, metas: &Metas, now: i64, local: &MachineId, probe: bool) {
+    let mut verdicts: HashMap<(u32, u64), bool> = HashMap::new();
+    table.reap_rows(now_u64(now), &mut |a, p| {
+        let Some(m) = metas.get(&a.name) else {
+            return false;
+        };
+        if m.lease_expires_ms.is_none_or(|e| e <= now) {
+            return false;
+        }
+        if m.machine_id.as_deref() != Some(local.machine.as_str()) {
+            return true;
+        }
+        if m.boot_id.as_deref() != Some(local.boot.as_str()) {
+            return false;
+        }
+        !probe
+            || *verdicts
+                .entry((p.pid, p.pid_start_time))
+                .or_insert_with(|| p.is_alive())
+    });
 }
 
 /// The holder's row must still carry its grant's token (after reaping: an ended lease
@@ -665,26 +709,56 @@ fn check_fence(
     }))
 }
 
-fn load(tx: &mut Transaction<'_>) -> Result<(Table, Metas), TxError> {
-    let rows = tx.query(
-        "SELECT name, row::text, machine_id, boot_id, fence,
+/// Every row in insertion order with its metadata. The metadata (leases change
+/// at every renewal) is read for all rows; the JSON only for rows whose revision
+/// `cache` does not hold, and those are decoded into it.
+fn load(tx: &mut Transaction<'_>, cache: &Mutex<RowCache>) -> Result<(Table, Metas), TxError> {
+    let heads = tx.query(
+        "SELECT name, rev, machine_id, boot_id, fence,
                 (extract(epoch FROM lease_expires_at) * 1000)::bigint, position
          FROM pod_registry_allocations ORDER BY position",
         &[],
     )?;
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let stale: Vec<&str> = heads
+        .iter()
+        .filter(|r| {
+            cache
+                .get(r.get::<_, &str>(0))
+                .is_none_or(|(rev, _)| *rev != r.get::<_, i64>(1))
+        })
+        .map(|r| r.get(0))
+        .collect();
+    if !stale.is_empty() {
+        for r in tx.query(
+            "SELECT name, rev, row::text FROM pod_registry_allocations WHERE name = ANY($1)",
+            &[&stale],
+        )? {
+            let name: String = r.get(0);
+            let a: Allocation = serde_json::from_str(r.get(2)).map_err(|e| {
+                TxError::Registry(RegistryError::Database {
+                    target: String::from("registry"),
+                    message: format!("row {name} is not a valid allocation: {e}"),
+                })
+            })?;
+            cache.insert(name, (r.get(1), a));
+        }
+    }
+    let present: HashSet<&str> = heads.iter().map(|r| r.get(0)).collect();
+    cache.retain(|name, _| present.contains(name.as_str()));
     let mut table = Table::default();
-    let mut metas = HashMap::with_capacity(rows.len());
-    for r in rows {
-        let text: String = r.get(1);
-        let a: Allocation = serde_json::from_str(&text).map_err(|e| {
-            TxError::Registry(RegistryError::Database {
+    let mut metas = HashMap::with_capacity(heads.len());
+    for r in &heads {
+        let name: &str = r.get(0);
+        let rev: i64 = r.get(1);
+        // Both reads see the same rows: every writer holds the registry lock (and
+        // a read runs in one snapshot).
+        let Some((_, a)) = cache.get(name).filter(|(r, _)| *r == rev) else {
+            return Err(TxError::Registry(RegistryError::Database {
                 target: String::from("registry"),
-                message: format!(
-                    "row {} is not a valid allocation: {e}",
-                    r.get::<_, String>(0)
-                ),
-            })
-        })?;
+                message: format!("row {name} changed while it was read"),
+            }));
+        };
         metas.insert(
             a.name.clone(),
             RowMeta {
@@ -695,7 +769,7 @@ fn load(tx: &mut Transaction<'_>) -> Result<(Table, Metas), TxError> {
                 position: r.get(6),
             },
         );
-        table.allocations.push(a);
+        table.allocations.push(a.clone());
     }
     Ok((table, metas))
 }

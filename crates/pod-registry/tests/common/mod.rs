@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use pod_ids::PodName;
 use pod_registry::{
-    AnyRegistry, FileRegistry, Incarnation, MachineId, PgOptions, PgRegistry, ProcessStamp,
-    RegisterRequest, process_start_time,
+    AdoptRequest, AnyRegistry, FileRegistry, Incarnation, MachineId, PgOptions, PgRegistry,
+    ProcessStamp, RegisterRequest, Registry, RegistryError, ReserveRequest, process_start_time,
 };
+use rand::Rng;
+use rand::seq::IndexedRandom;
 use scope::{Access, ScopeRule};
 
 /// Environment variable selecting a child mode when a test re-executes itself.
@@ -177,4 +179,81 @@ pub fn table_of(reg: &impl pod_registry::Registry) -> pod_registry::Table {
         allocations: reg.list().unwrap(),
         ..Default::default()
     }
+}
+
+/// A write rule under `/w` from a small set, so that racing processes overlap often.
+pub fn random_rule(rng: &mut impl Rng) -> ScopeRule {
+    let top = ["a", "b", "c", "d"].choose(rng).unwrap();
+    let sub = ["x", "y", "z"].choose(rng).unwrap();
+    let path = match rng.random_range(0..10) {
+        0 => "/w".to_owned(),
+        1..=4 => format!("/w/{top}"),
+        _ => format!("/w/{top}/{sub}"),
+    };
+    ScopeRule::trusted(path, Access::Write, rng.random_bool(0.7)).unwrap()
+}
+
+/// One racing process (number `idx`): `rounds` random registrations, delegations
+/// (reserve + adopt of a sub-rule of a held rule) and releases; releases what it
+/// still holds at the end. Returns (granted, refused); any other error panics.
+pub fn race_rounds(reg: &impl Registry, idx: usize, rounds: usize) -> (usize, usize) {
+    let mut rng = rand::rng();
+    let mut held: Vec<(String, ProcessStamp, Vec<ScopeRule>)> = Vec::new();
+    let (mut ok, mut refused) = (0usize, 0usize);
+    for round in 0..rounds {
+        let roll = rng.random_range(0..10);
+        if roll < 5 || held.is_empty() {
+            let pod = format!("p{idx}-{round}");
+            let rules: Vec<ScopeRule> = (0..rng.random_range(1..=2))
+                .map(|_| random_rule(&mut rng))
+                .collect();
+            let stamp = ProcessStamp::current().unwrap();
+            match reg.register(register_req(&pod, stamp, rules.clone())) {
+                Ok(_) => {
+                    ok += 1;
+                    held.push((pod, stamp, rules));
+                }
+                Err(RegistryError::WriteConflict { .. }) => refused += 1,
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        } else if roll < 7 {
+            let (parent, pstamp, rules) = held[rng.random_range(0..held.len())].clone();
+            let sub = ["x", "y", "z", "q"].choose(&mut rng).unwrap();
+            let rule =
+                ScopeRule::trusted(rules[0].path.as_path().join(sub), Access::Write, true).unwrap();
+            let child = format!("c{idx}-{round}");
+            match reg.reserve_child(ReserveRequest {
+                parent: name(&parent),
+                parent_incarnation: pstamp.incarnation,
+                child: name(&child),
+                rules: vec![rule.clone()],
+                ttl: Duration::from_secs(60),
+            }) {
+                Ok(token) => {
+                    let stamp = ProcessStamp::current().unwrap();
+                    reg.adopt(AdoptRequest {
+                        name: name(&child),
+                        token,
+                        process: stamp,
+                        socket: None,
+                        segment_id: None,
+                    })
+                    .unwrap();
+                    ok += 1;
+                    held.push((child, stamp, vec![rule]));
+                }
+                Err(RegistryError::Delegation { .. } | RegistryError::NotRegistered { .. }) => {
+                    refused += 1
+                }
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        } else {
+            let (pod, stamp, _) = held.swap_remove(rng.random_range(0..held.len()));
+            reg.release(&name(&pod), stamp.incarnation).unwrap();
+        }
+    }
+    for (pod, stamp, _) in held {
+        reg.release(&name(&pod), stamp.incarnation).unwrap();
+    }
+    (ok, refused)
 }
