@@ -189,6 +189,20 @@ impl Controller {
         self
     }
 
+    /// Notices recorded before a crash that no run showed (restore): queued as they
+    /// were, a quiet one riding with the next run. Unlike input they leave a paused
+    /// Pod paused (notices wait for the user's decision).
+    pub(crate) fn with_waiting_notices(mut self, notices: Vec<crate::notice_log::Waiting>) -> Self {
+        for n in notices {
+            if n.quiet {
+                self.quiet.push_back(Input::Notice(n.text));
+            } else {
+                self.inbox.push_back(Input::Notice(n.text));
+            }
+        }
+        self
+    }
+
     /// Reads what the user attached, inside the Pod's scope: files are folded into
     /// the text (path and numbered lines), images stored as blobs. Any attachment
     /// that cannot be read refuses the whole input, naming it.

@@ -76,6 +76,7 @@ pub mod demo_team;
 pub mod grant;
 pub mod images;
 pub mod input_log;
+pub mod notice_log;
 pub mod instructions;
 pub mod journal;
 pub mod launch;

@@ -212,7 +212,7 @@ async fn run_inner(
     crate::allocation::on_lease_change(scoped.lease_hook());
     let mcp_started = scoped.mcp().start_all().await;
     mcp_specs.replace(scoped.mcp().specs());
-    let opened = open_conversation(
+    let mut opened = open_conversation(
         &records,
         &sessions,
         &name,
@@ -244,6 +244,10 @@ async fn run_inner(
         .ok_or_else(|| anyhow!("record of {} has no active segment", name.as_str()))?;
     let background = scoped.background().clone();
     let mcp_hub = scoped.mcp().clone();
+    let notices = Arc::new(crate::notice_log::Notices::new(
+        journal.clone(),
+        std::mem::take(&mut opened.notices.keys),
+    ));
     let children = crate::children::Children::new(
         roots.clone(),
         name.clone(),
@@ -252,6 +256,7 @@ async fn run_inner(
         manifest.clone(),
         scoped.clone(),
         launch.ask_mode,
+        notices,
     );
     let mut conv = opened.conv;
     let mut notes = opened.notes;
@@ -354,6 +359,7 @@ async fn run_inner(
     };
     let (controller, ctl_task) = Controller::new(id, ctx, conv, opened.state)
         .with_pending(opened.pending_inputs)
+        .with_waiting_notices(opened.notices.waiting)
         .spawn();
     // A workflow lead's children report to its driver through their logs; a
     // notice must not start a model turn in a Pod whose driver is code.

@@ -53,6 +53,9 @@ pub struct Opened {
     pub notes: Vec<String>,
     /// Input accepted before a crash that no run consumed (restore only).
     pub pending_inputs: Vec<crate::turn::UserInput>,
+    /// Notice keys in the log, and notices recorded that no run showed (restore
+    /// only).
+    pub notices: crate::notice_log::Replayed,
 }
 
 /// What a fresh segment starts with.
@@ -159,6 +162,7 @@ fn activate(
         state: PodState::Idle,
         notes: Vec::new(),
         pending_inputs: Vec::new(),
+        notices: Default::default(),
     })
 }
 
@@ -189,6 +193,15 @@ fn restore(
         Err(e) => return Err(e.into()),
     };
     let replayed = sessions.replay(writer.segment_id())?;
+    // Notices need the order of `system_item`s among extensions, which the
+    // replay's summary does not keep: one more read of the segment.
+    let notices = crate::notice_log::replay(
+        sessions
+            .read_segment(writer.segment_id())?
+            .entries
+            .iter()
+            .map(|e| &e.kind),
+    );
     let journal = Journal::new(writer);
     let mut history = replayed.history;
     // The model saw these outputs as stubs before the restart: it sees the same now.
@@ -250,6 +263,7 @@ fn restore(
         state,
         notes,
         pending_inputs: crate::input_log::pending(&replayed.extensions),
+        notices,
     })
 }
 

@@ -232,9 +232,10 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
             token,
             report,
             quiet,
+            report_id,
         } => ctx
             .children
-            .report(peer_pid, &child, &token, report, quiet)
+            .report(peer_pid, &child, &token, report, quiet, report_id)
             .map(|()| json!({"accepted": true}))
             .map_err(|e| (ErrorCode::Unauthorized, e)),
         Request::ResumeChild { child } => {

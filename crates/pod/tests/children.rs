@@ -271,6 +271,7 @@ responses:
                 final_text: "FORGED".into(),
             },
             quiet: false,
+            report_id: None,
         })
         .await
         .unwrap_err()

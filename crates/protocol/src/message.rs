@@ -96,6 +96,10 @@ pub enum Request {
         /// parent shows the report with its next run instead of starting one.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         quiet: bool,
+        /// Names this report across retries, so a parent that recorded it and then
+        /// crashed before answering does not tell its model twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report_id: Option<String>,
     },
     /// Restore a stopped or lost child of this Pod under this Pod's allocation (its
     /// own stored manifest and delegated scope); answered with `{pid}` once the child

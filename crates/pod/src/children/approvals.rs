@@ -94,6 +94,7 @@ impl Children {
         report: ChildReport,
         text: String,
         quiet: bool,
+        key: String,
     ) {
         let Some(hooks) = self
             .hooks
@@ -117,9 +118,11 @@ impl Children {
             ChildReport::ApprovalRequested { .. } => ("approval_requested", String::new()),
         };
         let fields = json!({"child": child.as_str(), "status": status, "output": output});
+        let notices = self.notices.clone();
         tokio::spawn(async move {
             let v = hooks.run(HookEvent::ChildFinished, None, fields).await;
             let mut text = text;
+            let bare = text.len();
             for n in v
                 .notes
                 .iter()
@@ -127,6 +130,13 @@ impl Children {
                 .chain(v.problems.iter())
             {
                 text.push_str(&format!("\n[child_finished hook] {n}"));
+            }
+            // The recorded notice gets the hooks' notes before the model sees it;
+            // a crash before this re-queues it without them.
+            if text.len() != bare
+                && let Err(e) = notices.amend(&key, &text)
+            {
+                tracing::error!(error = %e, "cannot record a child_finished hook's notes");
             }
             let cmd = if quiet {
                 crate::controller::Command::QuietNotice { text }

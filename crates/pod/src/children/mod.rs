@@ -40,6 +40,7 @@ use tokio::sync::watch;
 use crate::client::PodClient;
 use crate::controller::{Command, ControllerHandle};
 use crate::launch::{ChildLaunch, LaunchConfig, Manifest, StartMode};
+use crate::notice_log::{Notices, end_key};
 use crate::layout::{PodPaths, ensure_private_dir};
 use crate::policy::AskMode;
 use crate::toolbox::ScopedTools;
@@ -124,6 +125,11 @@ pub struct Children {
     approvals: Mutex<HashMap<(PodName, u64), protocol::ApprovalRequest>>,
     /// `child_finished` hooks (set once the journal exists).
     hooks: OnceLock<crate::policy::HookRunner>,
+    /// Where every notice is recorded before what it reports is acknowledged.
+    notices: Arc<Notices>,
+    /// Notices recorded before the controller existed (a relinked child exiting
+    /// during start-up); handed over by `set_controller`.
+    early: Mutex<Vec<Command>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -171,6 +177,7 @@ impl Children {
         manifest: Manifest,
         tools: ScopedTools,
         ask_mode: AskMode,
+        notices: Arc<Notices>,
     ) -> Arc<Children> {
         let store = PodStore::new(roots.pods.clone());
         let c = Arc::new(Children {
@@ -186,6 +193,8 @@ impl Children {
             ask_mode,
             approvals: Mutex::new(HashMap::new()),
             hooks: OnceLock::new(),
+            notices,
+            early: Mutex::new(Vec::new()),
         });
         c.refresh_scope();
         c
@@ -193,7 +202,18 @@ impl Children {
 
     /// Where notices go (set once the controller exists).
     pub fn set_controller(&self, c: ControllerHandle) {
-        let _ = self.controller.set(c);
+        // Under the `early` lock, so a notice sent meanwhile is not overtaken.
+        let mut early = lock(&self.early);
+        let _ = self.controller.set(c.clone());
+        let waiting: Vec<Command> = early.drain(..).collect();
+        drop(early);
+        if !waiting.is_empty() {
+            tokio::spawn(async move {
+                for cmd in waiting {
+                    c.send(cmd).await;
+                }
+            });
+        }
     }
 
     fn token_path(&self, child: &PodName) -> PathBuf {
@@ -329,17 +349,37 @@ impl Children {
 
     /// A notice the model sees with its next run, without starting one.
     pub(super) fn notify_quietly(&self, text: String) {
-        if let Some(c) = self.controller.get() {
-            let c = c.clone();
-            tokio::spawn(async move { c.send(Command::QuietNotice { text }).await });
-        }
+        self.hand_over(Command::QuietNotice { text });
     }
 
     fn notify(&self, text: String) {
-        if let Some(c) = self.controller.get() {
-            let c = c.clone();
-            tokio::spawn(async move { c.send(Command::Notice { text }).await });
+        self.hand_over(Command::Notice { text });
+    }
+
+    /// Gives a notice already in the log to the controller (or keeps it until the
+    /// controller exists).
+    fn hand_over(&self, cmd: Command) {
+        let early = lock(&self.early);
+        match self.controller.get() {
+            Some(c) => {
+                let c = c.clone();
+                drop(early);
+                tokio::spawn(async move { c.send(cmd).await });
+            }
+            None => {
+                let mut early = early;
+                early.push(cmd);
+            }
         }
+    }
+
+    /// Records the notice of event `key` in the log (durably) before what it
+    /// reports is acknowledged or acted on (ARCHITECTURE §9 "notices"). `Ok(false)`:
+    /// that event was told already.
+    fn record_notice(&self, key: &str, text: &str, quiet: bool) -> Result<bool, String> {
+        self.notices
+            .record(key, text, quiet)
+            .map_err(|e| format!("the notice could not be recorded: {e}"))
     }
 
     fn resolve(&self, base: &std::path::Path, p: &str) -> PathBuf {
@@ -740,7 +780,33 @@ impl Children {
         if stopping {
             return; // stop_pod gives the scope back itself
         }
-        let rules = self.rules_of(child);
+        let record = self.records().into_iter().find(|c| &c.name == child);
+        let rules: Vec<ScopeRule> = record
+            .as_ref()
+            .map(|c| c.write.iter().chain(c.read.iter()).cloned().collect())
+            .unwrap_or_default();
+        let head = format!(
+            "child_exited{{name: {child}, reason: {reason:?}}}: child Pod {child} ended without being stopped;"
+        );
+        // In the log before the record says lost (ARCHITECTURE §9 "notices"): a
+        // crash from here on re-queues this notice at restore, and reconciliation,
+        // finding the key of this life, completes the reclaim without a second one.
+        let key = record.as_ref().map(|c| end_key(child, c.created_at));
+        let first = format!(
+            "{head} its scope ({}) comes back to you once it is reclaimed.",
+            fmt_rules(&rules)
+        );
+        let told_before = match &key {
+            Some(k) => match self.record_notice(k, &first, false) {
+                Ok(new) => !new,
+                Err(e) => {
+                    tracing::error!(child = child.as_str(), error = %e, "cannot record the exit notice");
+                    false
+                }
+            },
+            None => false,
+        };
+        crash_hook("POD_TEST_CRASH_AFTER_EXIT_NOTICE", child);
         let _ = self
             .store
             .mark_child_lost(&self.name, child, format!("exited: {reason}"));
@@ -768,9 +834,16 @@ impl Children {
                 fmt_rules(&rules)
             ),
         };
-        self.notify(format!(
-            "child_exited{{name: {child}, reason: {reason:?}}}: child Pod {child} ended without being stopped; {scope}."
-        ));
+        if told_before {
+            return;
+        }
+        let text = format!("{head} {scope}.");
+        if let Some(k) = &key
+            && let Err(e) = self.notices.amend(k, &text)
+        {
+            tracing::error!(child = child.as_str(), error = %e, "cannot record the exit notice's outcome");
+        }
+        self.notify(text);
     }
 
     fn rules_of(&self, child: &PodName) -> Vec<ScopeRule> {
@@ -885,6 +958,7 @@ impl Children {
         token: &str,
         report: ChildReport,
         quiet: bool,
+        report_id: Option<String>,
     ) -> Result<(), String> {
         let refuse = |why: &str| {
             tracing::warn!(child, ?peer_pid, why, "rejected a child report");
@@ -903,35 +977,63 @@ impl Children {
         if !constant_eq(token.as_bytes(), l.token.as_bytes()) {
             return refuse("bad token");
         }
-        let text = match &report {
-            ChildReport::ApprovalRequested { approval } => {
-                let text = approvals::notice(&name, approval);
-                lock(&self.approvals).insert((name.clone(), approval.id), approval.clone());
-                l.reports.push(report);
-                l.changed.send_modify(|n| *n += 1);
-                drop(g);
-                self.notify(text);
-                return Ok(());
-            }
-            ChildReport::Finished { final_text } => format!(
-                "child_finished{{name: {name}}}: child Pod {name} finished its run and is idle (it keeps its scope until you stop it). Its answer:\n{}",
-                cap(final_text, NOTICE_CAP)
+        drop(g); // not held across the fsync below
+        let (key, text) = match &report {
+            ChildReport::ApprovalRequested { approval } => (
+                format!("approval:{name}:{}", approval.id),
+                approvals::notice(&name, approval),
             ),
-            ChildReport::Errored { error } => format!(
-                "child_errored{{name: {name}}}: child Pod {name}'s run failed: {}",
-                cap(error, NOTICE_CAP)
+            ChildReport::Finished { final_text } => (
+                String::new(),
+                format!(
+                    "child_finished{{name: {name}}}: child Pod {name} finished its run and is idle (it keeps its scope until you stop it). Its answer:\n{}",
+                    cap(final_text, NOTICE_CAP)
+                ),
+            ),
+            ChildReport::Errored { error } => (
+                String::new(),
+                format!(
+                    "child_errored{{name: {name}}}: child Pod {name}'s run failed: {}",
+                    cap(error, NOTICE_CAP)
+                ),
             ),
         };
-        l.reports.push(report.clone());
-        l.changed.send_modify(|n| *n += 1);
-        drop(g);
+        // A child of an older pods sends no id: such a report cannot be told from
+        // its retry, so it gets a key of its own.
+        let key = if key.is_empty() {
+            let id = report_id.unwrap_or_else(|| {
+                let b: [u8; 16] = rand::random();
+                b.iter().map(|b| format!("{b:02x}")).collect()
+            });
+            format!("report:{name}:{id}")
+        } else {
+            key
+        };
+        let quiet = quiet && !matches!(report, ChildReport::ApprovalRequested { .. });
+        // Durable before the child gets its answer (ARCHITECTURE §9 "notices"): the
+        // child stops retrying once answered, so an unrecorded notice would be lost.
+        // An error makes the child retry.
+        if !self.record_notice(&key, &text, quiet)? {
+            tracing::info!(child, key, "a retried report already recorded: not told again");
+            return Ok(());
+        }
+        crash_hook("POD_TEST_CRASH_AFTER_REPORT_NOTICE", &name);
+        if let Some(l) = lock(&self.live).get_mut(&name) {
+            l.reports.push(report.clone());
+            l.changed.send_modify(|n| *n += 1);
+        }
+        if let ChildReport::ApprovalRequested { approval } = &report {
+            lock(&self.approvals).insert((name.clone(), approval.id), approval.clone());
+            self.notify(text);
+            return Ok(());
+        }
         if quiet {
             tracing::info!(
                 child,
                 "report of a run this Pod did not ask for: shown with its next run"
             );
         }
-        self.notify_finished(name, report, text, quiet);
+        self.notify_finished(name, report, text, quiet, key);
         Ok(())
     }
 }

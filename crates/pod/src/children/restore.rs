@@ -13,9 +13,11 @@
 //!   a notice naming the child and its scope is appended to the log, and the record
 //!   is marked reclaimed.
 //!
-//! Idempotent: the notice's text is deterministic and is appended only if the
-//! history does not hold it already, *before* the record is marked reclaimed — so a
-//! crash in between is completed by the next restore with exactly one notice.
+//! Idempotent: the notice is keyed by the life of the child record
+//! ([`crate::notice_log::end_key`]) and recorded only if no notice of that life is in
+//! the log (the supervisor may have recorded a `child_exited` before a crash), always
+//! *before* the record is marked reclaimed — so a crash in between is completed by
+//! the next restore with exactly one notice.
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ use session_store::EntryKind;
 use transcript::Item;
 
 use super::{Children, fmt_rules, supervise};
+use crate::notice_log::end_key;
 use crate::journal::Journal;
 use crate::turn::Conversation;
 
@@ -112,16 +115,22 @@ impl Children {
                 notes.push(format!("child {}: registry reclaim refused: {e}", c.name));
                 continue;
             }
-            let text = reclaim_notice(&c);
-            let already = conv
-                .history
-                .iter()
-                .any(|i| matches!(i, Item::Notice { text: t } if *t == text));
-            if !already {
-                // In the log before the record says reclaimed: a crash in between
-                // is finished by the next restore, which finds this notice.
-                if let Err(e) = journal
-                    .record(&EntryKind::SystemItem { text: text.clone() }, None)
+            // One notice per life of the child: none if this life's end was recorded
+            // already — by the supervisor before a crash (that notice is re-queued
+            // from the log), or by an earlier, interrupted reconciliation.
+            let key = end_key(&c.name, c.created_at);
+            if !self.notices.knows(&key) {
+                let text = reclaim_notice(&c);
+                // Recorded (quiet: it rides with the next run, as before) and then
+                // shown at once, so the first request carries it. A crash between
+                // the two re-queues it; either way it is in the log before the
+                // record says reclaimed.
+                if let Err(e) = self
+                    .notices
+                    .record(&key, &text, true)
+                    .and_then(|_| {
+                        journal.record(&EntryKind::SystemItem { text: text.clone() }, None)
+                    })
                     .and_then(|()| journal.sync())
                 {
                     notes.push(format!("child {}: cannot append the notice: {e}", c.name));

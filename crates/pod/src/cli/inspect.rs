@@ -483,6 +483,14 @@ fn clock(ts_ms: u64) -> String {
         .unwrap_or_else(|| "--:--:--".into())
 }
 
+/// The journal of queued input and notices (`pod.input`, `pod.notice`): what the
+/// model saw of them is already shown as `user` and `notice` lines, so the default
+/// `pod logs` leaves them out; `--full` and `--json` keep them.
+fn is_bookkeeping(e: &Entry) -> bool {
+    matches!(&e.kind, EntryKind::Extension { domain, .. }
+        if domain == crate::input_log::DOMAIN || domain == crate::notice_log::DOMAIN)
+}
+
 /// `pod logs`.
 pub async fn logs(
     roots: &Roots,
@@ -533,7 +541,9 @@ pub async fn logs(
                 outln!()?;
                 continue;
             }
-            outln!("{}  {}", clock(e.ts_ms), describe_with(e, full))?;
+            if full || !is_bookkeeping(e) {
+                outln!("{}  {}", clock(e.ts_ms), describe_with(e, full))?;
+            }
         }
         if !follow || liveness::probe(&paths.lock()).is_none() {
             if follow {
@@ -542,7 +552,7 @@ pub async fn logs(
                 for e in &read.entries {
                     if json_out {
                         outln!("{}", entry_json(e)?)?;
-                    } else {
+                    } else if full || !is_bookkeeping(e) {
                         outln!("{}  {}", clock(e.ts_ms), describe_with(e, full))?;
                     }
                 }

@@ -287,7 +287,8 @@ enum Cmd {
         /// Raw entries as JSON lines.
         #[arg(long)]
         json: bool,
-        /// Do not shorten long entries.
+        /// Do not shorten long entries, and show the journal of queued input and
+        /// notices (`pod.input`, `pod.notice`).
         #[arg(long)]
         full: bool,
     },
