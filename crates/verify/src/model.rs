@@ -6,16 +6,17 @@
 //!
 //! - two-phase spawn (pending record → registry reservation with a one-time token →
 //!   the child process adopts it → record `live`), also used to resume a child;
-//! - a child's run ending (`child_report` → `child_finished` notice in the parent's
-//!   in-memory inbox → logged when the next run starts);
+//! - a child's run ending (`child_report` → `child_finished` notice recorded in the
+//!   parent's log, keyed by the report, before the child gets its answer → shown by
+//!   the parent's next run);
 //! - `stop_pod` (record `stopping` → the child shuts down cleanly, releasing its row
 //!   after stopping its own children → the parent reclaims);
-//! - the supervisor seeing a child exit (`lost` → registry reclaim → `reclaimed` +
-//!   `child_exited` notice in the inbox; the registry re-parents grandchildren, which
-//!   the parent then takes over);
+//! - the supervisor seeing a child exit (`child_exited` notice recorded, keyed by the
+//!   child's life → `lost` → registry reclaim → `reclaimed`; the registry re-parents
+//!   grandchildren, which the parent then takes over);
 //! - restore of any dead Pod by `pod resume` (registration re-links live children
 //!   whose origin it is, then reconcile: reclaim in the registry → `child_lost`
-//!   notice in the log unless the same text is there → record `reclaimed`);
+//!   notice in the log unless a notice of that life is there → record `reclaimed`);
 //! - SIGKILL of any Pod at any step, and expiry of a reservation not adopted in time.
 //!
 //! The registry part mirrors `pod_registry::Table` (reap of rows whose process is
@@ -24,6 +25,9 @@
 //! with the scope computed the way `pod::children::Children::effective` computes it,
 //! taken at the same refresh points. Regions are three nested atoms, enough for every
 //! overlap between the three Pods.
+//!
+//! Notices are durable (`pod::notice_log`): recorded notices (`queued`) survive a
+//! SIGKILL and a run moves them into the log the model saw (`log`).
 //!
 //! Lease expiry (the PostgreSQL backend, not on main yet) is the same transition as
 //! the file backend's reaping: a row is dropped only once its holder is proven dead
@@ -145,9 +149,11 @@ pub enum Pc {
     Launch(Pod),
     /// The child was started (as incarnation `.1`); the record goes live next.
     MarkLive(Pod, u8),
-    /// Supervisor: the child exited and its record is `lost`; registry reclaim next.
+    /// Supervisor: the child exited and its notice is recorded; record `lost` next.
+    ExitLost(Pod),
+    /// Supervisor: the child's record is `lost`; registry reclaim next.
     ExitReclaim(Pod),
-    /// Registry reclaimed; record `reclaimed` and the notice next.
+    /// Registry reclaimed; record `reclaimed` next.
     ExitRecord(Pod),
     /// Restore: reconciling the children in `pending` (bitset), one step each.
     Reconcile(u8),
@@ -168,8 +174,6 @@ pub struct Mem {
     pub stopping: u8,
     /// Atoms its tools may write (set at the refresh points).
     pub tools: u8,
-    /// Notices waiting for the next run.
-    pub inbox: Vec<Notice>,
     /// Children the registry re-linked when it registered.
     pub relinked: u8,
     /// It was asked to shut down.
@@ -189,8 +193,11 @@ pub struct State {
     pub records: [[Option<Status>; 3]; 3],
     /// Whether the Pod has a record of its own (it started once).
     pub exists: [bool; 3],
-    /// `system_item` notices in each Pod's session log.
+    /// `system_item` notices in each Pod's session log (shown to its model).
     pub log: [Vec<Notice>; 3],
+    /// Notices recorded in each Pod's log (`pod.notice` queued) that no run showed
+    /// yet; a running Pod's next run shows them, a restored one re-queues them.
+    pub queued: [Vec<Notice>; 3],
     /// Ghost: how many times each child was spawned (its current life).
     pub life: [u8; 3],
     /// Ghost: lives whose end the parent's model must be told by a notice.
@@ -212,7 +219,7 @@ pub enum Action {
     SpawnPending(Pod, Pod),
     /// The child's run ended and it reports to its parent.
     Finish(Pod),
-    /// A run starts and the inbox goes into the log.
+    /// A run starts and shows the recorded notices (`system_item`s).
     RunInbox(Pod),
     /// `stop_pod`: record `stopping`, shutdown requested.
     Stop(Pod, Pod),
@@ -262,7 +269,6 @@ fn fresh_mem(pc: Pc, relinked: u8) -> Mem {
         watching: 0,
         stopping: 0,
         tools: 0,
-        inbox: Vec::new(),
         relinked,
         shutting_down: false,
     }
@@ -287,6 +293,7 @@ impl State {
             records: [[None; 3]; 3],
             exists: [true, false, false],
             log: Default::default(),
+            queued: Default::default(),
             life: [0; 3],
             owed: BTreeSet::new(),
             acked: BTreeSet::new(),
@@ -568,10 +575,23 @@ impl State {
         inc
     }
 
+    /// Records notice `n` in `p`'s log (durable), unless its key is there: a
+    /// report by its id (here: the child's life, one report per life), an end by
+    /// the child's life whatever said it (`child_exited` or `child_lost`).
     fn notify(&mut self, p: Pod, n: Notice) {
-        if let Some(m) = self.mem[p.ix()].as_mut() {
-            m.inbox.push(n);
+        if !self.told(p, n) {
+            self.queued[p.ix()].push(n);
         }
+    }
+
+    /// Whether `p`'s log holds the key of `n` (shown or waiting).
+    pub fn told(&self, p: Pod, n: Notice) -> bool {
+        let same = |m: &Notice| {
+            m.1 == n.1
+                && m.2 == n.2
+                && (m.0 == n.0 || (m.0 != Said::Finished && n.0 != Said::Finished))
+        };
+        self.log[p.ix()].iter().chain(&self.queued[p.ix()]).any(same)
     }
 
     /// The end of child `x`'s current life must be told to `p`'s model.
@@ -688,7 +708,7 @@ impl ScopeProtocol {
                 out.push(Action::Step(p));
                 continue;
             }
-            if !m.inbox.is_empty() {
+            if !s.queued[p.ix()].is_empty() {
                 out.push(Action::RunInbox(p));
             }
             if m.shutting_down {
@@ -757,8 +777,8 @@ impl ScopeProtocol {
                 }
             }
             Action::RunInbox(p) => {
-                let inbox = std::mem::take(&mut s.mem_mut(p).inbox);
-                s.log[p.ix()].extend(inbox);
+                let shown = std::mem::take(&mut s.queued[p.ix()]);
+                s.log[p.ix()].extend(shown);
             }
             Action::Stop(p, x) => {
                 s.transition(p, x, Status::Stopping);
@@ -782,8 +802,11 @@ impl ScopeProtocol {
                 m.stopping &= !x.bit();
             }
             Action::ExitSeen(p, x) => {
-                s.transition(p, x, Status::Lost);
-                s.mem_mut(p).pc = Pc::ExitReclaim(x);
+                // The notice first: recorded before the record says lost.
+                let life = s.life[x.ix()];
+                s.notify(p, (Said::Exited, x, life));
+                s.owe(p, x);
+                s.mem_mut(p).pc = Pc::ExitLost(x);
             }
             Action::Kill(p) => {
                 s.kills -= 1;
@@ -842,14 +865,16 @@ impl ScopeProtocol {
                 }
                 s.mem_mut(p).pc = Pc::Ready;
             }
+            Pc::ExitLost(x) => {
+                s.transition(p, x, Status::Lost);
+                s.mem_mut(p).pc = Pc::ExitReclaim(x);
+            }
             Pc::ExitReclaim(x) => {
                 if s.reclaim(p, x).is_ok() {
                     s.mem_mut(p).pc = Pc::ExitRecord(x);
                 } else {
-                    // "its scope stays delegated for now"
-                    let life = s.life[x.ix()];
-                    s.notify(p, (Said::Exited, x, life));
-                    s.owe(p, x);
+                    // "its scope stays delegated for now" (the recorded notice's
+                    // text is amended; no second notice)
                     let m = s.mem_mut(p);
                     m.watching &= !x.bit();
                     m.pc = Pc::Ready;
@@ -857,9 +882,6 @@ impl ScopeProtocol {
             }
             Pc::ExitRecord(x) => {
                 s.set_record(p, x, Status::Reclaimed);
-                let life = s.life[x.ix()];
-                s.notify(p, (Said::Exited, x, life));
-                s.owe(p, x);
                 let m = s.mem_mut(p);
                 m.watching &= !x.bit();
                 m.pc = Pc::Ready;
@@ -869,11 +891,13 @@ impl ScopeProtocol {
             }
             Pc::Reconcile(pending) => s.reconcile_step(p, pending),
             Pc::ReconcileNotice(rest, x) => {
-                // The text names the child and its scope, not its life: "already in
-                // the log" is judged by the text.
-                let life = s.life[x.ix()];
-                if !s.log[p.ix()].iter().any(|n| n.0 == Said::Lost && n.1 == x) {
-                    s.log[p.ix()].push((Said::Lost, x, life));
+                // Keyed by the child's life: none if the supervisor recorded this
+                // life's exit before a crash (that one is re-queued). Recorded and
+                // shown at once (a crash between the two lines leaves it recorded,
+                // which is the `queued` state: the next run shows it).
+                let n = (Said::Lost, x, s.life[x.ix()]);
+                if !s.told(p, n) {
+                    s.log[p.ix()].push(n);
                 }
                 s.owe(p, x);
                 s.mem_mut(p).pc = Pc::ReconcileRecord(rest, x);
@@ -946,7 +970,7 @@ impl ScopeProtocol {
     }
 }
 
-/// The lead running, no operation under way, no notice waiting in memory, and
+/// The lead running, no operation under way, no notice waiting for a running Pod, and
 /// every delegation of a running Pod settled: each child its store lists as
 /// outstanding, and each child its registry row keeps a record for, is running
 /// and linked to it in the registry; the registry holds no row of a process that is
@@ -963,7 +987,7 @@ pub fn settled(s: &State) -> bool {
             return false;
         }
         let Some(m) = s.mem(p) else { continue };
-        if m.pc != Pc::Ready || !m.inbox.is_empty() || m.shutting_down {
+        if m.pc != Pc::Ready || !s.queued[p.ix()].is_empty() || m.shutting_down {
             return false;
         }
         let registry_kids = s.row(p).map_or(0, |r| r.delegations);
@@ -1030,17 +1054,25 @@ pub fn registry_rows_disjoint(s: &State) -> bool {
     true
 }
 
-/// N1: no notice is in a log twice (one life, one end notice; one report, one
-/// `child_finished`).
+/// N1: no notice is recorded twice in a log, shown or waiting (one life, one end
+/// notice; one report, one `child_finished`).
 pub fn notices_at_most_once(s: &State) -> bool {
-    s.log.iter().all(|log| {
+    PODS.into_iter().all(|p| {
         let mut ends = BTreeSet::new();
         let mut done = BTreeSet::new();
-        log.iter().all(|n| match n.0 {
-            Said::Finished => done.insert((n.1, n.2)),
-            Said::Exited | Said::Lost => ends.insert((n.1, n.2)),
-        })
+        s.log[p.ix()]
+            .iter()
+            .chain(&s.queued[p.ix()])
+            .all(|n| match n.0 {
+                Said::Finished => done.insert((n.1, n.2)),
+                Said::Exited | Said::Lost => ends.insert((n.1, n.2)),
+            })
     })
+}
+
+/// Whether notice `n` is recorded in `p`'s log (shown, or waiting for its next run).
+fn recorded(s: &State, p: Pod, n: Notice) -> bool {
+    s.log[p.ix()].contains(&n) || s.queued[p.ix()].contains(&n)
 }
 
 /// L1: from here, recovery settles — every delegation is reclaimed or relinked.
@@ -1048,22 +1080,28 @@ pub fn delegations_settle(m: &ScopeProtocol, s: &State) -> bool {
     m.recover(s).is_some()
 }
 
-/// N2a: after recovery, the end of every child's life that was not a `stop_pod` or
-/// a failed spawn (both answered by the tool call itself) is in the parent's log.
+/// N2a: the end of every child's life that was not a `stop_pod` or a failed spawn
+/// (both answered by the tool call itself) is recorded in the parent's log from the
+/// moment it is owed, and after recovery (where every running Pod has shown what
+/// waited, `settled`) it is still there — shown if the parent runs.
 pub fn end_notices_at_least_once(m: &ScopeProtocol, s: &State) -> bool {
-    let Some(r) = m.recover(s) else { return true };
-    r.owed.iter().all(|&(p, x, life)| {
-        r.log[p.ix()].contains(&(Said::Exited, x, life))
-            || r.log[p.ix()].contains(&(Said::Lost, x, life))
-    })
+    let owed_recorded = |s: &State| {
+        s.owed.iter().all(|&(p, x, life)| {
+            recorded(s, p, (Said::Exited, x, life)) || recorded(s, p, (Said::Lost, x, life))
+        })
+    };
+    owed_recorded(s) && m.recover(s).is_none_or(|r| owed_recorded(&r))
 }
 
-/// N2b: after recovery, every report a parent acknowledged is in its log.
+/// N2b: every report a parent acknowledged is recorded in its log (from the ack
+/// on, and after recovery).
 pub fn reports_at_least_once(m: &ScopeProtocol, s: &State) -> bool {
-    let Some(r) = m.recover(s) else { return true };
-    r.acked
-        .iter()
-        .all(|&(p, x, life)| r.log[p.ix()].contains(&(Said::Finished, x, life)))
+    let acked_recorded = |s: &State| {
+        s.acked
+            .iter()
+            .all(|&(p, x, life)| recorded(s, p, (Said::Finished, x, life)))
+    };
+    acked_recorded(s) && m.recover(s).is_none_or(|r| acked_recorded(&r))
 }
 
 impl Model for ScopeProtocol {

@@ -4,7 +4,8 @@
 //! model kills it. Each model action becomes the calls the runtime makes for it
 //! (`pod::children` and `pod::children::restore`), and after every step the real
 //! state must project onto the model's state (registry rows, child records, notices
-//! in the logs) and satisfy the same invariants computed from real data: no two
+//! in the logs, shown and waiting — the real `pod::notice_log` records and keys
+//! them) and satisfy the same invariants computed from real data: no two
 //! live rows' effective writes overlap (`Table::overlapping_effective_writes`), and
 //! the scopes the running Pods' tools would get (manifest − children not reclaimed −
 //! registry records of re-parented grandchildren) never share a writable path.
@@ -18,9 +19,11 @@ use pod_registry::{
     AdoptRequest, FileRegistry, Incarnation, ProcessStamp, ReclaimRequest, RegisterRequest,
     Registry, ReservationToken, ReserveRequest, process_start_time,
 };
+use pod::journal::Journal;
+use pod::notice_log::{self, Notices, end_key};
 use pod_store::{ChildSpec, ChildStatus, Manifest, PodStore};
 use scope::{Access, Scope, ScopeRule};
-use session_store::{EntryKind, NewSegment, SegmentWriter, SessionStore};
+use session_store::{EntryKind, NewSegment, SessionStore};
 
 use crate::model::{Action, PODS, Pc, Pod, Said, ScopeProtocol, State, Status};
 
@@ -36,7 +39,9 @@ pub struct World {
     reg: FileRegistry,
     store: PodStore,
     sessions: SessionStore,
-    logs: BTreeMap<Pod, SegmentWriter>,
+    logs: BTreeMap<Pod, Journal>,
+    /// Each running Pod process's notice journal (rebuilt from its log at start).
+    notices: BTreeMap<Pod, Notices>,
     /// Model incarnation → real process.
     procs: BTreeMap<u8, Proc>,
     tokens: BTreeMap<Pod, ReservationToken>,
@@ -63,9 +68,7 @@ fn rule(p: Pod) -> ScopeRule {
 
 fn notice_text(n: (Said, Pod, u8)) -> String {
     match n.0 {
-        // The restore notice names the child and its scope, not its life (as the
-        // runtime's `reclaim_notice`).
-        Said::Lost => format!("child_lost{{name: {}}}", name(n.1)),
+        Said::Lost => format!("child_lost{{name: {}}} life {}", name(n.1), n.2),
         Said::Exited => format!("child_exited{{name: {}}} life {}", name(n.1), n.2),
         Said::Finished => format!("child_finished{{name: {}}} life {}", name(n.1), n.2),
     }
@@ -81,7 +84,10 @@ impl World {
         let sessions = SessionStore::new(dir.path().join("sessions"));
         let mut logs = BTreeMap::new();
         for p in PODS {
-            logs.insert(p, sessions.create_segment(NewSegment::default())?);
+            logs.insert(
+                p,
+                Journal::new(sessions.create_segment(NewSegment::default())?),
+            );
         }
         let mut w = World {
             _dir: dir,
@@ -89,9 +95,11 @@ impl World {
             store,
             sessions,
             logs,
+            notices: BTreeMap::new(),
             procs: BTreeMap::new(),
             tokens: BTreeMap::new(),
         };
+        w.open_notices(Pod::L)?;
         w.ensure_record(Pod::L)?;
         let stamp = w.start(1)?;
         w.reg.register(RegisterRequest {
@@ -216,11 +224,52 @@ impl World {
         Ok(())
     }
 
-    fn log(&mut self, p: Pod, n: (Said, Pod, u8)) -> anyhow::Result<()> {
-        if let Some(w) = self.logs.get_mut(&p) {
-            w.append(&EntryKind::SystemItem {
-                text: notice_text(n),
-            })?;
+    /// A Pod process starts: its notice keys come from its log (as in `restore`).
+    fn open_notices(&mut self, p: Pod) -> anyhow::Result<()> {
+        let journal = self.journal(p)?;
+        let keys = notice_log::replay(&self.entries(p)?).keys;
+        self.notices.insert(p, Notices::new(journal, keys));
+        Ok(())
+    }
+
+    fn journal(&self, p: Pod) -> anyhow::Result<Journal> {
+        self.logs
+            .get(&p)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no log for {p:?}"))
+    }
+
+    fn entries(&self, p: Pod) -> anyhow::Result<Vec<EntryKind>> {
+        let seg = self.journal(p)?.segment_id();
+        Ok(self
+            .sessions
+            .read_segment(seg)?
+            .entries
+            .into_iter()
+            .map(|e| e.kind)
+            .collect())
+    }
+
+    fn notices_of(&self, p: Pod) -> anyhow::Result<&Notices> {
+        self.notices
+            .get(&p)
+            .ok_or_else(|| anyhow::anyhow!("{p:?} has no running process"))
+    }
+
+    /// The key the runtime gives the end of child `x`'s current life in `p`'s log.
+    fn end_key(&self, p: Pod, x: Pod) -> anyhow::Result<String> {
+        let rec = self.store.read(&name(p))?;
+        let c = rec
+            .child(&name(x))
+            .ok_or_else(|| anyhow::anyhow!("{p:?} has no record of {x:?}"))?;
+        Ok(end_key(&name(x), c.created_at))
+    }
+
+    /// A run of `p` shows what its log says is waiting (`system_item`s).
+    fn show_waiting(&self, p: Pod) -> anyhow::Result<()> {
+        let journal = self.journal(p)?;
+        for w in notice_log::replay(&self.entries(p)?).waiting {
+            journal.record(&EntryKind::SystemItem { text: w.text }, None)?;
         }
         Ok(())
     }
@@ -241,16 +290,16 @@ impl World {
                 )?;
             }
             Action::Step(p) => self.step(before, p, after)?,
-            Action::Finish(_) | Action::UserStop(_) => {} // memory only
-            Action::RunInbox(p) => {
-                let inbox = before.mem[p as usize]
-                    .as_ref()
-                    .map(|m| m.inbox.clone())
-                    .unwrap_or_default();
-                for n in inbox {
-                    self.log(p, n)?;
+            Action::Finish(x) => {
+                // `Children::report`: recorded under the report's key before the ack.
+                if let Some(q) = x.parent() {
+                    let n = (Said::Finished, x, before.life[x as usize]);
+                    let key = format!("report:{}:{}", name(x), n.2);
+                    self.notices_of(q)?.record(&key, &notice_text(n), false)?;
                 }
             }
+            Action::UserStop(_) => {} // memory only
+            Action::RunInbox(p) => self.show_waiting(p)?,
             Action::Stop(p, x) => {
                 let _ = self.store.mark_child_stopping(&name(p), &name(x));
             }
@@ -264,12 +313,16 @@ impl World {
             }
             Action::StopReclaim(p, x) => self.give_back(p, x)?,
             Action::ExitSeen(p, x) => {
-                let _ = self.store.mark_child_lost(&name(p), &name(x), "exited");
+                // `Children::on_exit`: the notice, keyed by the record's life, first.
+                let n = (Said::Exited, x, before.life[x as usize]);
+                let key = self.end_key(p, x)?;
+                self.notices_of(p)?.record(&key, &notice_text(n), false)?;
             }
             Action::Kill(p) => {
                 if let Some(i) = inc(p) {
                     self.kill(i);
                 }
+                self.notices.remove(&p);
             }
             Action::Restore(p) => {
                 let i = before.next_inc;
@@ -286,7 +339,9 @@ impl World {
                         restoring_children: self.outstanding(p),
                     })
                     .is_ok();
-                if !ok {
+                if ok {
+                    self.open_notices(p)?;
+                } else {
                     self.kill(i);
                 }
             }
@@ -336,6 +391,7 @@ impl World {
                 });
                 if adopted.is_ok() {
                     self.ensure_record(x)?;
+                    self.open_notices(x)?;
                 } else {
                     self.kill(i);
                 }
@@ -346,6 +402,9 @@ impl World {
                 } else {
                     self.give_back(p, x)?;
                 }
+            }
+            Pc::ExitLost(x) => {
+                let _ = self.store.mark_child_lost(&name(p), &name(x), "exited");
             }
             Pc::ExitReclaim(x) => {
                 self.reclaim(p, x);
@@ -377,12 +436,16 @@ impl World {
                 }
             }
             Pc::ReconcileNotice(_, x) => {
+                // `Children::reconcile`: recorded, then shown, unless this life's end
+                // is in the log already.
                 let n = (Said::Lost, x, before.life[x as usize]);
-                let already = before.log[p as usize]
-                    .iter()
-                    .any(|l| l.0 == Said::Lost && l.1 == x);
-                if !already {
-                    self.log(p, n)?;
+                let key = self.end_key(p, x)?;
+                let notices = self.notices_of(p)?;
+                if !notices.knows(&key) {
+                    let text = notice_text(n);
+                    notices.record(&key, &text, true)?;
+                    self.journal(p)?
+                        .record(&EntryKind::SystemItem { text }, None)?;
                 }
             }
             Pc::ReconcileRecord(_, x) => {
@@ -482,28 +545,34 @@ impl World {
             }
         }
         for p in PODS {
-            let real = self.notices(p)?;
+            let entries = self.entries(p).map_err(|e| e.to_string())?;
+            let shown: Vec<String> = entries
+                .iter()
+                .filter_map(|e| match e {
+                    EntryKind::SystemItem { text } => Some(text.clone()),
+                    _ => None,
+                })
+                .collect();
             let want: Vec<String> = s.log[p as usize].iter().map(|n| notice_text(*n)).collect();
-            if real != want {
-                return Err(format!("log of {p:?}: real {real:?}, model {want:?}"));
+            if shown != want {
+                return Err(format!("log of {p:?}: real {shown:?}, model {want:?}"));
+            }
+            let waiting: Vec<String> = notice_log::replay(&entries)
+                .waiting
+                .into_iter()
+                .map(|w| w.text)
+                .collect();
+            let want: Vec<String> = s.queued[p as usize]
+                .iter()
+                .map(|n| notice_text(*n))
+                .collect();
+            if waiting != want {
+                return Err(format!(
+                    "waiting notices of {p:?}: real {waiting:?}, model {want:?}"
+                ));
             }
         }
         Ok(())
-    }
-
-    fn notices(&self, p: Pod) -> Result<Vec<String>, String> {
-        let Some(seg) = self.logs.get(&p).map(SegmentWriter::segment_id) else {
-            return Ok(Vec::new());
-        };
-        let read = self.sessions.read_segment(seg).map_err(|e| e.to_string())?;
-        Ok(read
-            .entries
-            .into_iter()
-            .filter_map(|e| match e.kind {
-                EntryKind::SystemItem { text } => Some(text),
-                _ => None,
-            })
-            .collect())
     }
 
     /// `Children::effective` over the real store and registry.
