@@ -143,10 +143,7 @@ impl Notices {
 /// by the supervisor, or found gone at restore): one per child record, whose
 /// creation time changes with every spawn or resume of that child.
 pub fn end_key(child: &pod_ids::PodName, record_created: time::OffsetDateTime) -> String {
-    format!(
-        "end:{child}:{}",
-        record_created.unix_timestamp_nanos()
-    )
+    format!("end:{child}:{}", record_created.unix_timestamp_nanos())
 }
 
 #[cfg(test)]
@@ -191,6 +188,10 @@ mod tests {
         };
         let r = replay(&[queued("a", "first"), amended.clone()]);
         assert_eq!(r.waiting[0].text, "final");
-        assert!(replay(&[queued("a", "first"), amended, shown("final")]).waiting.is_empty());
+        assert!(
+            replay(&[queued("a", "first"), amended, shown("final")])
+                .waiting
+                .is_empty()
+        );
     }
 }

@@ -256,8 +256,8 @@ async fn run_inner(
         manifest.clone(),
         scoped.clone(),
         launch.ask_mode,
-        notices,
     );
+    children.set_notices(notices);
     let mut conv = opened.conv;
     let mut notes = opened.notes;
     if launch.mode == StartMode::Resume {

@@ -103,11 +103,21 @@ fn a_recorded_child_finished_notice_survives_a_sigkill_of_the_idle_parent_and_is
     let mock = Mock::start(SCRIPT);
     // The lead kills itself (SIGKILL) right after recording b's report, before
     // answering b and before any run of its own could show the notice.
-    start_lead(&env, &mock, Some(("POD_TEST_CRASH_AFTER_REPORT_NOTICE", "b")));
-    wait_until("the lead killed after recording", Duration::from_secs(20), || {
-        !env.is_live("l")
-    });
-    assert_eq!(runs_completed(&env, "l"), 1, "the lead was idle between runs");
+    start_lead(
+        &env,
+        &mock,
+        Some(("POD_TEST_CRASH_AFTER_REPORT_NOTICE", "b")),
+    );
+    wait_until(
+        "the lead killed after recording",
+        Duration::from_secs(20),
+        || !env.is_live("l"),
+    );
+    assert_eq!(
+        runs_completed(&env, "l"),
+        1,
+        "the lead was idle between runs"
+    );
     let queued = notice_entries(&env, "l");
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert!(queued[0]["text"].as_str().unwrap().contains("b is done"));
@@ -134,11 +144,15 @@ fn a_recorded_child_finished_notice_survives_a_sigkill_of_the_idle_parent_and_is
     // b retries its unanswered report until the restored lead accepts it: that
     // retry is recognised by its report id and adds no notice.
     let log = env.roots.runtime.join("l").join("pod.log");
-    wait_until("b's retried report answered", Duration::from_secs(30), || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("already recorded")
-    });
+    wait_until(
+        "b's retried report answered",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("already recorded")
+        },
+    );
     env.ok(&["send", "l", "what now?", "--wait"]);
     let shown: Vec<String> = system_items(&env, "l")
         .into_iter()
@@ -151,7 +165,10 @@ fn a_recorded_child_finished_notice_survives_a_sigkill_of_the_idle_parent_and_is
     assert_eq!(last.matches("child_finished{name: b}").count(), 1, "{last}");
     // `pod logs` keeps the bookkeeping out of the default view, `--full` shows it.
     let plain = env.ok(&["logs", "l"]);
-    assert!(!plain.contains("pod.notice") && plain.contains("child_finished"), "{plain}");
+    assert!(
+        !plain.contains("pod.notice") && plain.contains("child_finished"),
+        "{plain}"
+    );
     assert!(env.ok(&["logs", "l", "--full"]).contains("pod.notice"));
     env.ok(&["stop", "l"]);
 }
@@ -161,9 +178,11 @@ fn a_notice_shown_before_the_kill_is_not_shown_again_after_resume() {
     let env = Env::new();
     let mock = Mock::start(SCRIPT);
     start_lead(&env, &mock, None);
-    wait_until("the lead ran with b's notice", Duration::from_secs(20), || {
-        runs_completed(&env, "l") >= 2
-    });
+    wait_until(
+        "the lead ran with b's notice",
+        Duration::from_secs(20),
+        || runs_completed(&env, "l") >= 2,
+    );
     assert_eq!(system_items(&env, "l").len(), 1);
     common::signal(env.pid("l"), Signal::KILL);
     wait_until("l dead", Duration::from_secs(5), || !env.is_live("l"));
@@ -186,15 +205,19 @@ fn an_exit_notice_recorded_before_the_parent_died_is_shown_once_and_reconciliati
     let env = Env::new();
     let mock = Mock::start(SCRIPT);
     start_lead(&env, &mock, Some(("POD_TEST_CRASH_AFTER_EXIT_NOTICE", "b")));
-    wait_until("the lead ran with b's report", Duration::from_secs(20), || {
-        runs_completed(&env, "l") >= 2
-    });
+    wait_until(
+        "the lead ran with b's report",
+        Duration::from_secs(20),
+        || runs_completed(&env, "l") >= 2,
+    );
     // b dies; the lead's supervisor records the exit notice, then the lead is
     // SIGKILLed before its record says lost or the scope is back.
     common::signal(env.pid("b"), Signal::KILL);
-    wait_until("the lead killed after recording", Duration::from_secs(20), || {
-        !env.is_live("l")
-    });
+    wait_until(
+        "the lead killed after recording",
+        Duration::from_secs(20),
+        || !env.is_live("l"),
+    );
     let rec = pod_store::PodStore::new(env.roots.pods.clone())
         .read(&pod_ids::PodName::new("l").unwrap())
         .unwrap();
@@ -207,7 +230,10 @@ fn an_exit_notice_recorded_before_the_parent_died_is_shown_once_and_reconciliati
     });
     let items = system_items(&env, "l");
     assert_eq!(
-        items.iter().filter(|t| t.contains("child_exited{name: b")).count(),
+        items
+            .iter()
+            .filter(|t| t.contains("child_exited{name: b"))
+            .count(),
         1,
         "{items:?}"
     );

@@ -591,7 +591,10 @@ impl State {
                 && m.2 == n.2
                 && (m.0 == n.0 || (m.0 != Said::Finished && n.0 != Said::Finished))
         };
-        self.log[p.ix()].iter().chain(&self.queued[p.ix()]).any(same)
+        self.log[p.ix()]
+            .iter()
+            .chain(&self.queued[p.ix()])
+            .any(same)
     }
 
     /// The end of child `x`'s current life must be told to `p`'s model.

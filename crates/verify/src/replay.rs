@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use pod::journal::Journal;
+use pod::notice_log::{self, Notices, end_key};
 use pod_ids::{PodName, SegmentId, SessionId};
 use pod_registry::{
     AdoptRequest, FileRegistry, Incarnation, ProcessStamp, ReclaimRequest, RegisterRequest,
     Registry, ReservationToken, ReserveRequest, process_start_time,
 };
-use pod::journal::Journal;
-use pod::notice_log::{self, Notices, end_key};
 use pod_store::{ChildSpec, ChildStatus, Manifest, PodStore};
 use scope::{Access, Scope, ScopeRule};
 use session_store::{EntryKind, NewSegment, SessionStore};

@@ -118,7 +118,7 @@ impl Children {
             ChildReport::ApprovalRequested { .. } => ("approval_requested", String::new()),
         };
         let fields = json!({"child": child.as_str(), "status": status, "output": output});
-        let notices = self.notices.clone();
+        let notices = self.notices.get().cloned();
         tokio::spawn(async move {
             let v = hooks.run(HookEvent::ChildFinished, None, fields).await;
             let mut text = text;
@@ -134,7 +134,7 @@ impl Children {
             // The recorded notice gets the hooks' notes before the model sees it;
             // a crash before this re-queues it without them.
             if text.len() != bare
-                && let Err(e) = notices.amend(&key, &text)
+                && let Some(Err(e)) = notices.map(|n| n.amend(&key, &text))
             {
                 tracing::error!(error = %e, "cannot record a child_finished hook's notes");
             }

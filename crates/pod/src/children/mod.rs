@@ -40,8 +40,8 @@ use tokio::sync::watch;
 use crate::client::PodClient;
 use crate::controller::{Command, ControllerHandle};
 use crate::launch::{ChildLaunch, LaunchConfig, Manifest, StartMode};
-use crate::notice_log::{Notices, end_key};
 use crate::layout::{PodPaths, ensure_private_dir};
+use crate::notice_log::{Notices, end_key};
 use crate::policy::AskMode;
 use crate::toolbox::ScopedTools;
 
@@ -125,8 +125,9 @@ pub struct Children {
     approvals: Mutex<HashMap<(PodName, u64), protocol::ApprovalRequest>>,
     /// `child_finished` hooks (set once the journal exists).
     hooks: OnceLock<crate::policy::HookRunner>,
-    /// Where every notice is recorded before what it reports is acknowledged.
-    notices: Arc<Notices>,
+    /// Where every notice is recorded before what it reports is acknowledged (set
+    /// once the journal exists, before reconciliation).
+    notices: OnceLock<Arc<Notices>>,
     /// Notices recorded before the controller existed (a relinked child exiting
     /// during start-up); handed over by `set_controller`.
     early: Mutex<Vec<Command>>,
@@ -177,7 +178,6 @@ impl Children {
         manifest: Manifest,
         tools: ScopedTools,
         ask_mode: AskMode,
-        notices: Arc<Notices>,
     ) -> Arc<Children> {
         let store = PodStore::new(roots.pods.clone());
         let c = Arc::new(Children {
@@ -193,11 +193,22 @@ impl Children {
             ask_mode,
             approvals: Mutex::new(HashMap::new()),
             hooks: OnceLock::new(),
-            notices,
+            notices: OnceLock::new(),
             early: Mutex::new(Vec::new()),
         });
         c.refresh_scope();
         c
+    }
+
+    /// Where notices are recorded (set before reconciliation).
+    pub fn set_notices(&self, notices: Arc<Notices>) {
+        let _ = self.notices.set(notices);
+    }
+
+    fn notices(&self) -> Result<&Arc<Notices>, String> {
+        self.notices
+            .get()
+            .ok_or_else(|| "no session log to record the notice in yet".to_string())
     }
 
     /// Where notices go (set once the controller exists).
@@ -377,7 +388,7 @@ impl Children {
     /// reports is acknowledged or acted on (ARCHITECTURE §9 "notices"). `Ok(false)`:
     /// that event was told already.
     fn record_notice(&self, key: &str, text: &str, quiet: bool) -> Result<bool, String> {
-        self.notices
+        self.notices()?
             .record(key, text, quiet)
             .map_err(|e| format!("the notice could not be recorded: {e}"))
     }
@@ -839,7 +850,9 @@ impl Children {
         }
         let text = format!("{head} {scope}.");
         if let Some(k) = &key
-            && let Err(e) = self.notices.amend(k, &text)
+            && let Err(e) = self
+                .notices()
+                .and_then(|n| n.amend(k, &text).map_err(|e| e.to_string()))
         {
             tracing::error!(child = child.as_str(), error = %e, "cannot record the exit notice's outcome");
         }
@@ -1014,7 +1027,11 @@ impl Children {
         // child stops retrying once answered, so an unrecorded notice would be lost.
         // An error makes the child retry.
         if !self.record_notice(&key, &text, quiet)? {
-            tracing::info!(child, key, "a retried report already recorded: not told again");
+            tracing::info!(
+                child,
+                key,
+                "a retried report already recorded: not told again"
+            );
             return Ok(());
         }
         crash_hook("POD_TEST_CRASH_AFTER_REPORT_NOTICE", &name);

@@ -28,8 +28,8 @@ use session_store::EntryKind;
 use transcript::Item;
 
 use super::{Children, fmt_rules, supervise};
-use crate::notice_log::end_key;
 use crate::journal::Journal;
+use crate::notice_log::end_key;
 use crate::turn::Conversation;
 
 /// Names of this Pod's children that may still hold scope (to exempt and re-link at
@@ -119,14 +119,17 @@ impl Children {
             // already — by the supervisor before a crash (that notice is re-queued
             // from the log), or by an earlier, interrupted reconciliation.
             let key = end_key(&c.name, c.created_at);
-            if !self.notices.knows(&key) {
+            let Ok(notices) = self.notices() else {
+                notes.push(format!("child {}: no notice journal", c.name));
+                continue;
+            };
+            if !notices.knows(&key) {
                 let text = reclaim_notice(&c);
                 // Recorded (quiet: it rides with the next run, as before) and then
                 // shown at once, so the first request carries it. A crash between
                 // the two re-queues it; either way it is in the log before the
                 // record says reclaimed.
-                if let Err(e) = self
-                    .notices
+                if let Err(e) = notices
                     .record(&key, &text, true)
                     .and_then(|_| {
                         journal.record(&EntryKind::SystemItem { text: text.clone() }, None)
