@@ -351,6 +351,40 @@ mod tests {
     }
 
     #[test]
+    fn a_workflow_the_grant_does_not_name_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let base = scope::canonicalize(d.path())
+            .unwrap()
+            .as_path()
+            .to_path_buf();
+        let roots = Roots::under(&base.join("home"));
+        let records = RecordStore::new(roots.pods.clone());
+        let name = PodName::new("work-x").unwrap();
+        let granted = manifest(&base, Scope::allowing(vec![]));
+        // The record says "lead of a workflow"; its grantor never said so.
+        let mut edited = granted.clone();
+        edited.workflow = Some(crate::work::Workflow {
+            item: "20260102-150405-x".into(),
+            rounds: 9,
+        });
+        records
+            .create_pending(
+                &name,
+                pod_ids::SessionId::new(),
+                &edited,
+                &Grant::of(&granted, "pod run", false),
+            )
+            .unwrap();
+        let e = verify(&roots, &records.load(&name).unwrap().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("manifest.workflow") && e.contains("rounds: 9"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_child_is_held_to_what_its_parents_record_delegated() {
         let d = tempfile::tempdir().unwrap();
         let base = scope::canonicalize(d.path())

@@ -416,7 +416,117 @@ fn a_lead_killed_mid_round_is_resumed_and_continues_that_round() {
         .unwrap(),
         "v2\n"
     );
+    // The registry holds nothing of the tree: a new Pod may write the lead's region.
+    let region = env.project.join(".worktrees/add-feature");
+    env.ok(&[
+        "run",
+        "--name",
+        "probe",
+        "--write",
+        &region.display().to_string(),
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+        "--detach",
+    ]);
+    env.ok(&["stop", "probe"]);
     let merged = json(&env.ok(&["work", "merge", &id, "--json"]));
     assert_eq!(merged["validation"], "skipped");
     assert!(env.ok(&["work", "doctor"]).contains("no problems"));
+}
+
+const DELEGATE: &str = r#"
+responses:
+  - when: {model: boss, last_user_contains: "delegate"}
+    output:
+      - tool_call: spawn_pod
+        id: s_wide
+        arguments: {"name": "kid-wide", "task": "x", "model": "kid", "work": {"rights": ["review"]}}
+      - tool_call: spawn_pod
+        id: s_other
+        arguments: {"name": "kid-other", "task": "x", "model": "kid", "work": {"item": "other-item", "rights": ["comment"]}}
+      - tool_call: spawn_pod
+        id: s_ok
+        arguments: {"name": "kid", "task": "comment please", "model": "kid", "work": {"rights": ["comment"]}}
+  - when: {model: boss}
+    output: [{text: "noted"}]
+    times: 5
+  - when: {model: kid, last_user_contains: "comment please"}
+    output:
+      - tool_call: work_comment
+        id: k_comment
+        arguments: {"body": "from the kid"}
+      - tool_call: work_review
+        id: k_review
+        arguments: {"verdict": "approve", "report": "not mine to give"}
+  - when: {model: kid}
+    output: [{text: "done"}]
+"#;
+
+#[test]
+fn spawn_pod_hands_a_child_part_of_a_work_grant_and_refuses_more() {
+    let (env, id) = repo();
+    env.ok(&["work", "create", "--title", "Other item"]);
+    let mock = Mock::start(DELEGATE);
+    let url = mock.url();
+    env.ok(&[
+        "run",
+        "delegate",
+        "--name",
+        "boss",
+        "--model",
+        "boss",
+        "--base-url",
+        &url,
+        "--work-item",
+        "add-feature",
+        "--work-rights",
+        "comment,status",
+        "--detach",
+    ]);
+    let records = pod::record::RecordStore::new(env.roots.pods.clone());
+    let kid_name = pod_ids::PodName::new("kid").unwrap();
+    common::wait_until("the kid's tool calls", Duration::from_secs(60), || {
+        let started = records
+            .load(&kid_name)
+            .unwrap()
+            .is_some_and(|r| r.active_segment().is_some());
+        started
+            && env.log("kid").iter().any(|e| {
+                serde_json::to_value(e)
+                    .unwrap()
+                    .to_string()
+                    .contains("k_review")
+                    && matches!(e.kind, session_store::EntryKind::ToolResult { .. })
+            })
+    });
+    let wide = tool_output(&env, "boss", "s_wide");
+    assert!(wide.contains("more than yours"), "{wide}");
+    let other = tool_output(&env, "boss", "s_other");
+    assert!(other.contains("not yours"), "{other}");
+    // The refused children do not exist; the kid holds exactly what it was given.
+    for n in ["kid-wide", "kid-other"] {
+        assert!(
+            records
+                .load(&pod_ids::PodName::new(n).unwrap())
+                .unwrap()
+                .is_none()
+        );
+    }
+    let kid = records.load(&kid_name).unwrap().unwrap();
+    let grant = kid.manifest.work.unwrap();
+    assert_eq!(grant.item.as_deref(), Some(id.as_str()));
+    assert_eq!(grant.rights, [pod::work::WorkRight::Comment]);
+    assert!(tool_output(&env, "kid", "k_review").contains("not allowed"));
+    let it = json(&env.ok(&["work", "show", &id, "--json"]));
+    let events = it["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["author"] == "kid" && e["body"].as_str().unwrap().contains("from the kid")),
+        "{it}"
+    );
+    assert!(!events.iter().any(|e| e["kind"] == "review"));
+    env.ok(&["stop", "boss"]);
 }

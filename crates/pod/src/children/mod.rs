@@ -704,6 +704,8 @@ impl Children {
             // --approve-all reaches down the tree.
             ask_mode: match self.ask_mode {
                 AskMode::ApproveAll => AskMode::ApproveAll,
+                // A workflow lead's driver is code: nobody there answers a request.
+                _ if self.manifest.workflow.is_some() => AskMode::Deny,
                 _ => AskMode::Prompt,
             },
             allow_broad_write: false,

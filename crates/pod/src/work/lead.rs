@@ -139,10 +139,9 @@ impl Lead {
                     return Ok((
                         Outcome::Blocking,
                         format!(
-                            "{}: {reviews} review(s), the last is {v}; `pod work run {} --rounds {}` goes on",
+                            "{}: {reviews} review(s), the last is {v}; go on by hand with `pod work start {slug}` and `pod work review {slug}`",
                             it.meta.id,
-                            it.meta.slug,
-                            reviews + 1
+                            slug = it.meta.slug,
                         ),
                     ));
                 }
