@@ -327,8 +327,21 @@ fn scroll(app: &mut App, lines: i32) {
     }
 }
 
-/// Handles a mouse event (wheel scrolls the transcript).
+/// Handles a mouse event (wheel scrolls the transcript, or the work-items view
+/// when it is open).
 pub fn handle_mouse(app: &mut App, ev: MouseEvent) {
+    if let Overlay::Work(view) = &mut app.overlay {
+        let code = match ev.kind {
+            MouseEventKind::ScrollUp => KeyCode::Up,
+            MouseEventKind::ScrollDown => KeyCode::Down,
+            _ => return,
+        };
+        for _ in 0..WHEEL_LINES {
+            // Scrolling and moving the selection never ask for a read.
+            view.key(KeyEvent::new(code, KeyModifiers::NONE));
+        }
+        return;
+    }
     match ev.kind {
         MouseEventKind::ScrollUp => scroll(app, -WHEEL_LINES),
         MouseEventKind::ScrollDown => scroll(app, WHEEL_LINES),

@@ -376,3 +376,31 @@ fn esc_goes_back_to_the_list_then_closes_and_the_composer_keeps_w() {
     let actions = handle_key(&mut app, key(KeyCode::Char('w')));
     assert!(matches!(&actions[..], [Action::LoadWork(_)]));
 }
+
+#[test]
+fn the_wheel_scrolls_the_open_item_not_the_transcript_behind() {
+    let (_d, repo, id) = repo();
+    let mut app = open_login(&repo, &id);
+    let _ = draw(&mut app, 80, 24); // the thread is longer than the screen
+    let wheel = |kind| crossterm::event::MouseEvent {
+        kind,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    };
+    let scroll = |app: &App| match &app.overlay {
+        Overlay::Work(v) => v.open.as_ref().unwrap().scroll,
+        o => panic!("the view stays open: {o:?}"),
+    };
+    tui::handle_mouse(
+        &mut app,
+        wheel(crossterm::event::MouseEventKind::ScrollDown),
+    );
+    assert_eq!(scroll(&app), 3);
+    tui::handle_mouse(&mut app, wheel(crossterm::event::MouseEventKind::ScrollUp));
+    assert_eq!(scroll(&app), 0);
+    assert!(
+        app.views[&name("lead")].scroll.is_following(),
+        "the transcript behind did not move"
+    );
+}

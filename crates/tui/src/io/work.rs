@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use work_items::store::ARTIFACTS_DIR;
 use work_items::{DIR_NAME, Store, WorkError};
 
 use crate::work_view::{Listing, Opened, WorkQuery, WorkRow, WorkSnapshot};
@@ -15,7 +16,7 @@ const ARTIFACT_MAX: u64 = 256 * 1024;
 /// worktree's top level when `dir` is in a git repository (a coder Pod's cwd is a
 /// linked worktree, but its items live in the main tree), else the nearest
 /// ancestor holding `work-items/`, else `dir`. Runs git once per opened view.
-pub fn repo_root(dir: &Path) -> PathBuf {
+fn repo_root(dir: &Path) -> PathBuf {
     let common = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -76,7 +77,12 @@ pub fn load(q: &WorkQuery) -> WorkSnapshot {
                         artifacts: item
                             .artifacts
                             .iter()
-                            .map(|a| (a.clone(), read_capped(&item.dir.join("artifacts").join(a))))
+                            .map(|a| {
+                                (
+                                    a.clone(),
+                                    read_capped(&item.dir.join(ARTIFACTS_DIR).join(a)),
+                                )
+                            })
                             .collect(),
                     })
                 });
