@@ -108,6 +108,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "select an item; in an item: scroll",
     ),
     ("work", "Enter", "open the item (thread, artifacts, Pods)"),
+    ("work", "1 … 9", "in an item: go to that Pod's transcript"),
     (
         "work",
         "Tab / Shift-Tab, ← →",
@@ -169,6 +170,25 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Vec<Action> {
                 crate::work_view::WorkKey::Load(q) => {
                     app.overlay = Overlay::Work(view);
                     vec![Action::LoadWork(q)]
+                }
+                crate::work_view::WorkKey::GoToPod(n) => {
+                    let pod = view
+                        .open_pods(app)
+                        .get(n)
+                        .and_then(|p| p.name.parse::<pod_ids::PodName>().ok())
+                        .filter(|p| app.tree.get(p).is_some());
+                    match pod {
+                        // Its transcript, with the tree focused on it.
+                        Some(pod) => {
+                            app.focus = Focus::Tree;
+                            app.select(pod)
+                        }
+                        None => {
+                            app.message = Some(format!("no Pod {} on this item", n + 1));
+                            app.overlay = Overlay::Work(view);
+                            Vec::new()
+                        }
+                    }
                 }
             };
         }

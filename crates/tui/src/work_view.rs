@@ -115,6 +115,8 @@ pub enum WorkKey {
     Load(WorkQuery),
     /// Close the view.
     Close,
+    /// Go to the opened item's Nth Pod (0-based, in [`pods_on`] order).
+    GoToPod(usize),
 }
 
 /// One tab of an opened item.
@@ -262,6 +264,14 @@ impl WorkView {
         self.rows().iter().find(|r| &r.name == name)
     }
 
+    /// The Pods on the opened item (see [`pods_on`]).
+    pub fn open_pods(&self, app: &App) -> Vec<PodOnItem> {
+        match (self.open_row().map(|r| &r.item), &self.snapshot) {
+            (Some(Ok(item)), Some(snap)) => pods_on(app, &snap.store, item),
+            _ => Vec::new(),
+        }
+    }
+
     /// The opened item's artifact `file`: its text, an error, or `None` while
     /// it is being read.
     pub fn artifact(&self, file: &str) -> Option<&Result<String, String>> {
@@ -371,6 +381,9 @@ impl WorkView {
             KeyCode::PageDown | KeyCode::Char(' ') => open.scroll = (open.scroll + page).min(max),
             KeyCode::Home | KeyCode::Char('g') => open.scroll = 0,
             KeyCode::End | KeyCode::Char('G') => open.scroll = usize::MAX,
+            KeyCode::Char(d @ '1'..='9') => {
+                return WorkKey::GoToPod(usize::from(d as u8 - b'1'));
+            }
             _ => {}
         }
         WorkKey::Stay

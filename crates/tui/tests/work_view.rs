@@ -404,3 +404,26 @@ fn the_wheel_scrolls_the_open_item_not_the_transcript_behind() {
         "the transcript behind did not move"
     );
 }
+
+#[test]
+fn a_digit_goes_to_that_pod_on_the_item() {
+    let (_d, repo, id) = repo();
+    let mut app = open_login(&repo, &id);
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("1-2 go to Pod"), "{s}");
+    // 3 is no Pod here: the view stays and says so.
+    handle_key(&mut app, key(KeyCode::Char('3')));
+    assert!(matches!(app.overlay, Overlay::Work(_)));
+    assert_eq!(app.message.as_deref(), Some("no Pod 3 on this item"));
+    // 2 is the reviewer (stopped): its transcript loads from its log.
+    let actions = handle_key(&mut app, key(KeyCode::Char('2')));
+    assert!(app.overlay_is_none(), "the view closes");
+    assert_eq!(app.selected, Some(name("reviewer-login")));
+    assert_eq!(app.focus, tui::Focus::Tree);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::LoadLog { pod, .. } if pod.as_str() == "reviewer-login")),
+        "{actions:?}"
+    );
+}

@@ -16,7 +16,7 @@ use super::panes::state_icon;
 use super::popup::fit;
 use super::wrap::{Logical, wrap};
 use crate::app::App;
-use crate::work_view::{Listing, PodOnItem, Tab, WorkRow, WorkView, pods_on, short_time, tabs};
+use crate::work_view::{Listing, PodOnItem, Tab, WorkRow, WorkView, short_time, tabs};
 
 fn dim() -> Style {
     Style::default().fg(Color::DarkGray)
@@ -324,17 +324,25 @@ fn item(app: &App, view: &WorkView, row: &WorkRow, frame: &mut Frame, r: Rect) {
             return;
         }
     };
+    let pods = view.open_pods(app);
+    // Digits go to the Pods shown with one (Pods this machine knows).
+    let goto = match pods
+        .iter()
+        .take(PODS_SHOWN)
+        .filter(|p| p.state.is_some())
+        .count()
+    {
+        0 => String::new(),
+        1 => "1 go to Pod · ".into(),
+        n => format!("1-{n} go to Pod · "),
+    };
     let inner = modal(
         frame,
         r,
-        &format!("{} · Tab ←→ tabs · ↑↓ scroll · Esc back", it.meta.slug),
+        // The id is on the first lines; the title keeps room for the keys.
+        &format!("Work item · Tab ←→ tabs · ↑↓ scroll · {goto}Esc back"),
     );
     let width = inner.width;
-    let store = view
-        .snapshot
-        .as_ref()
-        .map(|s| s.store.clone())
-        .unwrap_or_default();
     let mut head = Vec::new();
     head.push(Line::from(Span::styled(
         fit(&it.meta.title, usize::from(width)),
@@ -371,7 +379,7 @@ fn item(app: &App, view: &WorkView, row: &WorkRow, frame: &mut Frame, r: Rect) {
         width,
         &mut head,
     );
-    pods_lines(&pods_on(app, &store, it), width, &mut head);
+    pods_lines(&pods, width, &mut head);
     let tabs = tabs(it);
     let tab = open.tab.min(tabs.len().saturating_sub(1));
     head.push(tab_bar(it, &tabs, tab, width));
@@ -394,10 +402,12 @@ fn item(app: &App, view: &WorkView, row: &WorkRow, frame: &mut Frame, r: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// Pods listed on an item's page (the rest are counted).
+const PODS_SHOWN: usize = 3;
+
 /// `Pods  ● coder-x idle · assignee · comment, status`, one line per Pod (the
 /// first few; the rest counted).
 fn pods_lines(pods: &[PodOnItem], width: u16, out: &mut Vec<Line<'static>>) {
-    const SHOWN: usize = 3;
     let label = |i: usize| {
         Span::styled(
             if i == 0 { "Pods  " } else { "      " },
@@ -411,8 +421,17 @@ fn pods_lines(pods: &[PodOnItem], width: u16, out: &mut Vec<Line<'static>>) {
         ]));
         return;
     }
-    for (i, p) in pods.iter().take(SHOWN).enumerate() {
+    for (i, p) in pods.iter().take(PODS_SHOWN).enumerate() {
         let mut spans = vec![label(i)];
+        // The digit that goes to the Pod (a person assignee has none).
+        spans.push(Span::styled(
+            if p.state.is_some() {
+                format!("{} ", i + 1)
+            } else {
+                "  ".into()
+            },
+            Style::default().fg(Color::Yellow),
+        ));
         match p.state {
             Some(state) => {
                 let (icon, color) = state_icon(state);
@@ -447,10 +466,10 @@ fn pods_lines(pods: &[PodOnItem], width: u16, out: &mut Vec<Line<'static>>) {
             line
         });
     }
-    if pods.len() > SHOWN {
+    if pods.len() > PODS_SHOWN {
         out.push(Line::from(vec![
             label(1),
-            Span::styled(format!("+{} more", pods.len() - SHOWN), dim()),
+            Span::styled(format!("+{} more", pods.len() - PODS_SHOWN), dim()),
         ]));
     }
 }
