@@ -357,13 +357,20 @@ async fn run_inner(
         segment_id,
         scope: manifest.scope.clone(),
     };
+    // A workflow lead's children report to its driver through their logs; a
+    // notice (new, or waiting in the log since before a restore) must not start a
+    // model turn in a Pod whose driver is code.
+    let lead = manifest.workflow.is_some();
+    let waiting = if lead {
+        Vec::new()
+    } else {
+        opened.notices.waiting
+    };
     let (controller, ctl_task) = Controller::new(id, ctx, conv, opened.state)
         .with_pending(opened.pending_inputs)
-        .with_waiting_notices(opened.notices.waiting)
+        .with_waiting_notices(waiting)
         .spawn();
-    // A workflow lead's children report to its driver through their logs; a
-    // notice must not start a model turn in a Pod whose driver is code.
-    if manifest.workflow.is_none() {
+    if !lead {
         children.set_controller(controller.clone());
     }
 
