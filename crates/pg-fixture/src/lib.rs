@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The socket's port number (only names the socket file; no TCP listener).
+/// The socket's port number (only names the socket file; no TCP listener unless
+/// the cluster serves TLS, see [`Cluster::start_tls`]).
 const PORT: u16 = 5432;
 /// Superuser created by `initdb` (trust auth on the private socket).
 pub const USER: &str = "pods";
@@ -33,6 +34,7 @@ pub struct Cluster {
     root: PathBuf,
     bin: PathBuf,
     run_as: Option<(u32, u32)>,
+    port: u16,
     // Writing nothing and dropping it (process exit) tells the watchdog to stop the
     // cluster and delete `root`.
     _watchdog: Mutex<Child>,
@@ -86,6 +88,23 @@ impl Cluster {
 
     /// Initialises and starts a new cluster in a fresh temp folder.
     pub fn start() -> Result<Cluster, FixtureError> {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster that also listens on 127.0.0.1 ([`Cluster::tcp_port`]) and accepts
+    /// TCP connections only over TLS, with this certificate and key (PEM). PostgreSQL
+    /// never speaks TLS on a Unix socket, hence TCP; the port is a free one picked
+    /// just before the start.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Cluster, FixtureError> {
+        Cluster::start_with(Some((cert_pem, key_pem)))
+    }
+
+    /// The TCP port of a [`Cluster::start_tls`] cluster.
+    pub fn tcp_port(&self) -> u16 {
+        self.port
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Result<Cluster, FixtureError> {
         let bin = server_bin().ok_or_else(|| {
             err("no PostgreSQL server binaries (install the `postgresql` package or set PODS_PG_BIN)")
         })?;
@@ -134,6 +153,13 @@ impl Cluster {
             root,
             bin,
             run_as,
+            port: match tls {
+                None => PORT,
+                Some(_) => std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map_err(err)?
+                    .port(),
+            },
             _watchdog: Mutex::new(watchdog),
             next_db: AtomicU32::new(0),
         };
@@ -152,12 +178,42 @@ impl Cluster {
                 "--no-instructions",
             ],
         )?;
-        let conf = format!(
-            "listen_addresses = ''\nport = {PORT}\nunix_socket_directories = '{}'\n\
+        let mut conf = format!(
+            "listen_addresses = ''\nport = {}\nunix_socket_directories = '{}'\n\
              fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
              max_connections = 200\nshared_buffers = 32MB\n",
+            cluster.port,
             cluster.socket_dir().display()
         );
+        if let Some((cert, key)) = tls {
+            for (file, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = data.join(file);
+                std::fs::write(&path, pem).map_err(err)?;
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .map_err(err)?;
+                if let Some((uid, gid)) = cluster.run_as {
+                    rustix::fs::chown(
+                        &path,
+                        Some(rustix::fs::Uid::from_raw(uid)),
+                        Some(rustix::fs::Gid::from_raw(gid)),
+                    )
+                    .map_err(err)?;
+                }
+            }
+            conf.push_str(
+                "listen_addresses = '127.0.0.1'\nssl = on\n\
+                 ssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
+            // Over TCP only TLS is accepted: a client that got in used it.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .map_err(err)?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(data.join("postgresql.conf"))
@@ -224,8 +280,9 @@ impl Cluster {
     /// Key-value connection string for database `db`.
     pub fn conninfo(&self, db: &str) -> String {
         format!(
-            "host={} port={PORT} user={USER} dbname={db} connect_timeout=2",
-            self.socket_dir().display()
+            "host={} port={} user={USER} dbname={db} connect_timeout=2",
+            self.socket_dir().display(),
+            self.port
         )
     }
 
@@ -242,7 +299,7 @@ impl Cluster {
                     "-h",
                     path_str(&sock)?,
                     "-p",
-                    &PORT.to_string(),
+                    &self.port.to_string(),
                     "-U",
                     USER,
                     &db,

@@ -28,6 +28,7 @@
 mod lease;
 mod migrations;
 mod target;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pod_ids::{PodName, SegmentId};
 use postgres::error::SqlState;
-use postgres::{Client, IsolationLevel, NoTls, Transaction};
+use postgres::{Client, IsolationLevel, Transaction};
 use scope::Scope;
 
 pub use lease::{Lease, LeaseGate, LeaseStatus};
@@ -95,6 +96,8 @@ pub struct PgRegistry {
 struct Inner {
     options: PgOptions,
     config: postgres::Config,
+    /// TLS as the connection string's `sslmode`/`sslrootcert` ask (see `tls`).
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     target: String,
     client: Mutex<Option<Client>>,
     /// Allocations this process holds: name → (incarnation, fencing token). Every
@@ -194,12 +197,18 @@ impl PgRegistry {
     /// [`RegistryError::Unavailable`] when the database cannot be reached.
     pub fn connect(options: PgOptions) -> Result<PgRegistry, RegistryError> {
         let target = target::redacted(&options.conninfo);
-        let mut config: postgres::Config =
-            options.conninfo.parse().map_err(|e: postgres::Error| {
-                RegistryError::Config(format!(
-                    "the registry url is not a valid PostgreSQL connection string ({e})"
-                ))
-            })?;
+        let invalid = |e: String| {
+            RegistryError::Config(format!(
+                "the registry url is not a valid PostgreSQL connection string ({e})"
+            ))
+        };
+        let split = tls::split(&options.conninfo).map_err(invalid)?;
+        let mut config: postgres::Config = split
+            .driver
+            .parse()
+            .map_err(|e: postgres::Error| invalid(e.to_string()))?;
+        let tls = tls::connector(&split)
+            .map_err(|e| RegistryError::Config(format!("registry database {target}: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
@@ -216,6 +225,7 @@ impl PgRegistry {
             inner: Arc::new(Inner {
                 options,
                 config,
+                tls,
                 target,
                 client: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
@@ -251,7 +261,7 @@ impl PgRegistry {
         let mut c = self
             .inner
             .config
-            .connect(NoTls)
+            .connect(self.inner.tls.clone())
             .map_err(|e| unavailable(&self.inner.target, &e))?;
         let ms = self.inner.options.lock_timeout.as_millis();
         c.batch_execute(&format!("SET lock_timeout = {ms}"))
@@ -533,6 +543,7 @@ impl PgRegistry {
             inner: Arc::new(Inner {
                 options: self.inner.options.clone(),
                 config: self.inner.config.clone(),
+                tls: self.inner.tls.clone(),
                 target: self.inner.target.clone(),
                 client: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),

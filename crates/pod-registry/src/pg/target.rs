@@ -7,7 +7,8 @@ use postgres::config::Host;
 /// `postgres://user@host:port/db` (no password), or a placeholder when the string
 /// does not parse.
 pub(crate) fn redacted(conninfo: &str) -> String {
-    let Ok(c) = conninfo.parse::<postgres::Config>() else {
+    let parsed = super::tls::split(conninfo).map(|s| s.driver.parse::<postgres::Config>());
+    let Ok(Ok(c)) = parsed else {
         return "<unparsable registry url>".into();
     };
     let hosts: Vec<String> = c
