@@ -389,9 +389,10 @@ fn joining_mid_answer_shows_it_whole_and_an_interrupt_keeps_it_in_the_log() {
 }
 
 /// `w` opens the work items of the dashboard's repository: an item made with
-/// `pod work create` is listed under open, Enter shows its thread, and a comment
-/// added from outside appears with no key pressed (the view re-reads on the
-/// discovery tick). Esc goes back, then closes.
+/// `pod work create` is listed under open, Enter shows its thread and the Pod
+/// that `pod run --work-item` gave a grant on it (read from its real record), and
+/// a comment added from outside appears with no key pressed (the view re-reads on
+/// the discovery tick). Esc goes back, then closes.
 #[test]
 fn w_lists_work_items_and_follows_a_new_comment() {
     if !have_tmux() {
@@ -404,6 +405,8 @@ fn w_lists_work_items_and_follows_a_new_comment() {
     let pod = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_pod"))
             .env("PODS_HOME", home.path())
+            // The default provider needs a key to start; mock-llm accepts any.
+            .env("OPENAI_API_KEY", "test-key")
             .current_dir(&project)
             .args(args)
             .output()
@@ -425,12 +428,37 @@ fn w_lists_work_items_and_follows_a_new_comment() {
         "--priority",
         "high",
     ]);
+    // A one-shot Pod with a grant on the item: its record keeps the grant.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let script =
+        mock_llm::Script::from_yaml_str("responses:\n  - output: [{text: \"Looked.\"}]\n").unwrap();
+    let server = rt.block_on(mock_llm::MockServer::start(script)).unwrap();
+    let url = format!("{}/v1", server.base_url());
+    pod(&[
+        "run",
+        "--name",
+        "helper",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+        "--work-item",
+        "fix-the-flaky-parser-test",
+        "--work-rights",
+        "comment",
+        "--print",
+        "look at the item",
+    ]);
     let tmux = Tmux::start(
         &format!("{} tui", env!("CARGO_BIN_EXE_pod")),
         &project,
         &[("PODS_HOME", home.path())],
     );
-    tmux.wait_for("the empty dashboard", |s| s.contains("Pods (0)"));
+    tmux.wait_for("the dashboard", |s| s.contains("Pods (1)"));
     tmux.keys(&["w"]);
     tmux.wait_for("the item under open", |s| {
         s.contains("Work items · project")
@@ -439,8 +467,10 @@ fn w_lists_work_items_and_follows_a_new_comment() {
             && s.contains("high")
     });
     tmux.keys(&["Enter"]);
-    tmux.wait_for("its thread", |s| {
-        s.contains("created: Fix the flaky parser test") && s.contains("Thread (1)")
+    tmux.wait_for("its thread and the Pod with a grant on it", |s| {
+        s.contains("created: Fix the flaky parser test")
+            && s.contains("Thread (1)")
+            && s.contains("helper stopped · may comment")
     });
     pod(&[
         "work",
@@ -458,6 +488,6 @@ fn w_lists_work_items_and_follows_a_new_comment() {
     tmux.wait_for("back to the list", |s| s.contains("open (1)"));
     tmux.keys(&["Escape"]);
     tmux.wait_for("the dashboard again", |s| {
-        s.contains("Pods (0)") && !s.contains("Work items")
+        s.contains("Pods (1)") && !s.contains("Work items")
     });
 }
