@@ -6,12 +6,14 @@
 //! data directory, could widen the stored scope there and the next `pod resume`
 //! would run with it. So the security-relevant part of the manifest (scope,
 //! working directory, shell confinement, where the API key goes, the work-item
-//! grant and workflow, the write roots' pinned identities) is also written by the grantor,
+//! grant and workflow, the write roots' pinned identities, MCP servers, permission
+//! rules and hooks) is also written by the grantor,
 //! once, to `grant.json` (0400, never rewritten), and a restore refuses a record
 //! that differs from it, naming both files and every difference.
 //! On top of that comparison the grantor's own rules are checked again: a root Pod
 //! holds no broad write root unless `--allow-broad-write` was recorded; a child's
-//! scope is exactly what its parent's record delegated to it.
+//! scope is exactly what its parent's record delegated to it; every write root is
+//! still the directory (device, inode) it was when granted.
 //!
 //! Nothing stored under the user's uid is out of reach of a process running
 //! unconfined as that user; what keeps the model away from both files is that
@@ -58,9 +60,20 @@ pub struct Grant {
     pub base_url: String,
     /// The variable the key is read from.
     pub api_key_env: Option<String>,
-    /// Identities of the write roots, recorded at delegation (children).
+    /// Identities of the write roots when granted (by `pod run` / `pod fork`, or
+    /// at delegation); checked against the filesystem at every restore.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub pins: std::collections::BTreeMap<PathBuf, tools::sandbox::FileId>,
+    /// MCP servers as granted (each one runs commands in the Pod's sandbox and
+    /// sees what it sends). Absent in grants older than this field: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_servers: Option<serde_json::Value>,
+    /// Permission rules as granted (an added allow rule skips approvals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<serde_json::Value>,
+    /// Hooks as granted (each one runs a command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<serde_json::Value>,
     /// The grant on a work item, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<crate::work::WorkGrant>,
@@ -126,6 +139,9 @@ impl Grant {
             pins: m.pins.clone(),
             work: m.work.clone(),
             workflow: m.workflow.clone(),
+            mcp_servers: serde_json::to_value(&m.mcp_servers).ok(),
+            permissions: serde_json::to_value(&m.permissions).ok(),
+            hooks: serde_json::to_value(&m.hooks).ok(),
         }
     }
 
@@ -212,6 +228,40 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
         format!("{:?}", m.workflow),
         format!("{:?}", grant.workflow),
     );
+    for (key, ours, granted) in [
+        (
+            "mcp_servers",
+            serde_json::to_value(&m.mcp_servers).ok(),
+            &grant.mcp_servers,
+        ),
+        (
+            "permissions",
+            serde_json::to_value(&m.permissions).ok(),
+            &grant.permissions,
+        ),
+        ("hooks", serde_json::to_value(&m.hooks).ok(), &grant.hooks),
+    ] {
+        if let (Some(ours), Some(granted)) = (ours, granted) {
+            json_differences(&format!("manifest.{key}"), &ours, granted, &mut differences);
+        }
+    }
+    // Identity, not names: each write root must still be the directory granted. A
+    // root replaced by a symlink or another directory between runs would otherwise
+    // be pinned afresh on first use, and the restored Pod would write the new target.
+    for (path, was) in &grant.pins {
+        match tools::sandbox::identity(path) {
+            Ok(now) if now == *was => {}
+            Ok(now) => differences.push(format!(
+                "write root {} is not the directory granted (device {} inode {} then, device {} inode {} now): it was replaced since",
+                path.display(),
+                was.dev,
+                was.ino,
+                now.dev,
+                now.ino
+            )),
+            Err(e) => differences.push(format!("write root {}: {e}", path.display())),
+        }
+    }
     match &record.parent {
         // A child: exactly what the parent's record delegated to it.
         Some(parent) if store.exists(parent).unwrap_or(false) => {
@@ -265,6 +315,57 @@ pub fn verify(roots: &Roots, record: &PodRecord) -> Result<(), GrantError> {
         granted_by: grant.granted_by,
         differences,
     })
+}
+
+/// Lines naming every place where `ours` and `granted` differ: keys added (`+`),
+/// missing (`-`) and changed (with both values, shortened), recursing into objects
+/// and into arrays of equal length.
+fn json_differences(
+    what: &str,
+    ours: &serde_json::Value,
+    granted: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let short = |v: &Value| crate::children::cap(&v.to_string(), 200);
+    match (ours, granted) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                match b.get(k) {
+                    Some(g) => json_differences(&format!("{what}.{k}"), v, g, out),
+                    None => out.push(format!("{what}: + {k} = {} (not granted)", short(v))),
+                }
+            }
+            for k in b.keys().filter(|k| !a.contains_key(*k)) {
+                out.push(format!("{what}: - {k} (granted, missing)"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                json_differences(&format!("{what}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{what} is {}, granted {}", short(a), short(b))),
+        _ => {}
+    }
+}
+
+/// The identity of each write root of `scope` that exists now, for the grant (and
+/// the manifest: the Pod's shells check them from the start).
+pub fn pin_write_roots(
+    scope: &Scope,
+) -> Result<std::collections::BTreeMap<PathBuf, tools::sandbox::FileId>, String> {
+    let mut pins = std::collections::BTreeMap::new();
+    for r in scope.allow.iter().filter(|r| r.access == Access::Write) {
+        let p = r.path.as_path();
+        if !p.exists() {
+            continue; // pinned on first use, once it exists
+        }
+        let id =
+            tools::sandbox::identity(p).map_err(|e| format!("write path {}: {e}", p.display()))?;
+        pins.insert(p.to_path_buf(), id);
+    }
+    Ok(pins)
 }
 
 /// Lines naming every rule `ours` has that `granted` lacks (`+`) and the reverse (`-`).

@@ -99,7 +99,7 @@ pub async fn run_pod(
 }
 
 async fn run_inner(
-    launch: LaunchConfig,
+    mut launch: LaunchConfig,
     ready: &mut Option<impl FnOnce(Result<(), (Exit, String)>)>,
 ) -> anyhow::Result<()> {
     tracing::debug!("pod process starting");
@@ -127,6 +127,15 @@ async fn run_inner(
     let records = RecordStore::new(roots.pods.clone());
     let sessions = SessionStore::new(roots.sessions.clone());
     let parent_name = launch.child.as_ref().map(|c| c.parent.clone());
+    // Identity, not names: a root Pod's write roots are pinned as the user granted
+    // them (a child's were pinned at delegation); every restore checks them.
+    if launch.mode == StartMode::Fresh
+        && parent_name.is_none()
+        && let Some(m) = launch.manifest.as_mut()
+        && m.pins.is_empty()
+    {
+        m.pins = crate::grant::pin_write_roots(&m.scope).map_err(|e| anyhow!(e))?;
+    }
     // What the first segment's prompt was built from, recorded beside it.
     let discovered = std::cell::RefCell::new(None);
     // Filled in once the MCP servers started (below), before any segment exists.

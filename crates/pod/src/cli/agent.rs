@@ -170,6 +170,9 @@ pub async fn fork(
     )?;
     let (session, to) = (writer.session_id(), writer.segment_id());
     // The segment exists (fsynced) before any record points at it.
+    // The fork's write roots are pinned as they are now (the user grants them anew).
+    manifest.pins =
+        crate::grant::pin_write_roots(&manifest.scope).map_err(|e| anyhow::anyhow!(e))?;
     let grant = crate::grant::Grant::of(&manifest, "pod fork", false);
     records.create_pending(new, session, &manifest, &grant)?;
     records.set_active(new, session, to)?;
