@@ -167,6 +167,9 @@ fn a_write_root_replaced_between_runs_refuses_resume_naming_it() {
     assert_eq!(env.ok(&["resume", "g", "again", "--print"]).trim(), "ok");
 }
 
+/// What an edit is called, what it does to the record, what the refusal must name.
+type Edit<'a> = (&'a str, &'a dyn Fn(&mut Value), &'a [&'a str]);
+
 #[test]
 fn edited_mcp_servers_hooks_or_allow_rules_refuse_resume_naming_each() {
     let env = Env::new();
@@ -181,7 +184,7 @@ fn edited_mcp_servers_hooks_or_allow_rules_refuse_resume_naming_each() {
         !m["manifest"]["extra"]["permissions"].is_null(),
         "the run recorded its rules: {m}"
     );
-    let edits: [(&str, &dyn Fn(&mut Value), &[&str]); 3] = [
+    let edits: [Edit; 3] = [
         (
             "mcp server",
             &|v: &mut Value| {
