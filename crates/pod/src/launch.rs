@@ -57,9 +57,10 @@ pub struct Manifest {
     pub allow_unconfined_shell: bool,
     /// The Pod's scope (canonical rules only).
     pub scope: scope::Scope,
-    /// Identity (device, inode) of each write root when it was granted (recorded
-    /// at delegation; empty in older records and for user-granted scopes, whose
-    /// roots are pinned on first use). A root found replaced refuses tool calls.
+    /// Identity (device, inode) of each write root when it was granted (by `pod
+    /// run`/`pod fork`, or at delegation; empty in older records, whose roots are
+    /// pinned on first use). A root found replaced refuses tool calls, and a
+    /// restore (checked against `grant.json`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub pins: std::collections::BTreeMap<PathBuf, tools::sandbox::FileId>,
     /// Working directory (canonical).
