@@ -302,6 +302,10 @@ impl WorkView {
             return false;
         }
         self.snapshot = Some(snap);
+        // An opened item that is gone (removed by hand) closes to the list.
+        if self.open.is_some() && self.open_row().is_none() {
+            self.open = None;
+        }
         if self.selected.is_none() {
             self.selected = self.rows().first().map(|r| r.name.clone());
         }

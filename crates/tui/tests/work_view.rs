@@ -427,3 +427,18 @@ fn a_digit_goes_to_that_pod_on_the_item() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn an_opened_item_removed_by_hand_goes_back_to_the_list() {
+    let (_d, repo, id) = repo();
+    let mut app = open_login(&repo, &id);
+    std::fs::remove_dir_all(repo.join("work-items/pending").join(&id)).unwrap();
+    let again = app.refresh_work();
+    assert!(perform(&mut app, again));
+    let Overlay::Work(view) = &app.overlay else {
+        panic!("the view stays open")
+    };
+    assert!(view.open.is_none());
+    let s = screen(&mut app, 100, 20);
+    assert!(s.contains("pending (0)"), "{s}");
+}

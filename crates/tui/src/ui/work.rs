@@ -66,6 +66,15 @@ fn repo_name(view: &WorkView) -> String {
     )
 }
 
+/// Paragraphs of one style each, wrapped to `area` and drawn.
+fn draw_text(frame: &mut Frame, area: Rect, paragraphs: Vec<(String, Style)>) {
+    let mut lines = Vec::new();
+    for (text, style) in paragraphs {
+        wrap(Logical::plain(text, style), area.width, &mut lines);
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
 pub(super) fn render(app: &App, view: &WorkView, frame: &mut Frame, area: Rect) {
     let r = Rect {
         x: area.x + 1,
@@ -166,41 +175,34 @@ fn list(view: &WorkView, frame: &mut Frame, r: Rect) {
     };
     let rows = match &snapshot.listing {
         Listing::NotInitialised => {
-            let text = [
-                (
-                    format!(
-                        "{} has no work-items/ folder: no work items yet.",
-                        snapshot.repo.display()
+            let command = Style::default().fg(Color::Yellow);
+            return draw_text(
+                frame,
+                inner,
+                vec![
+                    (
+                        format!(
+                            "{} has no work-items/ folder: no work items yet.",
+                            snapshot.repo.display()
+                        ),
+                        Style::default(),
                     ),
-                    Style::default(),
-                ),
-                (String::new(), Style::default()),
-                ("Start tracking work there with:".into(), dim()),
-                ("  pod work init".into(), Style::default().fg(Color::Yellow)),
-                (
-                    "  pod work create --title \"…\"".into(),
-                    Style::default().fg(Color::Yellow),
-                ),
-            ];
-            let mut lines = Vec::new();
-            for (t, st) in text {
-                wrap(Logical::plain(t, st), inner.width, &mut lines);
-            }
-            frame.render_widget(Paragraph::new(lines), inner);
-            return;
+                    (String::new(), Style::default()),
+                    ("Start tracking work there with:".into(), dim()),
+                    ("  pod work init".into(), command),
+                    ("  pod work create --title \"…\"".into(), command),
+                ],
+            );
         }
         Listing::Failed(e) => {
-            let mut lines = Vec::new();
-            wrap(
-                Logical::plain(
+            return draw_text(
+                frame,
+                inner,
+                vec![(
                     format!("cannot read the work items: {e}"),
                     Style::default().fg(Color::Red),
-                ),
-                inner.width,
-                &mut lines,
+                )],
             );
-            frame.render_widget(Paragraph::new(lines), inner);
-            return;
         }
         Listing::Items(rows) => rows,
     };
@@ -306,22 +308,22 @@ fn item(app: &App, view: &WorkView, row: &WorkRow, frame: &mut Frame, r: Rect) {
         Ok(it) => it,
         Err(e) => {
             let inner = modal(frame, r, &format!("{} · Esc back", row.name));
-            let mut lines = Vec::new();
-            wrap(
-                Logical::plain(
-                    format!("This item cannot be read: {e}"),
-                    Style::default().fg(Color::Red),
-                ),
-                inner.width,
-                &mut lines,
+            return draw_text(
+                frame,
+                inner,
+                vec![
+                    (
+                        format!("This item cannot be read: {e}"),
+                        Style::default().fg(Color::Red),
+                    ),
+                    (String::new(), Style::default()),
+                    (
+                        "`pod work doctor` checks the folder; `--fix` repairs what is safe to repair."
+                            .into(),
+                        dim(),
+                    ),
+                ],
             );
-            lines.push(Line::default());
-            lines.push(Line::from(Span::styled(
-                "`pod work doctor` checks the folder; `--fix` repairs what is safe to repair.",
-                dim(),
-            )));
-            frame.render_widget(Paragraph::new(lines), inner);
-            return;
         }
     };
     let pods = view.open_pods(app);
