@@ -296,16 +296,18 @@ impl Lead {
     async fn ask(&self, spawn: SpawnArgs, tag: &str) -> anyhow::Result<String> {
         let child = PodName::new(&spawn.name)?;
         let ours = self.children.records().iter().any(|c| c.name == child);
-        if !ours {
-            if RecordStore::new(self.roots.pods.clone())
-                .load(&child)?
-                .is_some()
-            {
-                bail!(
-                    "a Pod named {child} exists and is not a child of {}: remove it (`pod rm {child}`) or go on with `pod work start`/`pod work review`",
-                    self.name
-                );
-            }
+        let exists = RecordStore::new(self.roots.pods.clone())
+            .load(&child)?
+            .is_some();
+        if exists && !ours {
+            bail!(
+                "a Pod named {child} exists and is not a child of {}: remove it (`pod rm {child}`) or go on with `pod work start`/`pod work review`",
+                self.name
+            );
+        }
+        // No record of its own: never started (or a spawn the lead's restore
+        // reclaimed before the child wrote one), so it is started now.
+        if !exists {
             self.children
                 .spawn(spawn.clone())
                 .await
