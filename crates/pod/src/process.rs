@@ -407,6 +407,11 @@ async fn run_inner(
                 .child
                 .as_ref()
                 .map(|c| c.parent_socket.with_file_name("lock")),
+            refuses_input: lead.then(|| {
+                format!(
+                    "{name} is the lead of a `pod work run`: its driver is the workflow, not a model, so it takes no input; talk to its coder or reviewer, or `pod stop {name}`"
+                )
+            }),
         },
         stop_server.clone(),
     ));

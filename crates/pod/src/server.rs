@@ -41,6 +41,8 @@ pub struct ServerCtx {
     /// A child's parent's liveness lock: input from the process holding it is the
     /// parent's; other input makes a quiet run (see `Event::RunStarted`).
     pub parent_lock: Option<std::path::PathBuf>,
+    /// `Some(why)`: this Pod takes no input (a `pod work run` lead, driven by code).
+    pub refuses_input: Option<String>,
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from
@@ -247,6 +249,10 @@ async fn answer(ctx: &ServerCtx, peer_pid: Option<u32>, request: Request) -> Rep
                 .map(|pid| json!({"pid": pid}))
                 .map_err(|e| (ErrorCode::InvalidState, e))
         }
+        Request::SendInput { .. } if ctx.refuses_input.is_some() => Err((
+            ErrorCode::InvalidState,
+            ctx.refuses_input.clone().unwrap_or_default(),
+        )),
         Request::SendInput {
             text,
             mode,

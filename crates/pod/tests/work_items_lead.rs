@@ -350,6 +350,10 @@ fn a_lead_killed_mid_round_is_resumed_and_continues_that_round() {
         mock.requests().len() >= 3
     });
     assert!(env.is_live("reviewer-add-feature-r1"));
+    // Its driver is code: the lead takes no input that could start a model turn.
+    let sent = env.run(&["send", "work-add-feature", "hello"]);
+    assert!(!sent.status.success());
+    assert!(String::from_utf8_lossy(&sent.stderr).contains("takes no input"));
     common::signal(env.pid("work-add-feature"), rustix::process::Signal::KILL);
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -63,10 +63,10 @@ pub fn child_specs() -> Vec<ToolSpec> {
                     "deny": {"type": "array", "items": {"type": "string"}},
                     "default": {"type": "string", "enum": ["allow", "ask", "deny"]}
                 }},
-                "work": {"type": "object", "description": "part of your work-item grant for the child (only if you hold one): the same item, rights a subset of yours; it gets the work_* tools", "properties": {
-                    "item": {"type": "string", "description": "id or slug (default: yours)"},
-                    "rights": {"type": "array", "items": {"type": "string", "enum": ["comment", "review", "status"]}},
-                    "round": {"type": "integer", "description": "with review: the only review round it may write"}
+                "work": {"type": "object", "description": "part of your work-item grant: same item, rights among yours", "properties": {
+                    "item": {"type": "string"},
+                    "rights": {"type": "array", "items": {"type": "string"}},
+                    "round": {"type": "integer", "description": "the only review round it may write"}
                 }}
             }, "required": ["name", "task"]}),
         ),
