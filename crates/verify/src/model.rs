@@ -29,9 +29,14 @@
 //! Notices are durable (`pod::notice_log`): recorded notices (`queued`) survive a
 //! SIGKILL and a run moves them into the log the model saw (`log`).
 //!
-//! Lease expiry (the PostgreSQL backend, not on main yet) is the same transition as
-//! the file backend's reaping: a row is dropped only once its holder is proven dead
-//! (here: its process is gone), so it is not a separate action.
+//! Leases (the PostgreSQL backend, ARCHITECTURE §5): a holder's lease can lapse while
+//! its process lives (database unreachable, process stalled). Three actions: the
+//! holder's local deadline passes (`Lapse`: its gate pauses, its tools write
+//! nothing), the lease ends in the database (`LeaseEnd`: only after the holder
+//! paused — the quarter-lease margin — and from then on every operation reaps the
+//! row as if its process were gone), and a renewal (`Renew`: valid again if the row
+//! still holds the holder's grant, else fenced: the process exits at once). The
+//! incarnation stands for the fencing token (a new grant, a new number).
 
 use std::collections::BTreeSet;
 
@@ -122,6 +127,8 @@ pub struct Row {
     pub origin: Option<Pod>,
     /// Children this row keeps delegation records for.
     pub delegations: u8,
+    /// Its lease ended in the database (the next operation reaps it).
+    pub lease_ended: bool,
 }
 
 /// What a notice is about.
@@ -178,6 +185,8 @@ pub struct Mem {
     pub relinked: u8,
     /// It was asked to shut down.
     pub shutting_down: bool,
+    /// Its lease gate is paused (local deadline passed, not renewed): no write.
+    pub paused: bool,
 }
 
 /// The whole system.
@@ -208,6 +217,8 @@ pub struct State {
     pub next_inc: u8,
     /// SIGKILLs left.
     pub kills: u8,
+    /// Lease lapses left.
+    pub lapses: u8,
     /// Process starts left (spawns and restores).
     pub starts: u8,
 }
@@ -240,6 +251,12 @@ pub enum Action {
     UserStop(Pod),
     /// A reservation's deadline passed before adoption.
     Expire(Pod),
+    /// The holder's lease deadline passed locally: its gate pauses.
+    Lapse(Pod),
+    /// The paused holder's lease ended in the database.
+    LeaseEnd(Pod),
+    /// The paused holder renews: valid again, or fenced (the process exits).
+    Renew(Pod),
 }
 
 /// The model and its bounds.
@@ -247,6 +264,8 @@ pub enum Action {
 pub struct ScopeProtocol {
     /// SIGKILLs allowed on one path.
     pub kills: u8,
+    /// Lease lapses allowed on one path (0: the file backend, no leases).
+    pub lapses: u8,
     /// Process starts allowed on one path (spawns, resumes, restores).
     pub starts: u8,
     /// Whether the grandchild may be spawned (three Pods) or only `L` and `C`.
@@ -257,6 +276,7 @@ impl Default for ScopeProtocol {
     fn default() -> Self {
         ScopeProtocol {
             kills: 2,
+            lapses: 1,
             starts: 4,
             grandchild: true,
         }
@@ -271,6 +291,7 @@ fn fresh_mem(pc: Pc, relinked: u8) -> Mem {
         tools: 0,
         relinked,
         shutting_down: false,
+        paused: false,
     }
 }
 
@@ -286,6 +307,7 @@ impl State {
                     delegated_from: None,
                     origin: None,
                     delegations: 0,
+                    lease_ended: false,
                 }),
                 None,
                 None,
@@ -299,6 +321,7 @@ impl State {
             acked: BTreeSet::new(),
             next_inc: 2,
             kills: m.kills,
+            lapses: m.lapses,
             starts: m.starts,
         };
         s.refresh(Pod::L);
@@ -375,13 +398,15 @@ impl State {
         self.reap();
     }
 
-    /// Every operation first drops rows whose process is gone.
+    /// Every operation first drops rows whose process is gone or whose lease ended.
     fn reap(&mut self) {
         for p in PODS {
             if let Some(Row {
-                process: Some(inc), ..
+                process: Some(inc),
+                lease_ended,
+                ..
             }) = self.row(p)
-                && self.up[p.ix()] != Some(*inc)
+                && (self.up[p.ix()] != Some(*inc) || *lease_ended)
             {
                 self.remove(p, false);
             }
@@ -446,6 +471,7 @@ impl State {
             delegated_from: None,
             origin: None,
             delegations: relinked,
+            lease_ended: false,
         });
         Ok(relinked)
     }
@@ -476,6 +502,7 @@ impl State {
             delegated_from: Some(p),
             origin: Some(p),
             delegations: 0,
+            lease_ended: false,
         });
         if let Some(r) = self.rows[p.ix()].as_mut() {
             r.delegations |= x.bit();
@@ -553,14 +580,17 @@ impl State {
         }
     }
 
-    /// The atoms `p`'s tools write now (nothing while it is starting up).
+    /// The atoms `p`'s tools write now (nothing while it is starting up, nothing
+    /// while its lease gate is paused: calls wait at the gate, running ones were
+    /// killed at the lapse).
     pub fn writes(&self, p: Pod) -> u8 {
         match self.mem(p) {
             Some(m)
-                if !matches!(
-                    m.pc,
-                    Pc::Reconcile(_) | Pc::ReconcileNotice(..) | Pc::ReconcileRecord(..)
-                ) =>
+                if !m.paused
+                    && !matches!(
+                        m.pc,
+                        Pc::Reconcile(_) | Pc::ReconcileNotice(..) | Pc::ReconcileRecord(..)
+                    ) =>
             {
                 m.tools
             }
@@ -660,8 +690,7 @@ impl State {
 
     fn reconcile_step(&mut self, p: Pod, pending: u8) {
         let Some(x) = pods_in(pending).next() else {
-            self.mem_mut(p).pc = Pc::Ready;
-            self.refresh(p);
+            self.end_reconcile(p);
             return;
         };
         let rest = pending & !x.bit();
@@ -687,9 +716,18 @@ impl State {
         };
         self.mem_mut(p).pc = next;
         if next == Pc::Reconcile(0) {
-            self.mem_mut(p).pc = Pc::Ready;
-            self.refresh(p);
+            self.end_reconcile(p);
         }
+    }
+
+    /// Reconciliation done: the grandchildren the registry re-parented to `p` while
+    /// reclaiming its gone children are taken over (or their records reclaimed),
+    /// as on every other give-back path (found by the model checker with leases: a
+    /// child whose lease ended looked gone at the parent's restore, and its
+    /// grandchild's record stayed on the parent's row).
+    fn end_reconcile(&mut self, p: Pod) {
+        self.mem_mut(p).pc = Pc::Ready;
+        self.adopt_orphans(p);
     }
 }
 
@@ -706,6 +744,17 @@ impl ScopeProtocol {
             };
             if s.kills > 0 {
                 out.push(Action::Kill(p));
+            }
+            let holds = s
+                .row(p)
+                .is_some_and(|r| r.process.is_some() && r.process == s.up[p.ix()]);
+            if m.paused {
+                out.push(Action::Renew(p));
+                if holds && s.row(p).is_some_and(|r| !r.lease_ended) {
+                    out.push(Action::LeaseEnd(p));
+                }
+            } else if s.lapses > 0 && holds {
+                out.push(Action::Lapse(p));
             }
             if m.pc != Pc::Ready {
                 out.push(Action::Step(p));
@@ -742,13 +791,15 @@ impl ScopeProtocol {
                         Action::ExitSeen(p, x)
                     });
                 }
-                if watched && !stopping && s.up[x.ix()].is_some() {
+                // `stop_pod` and `spawn_pod` are tool calls: they wait at the gate.
+                if watched && !stopping && !m.paused && s.up[x.ix()].is_some() {
                     out.push(Action::Stop(p, x));
                 }
             }
             if let Some(x) = p.kid()
                 && (self.grandchild || x != Pod::G)
                 && !m.shutting_down
+                && !m.paused
                 && s.up[x.ix()].is_none()
                 && s.starts > 0
                 && matches!(s.record(p, x), None | Some(Status::Reclaimed))
@@ -832,6 +883,31 @@ impl ScopeProtocol {
                     s.remove(x, true);
                 }
             }
+            Action::Lapse(p) => {
+                s.lapses -= 1;
+                s.mem_mut(p).paused = true;
+            }
+            Action::LeaseEnd(p) => {
+                if let Some(r) = s.rows[p.ix()].as_mut() {
+                    r.lease_ended = true;
+                }
+            }
+            Action::Renew(p) => {
+                // `renew(name, incarnation, fence)`: no reaping; extends a lease that
+                // ended but whose row nobody reaped.
+                let up = s.up[p.ix()];
+                match s.rows[p.ix()].as_mut() {
+                    Some(r) if r.process.is_some() && r.process == up => {
+                        r.lease_ended = false;
+                        s.mem_mut(p).paused = false;
+                    }
+                    // Fenced: the process exits at once (exit 75), writing nothing.
+                    _ => {
+                        s.up[p.ix()] = None;
+                        s.mem[p.ix()] = None;
+                    }
+                }
+            }
         }
     }
 
@@ -909,8 +985,7 @@ impl ScopeProtocol {
                 s.set_record(p, x, Status::Reclaimed);
                 s.mem_mut(p).pc = Pc::Reconcile(rest);
                 if rest == 0 {
-                    s.mem_mut(p).pc = Pc::Ready;
-                    s.refresh(p);
+                    s.end_reconcile(p);
                 }
             }
         }
@@ -930,6 +1005,7 @@ impl ScopeProtocol {
                 | Action::Restore(_)
                 | Action::UserStop(_)
                 | Action::Expire(_)
+                | Action::Renew(_)
         )
     }
 
@@ -955,7 +1031,9 @@ impl ScopeProtocol {
             });
             acts.sort_by_key(|a| match a {
                 Action::Restore(Pod::L) => 0,
-                Action::Step(_) | Action::RunInbox(_) | Action::ExitSeen(..) => 1,
+                Action::Step(_) | Action::RunInbox(_) | Action::ExitSeen(..) | Action::Renew(_) => {
+                    1
+                }
                 Action::StopReclaim(..) | Action::Shutdown(_) | Action::Expire(_) => 2,
                 Action::Restore(_) => 3,
                 Action::Stop(..) => 4,
@@ -990,7 +1068,7 @@ pub fn settled(s: &State) -> bool {
             return false;
         }
         let Some(m) = s.mem(p) else { continue };
-        if m.pc != Pc::Ready || !s.queued[p.ix()].is_empty() || m.shutting_down {
+        if m.pc != Pc::Ready || !s.queued[p.ix()].is_empty() || m.shutting_down || m.paused {
             return false;
         }
         let registry_kids = s.row(p).map_or(0, |r| r.delegations);
@@ -1055,6 +1133,17 @@ pub fn registry_rows_disjoint(s: &State) -> bool {
         }
     }
     true
+}
+
+/// F1 (leases): a holder whose gate lets it write holds its row in the registry —
+/// with its own grant and a lease that has not ended — so any grant overlapping its
+/// region (made only after its row was reaped) finds it fenced.
+pub fn valid_gate_holds_its_row(s: &State) -> bool {
+    PODS.into_iter().all(|p| {
+        s.mem(p).is_none_or(|m| m.paused)
+            || s.row(p)
+                .is_some_and(|r| r.process.is_some() && r.process == s.up[p.ix()] && !r.lease_ended)
+    })
 }
 
 /// N1: no notice is recorded twice in a log, shown or waiting (one life, one end
@@ -1132,6 +1221,9 @@ impl Model for ScopeProtocol {
                 parent_never_writes_live_child(s)
             }),
             Property::always("registry rows disjoint", |_, s| registry_rows_disjoint(s)),
+            Property::always("a valid lease gate holds its row", |_, s| {
+                valid_gate_holds_its_row(s)
+            }),
             Property::always("notices at most once", |_, s| notices_at_most_once(s)),
             Property::always("every delegation reclaimed or relinked", delegations_settle),
             Property::always("end notices at least once", end_notices_at_least_once),

@@ -346,6 +346,9 @@ impl World {
                 }
             }
             Action::Expire(_) => anyhow::bail!("reservation expiry is not replayed"),
+            Action::Lapse(_) | Action::LeaseEnd(_) | Action::Renew(_) => {
+                anyhow::bail!("leases are not replayed on the file registry")
+            }
         }
         Ok(())
     }
@@ -461,7 +464,20 @@ impl World {
                     .reclaim_child(&name(p), &name(x), "lost at restore")?;
             }
         }
-        let _ = after;
+        // `Children::reconcile` ends by taking over re-parented grandchildren.
+        let reconciling = |pc: Pc| {
+            matches!(
+                pc,
+                Pc::Reconcile(_) | Pc::ReconcileNotice(..) | Pc::ReconcileRecord(..)
+            )
+        };
+        if reconciling(m.pc)
+            && after.mem[p as usize]
+                .as_ref()
+                .is_some_and(|a| a.pc == Pc::Ready)
+        {
+            self.adopt_orphans(p)?;
+        }
         Ok(())
     }
 

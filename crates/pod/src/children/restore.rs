@@ -160,6 +160,13 @@ impl Children {
                 c.name
             ));
         }
+        // The registry re-parents a gone child's own children to us when it reaps
+        // the child: take them over (or reclaim those already gone), as every other
+        // give-back does — else their records stay on our row and the region is
+        // lost to us (found by the model checker with leases, `crates/verify`).
+        for g in self.adopt_orphans() {
+            notes.push(format!("took over grandchild {g}"));
+        }
         self.refresh_scope();
         notes
     }

@@ -1,6 +1,6 @@
 //! The model checker's long run: `cargo run --release -p verify --bin model --
-//! [--kills N] [--starts N]` (defaults 2 and 5). Prints states explored, time and
-//! each property's outcome.
+//! [--kills N] [--starts N] [--lapses N]` (defaults 2, 5 and 1). Prints states
+//! explored, time and each property's outcome.
 
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use verify::model::ScopeProtocol;
 fn main() -> anyhow::Result<()> {
     let mut m = ScopeProtocol {
         kills: 2,
+        lapses: 1,
         starts: 5,
         grandchild: true,
     };
@@ -19,16 +20,21 @@ fn main() -> anyhow::Result<()> {
         match arg.as_str() {
             "--kills" => m.kills = args.next().context("--kills N")?.parse()?,
             "--starts" => m.starts = args.next().context("--starts N")?.parse()?,
-            other => bail!("unknown option {other}; usage: model [--kills N] [--starts N]"),
+            "--lapses" => m.lapses = args.next().context("--lapses N")?.parse()?,
+            "--no-grandchild" => m.grandchild = false,
+            other => bail!(
+                "unknown option {other}; usage: model [--kills N] [--starts N] [--lapses N] [--no-grandchild]"
+            ),
         }
     }
     let props: Vec<&'static str> = m.properties().iter().map(|p| p.name).collect();
     let started = Instant::now();
     let checker = m.clone().checker().threads(2).spawn_bfs().join();
     println!(
-        "kills {} starts {}: {} states ({} unique), max depth {}, {:.1} s",
+        "kills {} starts {} lapses {}: {} states ({} unique), max depth {}, {:.1} s",
         m.kills,
         m.starts,
+        m.lapses,
         checker.state_count(),
         checker.unique_state_count(),
         checker.max_depth(),
