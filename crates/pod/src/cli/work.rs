@@ -632,13 +632,8 @@ fn ignore_worktrees(repo: &Path) -> anyhow::Result<()> {
     } else {
         "\n"
     };
-    // Appending one line: a crash leaves the file as it was or with the line.
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&p)
-        .with_context(|| format!("cannot write {}", p.display()))?;
-    std::io::Write::write_all(&mut f, format!("{sep}.worktrees/\n").as_bytes())
+    // Replaced whole (temp, fsync, rename): a crash leaves the old file or the new.
+    work_items::durable::write_atomic(&p, format!("{text}{sep}.worktrees/\n").as_bytes())
         .with_context(|| format!("cannot write {}", p.display()))
 }
 
