@@ -317,6 +317,8 @@ responses:
       - tool_call: write_file
         id: c2
         arguments: {"path": "feature.txt", "content": "v2\n"}
+    stall_after_events: 1
+    stall_ms: 2000
   - output: [{text: "fixed"}]
   - output:
       - tool_call: work_review
@@ -325,35 +327,21 @@ responses:
   - output: [{text: "approved"}]
 "#;
 
-#[test]
-fn a_lead_killed_mid_round_is_resumed_and_continues_that_round() {
-    let (env, id) = repo();
-    let mock = Mock::start(KILLED);
-    let url = mock.url();
+/// Starts `pod ARGS` (a foreground lead), waits until mock-llm got `requests`
+/// requests (a child's held model call), runs `meanwhile`, SIGKILLs the lead
+/// only, and checks the foreground command says how to continue.
+fn kill_lead_at(env: &Env, mock: &Mock, args: &[&str], requests: usize, meanwhile: impl Fn()) {
     let run = env
         .pod()
-        .args([
-            "work",
-            "run",
-            "add-feature",
-            "--model",
-            "m",
-            "--base-url",
-            &url,
-        ])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The reviewer of round 1 is in its (held) model call: SIGKILL the lead only.
-    common::wait_until("the reviewer's model call", Duration::from_secs(60), || {
-        mock.requests().len() >= 3
+    common::wait_until("a child's model call", Duration::from_secs(60), || {
+        mock.requests().len() >= requests
     });
-    assert!(env.is_live("reviewer-add-feature-r1"));
-    // Its driver is code: the lead takes no input that could start a model turn.
-    let sent = env.run(&["send", "work-add-feature", "hello"]);
-    assert!(!sent.status.success());
-    assert!(String::from_utf8_lossy(&sent.stderr).contains("takes no input"));
+    meanwhile();
     common::signal(env.pid("work-add-feature"), rustix::process::Signal::KILL);
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -362,10 +350,39 @@ fn a_lead_killed_mid_round_is_resumed_and_continues_that_round() {
         stderr.contains("`pod resume work-add-feature` continues the same round"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_lead_killed_mid_round_is_resumed_and_continues_that_round() {
+    let (env, id) = repo();
+    let mock = Mock::start(KILLED);
+    let url = mock.url();
+    let run: [&str; 7] = [
+        "work",
+        "run",
+        "add-feature",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+    ];
+    // Killed while the reviewer of round 1 is in its (held) model call.
+    kill_lead_at(&env, &mock, &run, 3, || {
+        assert!(env.is_live("reviewer-add-feature-r1"));
+        // Its driver is code: the lead takes no input that could start a model turn.
+        let sent = env.run(&["send", "work-add-feature", "hello"]);
+        assert!(!sent.status.success());
+        assert!(String::from_utf8_lossy(&sent.stderr).contains("takes no input"));
+    });
     // Its children outlive it and keep their delegated scope meanwhile.
     assert!(env.is_live("coder-add-feature"));
-
-    let out = env.run(&["resume", "work-add-feature"]);
+    // Resumed, then killed again while the coder of round 2 is in its model call.
+    kill_lead_at(&env, &mock, &["resume", "work-add-feature"], 5, || {
+        assert!(env.is_live("coder-add-feature"));
+    });
+    assert_eq!(reviews(&env, &id).len(), 1);
+    // `pod work run` again continues it too, to the end.
+    let out = env.run(&run);
     assert!(
         out.status.success(),
         "{}\n{}",
@@ -393,15 +410,15 @@ fn a_lead_killed_mid_round_is_resumed_and_continues_that_round() {
     assert_eq!(count(&env, "reviewer-add-feature-r1", "user_input"), 1);
     assert_eq!(count(&env, "coder-add-feature", "user_input"), 2);
     lead_children(&env);
-    let lead_log: Vec<String> = env
+    let restores = env
         .log("work-add-feature")
         .iter()
-        .map(|e| serde_json::to_value(e).unwrap().to_string())
-        .collect();
-    assert!(
-        lead_log.iter().any(|e| e.contains("\"restored\"")),
-        "the lead was restored from its record"
-    );
+        .filter(|e| {
+            matches!(&e.kind, session_store::EntryKind::Extension { domain, payload }
+                if domain == "pod.lifecycle" && payload["event"] == "restored")
+        })
+        .count();
+    assert_eq!(restores, 2, "the lead was restored from its record, twice");
     // Every scope came back: no Pod is live, and the worktree is writable by a
     // new Pod (the registry holds no delegation any more).
     for pod in [
