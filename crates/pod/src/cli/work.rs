@@ -37,6 +37,7 @@ struct PodFlagArgs {
   pod work list --status open
   pod work comment fix-the-login-bug --role plan -m \"1. reproduce 2. fix\"
   pod work review fix-the-login-bug --request-changes --file review.md
+  pod work run fix-the-login-bug --rounds 3
   pod work doctor --fix")]
 pub struct WorkArgs {
     /// The repository (default: the one around the current directory).
@@ -129,7 +130,8 @@ enum WorkCmd {
         #[command(flatten)]
         pod: PodFlagArgs,
     },
-    /// Coder, then reviewer, then coder ... until a review approves or --rounds reviews were made.
+    /// A lead Pod work-SLUG runs coder, reviewer, coder ... (its children) until a review
+    /// approves (exit 0) or --rounds reviews were made (exit 5); `pod resume work-SLUG` continues it.
     Run {
         /// Id or slug.
         item: String,
