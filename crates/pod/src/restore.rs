@@ -193,15 +193,26 @@ fn restore(
         Err(e) => return Err(e.into()),
     };
     let replayed = sessions.replay(writer.segment_id())?;
-    // Notices need the order of `system_item`s among extensions, which the
-    // replay's summary does not keep: one more read of the segment.
-    let notices = crate::notice_log::replay(
+    // Input and notices waiting when a compaction switched segments were recorded
+    // in the segments this one was compacted from, and were shown (or consumed) in
+    // this one: read them as one log, oldest first. Notices also need the order of
+    // `system_item`s among extensions, which the replay's summary does not keep.
+    let mut entries = compacted_lineage(sessions, replayed.compacted_from, &mut notes);
+    entries.extend(
         sessions
             .read_segment(writer.segment_id())?
             .entries
-            .iter()
-            .map(|e| &e.kind),
+            .into_iter()
+            .map(|e| e.kind),
     );
+    let notices = crate::notice_log::replay(&entries);
+    let extensions: Vec<(String, serde_json::Value)> = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            EntryKind::Extension { domain, payload } => Some((domain, payload)),
+            _ => None,
+        })
+        .collect();
     let journal = Journal::new(writer);
     let mut history = replayed.history;
     // The model saw these outputs as stubs before the restart: it sees the same now.
@@ -262,9 +273,43 @@ fn restore(
         },
         state,
         notes,
-        pending_inputs: crate::input_log::pending(&replayed.extensions),
+        pending_inputs: crate::input_log::pending(&extensions),
         notices,
     })
+}
+
+/// How many compactions back restore looks for waiting input and notices (each
+/// costs one read of a segment; input waits at most until the next run starts).
+const LINEAGE_DEPTH: usize = 4;
+
+/// Entries of the segments a segment was compacted from, oldest first. A segment
+/// that cannot be read ends the walk with a note (its waiting input is lost to
+/// this restore, never the restore itself).
+fn compacted_lineage(
+    sessions: &SessionStore,
+    mut from: Option<session_store::Lineage>,
+    notes: &mut Vec<String>,
+) -> Vec<EntryKind> {
+    let mut segments = Vec::new();
+    while let Some(l) = from.take() {
+        if segments.len() == LINEAGE_DEPTH {
+            break;
+        }
+        match sessions.read_segment(l.segment_id) {
+            Ok(read) => {
+                from = match read.entries.first().map(|e| &e.kind) {
+                    Some(EntryKind::SegmentStart(s)) => s.compacted_from,
+                    _ => None,
+                };
+                segments.push(read.entries.into_iter().map(|e| e.kind).collect::<Vec<_>>());
+            }
+            Err(e) => notes.push(format!(
+                "segment {} (compacted into this one) is unreadable; input or notices waiting there are not re-queued: {e}",
+                l.segment_id
+            )),
+        }
+    }
+    segments.into_iter().rev().flatten().collect()
 }
 
 #[cfg(test)]
@@ -306,6 +351,57 @@ mod tests {
             tools: vec![],
             config: RequestConfig::default(),
         }
+    }
+
+    #[test]
+    fn input_and_notices_waiting_at_a_compaction_are_requeued_from_the_older_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = RecordStore::new(dir.path().join("pods"));
+        let sessions = SessionStore::new(dir.path().join("sessions"));
+        let name = PodName::new("c").unwrap();
+        let m = manifest(dir.path());
+        let g = crate::grant::Grant::of(&m, "test", false);
+        let first =
+            open_conversation(&records, &sessions, &name, false, Some((m, g)), fresh).unwrap();
+        let (session, seg) = first.record.active_segment().unwrap();
+        let notices = crate::notice_log::Notices::new(first.journal.clone(), Default::default());
+        for e in [
+            EntryKind::UserInput { text: "a".into() },
+            EntryKind::TurnEnd { turn: 1 },
+            EntryKind::RunCompleted,
+            crate::input_log::queued(&crate::turn::UserInput::from("late".to_string())),
+        ] {
+            first.journal.record(&e, None).unwrap();
+        }
+        notices
+            .record("k1", "shown after the compaction", false)
+            .unwrap();
+        notices.record("k2", "still waiting", true).unwrap();
+        drop(notices);
+        drop(first);
+        // Compacted (between runs): the new segment shows one notice, nothing else.
+        let mut b = sessions.compact(seg, 1, Vec::new()).unwrap();
+        b.append(&EntryKind::SystemItem {
+            text: "shown after the compaction".into(),
+        })
+        .unwrap();
+        records.set_active(&name, session, b.segment_id()).unwrap();
+        drop(b);
+        let restored = open_conversation(&records, &sessions, &name, true, None, fresh).unwrap();
+        let inputs: Vec<String> = restored
+            .pending_inputs
+            .iter()
+            .map(|i| i.text.clone())
+            .collect();
+        assert_eq!(inputs, ["late"]);
+        assert_eq!(
+            restored.notices.waiting,
+            [crate::notice_log::Waiting {
+                text: "still waiting".into(),
+                quiet: true
+            }]
+        );
+        assert!(restored.notices.keys.contains("k1") && restored.notices.keys.contains("k2"));
     }
 
     #[test]

@@ -993,36 +993,33 @@ impl Children {
             return refuse("bad token");
         }
         drop(g); // not held across the fsync below
+        // A child of an older pods sends no id: such a report cannot be told from
+        // its retry, so it gets a key of its own.
+        let report_key = || {
+            format!(
+                "report:{name}:{}",
+                report_id.clone().unwrap_or_else(random_hex)
+            )
+        };
         let (key, text) = match &report {
             ChildReport::ApprovalRequested { approval } => (
                 format!("approval:{name}:{}", approval.id),
                 approvals::notice(&name, approval),
             ),
             ChildReport::Finished { final_text } => (
-                String::new(),
+                report_key(),
                 format!(
                     "child_finished{{name: {name}}}: child Pod {name} finished its run and is idle (it keeps its scope until you stop it). Its answer:\n{}",
                     cap(final_text, NOTICE_CAP)
                 ),
             ),
             ChildReport::Errored { error } => (
-                String::new(),
+                report_key(),
                 format!(
                     "child_errored{{name: {name}}}: child Pod {name}'s run failed: {}",
                     cap(error, NOTICE_CAP)
                 ),
             ),
-        };
-        // A child of an older pods sends no id: such a report cannot be told from
-        // its retry, so it gets a key of its own.
-        let key = if key.is_empty() {
-            let id = report_id.unwrap_or_else(|| {
-                let b: [u8; 16] = rand::random();
-                b.iter().map(|b| format!("{b:02x}")).collect()
-            });
-            format!("report:{name}:{id}")
-        } else {
-            key
         };
         let quiet = quiet && !matches!(report, ChildReport::ApprovalRequested { .. });
         // Durable before the child gets its answer (ARCHITECTURE §9 "notices"): the
@@ -1055,6 +1052,12 @@ impl Children {
         self.notify_finished(name, report, text, quiet, key);
         Ok(())
     }
+}
+
+/// 128 random bits as hex: callback tokens and report ids.
+pub(crate) fn random_hex() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Test-only crash injection: SIGKILLs this process when `var` names `child`.

@@ -48,13 +48,13 @@ pub fn spawn_reporter(
                 Ok(_) | Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return,
             };
-            let id: [u8; 16] = rand::random();
+            // One id per report, kept across its retries (the parent records it once).
             let req = Request::ChildReport {
                 child: child.clone(),
                 token: token.clone(),
                 report,
                 quiet,
-                report_id: Some(id.iter().map(|b| format!("{b:02x}")).collect()),
+                report_id: Some(super::random_hex()),
             };
             deliver(&parent_socket, req).await;
         }
