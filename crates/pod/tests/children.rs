@@ -10,27 +10,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mock, wait_until};
+use common::{Env, Mock, completed_runs, tool_results, wait_until};
 use pod_ids::PodName;
 use session_store::EntryKind;
 use transcript::Item;
-
-fn tool_results(env: &Env, pod: &str) -> Vec<transcript::ToolResult> {
-    env.log(pod)
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EntryKind::ToolResult { result } => Some(result),
-            _ => None,
-        })
-        .collect()
-}
-
-fn completed_runs(env: &Env, pod: &str) -> usize {
-    env.log(pod)
-        .iter()
-        .filter(|e| matches!(e.kind, EntryKind::RunCompleted))
-        .count()
-}
 
 fn children_of(env: &Env, pod: &str) -> Vec<pod_store::ChildRecord> {
     pod_store::PodStore::new(env.roots.pods.clone())

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mock, wait_until};
+use common::{Env, Mock, start_lead, system_items, wait_until};
 use pod_ids::PodName;
 use pod_registry::Registry;
 use rustix::process::Signal;
@@ -26,36 +26,6 @@ fn child(env: &Env, parent: &str, name: &str) -> Option<pod_store::ChildRecord> 
         .children
         .into_iter()
         .find(|c| c.name.as_str() == name)
-}
-
-fn system_items(env: &Env, pod: &str) -> Vec<String> {
-    env.log(pod)
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EntryKind::SystemItem { text } => Some(text),
-            _ => None,
-        })
-        .collect()
-}
-
-fn start_lead(env: &Env, mock: &Mock, extra_env: Option<(&str, &str)>) {
-    let mut c = env.pod();
-    c.args([
-        "run",
-        "go",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
-    if let Some((k, v)) = extra_env {
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{out:?}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mock, wait_until};
+use common::{Env, Mock, completed_runs, start_lead, system_items, wait_until};
 use rustix::process::Signal;
 use session_store::EntryKind;
 
@@ -38,23 +38,6 @@ responses:
       - text: "b is done"
 "#;
 
-fn system_items(env: &Env, pod: &str) -> Vec<String> {
-    env.log(pod)
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EntryKind::SystemItem { text } => Some(text),
-            _ => None,
-        })
-        .collect()
-}
-
-fn runs_completed(env: &Env, pod: &str) -> usize {
-    env.log(pod)
-        .iter()
-        .filter(|e| matches!(e.kind, EntryKind::RunCompleted))
-        .count()
-}
-
 /// Notice journal entries of `pod`'s log.
 fn notice_entries(env: &Env, pod: &str) -> Vec<serde_json::Value> {
     env.log(pod)
@@ -66,26 +49,6 @@ fn notice_entries(env: &Env, pod: &str) -> Vec<serde_json::Value> {
             _ => None,
         })
         .collect()
-}
-
-fn start_lead(env: &Env, mock: &Mock, crash: Option<(&str, &str)>) {
-    let mut c = env.pod();
-    c.args([
-        "run",
-        "go",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
-    if let Some((k, v)) = crash {
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{out:?}");
 }
 
 /// The requests the lead made since `from`, as text.
@@ -114,7 +77,7 @@ fn a_recorded_child_finished_notice_survives_a_sigkill_of_the_idle_parent_and_is
         || !env.is_live("l"),
     );
     assert_eq!(
-        runs_completed(&env, "l"),
+        completed_runs(&env, "l"),
         1,
         "the lead was idle between runs"
     );
@@ -131,7 +94,7 @@ fn a_recorded_child_finished_notice_survives_a_sigkill_of_the_idle_parent_and_is
     env.ok(&["resume", "l", "--detach"]);
     // The restored lead re-queues the notice, which starts a run on its own.
     wait_until("the restored lead's run", Duration::from_secs(20), || {
-        runs_completed(&env, "l") >= 2
+        completed_runs(&env, "l") >= 2
     });
     let requests = lead_requests(&mock, before);
     assert!(!requests.is_empty());
@@ -181,7 +144,7 @@ fn a_notice_shown_before_the_kill_is_not_shown_again_after_resume() {
     wait_until(
         "the lead ran with b's notice",
         Duration::from_secs(20),
-        || runs_completed(&env, "l") >= 2,
+        || completed_runs(&env, "l") >= 2,
     );
     assert_eq!(system_items(&env, "l").len(), 1);
     common::signal(env.pid("l"), Signal::KILL);
@@ -190,7 +153,7 @@ fn a_notice_shown_before_the_kill_is_not_shown_again_after_resume() {
     let before = mock.requests().len();
     env.ok(&["resume", "l", "what now?", "--detach"]);
     wait_until("the lead's answer", Duration::from_secs(20), || {
-        runs_completed(&env, "l") >= 3
+        completed_runs(&env, "l") >= 3
     });
     let requests = lead_requests(&mock, before);
     assert_eq!(requests.len(), 1, "no run for an already shown notice");
@@ -208,7 +171,7 @@ fn an_exit_notice_recorded_before_the_parent_died_is_shown_once_and_reconciliati
     wait_until(
         "the lead ran with b's report",
         Duration::from_secs(20),
-        || runs_completed(&env, "l") >= 2,
+        || completed_runs(&env, "l") >= 2,
     );
     // b dies; the lead's supervisor records the exit notice, then the lead is
     // SIGKILLed before its record says lost or the scope is back.
@@ -226,7 +189,7 @@ fn an_exit_notice_recorded_before_the_parent_died_is_shown_once_and_reconciliati
     let before = mock.requests().len();
     env.ok(&["resume", "l", "--detach"]);
     wait_until("the restored lead's run", Duration::from_secs(20), || {
-        runs_completed(&env, "l") >= 3
+        completed_runs(&env, "l") >= 3
     });
     let items = system_items(&env, "l");
     assert_eq!(

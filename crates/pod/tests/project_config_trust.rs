@@ -7,8 +7,7 @@
 
 mod common;
 
-use common::{Env, Mock, path_str};
-use session_store::EntryKind;
+use common::{Env, Mock, path_str, tool_results};
 
 const ANSWER: &str = "responses:\n  - times: 10\n    output: [{text: \"ok\"}]\n";
 
@@ -26,16 +25,6 @@ fn user_config(env: &Env, url: &str) {
 fn project_config(env: &Env, text: &str) {
     std::fs::create_dir_all(env.project.join(".pods")).unwrap();
     std::fs::write(env.project.join(".pods/config.toml"), text).unwrap();
-}
-
-fn tool_results(env: &Env, name: &str) -> Vec<transcript::ToolResult> {
-    env.log(name)
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EntryKind::ToolResult { result } => Some(result.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -10,18 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mock, wait_until};
-use session_store::EntryKind;
-
-fn tool_results(env: &Env, pod: &str) -> Vec<transcript::ToolResult> {
-    env.log(pod)
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EntryKind::ToolResult { result } => Some(result),
-            _ => None,
-        })
-        .collect()
-}
+use common::{Env, Mock, tool_results, wait_until};
 
 #[test]
 fn a_region_swapped_for_a_symlink_refuses_the_childs_next_call() {

@@ -5,29 +5,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{Env, Mock};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{Env, Mock, git, json, tool_output};
 
 /// An Env whose project is a git repository with one commit and a work-items store.
 fn repo() -> Env {
@@ -37,10 +15,6 @@ fn repo() -> Env {
     git(&env.project, &["add", "."]);
     git(&env.project, &["commit", "-qm", "start"]);
     env
-}
-
-fn json(s: &str) -> serde_json::Value {
-    serde_json::from_str(s.trim()).unwrap()
 }
 
 fn create(env: &Env, title: &str) -> serde_json::Value {
@@ -415,15 +389,6 @@ responses:
         arguments: {"verdict": "approve", "report": "v2 it is."}
   - output: [{text: "approved"}]
 "#;
-
-fn tool_output(env: &Env, pod: &str, call: &str) -> String {
-    env.log(pod)
-        .iter()
-        .map(|e| serde_json::to_value(e).unwrap())
-        .find(|e| e["kind"] == "tool_result" && e.to_string().contains(call))
-        .unwrap_or_else(|| panic!("no result of {call} in {pod}'s log"))
-        .to_string()
-}
 
 #[test]
 fn the_whole_journey_create_start_review_fix_approve_merge_doctor() {

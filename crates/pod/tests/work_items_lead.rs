@@ -7,30 +7,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Env, Mock};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{Env, Mock, git, json, tool_output};
 
 /// A git repository with a work-items store (its `.gitignore` line committed)
 /// and one item, `add-feature`; returns the item's id.
@@ -46,19 +25,6 @@ fn repo() -> (Env, String) {
     let out = env.ok(&["work", "create", "--title", "Add feature", "--json"]);
     let id = json(&out)["id"].as_str().unwrap().to_owned();
     (env, id)
-}
-
-fn json(s: &str) -> serde_json::Value {
-    serde_json::from_str(s.trim()).unwrap()
-}
-
-fn tool_output(env: &Env, pod: &str, call: &str) -> String {
-    env.log(pod)
-        .iter()
-        .map(|e| serde_json::to_value(e).unwrap())
-        .find(|e| e["kind"] == "tool_result" && e.to_string().contains(call))
-        .unwrap_or_else(|| panic!("no result of {call} in {pod}'s log"))
-        .to_string()
 }
 
 /// (author, round, verdict) of every review event of the item.

@@ -478,6 +478,26 @@ pub(crate) async fn run_lead(roots: &Roots, argv: &[String]) -> anyhow::Result<E
     run(roots, args.run).await
 }
 
+/// Starts the Pod process that restores `name` from its record.
+fn launch_resumed(
+    roots: &Roots,
+    name: &PodName,
+    owner: Option<Owner>,
+    mode: &OutputMode,
+) -> anyhow::Result<u32> {
+    let cfg = LaunchConfig {
+        name: name.clone(),
+        roots: roots.into(),
+        mode: StartMode::Resume,
+        manifest: None,
+        child: None,
+        owner,
+        ask_mode: mode.ask_mode(),
+        allow_broad_write: false,
+    };
+    crate::launcher::launch(roots, &cfg, READY_TIMEOUT)
+}
+
 /// `pod resume`.
 pub async fn resume(
     roots: &Roots,
@@ -503,21 +523,13 @@ pub async fn resume(
                 ),
             ));
         }
-        let cfg = LaunchConfig {
-            name: name.clone(),
-            roots: roots.into(),
-            mode: StartMode::Resume,
-            manifest: None,
-            child: None,
-            owner: if mode.detach {
-                None
-            } else {
-                Some(Owner::current()?)
-            },
-            ask_mode: mode.ask_mode(),
-            allow_broad_write: false,
+        // Owned by this command unless detached: the lead runs as long as it follows.
+        let owner = if mode.detach {
+            None
+        } else {
+            Some(Owner::current()?)
         };
-        let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
+        let pid = launch_resumed(roots, name, owner, &mode)?;
         return crate::work::lead::follow(roots, name, pid, mode.detach).await;
     }
     let message = task_from(message, mode.print || mode.json || mode.detach)?;
@@ -537,17 +549,7 @@ pub async fn resume(
         let pid = r["pid"].as_u64().unwrap_or(0) as u32;
         return follow(roots, name, pid, message, mode, &[]).await;
     }
-    let cfg = LaunchConfig {
-        name: name.clone(),
-        roots: roots.into(),
-        mode: StartMode::Resume,
-        manifest: None,
-        child: None,
-        owner: owner_for(&mode)?,
-        ask_mode: mode.ask_mode(),
-        allow_broad_write: false,
-    };
-    let pid = crate::launcher::launch(roots, &cfg, READY_TIMEOUT)?;
+    let pid = launch_resumed(roots, name, owner_for(&mode)?, &mode)?;
     follow(roots, name, pid, message, mode, &[]).await
 }
 

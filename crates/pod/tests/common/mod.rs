@@ -214,3 +214,89 @@ pub fn kinds(entries: &[session_store::Entry]) -> Vec<String> {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// git in `dir` with a fixed author; panics with git's stderr when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s.trim()).unwrap()
+}
+
+/// The first tool result in `pod`'s log that mentions `call`.
+pub fn tool_output(env: &Env, pod: &str, call: &str) -> String {
+    env.log(pod)
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .find(|e| e["kind"] == "tool_result" && e.to_string().contains(call))
+        .unwrap_or_else(|| panic!("no result of {call} in {pod}'s log"))
+        .to_string()
+}
+
+/// Every tool result in `pod`'s log.
+pub fn tool_results(env: &Env, pod: &str) -> Vec<transcript::ToolResult> {
+    env.log(pod)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            session_store::EntryKind::ToolResult { result } => Some(result),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many runs `pod`'s log records as completed.
+pub fn completed_runs(env: &Env, pod: &str) -> usize {
+    env.log(pod)
+        .iter()
+        .filter(|e| matches!(e.kind, session_store::EntryKind::RunCompleted))
+        .count()
+}
+
+/// The system items (notices, reports) in `pod`'s log.
+pub fn system_items(env: &Env, pod: &str) -> Vec<String> {
+    env.log(pod)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            session_store::EntryKind::SystemItem { text } => Some(text),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Starts the detached Pod `l` on model `lead`, with one extra environment
+/// variable if given (a crash hook, say).
+pub fn start_lead(env: &Env, mock: &Mock, extra_env: Option<(&str, &str)>) {
+    let mut c = env.pod();
+    c.args([
+        "run",
+        "go",
+        "--name",
+        "l",
+        "--model",
+        "lead",
+        "--base-url",
+        &mock.url(),
+        "--detach",
+    ]);
+    if let Some((k, v)) = extra_env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
