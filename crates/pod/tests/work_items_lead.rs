@@ -517,3 +517,64 @@ fn spawn_pod_hands_a_child_part_of_a_work_grant_and_refuses_more() {
     assert!(!events.iter().any(|e| e["kind"] == "review"));
     env.ok(&["stop", "boss"]);
 }
+
+const ASKED_BASH: &str = r#"
+responses:
+  - output:
+      - tool_call: bash
+        id: c_shell
+        arguments: {"command": "echo made > by-bash.txt"}
+  - output: [{text: "coded"}]
+  - output:
+      - tool_call: work_review
+        id: r_review
+        arguments: {"verdict": "approve", "report": "fine"}
+  - output: [{text: "approved"}]
+"#;
+
+/// Under an `ask` rule the lead's children have nobody to ask: their held calls are
+/// denied, unless `pod work run --approve-all` approves them (down the tree).
+#[test]
+fn work_run_approve_all_reaches_the_children_and_without_it_asks_are_denied() {
+    for approve_all in [true, false] {
+        let (env, _id) = repo();
+        std::fs::create_dir_all(&env.roots.config).unwrap();
+        std::fs::write(
+            env.roots.config.join("config.toml"),
+            "[permissions]\nask = [\"bash\"]\n",
+        )
+        .unwrap();
+        let mock = Mock::start(ASKED_BASH);
+        let url = mock.url();
+        let mut args = vec![
+            "work",
+            "run",
+            "add-feature",
+            "--rounds",
+            "1",
+            "--model",
+            "m",
+            "--base-url",
+            &url,
+        ];
+        if approve_all {
+            args.push("--approve-all");
+        }
+        let out = env.run(&args);
+        assert!(out.status.success(), "{out:?}");
+        let result = tool_output(&env, "coder-add-feature", "c_shell");
+        let made = env
+            .project
+            .join(".worktrees/add-feature/add-feature/by-bash.txt");
+        if approve_all {
+            assert!(!result.contains("denied"), "{result}");
+            assert_eq!(std::fs::read_to_string(&made).unwrap(), "made\n");
+        } else {
+            assert!(
+                result.contains("denied: this call needs an approval"),
+                "{result}"
+            );
+            assert!(!made.exists());
+        }
+    }
+}

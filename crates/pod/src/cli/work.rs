@@ -27,6 +27,21 @@ struct PodFlagArgs {
     /// Provider base URL.
     #[arg(long)]
     base_url: Option<String>,
+    /// Approve every call of the Pods that an `ask` rule or hook holds (otherwise
+    /// such calls are denied: these Pods have nobody to ask).
+    #[arg(long)]
+    approve_all: bool,
+}
+
+impl From<PodFlagArgs> for flow::PodFlags {
+    fn from(a: PodFlagArgs) -> flow::PodFlags {
+        flow::PodFlags {
+            provider: a.provider,
+            model: a.model,
+            base_url: a.base_url,
+            approve_all: a.approve_all,
+        }
+    }
 }
 
 /// `pod work` arguments.
@@ -534,11 +549,7 @@ fn flow_ctx(
         author,
         roots: roots.clone(),
         dir_flags: dir_flags.to_vec(),
-        flags: flow::PodFlags {
-            provider: pod.provider,
-            model: pod.model,
-            base_url: pod.base_url,
-        },
+        flags: pod.into(),
     }
 }
 
@@ -575,7 +586,10 @@ fn run_lead(
             roots,
             &lead,
             None,
-            super::OutputMode::default(),
+            super::OutputMode {
+                approve_all: pod.approve_all,
+                ..Default::default()
+            },
         ));
     }
     let dir = git::item_dir(repo, slug).display().to_string();
@@ -600,15 +614,7 @@ fn run_lead(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for (flag, v) in [
-        ("--provider", pod.provider),
-        ("--model", pod.model),
-        ("--base-url", pod.base_url),
-    ] {
-        if let Some(v) = v {
-            argv.extend([flag.to_owned(), v]);
-        }
-    }
+    argv.extend(flow::PodFlags::from(pod).args());
     rt.block_on(super::start::run_lead(roots, &argv))
 }
 

@@ -30,11 +30,17 @@ pub struct PodFlags {
     pub model: Option<String>,
     /// `--base-url`.
     pub base_url: Option<String>,
+    /// `--approve-all`: the Pods have nobody to ask, so an `ask` is otherwise denied.
+    pub approve_all: bool,
 }
 
 impl PodFlags {
-    fn args(&self) -> Vec<String> {
+    /// The `pod run` flags these stand for.
+    pub(crate) fn args(&self) -> Vec<String> {
         let mut a = Vec::new();
+        if self.approve_all {
+            a.push("--approve-all".to_owned());
+        }
         for (flag, v) in [
             ("--provider", &self.provider),
             ("--model", &self.model),
