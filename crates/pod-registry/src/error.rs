@@ -140,6 +140,18 @@ pub enum RegistryError {
         /// What the driver said.
         message: String,
     },
+    /// The registry database was reached but would not take the connection: its
+    /// certificate failed verification, or it refused the user (PostgreSQL backend).
+    /// Unlike [`RegistryError::Unavailable`], waiting does not help.
+    #[error(
+        "registry database {target} refused the connection ({message}): check the url's user and password, sslmode and sslrootcert"
+    )]
+    Refused {
+        /// The database, without its password.
+        target: String,
+        /// What the driver or the server said.
+        message: String,
+    },
     /// The registry database answered with an error (PostgreSQL backend).
     #[error("registry database {target} refused the operation: {message}")]
     Database {

@@ -74,14 +74,30 @@ fn the_registry_reaches_its_database_over_verified_tls() {
     reg.register(register_req("over-tls", me(), vec![w("/w")]))
         .unwrap();
     assert_eq!(reg.list().unwrap().len(), 1);
+    assert!(
+        reg.tls()
+            .starts_with("TLS, certificate and host name checked against the CA in "),
+        "{}",
+        reg.tls()
+    );
     // The password-free name in messages, without the TLS options.
     assert_eq!(
         reg.target(),
         format!("postgres://pods@127.0.0.1:{port}/{db}")
     );
 
+    // A rejected certificate or a refused user is told apart from an outage: it
+    // says what to check, and waiting would not help.
     let refused = |u: &str| match connect(u) {
-        Err(e) => e.to_string(),
+        Err(e @ RegistryError::Refused { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("check the url's user and password, sslmode and sslrootcert"),
+                "{text}"
+            );
+            text
+        }
+        Err(e) => panic!("{u}: not a refusal: {e:?}"),
         Ok(_) => panic!("{u} connected"),
     };
     let e = refused(&url(port, db, "sslmode=verify-full", &other_ca_file));

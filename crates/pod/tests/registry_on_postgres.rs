@@ -91,6 +91,10 @@ fn pods_register_in_postgres_and_registry_and_doctor_read_it() {
     assert!(!text.contains("hunter2secret"), "{text}");
     let loc = report["registry"]["location"].as_str().unwrap();
     assert!(loc.starts_with("postgres postgres://pods@"), "{loc}");
+    assert!(
+        loc.contains("TLS"),
+        "doctor says what protects the connection: {loc}"
+    );
     assert_eq!(report["registry"]["live"], 1);
     assert!(report["registry"]["clock_skew_ms"].is_i64(), "{report:#}");
     assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");

@@ -101,6 +101,8 @@ struct Inner {
     config: postgres::Config,
     /// TLS as the connection string's `sslmode`/`sslrootcert` ask (see `tls`).
     tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// What that TLS checks, in words (`pod doctor`).
+    tls_summary: String,
     target: String,
     client: Mutex<Option<Client>>,
     /// Allocations this process holds: name → (incarnation, fencing token). Every
@@ -212,6 +214,11 @@ impl PgRegistry {
             .map_err(|e: postgres::Error| invalid(e.to_string()))?;
         let tls = tls::connector(&split)
             .map_err(|e| RegistryError::Config(format!("registry database {target}: {e}")))?;
+        let unix_only = config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, postgres::config::Host::Unix(_)));
+        let tls_summary = split.describe(unix_only);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
@@ -229,6 +236,7 @@ impl PgRegistry {
                 options,
                 config,
                 tls,
+                tls_summary,
                 target,
                 client: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
@@ -250,6 +258,11 @@ impl PgRegistry {
         &self.inner.target
     }
 
+    /// What protects the connection: TLS and what of the certificate is checked.
+    pub fn tls(&self) -> &str {
+        &self.inner.tls_summary
+    }
+
     /// The lease length.
     pub fn lease(&self) -> Duration {
         self.inner.options.lease
@@ -265,7 +278,7 @@ impl PgRegistry {
             .inner
             .config
             .connect(self.inner.tls.clone())
-            .map_err(|e| unavailable(&self.inner.target, &e))?;
+            .map_err(|e| connect_error(&self.inner.target, &e))?;
         let ms = self.inner.options.lock_timeout.as_millis();
         c.batch_execute(&format!("SET lock_timeout = {ms}"))
             .map_err(|e| db_error(&self.inner.target, e))?;
@@ -547,6 +560,7 @@ impl PgRegistry {
                 options: self.inner.options.clone(),
                 config: self.inner.config.clone(),
                 tls: self.inner.tls.clone(),
+                tls_summary: self.inner.tls_summary.clone(),
                 target: self.inner.target.clone(),
                 client: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
@@ -837,15 +851,53 @@ fn is_connection_loss(e: &postgres::Error) -> bool {
 }
 
 fn unavailable(target: &str, e: &postgres::Error) -> RegistryError {
-    use std::error::Error as _;
-    let message = match e.source() {
-        Some(s) => format!("{e}: {s}"),
-        None => e.to_string(),
-    };
     RegistryError::Unavailable {
         target: target.to_owned(),
-        message,
+        message: with_source(e),
     }
+}
+
+fn with_source(e: &postgres::Error) -> String {
+    use std::error::Error as _;
+    match e.source() {
+        Some(s) => format!("{e}: {s}"),
+        None => e.to_string(),
+    }
+}
+
+/// A failed connect: a server that answered with an error (authentication,
+/// pg_hba.conf) or a certificate rustls rejected is `Refused`, not down — retrying
+/// cannot help and the message must not send the user looking for an outage.
+fn connect_error(target: &str, e: &postgres::Error) -> RegistryError {
+    let server_said = e.code().is_some() && !is_connection_loss(e);
+    if server_said || rejected_by_tls(e) {
+        RegistryError::Refused {
+            target: target.to_owned(),
+            message: with_source(e),
+        }
+    } else {
+        unavailable(target, e)
+    }
+}
+
+/// Whether a `rustls::Error` (a certificate or handshake failure) is in `e`'s
+/// chain; the TLS connector reports it inside an `io::Error`.
+fn rejected_by_tls(e: &postgres::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 pub(crate) fn db_error(target: &str, e: postgres::Error) -> RegistryError {

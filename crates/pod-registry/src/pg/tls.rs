@@ -45,6 +45,31 @@ pub(crate) struct Split {
     root_cert: Option<PathBuf>,
 }
 
+impl Split {
+    /// What protects the connection, for `pod doctor` (`unix_only`: every host is a
+    /// Unix socket, where PostgreSQL never uses TLS).
+    pub(crate) fn describe(&self, unix_only: bool) -> String {
+        if unix_only {
+            return "Unix socket, no TLS".into();
+        }
+        let roots = match &self.root_cert {
+            Some(p) => format!("the CA in {}", p.display()),
+            None => "the system's trusted roots".into(),
+        };
+        match (self.mode.as_deref(), self.root_cert.is_some()) {
+            (Some("disable"), _) => "no TLS (sslmode=disable)".into(),
+            (Some("verify-full"), _) => {
+                format!("TLS, certificate and host name checked against {roots}")
+            }
+            (Some("verify-ca"), _) | (_, true) => {
+                format!("TLS, certificate chain checked against {roots} (host name not checked)")
+            }
+            (Some("require"), false) => "TLS, certificate not checked (sslmode=require)".into(),
+            _ => "TLS when the server offers it, certificate not checked (sslmode=prefer)".into(),
+        }
+    }
+}
+
 /// Splits `conninfo` (URL or `key=value` form); `Err` says what is wrong.
 pub(crate) fn split(conninfo: &str) -> Result<Split, String> {
     let mut mode = None;
@@ -334,5 +359,28 @@ mod tests {
         assert_eq!(parsed.get_password(), Some(&b"x y"[..]));
         assert!(split("host=h sslrootcert").is_err());
         assert!(split("host='h").is_err());
+    }
+
+    #[test]
+    fn the_description_says_what_is_checked() {
+        let d = |c: &str| split(c).unwrap().describe(false);
+        assert_eq!(
+            d("postgres://h/db?sslmode=verify-full&sslrootcert=%2Fca.pem"),
+            "TLS, certificate and host name checked against the CA in /ca.pem"
+        );
+        assert_eq!(
+            d("host=h sslmode=verify-ca"),
+            "TLS, certificate chain checked against the system's trusted roots (host name not checked)"
+        );
+        assert!(d("host=h sslmode=require sslrootcert=/ca.pem").contains("chain checked"));
+        assert!(d("host=h sslmode=require").contains("not checked (sslmode=require)"));
+        assert!(d("host=h").contains("sslmode=prefer"));
+        assert_eq!(d("host=h sslmode=disable"), "no TLS (sslmode=disable)");
+        assert_eq!(
+            split("host=/run/pg sslmode=verify-full")
+                .unwrap()
+                .describe(true),
+            "Unix socket, no TLS"
+        );
     }
 }
