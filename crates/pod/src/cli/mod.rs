@@ -565,7 +565,10 @@ async fn dashboard(roots: Roots, focus: Option<PodName>) -> anyhow::Result<ExitC
         project.as_ref().and_then(|t| t.trusted()),
         &crate::config::FlagOverrides::default(),
     );
-    let mut opts = tui::TuiOptions::new(roots);
+    let mut opts = tui::TuiOptions::new(roots.clone());
+    // The configured backend, so the tree shows live Pods with PostgreSQL too; one
+    // that cannot be opened is a problem line in the dashboard, never a refusal.
+    opts.registry = Some(crate::allocation::registry(&roots).map_err(|e| e.to_string()));
     match config {
         Ok(c) => {
             opts.prices = c.prices;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use pod_ids::{PodName, Roots};
-use pod_registry::{FileRegistry, Registry};
+use pod_registry::{AnyRegistry, FileRegistry, Registry};
 use pod_store::{ChildStatus, PodStore};
 
 use crate::tree::{Discovered, PodInfo, WorkLink, short_scope};
@@ -36,9 +36,14 @@ fn work_link(v: &serde_json::Value) -> Option<WorkLink> {
     })
 }
 
-/// One discovery pass. Problems (unreadable records, a registry that cannot be
-/// opened) are reported in [`Discovered::problems`]; the rest still lists.
-pub fn discover(roots: &Roots, home: Option<&Path>) -> Discovered {
+/// One discovery pass, reading `registry` (else the file registry under `roots`).
+/// Problems (unreadable records, a registry that cannot be opened or reached) are
+/// reported in [`Discovered::problems`]; the rest still lists.
+pub fn discover(
+    roots: &Roots,
+    home: Option<&Path>,
+    registry: Option<&Result<AnyRegistry, String>>,
+) -> Discovered {
     let mut problems = Vec::new();
     let mut pods: BTreeMap<PodName, PodInfo> = BTreeMap::new();
     // Children known only from their parent's record (spawn in progress, or lost
@@ -87,7 +92,14 @@ pub fn discover(roots: &Roots, home: Option<&Path>) -> Discovered {
         info.parent.get_or_insert(parent);
         info.lost = c.status == ChildStatus::Lost;
     }
-    match FileRegistry::open(&roots.registry).and_then(|r| r.list()) {
+    let live = match registry {
+        Some(Ok(r)) => r.list().map_err(|e| e.to_string()),
+        Some(Err(why)) => Err(why.clone()),
+        None => FileRegistry::open(&roots.registry)
+            .and_then(|r| r.list())
+            .map_err(|e| e.to_string()),
+    };
+    match live {
         Ok(allocs) => {
             for a in allocs {
                 let Some(process) = a.process else {
@@ -106,7 +118,7 @@ pub fn discover(roots: &Roots, home: Option<&Path>) -> Discovered {
                 }
             }
         }
-        Err(e) => problems.push(e.to_string()),
+        Err(e) => problems.push(e),
     }
     for info in pods.values_mut() {
         use std::os::unix::fs::FileTypeExt;
@@ -180,7 +192,7 @@ mod tests {
                 }),
             )
             .unwrap();
-        let d = discover(&roots, None);
+        let d = discover(&roots, None, None);
         assert!(d.problems.is_empty(), "{:?}", d.problems);
         let names: Vec<_> = d.pods.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["ghost", "lead", "worker"]);
@@ -196,5 +208,39 @@ mod tests {
         assert_eq!(link.item.as_deref(), Some("20260102-150405-x"));
         assert_eq!(link.rights, ["comment", "status"]);
         assert_eq!(d.pods[1].work, None);
+    }
+
+    /// The registry `pod` opened from the user's config (PostgreSQL, say) is the one
+    /// read, not the file under the roots; one that could not be opened is a problem.
+    #[test]
+    fn the_configured_registry_is_the_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = Roots::under(dir.path());
+        let elsewhere = FileRegistry::open(dir.path().join("elsewhere")).unwrap();
+        let stamp = pod_registry::ProcessStamp::current().unwrap();
+        let pid = stamp.pid;
+        elsewhere
+            .register(pod_registry::RegisterRequest {
+                name: "remote".parse().unwrap(),
+                process: stamp,
+                socket: None,
+                allow: vec![scope::ScopeRule::new(dir.path(), scope::Access::Write, true).unwrap()],
+                deny: vec![],
+                segment_id: None,
+                restoring_children: vec![],
+            })
+            .unwrap();
+        let configured = Ok(AnyRegistry::File(elsewhere));
+        let d = discover(&roots, None, Some(&configured));
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        assert_eq!(d.pods.len(), 1);
+        assert_eq!(d.pods[0].live_pid, Some(pid));
+        assert!(discover(&roots, None, None).pods.is_empty());
+        let broken = Err("registry database postgres://db/pods is unreachable".to_owned());
+        let d = discover(&roots, None, Some(&broken));
+        assert_eq!(
+            d.problems,
+            ["registry database postgres://db/pods is unreachable"]
+        );
     }
 }

@@ -51,6 +51,11 @@ pub struct TuiOptions {
     pub prices: std::collections::BTreeMap<String, crate::meters::Price>,
     /// How a finished Pod is announced.
     pub notify: Notify,
+    /// The live registry as configured (`pod` opens it: the PostgreSQL backend is
+    /// chosen in the user's config, which this crate does not read). `None`: the
+    /// file registry under `roots`; `Some(Err(why))`: it could not be opened, and
+    /// each discovery shows why.
+    pub registry: Option<Result<pod_registry::AnyRegistry, String>>,
 }
 
 /// How the dashboard tells that a Pod finished or failed.
@@ -77,6 +82,7 @@ impl TuiOptions {
             tree_hidden: false,
             prices: Default::default(),
             notify: Notify::default(),
+            registry: None,
         }
     }
 }
@@ -116,9 +122,10 @@ impl Runtime {
         self.discovering = true;
         let roots = self.opts.roots.clone();
         let home = self.home.clone();
+        let registry = self.opts.registry.clone();
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {
-            let d = discover(&roots, home.as_deref());
+            let d = discover(&roots, home.as_deref(), registry.as_ref());
             let _ = tx.send(Input::Discovered(d));
         });
     }
