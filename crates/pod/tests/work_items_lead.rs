@@ -147,7 +147,10 @@ fn work_run_is_a_lead_pod_whose_children_code_and_review_until_approval() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("approved after 2 review(s)"), "{stdout}");
+    assert!(
+        stdout.contains("approved after 2 review(s); `pod work merge add-feature` merges it"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("round 2: reviewer reviewer-add-feature-r2 reviews"),
         "{stderr}"

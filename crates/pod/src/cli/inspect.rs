@@ -330,13 +330,17 @@ pub fn tree_lines(rows: &[PodRow]) -> Vec<String> {
             format!("{}└ ", "  ".repeat(depth - 1))
         };
         let name = format!("{indent}{}", r.name);
+        let scope = if r.write.is_empty() {
+            "read-only".to_owned()
+        } else {
+            format!("write: {}", r.write.join(", "))
+        };
         out.push(format!(
-            "{:<24} {:<8} {:>7}  {:<20} write: {}",
+            "{:<24} {:<8} {:>7}  {:<20} {scope}",
             name,
             r.status,
             r.pid.map_or("-".into(), |p| p.to_string()),
             r.model,
-            r.write.join(", ")
         ));
         // Depth cap: a corrupt record naming itself as its ancestor cannot loop.
         if depth < 16 {
@@ -598,4 +602,42 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, parent: Option<&str>, write: &[&str]) -> PodRow {
+        PodRow {
+            name: name.into(),
+            status: "stopped",
+            pid: None,
+            parent: parent.map(str::to_owned),
+            cwd: "/p".into(),
+            provider: "openai".into(),
+            model: "m".into(),
+            write: write.iter().map(|w| w.to_string()).collect(),
+            read: vec![],
+            session_id: None,
+            segment_id: None,
+            created_at: None,
+            last_active: None,
+            last_error: None,
+            usage: Default::default(),
+            turns: 0,
+        }
+    }
+
+    #[test]
+    fn a_pod_without_write_scope_reads_as_read_only_under_its_parent() {
+        let lines = tree_lines(&[
+            row("lead", None, &["/p/a", "/p/b"]),
+            row("reviewer", Some("lead"), &[]),
+        ]);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].ends_with("write: /p/a, /p/b"), "{}", lines[0]);
+        assert!(lines[1].starts_with("└ reviewer"), "{}", lines[1]);
+        assert!(lines[1].ends_with(" read-only"), "{}", lines[1]);
+    }
 }

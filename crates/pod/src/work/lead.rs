@@ -132,7 +132,10 @@ impl Lead {
                 Some(Verdict::Approve) => {
                     return Ok((
                         Outcome::Approved,
-                        format!("{}: approved after {reviews} review(s)", it.meta.id),
+                        format!(
+                            "{}: approved after {reviews} review(s); `pod work merge {}` merges it",
+                            it.meta.id, it.meta.slug
+                        ),
                     ));
                 }
                 Some(v) if reviews >= rounds => {
