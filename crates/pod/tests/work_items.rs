@@ -89,7 +89,7 @@ fn the_cli_drives_an_item_and_refuses_bad_input_with_exit_2() {
     assert_eq!(kinds, ["create", "comment", "review", "review", "status"]);
     assert_eq!(
         shown["artifacts"],
-        serde_json::json!(["review-r2.md", "review.md"])
+        serde_json::json!(["review.md", "review-r2.md"])
     );
     assert_eq!(shown["body"], "Login fails for emails with a plus.\n");
     let dir = env.project.join("work-items/pending").join(&id);

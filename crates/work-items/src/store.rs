@@ -71,7 +71,8 @@ pub struct Item {
     pub events: Vec<Event>,
     /// Problems in `thread.md` (see `doctor`).
     pub thread_problems: Vec<thread::EventProblem>,
-    /// File names in `artifacts/`, sorted.
+    /// File names in `artifacts/`: the reviews by round (`review.md`,
+    /// `review-r2.md`, … `review-r10.md`), then the rest by name.
     pub artifacts: Vec<String>,
     /// `resolution.md`, if the item has one.
     pub resolution: Option<String>,
@@ -240,7 +241,8 @@ impl Store {
     pub fn load_dir(&self, dir: &Path) -> Result<Item> {
         let doc = read_doc(dir)?;
         let t = read_thread(dir)?;
-        let artifacts = list_files(&dir.join(ARTIFACTS_DIR))?;
+        let mut artifacts = list_files(&dir.join(ARTIFACTS_DIR))?;
+        artifacts.sort_by_cached_key(|n| (review_round(n).unwrap_or(usize::MAX), n.clone()));
         let rp = dir.join(RESOLUTION_FILE);
         let resolution = match std::fs::read_to_string(&rp) {
             Ok(s) => Some(s),
@@ -531,6 +533,19 @@ pub fn artifact_name(round: usize) -> String {
     }
 }
 
+/// The round whose review `name` is (the inverse of [`artifact_name`]).
+fn review_round(name: &str) -> Option<usize> {
+    if name == "review.md" {
+        return Some(1);
+    }
+    let n: usize = name
+        .strip_prefix("review-r")?
+        .strip_suffix(".md")?
+        .parse()
+        .ok()?;
+    (n >= 2).then_some(n)
+}
+
 /// The first paragraph of a report, for the thread (the whole report is the artifact).
 fn summary(report: &str) -> String {
     let first = report.trim().split("\n\n").next().unwrap_or("").trim();
@@ -615,4 +630,19 @@ pub fn move_dir(from: &Path, to: &Path) -> Result<()> {
         durable::sync_dir(p)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn review_rounds_read_back_from_artifact_names() {
+        for round in [1, 2, 10] {
+            assert_eq!(review_round(&artifact_name(round)), Some(round));
+        }
+        for other in ["review-r1.md", "review-rx.md", "notes.md", "review.txt"] {
+            assert_eq!(review_round(other), None, "{other}");
+        }
+    }
 }

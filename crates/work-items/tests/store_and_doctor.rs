@@ -89,7 +89,7 @@ fn an_item_goes_from_open_to_closed_with_every_event() {
         ]
     );
     assert!(it.thread_problems.is_empty(), "{:?}", it.thread_problems);
-    assert_eq!(it.artifacts, ["review-r2.md", "review.md"]);
+    assert_eq!(it.artifacts, ["review.md", "review-r2.md"], "by round");
     let r1 = std::fs::read_to_string(it.dir.join("artifacts/review.md")).unwrap();
     assert!(
         r1.starts_with("Verdict: request-changes\n\nAdd a test."),
