@@ -11,6 +11,13 @@
 //! event told twice (a report retried after a crash, reconciliation at restore after
 //! the supervisor already saw the exit) is recorded once.
 //!
+//! A child's report to a parent with `child_finished` hooks is queued with the
+//! hooks' input (`hook: {child, status, output}`), and `{event: amended, hooked:
+//! true}` follows once the hooks ran (with their notes in `text`, or the same text).
+//! A notice still carrying `hook` at restore had its hooks cut off by the crash: the
+//! restored Pod runs them again before the model sees it, so their notes are not
+//! lost (a hook may therefore run twice for one report; never zero times).
+//!
 //! The notice is *consumed* by the `system_item` a run appends with its text (one
 //! atomic line): after a crash the notices still waiting are the queued ones no later
 //! `system_item` showed, matched in order by their latest text. No separate marker,
@@ -30,10 +37,14 @@ pub const DOMAIN: &str = "pod.notice";
 /// A notice recorded and not yet shown to the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
+    /// The event it tells of.
+    pub key: String,
     /// Exact text the model will see.
     pub text: String,
     /// Rides along with the next run instead of starting one.
     pub quiet: bool,
+    /// The `child_finished` hooks' input, while they have not run to the end.
+    pub hook: Option<Value>,
 }
 
 /// What a segment says about its notices.
@@ -48,7 +59,7 @@ pub struct Replayed {
 /// Walks a segment's entries in order (see the module doc).
 pub fn replay<'a>(entries: impl IntoIterator<Item = &'a EntryKind>) -> Replayed {
     let mut keys = HashSet::new();
-    let mut open: Vec<(String, Waiting)> = Vec::new();
+    let mut open: Vec<Waiting> = Vec::new();
     for e in entries {
         match e {
             EntryKind::Extension { domain, payload } if domain == DOMAIN => {
@@ -58,25 +69,26 @@ pub fn replay<'a>(entries: impl IntoIterator<Item = &'a EntryKind>) -> Replayed 
                 };
                 match field("event") {
                     Some("queued") if keys.insert(key.to_owned()) => {
-                        let quiet = payload.get("quiet").and_then(Value::as_bool) == Some(true);
-                        open.push((
-                            key.to_owned(),
-                            Waiting {
-                                text: text.to_owned(),
-                                quiet,
-                            },
-                        ));
+                        open.push(Waiting {
+                            key: key.to_owned(),
+                            text: text.to_owned(),
+                            quiet: payload.get("quiet").and_then(Value::as_bool) == Some(true),
+                            hook: payload.get("hook").filter(|h| !h.is_null()).cloned(),
+                        });
                     }
                     Some("amended") => {
-                        if let Some((_, w)) = open.iter_mut().find(|(k, _)| k == key) {
+                        if let Some(w) = open.iter_mut().find(|w| w.key == key) {
                             w.text = text.to_owned();
+                            if payload.get("hooked").and_then(Value::as_bool) == Some(true) {
+                                w.hook = None;
+                            }
                         }
                     }
                     _ => {}
                 }
             }
             EntryKind::SystemItem { text } => {
-                if let Some(i) = open.iter().position(|(_, w)| w.text == *text) {
+                if let Some(i) = open.iter().position(|w| w.text == *text) {
                     open.remove(i);
                 }
             }
@@ -85,7 +97,7 @@ pub fn replay<'a>(entries: impl IntoIterator<Item = &'a EntryKind>) -> Replayed 
     }
     Replayed {
         keys,
-        waiting: open.into_iter().map(|(_, w)| w).collect(),
+        waiting: open,
     }
 }
 
@@ -112,15 +124,27 @@ impl Notices {
     /// Records the notice of event `key` and syncs the log. `Ok(false)` when that
     /// event's notice was recorded before (nothing written: it is waiting or was
     /// shown already). The key set is held across the append so two reports of one
-    /// event racing each other record it once.
-    pub fn record(&self, key: &str, text: &str, quiet: bool) -> Result<bool, StoreError> {
+    /// event racing each other record it once. `hook`: the `child_finished` hooks'
+    /// input, when they are to run before the model sees the notice ([`Self::hooked`]
+    /// says they did).
+    pub fn record(
+        &self,
+        key: &str,
+        text: &str,
+        quiet: bool,
+        hook: Option<&Value>,
+    ) -> Result<bool, StoreError> {
         let mut keys = crate::children::lock(&self.keys);
         if keys.contains(key) {
             return Ok(false);
         }
+        let mut payload = json!({"event": "queued", "key": key, "text": text, "quiet": quiet});
+        if let Some(h) = hook {
+            payload["hook"] = h.clone();
+        }
         let entry = EntryKind::Extension {
             domain: DOMAIN.into(),
-            payload: json!({"event": "queued", "key": key, "text": text, "quiet": quiet}),
+            payload,
         };
         self.journal.record(&entry, None)?;
         self.journal.sync()?;
@@ -130,9 +154,19 @@ impl Notices {
 
     /// Replaces the text of notice `key` (not yet handed to the controller).
     pub fn amend(&self, key: &str, text: &str) -> Result<(), StoreError> {
+        self.amended(json!({"event": "amended", "key": key, "text": text}))
+    }
+
+    /// The `child_finished` hooks of notice `key` ran to the end; `text` is the
+    /// notice with their notes.
+    pub fn hooked(&self, key: &str, text: &str) -> Result<(), StoreError> {
+        self.amended(json!({"event": "amended", "key": key, "text": text, "hooked": true}))
+    }
+
+    fn amended(&self, payload: Value) -> Result<(), StoreError> {
         let entry = EntryKind::Extension {
             domain: DOMAIN.into(),
-            payload: json!({"event": "amended", "key": key, "text": text}),
+            payload,
         };
         self.journal.record(&entry, None)?;
         self.journal.sync()
@@ -178,6 +212,26 @@ mod tests {
         // count as showing it.
         let r = replay(&[shown("x"), queued("k", "x")]);
         assert_eq!(r.waiting.len(), 1);
+    }
+
+    #[test]
+    fn hooks_cut_off_by_a_crash_are_still_due_and_hooked_ones_are_not() {
+        let queued_with_hook = EntryKind::Extension {
+            domain: DOMAIN.into(),
+            payload: json!({"event": "queued", "key": "r", "text": "done", "quiet": false,
+                "hook": {"child": "b", "status": "finished", "output": "done"}}),
+        };
+        let r = replay(std::slice::from_ref(&queued_with_hook));
+        assert_eq!(r.waiting[0].key, "r");
+        assert_eq!(r.waiting[0].hook.as_ref().unwrap()["child"], "b");
+        let hooked = EntryKind::Extension {
+            domain: DOMAIN.into(),
+            payload: json!({"event": "amended", "key": "r", "text": "done\n[child_finished hook] ok", "hooked": true}),
+        };
+        let r = replay(&[queued_with_hook, hooked]);
+        assert_eq!(r.waiting[0].hook, None);
+        assert_eq!(r.waiting[0].text, "done\n[child_finished hook] ok");
+        assert_eq!(replay(&[queued("k", "t")]).waiting[0].hook, None);
     }
 
     #[test]

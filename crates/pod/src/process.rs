@@ -370,10 +370,15 @@ async fn run_inner(
     // notice (new, or waiting in the log since before a restore) must not start a
     // model turn in a Pod whose driver is code.
     let lead = manifest.workflow.is_some();
-    let waiting = if lead {
-        Vec::new()
+    // Notices whose `child_finished` hooks a crash cut off run them again first.
+    let (unhooked, waiting): (Vec<_>, Vec<_>) = if lead {
+        Default::default()
     } else {
-        opened.notices.waiting
+        opened
+            .notices
+            .waiting
+            .into_iter()
+            .partition(|w| w.hook.is_some())
     };
     let (controller, ctl_task) = Controller::new(id, ctx, conv, opened.state)
         .with_pending(opened.pending_inputs)
@@ -381,6 +386,11 @@ async fn run_inner(
         .spawn();
     if !lead {
         children.set_controller(controller.clone());
+    }
+    for w in unhooked {
+        if let Some(input) = w.hook {
+            children.notify_after_hooks(input, w.text, w.quiet, w.key);
+        }
     }
 
     // We hold the liveness lock, so a socket file left here is from a dead process.

@@ -374,9 +374,9 @@ mod tests {
             first.journal.record(&e, None).unwrap();
         }
         notices
-            .record("k1", "shown after the compaction", false)
+            .record("k1", "shown after the compaction", false, None)
             .unwrap();
-        notices.record("k2", "still waiting", true).unwrap();
+        notices.record("k2", "still waiting", true, None).unwrap();
         drop(notices);
         drop(first);
         // Compacted (between runs): the new segment shows one notice, nothing else.
@@ -397,8 +397,10 @@ mod tests {
         assert_eq!(
             restored.notices.waiting,
             [crate::notice_log::Waiting {
+                key: "k2".into(),
                 text: "still waiting".into(),
-                quiet: true
+                quiet: true,
+                hook: None,
             }]
         );
         assert!(restored.notices.keys.contains("k1") && restored.notices.keys.contains("k2"));

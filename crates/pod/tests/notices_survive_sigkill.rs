@@ -212,3 +212,65 @@ fn an_exit_notice_recorded_before_the_parent_died_is_shown_once_and_reconciliati
     assert_eq!(rec.children[0].status, pod_store::ChildStatus::Reclaimed);
     env.ok(&["stop", "l"]);
 }
+
+/// A `child_finished` hook cut off by a SIGKILL of the parent runs again at resume,
+/// before the model sees the notice: its note is not lost, and the notice is still
+/// shown once.
+#[test]
+fn a_child_finished_hook_cut_off_by_a_sigkill_runs_again_at_resume() {
+    let env = Env::new();
+    // In a folder of its own: with `src` delegated, the lead's shell (and so its
+    // hooks) may write inside the project's existing entries but not create new
+    // ones at its top (ARCHITECTURE §5, how Landlock expresses "minus a subtree").
+    std::fs::create_dir(env.project.join("notes")).unwrap();
+    let marker = env.project.join("notes/hook-started");
+    // First run: mark, then hang (the parent is killed meanwhile). Second: a note.
+    let hook = format!(
+        r#"cat >/dev/null; if [ -e {m} ]; then echo '{{"hookSpecificOutput": {{"additionalContext": "checked by the hook"}}}}'; else touch {m}; sleep 60; fi"#,
+        m = marker.display()
+    );
+    std::fs::create_dir_all(&env.roots.config).unwrap();
+    std::fs::write(
+        env.roots.config.join("config.toml"),
+        format!("[[hooks.child_finished]]\ncommand = '''{hook}'''\n"),
+    )
+    .unwrap();
+    let mock = Mock::start(SCRIPT);
+    start_lead(&env, &mock, None);
+    wait_until("the hook started", Duration::from_secs(20), || {
+        marker.exists()
+    });
+    common::signal(env.pid("l"), Signal::KILL);
+    wait_until("l dead", Duration::from_secs(5), || !env.is_live("l"));
+    let recorded = notice_entries(&env, "l");
+    assert_eq!(recorded.len(), 1, "queued, never hooked: {recorded:?}");
+    assert_eq!(recorded[0]["hook"]["child"], "b");
+    assert!(system_items(&env, "l").is_empty());
+
+    let before = mock.requests().len();
+    env.ok(&["resume", "l", "--detach"]);
+    wait_until("the restored lead's run", Duration::from_secs(20), || {
+        completed_runs(&env, "l") >= 2
+    });
+    let requests = lead_requests(&mock, before);
+    assert_eq!(
+        requests[0]
+            .matches("[child_finished hook] checked by the hook")
+            .count(),
+        1,
+        "{}",
+        requests[0]
+    );
+    assert_eq!(requests[0].matches("child_finished{name: b}").count(), 1);
+    let hooked: Vec<_> = notice_entries(&env, "l")
+        .into_iter()
+        .filter(|e| e["hooked"] == true)
+        .collect();
+    assert_eq!(hooked.len(), 1, "{hooked:?}");
+    let shown: Vec<String> = system_items(&env, "l")
+        .into_iter()
+        .filter(|t| t.contains("child_finished{name: b}"))
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    env.ok(&["stop", "l"]);
+}

@@ -295,7 +295,8 @@ impl World {
                 if let Some(q) = x.parent() {
                     let n = (Said::Finished, x, before.life[x as usize]);
                     let key = format!("report:{}:{}", name(x), n.2);
-                    self.notices_of(q)?.record(&key, &notice_text(n), false)?;
+                    self.notices_of(q)?
+                        .record(&key, &notice_text(n), false, None)?;
                 }
             }
             Action::UserStop(_) => {} // memory only
@@ -316,7 +317,8 @@ impl World {
                 // `Children::on_exit`: the notice, keyed by the record's life, first.
                 let n = (Said::Exited, x, before.life[x as usize]);
                 let key = self.end_key(p, x)?;
-                self.notices_of(p)?.record(&key, &notice_text(n), false)?;
+                self.notices_of(p)?
+                    .record(&key, &notice_text(n), false, None)?;
             }
             Action::Kill(p) => {
                 if let Some(i) = inc(p) {
@@ -446,7 +448,7 @@ impl World {
                 let notices = self.notices_of(p)?;
                 if !notices.knows(&key) {
                     let text = notice_text(n);
-                    notices.record(&key, &text, true)?;
+                    notices.record(&key, &text, true, None)?;
                     self.journal(p)?
                         .record(&EntryKind::SystemItem { text }, None)?;
                 }

@@ -86,43 +86,50 @@ impl Children {
         Ok(format!("answered approval {id} of {child}: {decision:?}").to_lowercase())
     }
 
-    /// Gives a run end to the model, after the `child_finished` hooks had their say
-    /// (their notes are appended to the notice).
-    pub(super) fn notify_finished(
+    /// The `child_finished` hooks' input for `report` (`None`: no such hooks, or
+    /// not a run end). Recorded with the notice, so a restore can run hooks a crash
+    /// cut off (see `notice_log`).
+    pub(super) fn finished_hook_input(
+        &self,
+        child: &PodName,
+        report: &ChildReport,
+    ) -> Option<serde_json::Value> {
+        self.hooks
+            .get()
+            .filter(|h| h.has(HookEvent::ChildFinished))?;
+        let (status, output) = match report {
+            ChildReport::Finished { final_text } => ("finished", cap(final_text, NOTICE_CAP)),
+            ChildReport::Errored { error } => ("errored", cap(error, NOTICE_CAP)),
+            ChildReport::ApprovalRequested { .. } => return None,
+        };
+        Some(json!({"child": child.as_str(), "status": status, "output": output}))
+    }
+
+    /// Gives a run end to the model after the `child_finished` hooks had their say
+    /// on `input` (their notes are appended to the notice, and the log says they
+    /// ran). Also how a restored Pod finishes hooks its crash cut off.
+    pub fn notify_after_hooks(
         self: &Children,
-        child: PodName,
-        report: ChildReport,
+        input: serde_json::Value,
         text: String,
         quiet: bool,
         key: String,
     ) {
-        let Some(hooks) = self
-            .hooks
-            .get()
-            .filter(|h| h.has(HookEvent::ChildFinished))
-            .cloned()
+        let (Some(hooks), Some(controller)) =
+            (self.hooks.get().cloned(), self.controller.get().cloned())
         else {
-            if quiet {
-                self.notify_quietly(text);
+            // No controller (a workflow lead's, which takes no notices) or no hooks:
+            // handed over as it is, like any notice.
+            return self.hand_over(if quiet {
+                crate::controller::Command::QuietNotice { text }
             } else {
-                self.notify(text);
-            }
-            return;
+                crate::controller::Command::Notice { text }
+            });
         };
-        let Some(controller) = self.controller.get().cloned() else {
-            return;
-        };
-        let (status, output) = match &report {
-            ChildReport::Finished { final_text } => ("finished", cap(final_text, NOTICE_CAP)),
-            ChildReport::Errored { error } => ("errored", cap(error, NOTICE_CAP)),
-            ChildReport::ApprovalRequested { .. } => ("approval_requested", String::new()),
-        };
-        let fields = json!({"child": child.as_str(), "status": status, "output": output});
         let notices = self.notices.get().cloned();
         tokio::spawn(async move {
-            let v = hooks.run(HookEvent::ChildFinished, None, fields).await;
+            let v = hooks.run(HookEvent::ChildFinished, None, input).await;
             let mut text = text;
-            let bare = text.len();
             for n in v
                 .notes
                 .iter()
@@ -131,11 +138,9 @@ impl Children {
             {
                 text.push_str(&format!("\n[child_finished hook] {n}"));
             }
-            // The recorded notice gets the hooks' notes before the model sees it;
-            // a crash before this re-queues it without them.
-            if text.len() != bare
-                && let Some(Err(e)) = notices.map(|n| n.amend(&key, &text))
-            {
+            // In the log before the model can see it; a crash before this runs the
+            // hooks again at restore.
+            if let Some(Err(e)) = notices.map(|n| n.hooked(&key, &text)) {
                 tracing::error!(error = %e, "cannot record a child_finished hook's notes");
             }
             let cmd = if quiet {

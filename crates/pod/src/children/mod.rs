@@ -369,7 +369,7 @@ impl Children {
 
     /// Gives a notice already in the log to the controller (or keeps it until the
     /// controller exists).
-    fn hand_over(&self, cmd: Command) {
+    pub(super) fn hand_over(&self, cmd: Command) {
         let early = lock(&self.early);
         match self.controller.get() {
             Some(c) => {
@@ -387,9 +387,15 @@ impl Children {
     /// Records the notice of event `key` in the log (durably) before what it
     /// reports is acknowledged or acted on (ARCHITECTURE §9 "notices"). `Ok(false)`:
     /// that event was told already.
-    fn record_notice(&self, key: &str, text: &str, quiet: bool) -> Result<bool, String> {
+    fn record_notice(
+        &self,
+        key: &str,
+        text: &str,
+        quiet: bool,
+        hook: Option<&serde_json::Value>,
+    ) -> Result<bool, String> {
         self.notices()?
-            .record(key, text, quiet)
+            .record(key, text, quiet, hook)
             .map_err(|e| format!("the notice could not be recorded: {e}"))
     }
 
@@ -810,7 +816,7 @@ impl Children {
             fmt_rules(&rules)
         );
         let told_before = match &key {
-            Some(k) => match self.record_notice(k, &first, false) {
+            Some(k) => match self.record_notice(k, &first, false, None) {
                 Ok(new) => !new,
                 Err(e) => {
                     tracing::error!(child = child.as_str(), error = %e, "cannot record the exit notice");
@@ -1025,7 +1031,8 @@ impl Children {
         // Durable before the child gets its answer (ARCHITECTURE §9 "notices"): the
         // child stops retrying once answered, so an unrecorded notice would be lost.
         // An error makes the child retry.
-        if !self.record_notice(&key, &text, quiet)? {
+        let hook = self.finished_hook_input(&name, &report);
+        if !self.record_notice(&key, &text, quiet, hook.as_ref())? {
             tracing::info!(
                 child,
                 key,
@@ -1049,7 +1056,11 @@ impl Children {
                 "report of a run this Pod did not ask for: shown with its next run"
             );
         }
-        self.notify_finished(name, report, text, quiet, key);
+        match hook {
+            Some(input) => self.notify_after_hooks(input, text, quiet, key),
+            None if quiet => self.notify_quietly(text),
+            None => self.notify(text),
+        }
         Ok(())
     }
 }

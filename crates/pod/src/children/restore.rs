@@ -130,7 +130,7 @@ impl Children {
                 // the two re-queues it; either way it is in the log before the
                 // record says reclaimed.
                 if let Err(e) = notices
-                    .record(&key, &text, true)
+                    .record(&key, &text, true, None)
                     .and_then(|_| {
                         journal.record(&EntryKind::SystemItem { text: text.clone() }, None)
                     })
