@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mock, completed_runs, tool_results, wait_until};
+use common::{Env, Mock, completed_runs, start_lead, tool_results, wait_until};
 use pod_ids::PodName;
 use session_store::EntryKind;
 use transcript::Item;
@@ -208,17 +208,7 @@ responses:
       - text: "second answer"
 "#;
     let mock = Mock::start(script);
-    env.ok(&[
-        "run",
-        "go",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    start_lead(&env, &mock, None);
     wait_until("the lead's second wait", Duration::from_secs(20), || {
         tool_results(&env, "l").iter().any(|r| r.call_id == "wt2")
     });
@@ -334,17 +324,7 @@ responses:
       - text: "ok1 done"
 "#;
     let mock = Mock::start(script);
-    env.ok(&[
-        "run",
-        "go",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    start_lead(&env, &mock, None);
     wait_until("the bad spawns answered", Duration::from_secs(15), || {
         tool_results(&env, "l").len() >= 10
     });
@@ -435,17 +415,7 @@ responses:
       - text: "stopped a"
 "#;
     let mock = Mock::start(script);
-    env.ok(&[
-        "run",
-        "go",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    start_lead(&env, &mock, None);
     let reg = pod::allocation::registry(&env.roots).unwrap();
     let sub = env.project.join("a/sub");
     wait_until("a1 live under a", Duration::from_secs(15), || {
@@ -521,17 +491,7 @@ responses:
       - text: "never"
 "#;
     let mock = Mock::start(script);
-    env.ok(&[
-        "run",
-        "go",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    start_lead(&env, &mock, None);
     wait_until("a1 live under a", Duration::from_secs(15), || {
         children_of(&env, "a")
             .iter()

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mock, tool_results, wait_until};
+use common::{Env, Mock, start_lead, tool_results, wait_until};
 
 #[test]
 fn a_region_swapped_for_a_symlink_refuses_the_childs_next_call() {
@@ -51,17 +51,7 @@ responses:
 "#
     );
     let mock = Mock::start(&script);
-    env.ok(&[
-        "run",
-        "go",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    start_lead(&env, &mock, None);
     wait_until("the child's first write", Duration::from_secs(20), || {
         sub.join("f").exists()
     });
