@@ -464,3 +464,58 @@ fn each_connection_sees_the_rows_other_machines_changed() {
         .unwrap();
     assert!(!stored("dead"));
 }
+
+/// A client of schema 1 still connected when another migrated the database writes
+/// rows the old way (an upsert of the JSON that leaves `rev` alone): the schema gives
+/// such a write a new revision, so a warm row cache sees the change instead of its
+/// stale copy.
+#[test]
+fn a_row_written_without_a_new_revision_still_reaches_every_cache() {
+    let db = pg_fixture::Cluster::shared().create_database().unwrap();
+    let reg = pg_registry(&db, Duration::from_secs(120), machine("machine-a"));
+    reg.register(register_req("old-writer", me(), vec![w("/w")]))
+        .unwrap();
+    assert_eq!(
+        reg.get(&name("old-writer")).unwrap().unwrap().allow,
+        [w("/w")]
+    );
+    // What a schema-1 client's write-back does, with the rule moved to /moved.
+    let mut raw = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    let before: i64 = raw
+        .query_one(
+            "SELECT rev FROM pod_registry_allocations WHERE name = 'old-writer'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    raw.batch_execute(
+        r#"INSERT INTO pod_registry_allocations (name, row, machine_id, boot_id, fence, lease_expires_at, position)
+           SELECT name, replace(row::text, '"/w"', '"/moved"')::jsonb, machine_id, boot_id, fence, lease_expires_at, position
+           FROM pod_registry_allocations WHERE name = 'old-writer'
+           ON CONFLICT (name) DO UPDATE SET row = EXCLUDED.row"#,
+    )
+    .unwrap();
+    let after: i64 = raw
+        .query_one(
+            "SELECT rev FROM pod_registry_allocations WHERE name = 'old-writer'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_ne!(before, after, "the write got a new revision");
+    let seen = reg.get(&name("old-writer")).unwrap().unwrap();
+    assert_eq!(seen.allow[0].path.as_path(), std::path::Path::new("/moved"));
+    // A lease renewal (no JSON change) keeps the revision: renewals stay cheap.
+    raw.batch_execute(
+        "UPDATE pod_registry_allocations SET lease_expires_at = lease_expires_at WHERE name = 'old-writer'",
+    )
+    .unwrap();
+    let renewed: i64 = raw
+        .query_one(
+            "SELECT rev FROM pod_registry_allocations WHERE name = 'old-writer'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(renewed, after);
+}

@@ -16,6 +16,7 @@ use crate::pg::db_error;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_allocations.sql"),
     include_str!("../../migrations/0002_row_revisions.sql"),
+    include_str!("../../migrations/0003_revision_on_every_write.sql"),
 ];
 
 /// Separate from the operation lock so a migration never waits behind operations.
