@@ -109,7 +109,7 @@ impl Children {
     /// on `input` (their notes are appended to the notice, and the log says they
     /// ran). Also how a restored Pod finishes hooks its crash cut off.
     pub fn notify_after_hooks(
-        self: &Children,
+        &self,
         input: serde_json::Value,
         text: String,
         quiet: bool,
@@ -120,11 +120,7 @@ impl Children {
         else {
             // No controller (a workflow lead's, which takes no notices) or no hooks:
             // handed over as it is, like any notice.
-            return self.hand_over(if quiet {
-                crate::controller::Command::QuietNotice { text }
-            } else {
-                crate::controller::Command::Notice { text }
-            });
+            return self.hand_over(super::notice_command(text, quiet));
         };
         let notices = self.notices.get().cloned();
         tokio::spawn(async move {
@@ -143,12 +139,7 @@ impl Children {
             if let Some(Err(e)) = notices.map(|n| n.hooked(&key, &text)) {
                 tracing::error!(error = %e, "cannot record a child_finished hook's notes");
             }
-            let cmd = if quiet {
-                crate::controller::Command::QuietNotice { text }
-            } else {
-                crate::controller::Command::Notice { text }
-            };
-            controller.send(cmd).await;
+            controller.send(super::notice_command(text, quiet)).await;
         });
     }
 }

@@ -358,13 +358,8 @@ impl Children {
         self.tools.set_scope(self.effective());
     }
 
-    /// A notice the model sees with its next run, without starting one.
-    pub(super) fn notify_quietly(&self, text: String) {
-        self.hand_over(Command::QuietNotice { text });
-    }
-
     fn notify(&self, text: String) {
-        self.hand_over(Command::Notice { text });
+        self.hand_over(notice_command(text, false));
     }
 
     /// Gives a notice already in the log to the controller (or keeps it until the
@@ -1058,10 +1053,18 @@ impl Children {
         }
         match hook {
             Some(input) => self.notify_after_hooks(input, text, quiet, key),
-            None if quiet => self.notify_quietly(text),
-            None => self.notify(text),
+            None => self.hand_over(notice_command(text, quiet)),
         }
         Ok(())
+    }
+}
+
+/// A notice for the controller: `quiet` ones ride with the next run, others start one.
+fn notice_command(text: String, quiet: bool) -> Command {
+    if quiet {
+        Command::QuietNotice { text }
+    } else {
+        Command::Notice { text }
     }
 }
 
