@@ -285,7 +285,7 @@ const LINEAGE_DEPTH: usize = 4;
 /// Entries of the segments a segment was compacted from, oldest first. A segment
 /// that cannot be read ends the walk with a note (its waiting input is lost to
 /// this restore, never the restore itself).
-fn compacted_lineage(
+pub(crate) fn compacted_lineage(
     sessions: &SessionStore,
     mut from: Option<session_store::Lineage>,
     notes: &mut Vec<String>,
@@ -404,6 +404,41 @@ mod tests {
             }]
         );
         assert!(restored.notices.keys.contains("k1") && restored.notices.keys.contains("k2"));
+    }
+
+    /// The workflow lead asks where a child is from the child's log: a message given
+    /// before the child compacted is still found (not given a second time).
+    #[test]
+    fn a_childs_entries_include_the_segments_it_was_compacted_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = pod_ids::Roots::under(dir.path());
+        let records = RecordStore::new(roots.pods.clone());
+        let sessions = SessionStore::new(roots.sessions.clone());
+        let name = PodName::new("coder").unwrap();
+        let m = manifest(dir.path());
+        let g = crate::grant::Grant::of(&m, "test", false);
+        let first =
+            open_conversation(&records, &sessions, &name, false, Some((m, g)), fresh).unwrap();
+        let (session, seg) = first.record.active_segment().unwrap();
+        for e in [
+            EntryKind::UserInput {
+                text: "do it [work run: coder, round 1]".into(),
+            },
+            EntryKind::TurnEnd { turn: 1 },
+            EntryKind::RunCompleted,
+        ] {
+            first.journal.record(&e, None).unwrap();
+        }
+        drop(first);
+        let b = sessions.compact(seg, 1, Vec::new()).unwrap();
+        records.set_active(&name, session, b.segment_id()).unwrap();
+        drop(b);
+        let entries = crate::work::lead::child_entries(&roots, &name)
+            .unwrap()
+            .unwrap();
+        assert!(entries.iter().any(|e| matches!(e,
+            EntryKind::UserInput { text } if text.contains("[work run: coder, round 1]"))));
+        assert!(matches!(entries.last(), Some(EntryKind::SegmentStart(_))));
     }
 
     #[test]

@@ -366,25 +366,49 @@ impl Lead {
     }
 }
 
-/// Where `child` is with the message tagged `tag`, from its active segment: a
-/// run started by an input carrying the tag (or any run after it) and whether the
-/// last of those ended. A message still queued counts as asked.
-fn progress(roots: &Roots, child: &PodName, tag: &str) -> anyhow::Result<Progress> {
+/// `child`'s log: its active segment, after the segments it was compacted from
+/// (so a message given before the child compacted is still seen as given, and not
+/// given twice). `None`: no record or no segment yet.
+pub(crate) fn child_entries(
+    roots: &Roots,
+    child: &PodName,
+) -> anyhow::Result<Option<Vec<EntryKind>>> {
     let Some(record) = RecordStore::new(roots.pods.clone()).load(child)? else {
-        return Ok(Progress::NotAsked);
+        return Ok(None);
     };
     let Some((_, segment)) = record.active_segment() else {
+        return Ok(None);
+    };
+    let sessions = SessionStore::new(roots.sessions.clone());
+    let read = sessions.read_segment(segment)?;
+    let from = match read.entries.first().map(|e| &e.kind) {
+        Some(EntryKind::SegmentStart(s)) => s.compacted_from,
+        _ => None,
+    };
+    let mut notes = Vec::new();
+    let mut entries = crate::restore::compacted_lineage(&sessions, from, &mut notes);
+    for n in notes {
+        tracing::warn!(child = child.as_str(), "{n}");
+    }
+    entries.extend(read.entries.into_iter().map(|e| e.kind));
+    Ok(Some(entries))
+}
+
+/// Where `child` is with the message tagged `tag`, from its log: a run started by
+/// an input carrying the tag (or any run after it) and whether the last of those
+/// ended. A message still queued counts as asked.
+fn progress(roots: &Roots, child: &PodName, tag: &str) -> anyhow::Result<Progress> {
+    let Some(entries) = child_entries(roots, child)? else {
         return Ok(Progress::NotAsked);
     };
-    let read = SessionStore::new(roots.sessions.clone()).read_segment(segment)?;
     // Inputs are consumed in order (ARCHITECTURE §8, durable input): a tagged
     // input is queued, then opens a run with its `user_input`; a run ends with
     // one terminal entry.
     let (mut asked, mut pending, mut running) = (false, false, false);
     let mut ended = None;
     let mut answer = String::new();
-    for e in &read.entries {
-        match &e.kind {
+    for e in &entries {
+        match e {
             EntryKind::Extension { domain, payload }
                 if domain == crate::input_log::DOMAIN
                     && payload["event"] == "queued"
