@@ -9,41 +9,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Env, Mock, wait_until};
 use serde_json::Value;
 
-/// `node_modules/.bin` of the reference servers, installing them when missing;
-/// `None` (after a loud message) only when npm is not installed at all.
-fn reference_servers() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::var_os("PODS_MCP_SERVERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/mcp-servers"));
-    let bin = dir.join("node_modules/.bin");
-    if bin.join("mcp-server-everything").exists() && bin.join("mcp-server-filesystem").exists() {
-        return Some(bin);
-    }
-    if Command::new("npm").arg("--version").output().is_err() {
-        eprintln!(
-            "\n*** SKIPPED: npm is not installed, so the reference MCP servers cannot be ***\n"
-        );
-        return None;
-    }
-    let out = Command::new(root.join(".ci/install-mcp-servers"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "installing the reference MCP servers failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(bin)
-}
+// The reference servers' install-or-locate helper, shared with the `mcp` crate's tests.
+#[path = "../../mcp/tests/common/mod.rs"]
+mod mcp_common;
+use mcp_common::reference_servers;
 
 fn write_config(env: &Env, toml: &str) {
     let dir = env.home.path().join("config");
