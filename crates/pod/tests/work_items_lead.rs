@@ -251,6 +251,30 @@ fn work_run_is_a_lead_pod_whose_children_code_and_review_until_approval() {
         &url,
     ]);
     assert!(again.contains("approved after 2 review(s)"), "{again}");
+    // Without flags it continues as it was started; a flag that would change what the
+    // lead was granted is refused, naming it, not silently ignored.
+    let bare = env.ok(&["work", "run", "add-feature"]);
+    assert!(bare.contains("approved after 2 review(s)"), "{bare}");
+    let refused = env.fails_with(
+        2,
+        &[
+            "work",
+            "run",
+            "add-feature",
+            "--rounds",
+            "5",
+            "--base-url",
+            "http://127.0.0.1:1",
+        ],
+    );
+    assert!(
+        refused.contains("--rounds 5 (it has 3)")
+            && refused.contains(&format!("--base-url http://127.0.0.1:1 (it has {url})"))
+            && refused.contains("pod rm work-add-feature"),
+        "{refused}"
+    );
+    let zero = env.fails_with(2, &["work", "run", "add-feature", "--rounds", "0"]);
+    assert!(zero.contains("--rounds"), "{zero}");
 
     let merged = json(&env.ok(&[
         "work",

@@ -150,9 +150,9 @@ enum WorkCmd {
     Run {
         /// Id or slug.
         item: String,
-        /// Most reviews.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
+        /// Most reviews (default 3; a lead already started keeps its own).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        rounds: Option<u16>,
         #[command(flatten)]
         pod: PodFlagArgs,
     },
@@ -562,7 +562,7 @@ fn run_lead(
     author: &str,
     roots: &pod_ids::Roots,
     item: &str,
-    rounds: usize,
+    rounds: Option<u16>,
     pod: PodFlagArgs,
 ) -> anyhow::Result<ExitCode> {
     let it = flow::prepare(repo, store, author, item)
@@ -573,12 +573,32 @@ fn run_lead(
         .enable_all()
         .build()?;
     if let Some(rec) = crate::record::RecordStore::new(roots.pods.clone()).load(&lead)? {
-        let had = rec.manifest.workflow.as_ref().map_or(0, |w| w.rounds);
-        if had != rounds.max(1) {
+        // A Pod keeps what it was granted across restarts (grant.json): a flag that
+        // would change it is refused, never silently ignored.
+        let m = &rec.manifest;
+        let had = m.workflow.as_ref().map_or(0, |w| w.rounds);
+        let mut differs = Vec::new();
+        if let Some(r) = rounds.map(usize::from).filter(|r| *r != had) {
+            differs.push(format!("--rounds {r} (it has {had})"));
+        }
+        for (flag, given, stored) in [
+            ("--provider", &pod.provider, &m.provider),
+            ("--model", &pod.model, &m.model),
+            ("--base-url", &pod.base_url, &m.base_url),
+        ] {
+            if let Some(g) = given
+                .as_ref()
+                .filter(|g| g.trim_end_matches('/') != stored.trim_end_matches('/'))
+            {
+                differs.push(format!("{flag} {g} (it has {stored})"));
+            }
+        }
+        if !differs.is_empty() {
             return Err(fail(
                 Exit::Usage,
                 format!(
-                    "{lead} was started with --rounds {had}; `pod work run {slug} --rounds {had}` (or `pod resume {lead}`) continues it, `pod rm {lead}` and its children start over"
+                    "{lead} was started before and keeps its settings: {}; `pod work run {slug}` (or `pod resume {lead}`) continues it as it is, `pod rm {lead}` and its children start over with new ones",
+                    differs.join(", ")
                 ),
             ));
         }
@@ -608,7 +628,7 @@ fn run_lead(
         "--work-rights",
         "comment,review,status",
         "--work-lead-rounds",
-        &rounds.max(1).to_string(),
+        &rounds.unwrap_or(3).to_string(),
         "--print",
     ]
     .iter()
