@@ -459,6 +459,12 @@ fn the_whole_journey_create_start_review_fix_approve_merge_doctor() {
     let err = env.fails(&["work", "merge", &id]);
     assert!(err.contains("blocks the merge"), "{err}");
 
+    // The coder keeps the provider it was started with: another is refused, named.
+    let err = env.fails(&["work", "start", "add-feature", "--model", "other"]);
+    assert!(
+        err.contains("--model other (it has m)") && err.contains("pod rm coder-add-feature"),
+        "{err}"
+    );
     // Fix (the same coder, resumed with the review), review 2 approves.
     ok(with(&["work", "start", "add-feature"]));
     assert_eq!(

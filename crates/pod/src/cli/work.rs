@@ -565,6 +565,7 @@ fn run_lead(
     rounds: Option<u16>,
     pod: PodFlagArgs,
 ) -> anyhow::Result<ExitCode> {
+    let flags = flow::PodFlags::from(pod);
     let it = flow::prepare(repo, store, author, item)
         .map_err(|e| fail(Exit::Usage, format!("{e:#}")))?;
     let slug = &it.meta.slug;
@@ -575,24 +576,12 @@ fn run_lead(
     if let Some(rec) = crate::record::RecordStore::new(roots.pods.clone()).load(&lead)? {
         // A Pod keeps what it was granted across restarts (grant.json): a flag that
         // would change it is refused, never silently ignored.
-        let m = &rec.manifest;
-        let had = m.workflow.as_ref().map_or(0, |w| w.rounds);
+        let had = rec.manifest.workflow.as_ref().map_or(0, |w| w.rounds);
         let mut differs = Vec::new();
         if let Some(r) = rounds.map(usize::from).filter(|r| *r != had) {
             differs.push(format!("--rounds {r} (it has {had})"));
         }
-        for (flag, given, stored) in [
-            ("--provider", &pod.provider, &m.provider),
-            ("--model", &pod.model, &m.model),
-            ("--base-url", &pod.base_url, &m.base_url),
-        ] {
-            if let Some(g) = given
-                .as_ref()
-                .filter(|g| g.trim_end_matches('/') != stored.trim_end_matches('/'))
-            {
-                differs.push(format!("{flag} {g} (it has {stored})"));
-            }
-        }
+        differs.extend(flags.changed(&rec.manifest));
         if !differs.is_empty() {
             return Err(fail(
                 Exit::Usage,
@@ -607,7 +596,7 @@ fn run_lead(
             &lead,
             None,
             super::OutputMode {
-                approve_all: pod.approve_all,
+                approve_all: flags.approve_all,
                 ..Default::default()
             },
         ));
@@ -634,7 +623,7 @@ fn run_lead(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    argv.extend(flow::PodFlags::from(pod).args());
+    argv.extend(flags.args());
     rt.block_on(super::start::run_lead(roots, &argv))
 }
 

@@ -35,6 +35,23 @@ pub struct PodFlags {
 }
 
 impl PodFlags {
+    /// The flags given that differ from what Pod manifest `m` was started with, as
+    /// `--flag VALUE (it has STORED)`.
+    pub(crate) fn changed(&self, m: &crate::launch::Manifest) -> Vec<String> {
+        [
+            ("--provider", &self.provider, &m.provider),
+            ("--model", &self.model, &m.model),
+            ("--base-url", &self.base_url, &m.base_url),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given, stored)| {
+            let g = given.as_ref()?;
+            (g.trim_end_matches('/') != stored.trim_end_matches('/'))
+                .then(|| format!("{flag} {g} (it has {stored})"))
+        })
+        .collect()
+    }
+
     /// The `pod run` flags these stand for.
     pub(crate) fn args(&self) -> Vec<String> {
         let mut a = Vec::new();
@@ -93,11 +110,32 @@ pub fn reviewer_name(slug: &str, n: usize) -> String {
     format!("reviewer-{}-r{n}", short(slug))
 }
 
-fn pod_exists(ctx: &Ctx, name: &str) -> anyhow::Result<bool> {
+/// The `pod resume` arguments for the workflow's Pod `name`, or `None` when it has
+/// no record yet (it is to be started). A Pod keeps the provider it was granted, so
+/// a provider flag that differs from it is refused, naming it; `--approve-all`
+/// applies to the resumed run.
+fn resume_args(ctx: &Ctx, name: &str) -> anyhow::Result<Option<Vec<String>>> {
     let n = pod_ids::PodName::new(name)?;
-    Ok(crate::record::RecordStore::new(ctx.roots.pods.clone())
-        .load(&n)?
-        .is_some())
+    let Some(rec) = crate::record::RecordStore::new(ctx.roots.pods.clone()).load(&n)? else {
+        return Ok(None);
+    };
+    let differs = ctx.flags.changed(&rec.manifest);
+    if !differs.is_empty() {
+        bail!(
+            "{name} was started before and keeps its settings: {}; run without them to continue it, or `pod rm {name}` to start it over",
+            differs.join(", ")
+        );
+    }
+    let mut args = vec![
+        "resume".into(),
+        name.to_owned(),
+        "-".into(),
+        "--print".into(),
+    ];
+    if ctx.flags.approve_all {
+        args.push("--approve-all".into());
+    }
+    Ok(Some(args))
 }
 
 /// Runs `pod ARGS` with `stdin_text` on stdin; returns its stdout (the final answer).
@@ -256,13 +294,8 @@ pub fn start(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
     let coder = coder_name(&slug);
     let it = ctx.store.load(&it.meta.id)?;
     let mark = it.events.len();
-    let answer = if pod_exists(ctx, &coder)? {
-        let msg = fix_message(&it, &wt);
-        pod(
-            ctx,
-            &["resume".into(), coder.clone(), "-".into(), "--print".into()],
-            &msg,
-        )?
+    let answer = if let Some(args) = resume_args(ctx, &coder)? {
+        pod(ctx, &args, &fix_message(&it, &wt))?
     } else {
         let wt_s = scope::canonicalize(&wt)?.as_path().display().to_string();
         let mut args: Vec<String> = [
@@ -324,15 +357,10 @@ pub fn review(ctx: &Ctx, name: &str) -> anyhow::Result<Verdict> {
         .to_string();
     let base = git::git(&ctx.repo, &["rev-parse", "--abbrev-ref", "HEAD"])?;
     let task = review_task(&it, Path::new(&wt_s), &base);
-    if pod_exists(ctx, &reviewer)? {
+    if let Some(args) = resume_args(ctx, &reviewer)? {
         pod(
             ctx,
-            &[
-                "resume".into(),
-                reviewer.clone(),
-                "-".into(),
-                "--print".into(),
-            ],
+            &args,
             "Finish your review: call work_review with your verdict.",
         )?;
     } else {
