@@ -78,7 +78,9 @@ pub struct RunArgs {
     /// Working directory (default: the current directory).
     #[arg(long)]
     cwd: Option<PathBuf>,
-    /// Tools offered to the model (comma-separated).
+    /// Built-in tools offered to the model (comma-separated): the file, search and
+    /// shell tools. The child-Pod tools, update_plan and answer_approval are always
+    /// offered; refuse them with --deny (e.g. --deny spawn_pod).
     #[arg(long, value_delimiter = ',')]
     tools: Option<Vec<String>>,
     /// Text appended to the system prompt (after the project's AGENTS.md files).
