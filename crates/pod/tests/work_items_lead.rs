@@ -255,6 +255,15 @@ fn work_run_is_a_lead_pod_whose_children_code_and_review_until_approval() {
     // lead was granted is refused, naming it, not silently ignored.
     let bare = env.ok(&["work", "run", "add-feature"]);
     assert!(bare.contains("approved after 2 review(s)"), "{bare}");
+    // A model alias standing for the lead's own model is no change.
+    std::fs::create_dir_all(&env.roots.config).unwrap();
+    std::fs::write(
+        env.roots.config.join("config.toml"),
+        "[models.fast]\nprovider = \"openai\"\nmodel = \"m\"\n",
+    )
+    .unwrap();
+    let aliased = env.ok(&["work", "run", "add-feature", "--model", "fast"]);
+    assert!(aliased.contains("approved after 2 review(s)"), "{aliased}");
     let refused = env.fails_with(
         2,
         &[

@@ -581,7 +581,7 @@ fn run_lead(
         if let Some(r) = rounds.map(usize::from).filter(|r| *r != had) {
             differs.push(format!("--rounds {r} (it has {had})"));
         }
-        differs.extend(flags.changed(&rec.manifest));
+        differs.extend(flags.changed(&rec.manifest, &roots.config));
         if !differs.is_empty() {
             return Err(fail(
                 Exit::Usage,

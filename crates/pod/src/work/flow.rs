@@ -36,11 +36,25 @@ pub struct PodFlags {
 
 impl PodFlags {
     /// The flags given that differ from what Pod manifest `m` was started with, as
-    /// `--flag VALUE (it has STORED)`.
-    pub(crate) fn changed(&self, m: &crate::launch::Manifest) -> Vec<String> {
+    /// `--flag VALUE (it has STORED)`. A `--model` naming a `[models.NAME]` alias
+    /// of the config the Pod was started under (user config and the trusted project
+    /// config of `m.cwd`) is compared by the model id it stands for.
+    pub(crate) fn changed(&self, m: &crate::launch::Manifest, config_dir: &Path) -> Vec<String> {
+        let model = self.model.as_ref().map(|given| {
+            let trust = crate::trust::TrustStore::new(config_dir).check(&m.cwd).ok();
+            crate::config::Config::load(
+                config_dir,
+                trust.as_ref().and_then(|t| t.trusted()),
+                &crate::config::FlagOverrides::default(),
+            )
+            .ok()
+            .and_then(|c| c.models.get(given).map(|a| a.model.clone()))
+            .filter(|id| *id == m.model)
+            .unwrap_or_else(|| given.clone())
+        });
         [
             ("--provider", &self.provider, &m.provider),
-            ("--model", &self.model, &m.model),
+            ("--model", &model, &m.model),
             ("--base-url", &self.base_url, &m.base_url),
         ]
         .into_iter()
@@ -119,7 +133,7 @@ fn resume_args(ctx: &Ctx, name: &str) -> anyhow::Result<Option<Vec<String>>> {
     let Some(rec) = crate::record::RecordStore::new(ctx.roots.pods.clone()).load(&n)? else {
         return Ok(None);
     };
-    let differs = ctx.flags.changed(&rec.manifest);
+    let differs = ctx.flags.changed(&rec.manifest, &ctx.roots.config);
     if !differs.is_empty() {
         bail!(
             "{name} was started before and keeps its settings: {}; run without them to continue it, or `pod rm {name}` to start it over",
