@@ -133,27 +133,15 @@ pub enum Tab {
 }
 
 /// The tabs of `item`: thread first (what changes), then the description, each
-/// artifact (review rounds in round order, `review.md` before `review-r2.md`,
-/// which a plain name sort would swap), and the resolution once closed.
+/// artifact (in the store's order: reviews by round), and the resolution once
+/// closed.
 pub fn tabs(item: &Item) -> Vec<Tab> {
     let mut t = vec![Tab::Thread, Tab::Description];
-    let mut artifacts = item.artifacts.clone();
-    artifacts.sort_by_key(|a| (review_round(a).unwrap_or(usize::MAX), a.clone()));
-    t.extend(artifacts.into_iter().map(Tab::Artifact));
+    t.extend(item.artifacts.iter().cloned().map(Tab::Artifact));
     if item.resolution.is_some() {
         t.push(Tab::Resolution);
     }
     t
-}
-
-/// The round of a review artifact (`review.md` 1, `review-rN.md` N).
-fn review_round(file: &str) -> Option<usize> {
-    let stem = file.strip_suffix(".md")?.strip_prefix("review")?;
-    match stem.strip_prefix("-r") {
-        None if stem.is_empty() => Some(1),
-        Some(n) => n.parse().ok(),
-        None => None,
-    }
 }
 
 /// A Pod (or the assignee) on an item.
@@ -406,14 +394,6 @@ pub fn short_time(at: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn review_rounds_sort_by_number() {
-        assert_eq!(review_round("review.md"), Some(1));
-        assert_eq!(review_round("review-r12.md"), Some(12));
-        assert_eq!(review_round("reviewer.md"), None);
-        assert_eq!(review_round("notes.md"), None);
-    }
 
     #[test]
     fn short_time_drops_seconds_and_keeps_odd_stamps() {

@@ -242,7 +242,7 @@ impl Store {
         let doc = read_doc(dir)?;
         let t = read_thread(dir)?;
         let mut artifacts = list_files(&dir.join(ARTIFACTS_DIR))?;
-        artifacts.sort_by_cached_key(|n| (review_round(n).unwrap_or(usize::MAX), n.clone()));
+        artifacts.sort_by_cached_key(|n| (artifact_round(n).unwrap_or(usize::MAX), n.clone()));
         let rp = dir.join(RESOLUTION_FILE);
         let resolution = match std::fs::read_to_string(&rp) {
             Ok(s) => Some(s),
@@ -534,7 +534,7 @@ pub fn artifact_name(round: usize) -> String {
 }
 
 /// The round whose review `name` is (the inverse of [`artifact_name`]).
-fn review_round(name: &str) -> Option<usize> {
+fn artifact_round(name: &str) -> Option<usize> {
     if name == "review.md" {
         return Some(1);
     }
@@ -593,6 +593,7 @@ pub fn read_thread(dir: &Path) -> Result<Thread> {
     }
 }
 
+/// The visible file names in `dir` (none when it is missing), in directory order.
 fn list_files(dir: &Path) -> Result<Vec<String>> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -607,7 +608,6 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
             out.push(n);
         }
     }
-    out.sort();
     Ok(out)
 }
 
@@ -638,11 +638,17 @@ mod tests {
 
     #[test]
     fn review_rounds_read_back_from_artifact_names() {
-        for round in [1, 2, 10] {
-            assert_eq!(review_round(&artifact_name(round)), Some(round));
+        for round in [1, 2, 10, 12] {
+            assert_eq!(artifact_round(&artifact_name(round)), Some(round));
         }
-        for other in ["review-r1.md", "review-rx.md", "notes.md", "review.txt"] {
-            assert_eq!(review_round(other), None, "{other}");
+        for other in [
+            "review-r1.md",
+            "review-rx.md",
+            "reviewer.md",
+            "notes.md",
+            "review.txt",
+        ] {
+            assert_eq!(artifact_round(other), None, "{other}");
         }
     }
 }
