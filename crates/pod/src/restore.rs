@@ -10,7 +10,7 @@
 //! run right after this, still before the controller exists
 //! ([`crate::children::restore`]).
 
-use pod_ids::{PodName, SessionId};
+use pod_ids::{PodName, SegmentId, SessionId};
 use protocol::PodState;
 use session_store::{EntryKind, NewSegment, SegmentWriter, SessionStore, StoreError};
 use transcript::{Item, RequestConfig, ToolSpec};
@@ -197,14 +197,7 @@ fn restore(
     // in the segments this one was compacted from, and were shown (or consumed) in
     // this one: read them as one log, oldest first. Notices also need the order of
     // `system_item`s among extensions, which the replay's summary does not keep.
-    let mut entries = compacted_lineage(sessions, replayed.compacted_from, &mut notes);
-    entries.extend(
-        sessions
-            .read_segment(writer.segment_id())?
-            .entries
-            .into_iter()
-            .map(|e| e.kind),
-    );
+    let entries = with_lineage(sessions, writer.segment_id(), &mut notes)?;
     let notices = crate::notice_log::replay(&entries);
     let extensions: Vec<(String, serde_json::Value)> = entries
         .into_iter()
@@ -282,26 +275,27 @@ fn restore(
 /// costs one read of a segment; input waits at most until the next run starts).
 const LINEAGE_DEPTH: usize = 4;
 
-/// Entries of the segments a segment was compacted from, oldest first. A segment
-/// that cannot be read ends the walk with a note (its waiting input is lost to
-/// this restore, never the restore itself).
-pub(crate) fn compacted_lineage(
+/// `segment`'s entries after those of the segments it was compacted from (up to
+/// [`LINEAGE_DEPTH`] back), oldest first: one log, for what waits across a compaction
+/// (restore's input and notices, a workflow lead's "was this child asked"). A
+/// segment that cannot be read ends the walk with a note (what waits there is lost
+/// to this reader, never the read itself).
+pub(crate) fn with_lineage(
     sessions: &SessionStore,
-    mut from: Option<session_store::Lineage>,
+    segment: SegmentId,
     notes: &mut Vec<String>,
-) -> Vec<EntryKind> {
-    let mut segments = Vec::new();
+) -> Result<Vec<EntryKind>, StoreError> {
+    let mut segments = vec![kinds(sessions.read_segment(segment)?)];
+    let mut from = compacted_from(&segments[0]);
     while let Some(l) = from.take() {
-        if segments.len() == LINEAGE_DEPTH {
+        if segments.len() > LINEAGE_DEPTH {
             break;
         }
         match sessions.read_segment(l.segment_id) {
             Ok(read) => {
-                from = match read.entries.first().map(|e| &e.kind) {
-                    Some(EntryKind::SegmentStart(s)) => s.compacted_from,
-                    _ => None,
-                };
-                segments.push(read.entries.into_iter().map(|e| e.kind).collect::<Vec<_>>());
+                let older = kinds(read);
+                from = compacted_from(&older);
+                segments.push(older);
             }
             Err(e) => notes.push(format!(
                 "segment {} (compacted into this one) is unreadable; input or notices waiting there are not re-queued: {e}",
@@ -309,7 +303,19 @@ pub(crate) fn compacted_lineage(
             )),
         }
     }
-    segments.into_iter().rev().flatten().collect()
+    Ok(segments.into_iter().rev().flatten().collect())
+}
+
+fn kinds(read: session_store::SegmentRead) -> Vec<EntryKind> {
+    read.entries.into_iter().map(|e| e.kind).collect()
+}
+
+/// The segment a segment's entries say it was compacted from.
+fn compacted_from(entries: &[EntryKind]) -> Option<session_store::Lineage> {
+    match entries.first() {
+        Some(EntryKind::SegmentStart(s)) => s.compacted_from,
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -380,17 +380,11 @@ pub(crate) fn child_entries(
         return Ok(None);
     };
     let sessions = SessionStore::new(roots.sessions.clone());
-    let read = sessions.read_segment(segment)?;
-    let from = match read.entries.first().map(|e| &e.kind) {
-        Some(EntryKind::SegmentStart(s)) => s.compacted_from,
-        _ => None,
-    };
     let mut notes = Vec::new();
-    let mut entries = crate::restore::compacted_lineage(&sessions, from, &mut notes);
+    let entries = crate::restore::with_lineage(&sessions, segment, &mut notes)?;
     for n in notes {
         tracing::warn!(child = child.as_str(), "{n}");
     }
-    entries.extend(read.entries.into_iter().map(|e| e.kind));
     Ok(Some(entries))
 }
 
