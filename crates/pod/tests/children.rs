@@ -81,17 +81,7 @@ responses:
         w = w.display()
     );
     let mock = Mock::start(&script);
-    env.ok(&[
-        "run",
-        "split the work",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    start_lead(&env, &mock, None);
     wait_until("the lead's final answer", Duration::from_secs(20), || {
         tool_results(&env, "l").iter().any(|r| r.call_id == "w2") && completed_runs(&env, "l") >= 2
     });

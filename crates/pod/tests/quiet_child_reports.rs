@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Mock, wait_until};
+use common::{Env, Mock, start_lead, wait_until};
 
 #[test]
 fn a_user_message_to_a_child_does_not_wake_its_parent() {
@@ -31,17 +31,7 @@ responses:
     output: [{text: "child answer"}]
 "#,
     );
-    env.ok(&[
-        "run",
-        "delegate",
-        "--name",
-        "l",
-        "--model",
-        "lead",
-        "--base-url",
-        &mock.url(),
-        "--detach",
-    ]);
+    start_lead(&env, &mock, None);
     let lead_requests = || {
         mock.requests()
             .iter()
