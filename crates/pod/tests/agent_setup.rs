@@ -35,12 +35,7 @@ fn instructions_root_first_child_reads_its_own_cwd_and_restore_sends_the_same_te
     std::fs::write(p.join("AGENTS.md"), "ROOT-RULES: run make test").unwrap();
     std::fs::write(p.join("sub/AGENTS.md"), "SUB-RULES: no unsafe").unwrap();
     std::fs::write(p.join("other/CLAUDE.md"), "OTHER-RULES: docs only").unwrap();
-    std::fs::create_dir_all(env.roots.config.clone()).unwrap();
-    std::fs::write(
-        env.roots.config.join("config.toml"),
-        "[defaults]\ninstructions = \"CONFIG-INSTRUCTIONS\"\n",
-    )
-    .unwrap();
+    env.write_user_config("[defaults]\ninstructions = \"CONFIG-INSTRUCTIONS\"\n");
     let mock = Mock::start(
         r#"
 responses:
@@ -120,12 +115,7 @@ responses:
 #[test]
 fn reasoning_and_sampling_reach_the_request_and_the_manifest() {
     let env = Env::new();
-    std::fs::create_dir_all(env.roots.config.clone()).unwrap();
-    std::fs::write(
-        env.roots.config.join("config.toml"),
-        "[defaults]\ntemperature = 0.2\nreasoning_effort = \"low\"\n[providers.openai]\nmax_output_tokens = 999\n[models.m]\nprovider = \"openai\"\nreasoning_effort = \"medium\"\n",
-    )
-    .unwrap();
+    env.write_user_config("[defaults]\ntemperature = 0.2\nreasoning_effort = \"low\"\n[providers.openai]\nmax_output_tokens = 999\n[models.m]\nprovider = \"openai\"\nreasoning_effort = \"medium\"\n");
     let mock = Mock::start("responses: [{output: [{text: 'ok'}], times: 4}]");
     env.ok(&[
         "run",

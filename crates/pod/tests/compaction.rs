@@ -17,12 +17,9 @@ use session_store::{EntryKind, SessionStore};
 const MARKER: &str = pod::compaction::COMPACTION_MARKER;
 
 fn configure_window(env: &Env, window: u64) {
-    std::fs::create_dir_all(&env.roots.config).unwrap();
-    std::fs::write(
-        env.roots.config.join("config.toml"),
-        format!("[models.m]\nprovider = \"openai\"\ncontext_window = {window}\n"),
-    )
-    .unwrap();
+    env.write_user_config(&format!(
+        "[models.m]\nprovider = \"openai\"\ncontext_window = {window}\n"
+    ));
 }
 
 fn active_segment(env: &Env, name: &str) -> pod_ids::SegmentId {

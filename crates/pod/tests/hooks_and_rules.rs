@@ -28,11 +28,6 @@ responses:
     )
 }
 
-fn write_config(env: &Env, toml: &str) {
-    std::fs::create_dir_all(&env.roots.config).unwrap();
-    std::fs::write(env.roots.config.join("config.toml"), toml).unwrap();
-}
-
 /// The text of the second model request (the one after the tool call).
 fn second_request(mock: &Mock) -> String {
     let reqs = mock.requests();
@@ -74,8 +69,7 @@ fn run_print(env: &Env, mock: &Mock, name: &str, extra: &[&str]) -> std::process
 #[test]
 fn a_pre_tool_use_hook_denies_bash_and_the_model_sees_its_message() {
     let env = Env::new();
-    write_config(
-        &env,
+    env.write_user_config(
         r#"
 [[hooks.pre_tool_use]]
 matcher = "bash"
@@ -112,8 +106,7 @@ command = "cat > hook-input.json; echo 'no touching here: use write_file' >&2; e
 #[test]
 fn a_hook_past_its_timeout_is_killed_and_reported_and_the_pod_goes_on() {
     let env = Env::new();
-    write_config(
-        &env,
+    env.write_user_config(
         r#"
 [[hooks.pre_tool_use]]
 # The shell's pid as this machine sees it (`$$` is its pid inside the call's own
@@ -151,8 +144,7 @@ timeout_secs = 1
 #[test]
 fn a_fail_closed_hook_that_fails_blocks_the_call() {
     let env = Env::new();
-    write_config(
-        &env,
+    env.write_user_config(
         r#"
 [[hooks.pre_tool_use]]
 command = "exit 7"
@@ -168,9 +160,7 @@ fail_closed = true
 #[test]
 fn a_post_tool_use_note_reaches_the_next_request() {
     let env = Env::new();
-    write_config(
-        &env,
-        r#"
+    env.write_user_config(r#"
 [[hooks.post_tool_use]]
 matcher = "write_file|edit_file|bash"
 command = '''cat >/dev/null; echo '{"hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": "lint: 2 warnings in a.txt"}}' '''
@@ -188,9 +178,7 @@ command = '''cat >/dev/null; echo '{"hookSpecificOutput": {"hookEventName": "Pos
 #[test]
 fn a_pre_tool_use_hook_can_rewrite_the_arguments() {
     let env = Env::new();
-    write_config(
-        &env,
-        r#"
+    env.write_user_config(r#"
 [[hooks.pre_tool_use]]
 matcher = "bash(echo *)"
 command = '''cat >/dev/null; echo '{"hookSpecificOutput": {"permissionDecision": "allow", "updatedInput": {"command": "echo rewritten > out.txt"}}}' '''
@@ -238,8 +226,7 @@ fn an_ask_rule_is_denied_in_print_runs_unless_approve_all() {
 #[test]
 fn deny_rules_from_config_and_flags_block_file_and_shell_calls() {
     let env = Env::new();
-    write_config(
-        &env,
+    env.write_user_config(
         r#"
 [permissions]
 deny = ["write_file(*.lock)"]
@@ -275,7 +262,7 @@ fn a_bad_rule_or_hook_is_a_clear_error_before_anything_starts() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--deny rule \"bash(git\""), "{err}");
-    write_config(&env, "[[hooks.stop]]\ncommand = \"\"\n");
+    env.write_user_config("[[hooks.stop]]\ncommand = \"\"\n");
     let out = run_print(&env, &mock, "bad2", &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -286,9 +273,7 @@ fn a_bad_rule_or_hook_is_a_clear_error_before_anything_starts() {
 #[test]
 fn a_stop_hook_sends_the_model_back_to_work_once() {
     let env = Env::new();
-    write_config(
-        &env,
-        r#"
+    env.write_user_config(r#"
 [[hooks.stop]]
 command = '''input=$(cat); case "$input" in *'"stop_hook_active":false'*) echo 'run the tests first' >&2; exit 2;; esac'''
 "#,

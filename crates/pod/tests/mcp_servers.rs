@@ -19,12 +19,6 @@ use serde_json::Value;
 mod mcp_common;
 use mcp_common::reference_servers;
 
-fn write_config(env: &Env, toml: &str) {
-    let dir = env.home.path().join("config");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), toml).unwrap();
-}
-
 /// `(output, is_error)` of every tool result in the Pod's log.
 fn tool_results(env: &Env, name: &str) -> Vec<(String, bool)> {
     env.log(name)
@@ -61,13 +55,10 @@ fn the_model_calls_server_everything_tools_and_gets_their_results() {
         return;
     };
     let env = Env::new();
-    write_config(
-        &env,
-        &format!(
-            "[mcp_servers.every]\ncommand = \"{}\"\n",
-            bin.join("mcp-server-everything").display()
-        ),
-    );
+    env.write_user_config(&format!(
+        "[mcp_servers.every]\ncommand = \"{}\"\n",
+        bin.join("mcp-server-everything").display()
+    ));
     let mock = Mock::start(
         r#"
 responses:
@@ -140,13 +131,10 @@ fn a_server_killed_mid_call_is_a_tool_error_and_is_restarted_on_next_use() {
         return;
     };
     let env = Env::new();
-    write_config(
-        &env,
-        &format!(
-            "[mcp_servers.every]\ncommand = \"{}\"\n",
-            bin.join("mcp-server-everything").display()
-        ),
-    );
+    env.write_user_config(&format!(
+        "[mcp_servers.every]\ncommand = \"{}\"\n",
+        bin.join("mcp-server-everything").display()
+    ));
     let mock = Mock::start(
         r#"
 responses:
@@ -217,14 +205,11 @@ fn the_filesystem_server_cannot_write_outside_the_pods_scope_and_dies_with_the_p
     let area = home.join("area");
     let work = area.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    write_config(
-        &env,
-        &format!(
-            "[mcp_servers.fs]\ncommand = \"{}\"\nargs = [\"{}\"]\n",
-            bin.join("mcp-server-filesystem").display(),
-            area.display()
-        ),
-    );
+    env.write_user_config(&format!(
+        "[mcp_servers.fs]\ncommand = \"{}\"\nargs = [\"{}\"]\n",
+        bin.join("mcp-server-filesystem").display(),
+        area.display()
+    ));
     let outside = area.join("outside.txt");
     let inside = work.join("inside.txt");
     let mock = Mock::start(&format!(
@@ -306,13 +291,10 @@ fn a_restored_pod_offers_its_recorded_tools_and_says_what_changed() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    write_config(
-        &env,
-        &format!(
-            "[mcp_servers.s]\ncommand = \"./srv.sh\"\nread = [\"{}\"]\n",
-            bin.parent().unwrap().display()
-        ),
-    );
+    env.write_user_config(&format!(
+        "[mcp_servers.s]\ncommand = \"./srv.sh\"\nread = [\"{}\"]\n",
+        bin.parent().unwrap().display()
+    ));
     let mock = Mock::start("responses: [{output: [{text: 'ok'}], times: 4}]");
     env.ok(&[
         "run",

@@ -229,12 +229,9 @@ fn a_child_finished_hook_cut_off_by_a_sigkill_runs_again_at_resume() {
         r#"cat >/dev/null; if [ -e {m} ]; then echo '{{"hookSpecificOutput": {{"additionalContext": "checked by the hook"}}}}'; else touch {m}; sleep 60; fi"#,
         m = marker.display()
     );
-    std::fs::create_dir_all(&env.roots.config).unwrap();
-    std::fs::write(
-        env.roots.config.join("config.toml"),
-        format!("[[hooks.child_finished]]\ncommand = '''{hook}'''\n"),
-    )
-    .unwrap();
+    env.write_user_config(&format!(
+        "[[hooks.child_finished]]\ncommand = '''{hook}'''\n"
+    ));
     let mock = Mock::start(SCRIPT);
     start_lead(&env, &mock, None);
     wait_until("the hook started", Duration::from_secs(20), || {

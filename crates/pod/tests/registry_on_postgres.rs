@@ -16,12 +16,9 @@ use serde_json::Value;
 const URL_ENV: &str = "PODS_TEST_REGISTRY_URL";
 
 fn configure(env: &Env) {
-    std::fs::create_dir_all(&env.roots.config).unwrap();
-    std::fs::write(
-        env.roots.config.join("config.toml"),
-        format!("[registry]\nbackend = \"postgres\"\nurl_env = \"{URL_ENV}\"\nlease_seconds = 1\n"),
-    )
-    .unwrap();
+    env.write_user_config(&format!(
+        "[registry]\nbackend = \"postgres\"\nurl_env = \"{URL_ENV}\"\nlease_seconds = 1\n"
+    ));
 }
 
 fn pod(env: &Env, url: &str, args: &[&str]) -> Output {

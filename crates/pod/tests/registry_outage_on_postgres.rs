@@ -20,15 +20,10 @@ const URL_ENV: &str = "PODS_TEST_REGISTRY_URL";
 const LEASE: Duration = Duration::from_secs(1);
 
 fn configure(env: &Env) {
-    std::fs::create_dir_all(&env.roots.config).unwrap();
-    std::fs::write(
-        env.roots.config.join("config.toml"),
-        format!(
-            "[registry]\nbackend = \"postgres\"\nurl_env = \"{URL_ENV}\"\nlease_seconds = {}\n",
-            LEASE.as_secs()
-        ),
-    )
-    .unwrap();
+    env.write_user_config(&format!(
+        "[registry]\nbackend = \"postgres\"\nurl_env = \"{URL_ENV}\"\nlease_seconds = {}\n",
+        LEASE.as_secs()
+    ));
 }
 
 fn tool_call(tool: &str, id: &str, args: serde_json::Value) -> String {

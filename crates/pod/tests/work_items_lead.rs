@@ -256,12 +256,7 @@ fn work_run_is_a_lead_pod_whose_children_code_and_review_until_approval() {
     let bare = env.ok(&["work", "run", "add-feature"]);
     assert!(bare.contains("approved after 2 review(s)"), "{bare}");
     // A model alias standing for the lead's own model is no change.
-    std::fs::create_dir_all(&env.roots.config).unwrap();
-    std::fs::write(
-        env.roots.config.join("config.toml"),
-        "[models.fast]\nprovider = \"openai\"\nmodel = \"m\"\n",
-    )
-    .unwrap();
+    env.write_user_config("[models.fast]\nprovider = \"openai\"\nmodel = \"m\"\n");
     let aliased = env.ok(&["work", "run", "add-feature", "--model", "fast"]);
     assert!(aliased.contains("approved after 2 review(s)"), "{aliased}");
     let refused = env.fails_with(
@@ -574,12 +569,7 @@ responses:
 fn work_run_approve_all_reaches_the_children_and_without_it_asks_are_denied() {
     for approve_all in [true, false] {
         let (env, _id) = repo();
-        std::fs::create_dir_all(&env.roots.config).unwrap();
-        std::fs::write(
-            env.roots.config.join("config.toml"),
-            "[permissions]\nask = [\"bash\"]\n",
-        )
-        .unwrap();
+        env.write_user_config("[permissions]\nask = [\"bash\"]\n");
         let mock = Mock::start(ASKED_BASH);
         let url = mock.url();
         let mut args = vec![

@@ -33,6 +33,12 @@ impl Env {
         }
     }
 
+    /// Writes the user's `config.toml` (in this Env's config root).
+    pub fn write_user_config(&self, toml: &str) {
+        std::fs::create_dir_all(&self.roots.config).unwrap();
+        std::fs::write(self.roots.config.join("config.toml"), toml).unwrap();
+    }
+
     pub fn pod(&self) -> Command {
         self.with_env(Command::new(env!("CARGO_BIN_EXE_pod")))
     }
