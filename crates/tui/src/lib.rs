@@ -53,7 +53,7 @@ pub use completion::{Item, items, mentioned_files};
 pub use composer::{Attachment, Composer};
 pub use files::{index as index_files, score as fuzzy_score};
 pub use form::{NewPod, NewPodForm};
-pub use io::{Notify, TuiOptions, load_work, run};
+pub use io::{LiveRegistry, Notify, TuiOptions, load_work, run};
 pub use keys::{KEYS, handle_key, handle_mouse, handle_paste};
 pub use meters::{Meters, Price};
 pub use pod_view::{Link, LinkUpdate, Loaded, PodView, merge_backlog};

@@ -566,9 +566,13 @@ async fn dashboard(roots: Roots, focus: Option<PodName>) -> anyhow::Result<ExitC
         &crate::config::FlagOverrides::default(),
     );
     let mut opts = tui::TuiOptions::new(roots.clone());
-    // The configured backend, so the tree shows live Pods with PostgreSQL too; one
-    // that cannot be opened is a problem line in the dashboard, never a refusal.
-    opts.registry = Some(crate::allocation::registry(&roots).map_err(|e| e.to_string()));
+    // The configured backend, so the tree shows live Pods with PostgreSQL too. Opened
+    // by the dashboard's discovery (not here: a database that is down must neither
+    // hold the screen back nor stay an error once it is up); a failure is a problem
+    // line, never a refusal.
+    opts.registry = Some(tui::LiveRegistry::new(move || {
+        crate::allocation::registry(&roots).map_err(|e| e.to_string())
+    }));
     match config {
         Ok(c) => {
             opts.prices = c.prices;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use pod_ids::{PodName, Roots};
 use pod_registry::{AnyRegistry, FileRegistry, Registry};
@@ -36,14 +37,46 @@ fn work_link(v: &serde_json::Value) -> Option<WorkLink> {
     })
 }
 
+/// The live registry as the user configured it (`pod` knows how to open it: the
+/// PostgreSQL backend is chosen in the user's config, which this crate does not
+/// read). Opened by the first discovery that needs it, off the terminal's thread,
+/// and opened again after a failure: a database that was down when the dashboard
+/// started is picked up once it is back.
+#[derive(Clone)]
+pub struct LiveRegistry {
+    open: Arc<dyn Fn() -> Result<AnyRegistry, String> + Send + Sync>,
+    opened: Arc<Mutex<Option<AnyRegistry>>>,
+}
+
+impl LiveRegistry {
+    /// A registry opened by `open` when first needed.
+    pub fn new(open: impl Fn() -> Result<AnyRegistry, String> + Send + Sync + 'static) -> Self {
+        LiveRegistry {
+            open: Arc::new(open),
+            opened: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<pod_registry::Allocation>, String> {
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        let registry = match opened.take() {
+            Some(r) => opened.insert(r),
+            None => opened.insert((self.open)()?),
+        };
+        registry.list().map_err(|e| e.to_string())
+    }
+}
+
+impl std::fmt::Debug for LiveRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveRegistry")
+    }
+}
+
 /// One discovery pass, reading `registry` (else the file registry under `roots`).
 /// Problems (unreadable records, a registry that cannot be opened or reached) are
 /// reported in [`Discovered::problems`]; the rest still lists.
-pub fn discover(
-    roots: &Roots,
-    home: Option<&Path>,
-    registry: Option<&Result<AnyRegistry, String>>,
-) -> Discovered {
+pub fn discover(roots: &Roots, home: Option<&Path>, registry: Option<&LiveRegistry>) -> Discovered {
     let mut problems = Vec::new();
     let mut pods: BTreeMap<PodName, PodInfo> = BTreeMap::new();
     // Children known only from their parent's record (spawn in progress, or lost
@@ -93,8 +126,7 @@ pub fn discover(
         info.lost = c.status == ChildStatus::Lost;
     }
     let live = match registry {
-        Some(Ok(r)) => r.list().map_err(|e| e.to_string()),
-        Some(Err(why)) => Err(why.clone()),
+        Some(r) => r.list(),
         None => FileRegistry::open(&roots.registry)
             .and_then(|r| r.list())
             .map_err(|e| e.to_string()),
@@ -210,8 +242,9 @@ mod tests {
         assert_eq!(d.pods[1].work, None);
     }
 
-    /// The registry `pod` opened from the user's config (PostgreSQL, say) is the one
-    /// read, not the file under the roots; one that could not be opened is a problem.
+    /// The registry `pod` opens from the user's config (PostgreSQL, say) is the one
+    /// read, not the file under the roots; one that cannot be opened is a problem
+    /// line, and is tried again on the next pass.
     #[test]
     fn the_configured_registry_is_the_one_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -230,17 +263,28 @@ mod tests {
                 restoring_children: vec![],
             })
             .unwrap();
-        let configured = Ok(AnyRegistry::File(elsewhere));
+        // Unreachable at first (a problem line), opened on a later pass.
+        let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let t = tries.clone();
+        let configured = LiveRegistry::new(move || {
+            if t.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                Err("registry database postgres://db/pods is unreachable".to_owned())
+            } else {
+                Ok(AnyRegistry::File(elsewhere.clone()))
+            }
+        });
         let d = discover(&roots, None, Some(&configured));
-        assert!(d.problems.is_empty(), "{:?}", d.problems);
-        assert_eq!(d.pods.len(), 1);
-        assert_eq!(d.pods[0].live_pid, Some(pid));
-        assert!(discover(&roots, None, None).pods.is_empty());
-        let broken = Err("registry database postgres://db/pods is unreachable".to_owned());
-        let d = discover(&roots, None, Some(&broken));
         assert_eq!(
             d.problems,
             ["registry database postgres://db/pods is unreachable"]
         );
+        let d = discover(&roots, None, Some(&configured));
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        assert_eq!(d.pods.len(), 1);
+        assert_eq!(d.pods[0].live_pid, Some(pid));
+        // Opened once, then kept.
+        discover(&roots, None, Some(&configured));
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(discover(&roots, None, None).pods.is_empty());
     }
 }

@@ -30,7 +30,7 @@ use crate::pod_view::LinkUpdate;
 use crate::tree::Discovered;
 
 pub use commands::{describe, run_command};
-pub use discovery::discover;
+pub use discovery::{LiveRegistry, discover};
 pub use work::load as load_work;
 
 /// How often the tree is re-read from the pod store and registry.
@@ -51,11 +51,8 @@ pub struct TuiOptions {
     pub prices: std::collections::BTreeMap<String, crate::meters::Price>,
     /// How a finished Pod is announced.
     pub notify: Notify,
-    /// The live registry as configured (`pod` opens it: the PostgreSQL backend is
-    /// chosen in the user's config, which this crate does not read). `None`: the
-    /// file registry under `roots`; `Some(Err(why))`: it could not be opened, and
-    /// each discovery shows why.
-    pub registry: Option<Result<pod_registry::AnyRegistry, String>>,
+    /// The live registry as configured; `None`: the file registry under `roots`.
+    pub registry: Option<LiveRegistry>,
 }
 
 /// How the dashboard tells that a Pod finished or failed.
