@@ -134,6 +134,25 @@ fn the_cli_drives_an_item_and_refuses_bad_input_with_exit_2() {
         std::fs::read_to_string(closed.join("thread.md")).unwrap(),
         before
     );
+    // The human list keeps its columns whatever the slugs' lengths.
+    create(
+        &env,
+        "A title long enough that its id is well over forty characters",
+    );
+    let listed = env.ok(&["work", "list"]);
+    // Where the priority column starts: after the id and its padding.
+    let priority_at: Vec<usize> = listed
+        .lines()
+        .map(|l| {
+            let id = l.split_whitespace().nth(1).unwrap();
+            let after = l.find(id).unwrap() + id.len();
+            after + l[after..].len() - l[after..].trim_start().len()
+        })
+        .collect();
+    assert!(
+        priority_at.len() >= 2 && priority_at.iter().all(|c| *c == priority_at[0]),
+        "{listed}"
+    );
     let bare = tempfile::tempdir().unwrap();
     let out = env
         .pod()

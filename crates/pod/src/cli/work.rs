@@ -259,9 +259,11 @@ pub fn work(
             } else if items.is_empty() {
                 outln!("no work items")?;
             } else {
+                // Ids carry their slug: the column is as wide as the longest.
+                let w = items.iter().map(|i| i.meta.id.len()).max().unwrap_or(0);
                 for i in &items {
                     outln!(
-                        "{:<8} {:<40} {:<9} {}{}",
+                        "{:<8} {:<w$} {:<9} {}{}",
                         i.meta.status.as_str(),
                         i.meta.id,
                         i.meta.priority,
