@@ -167,7 +167,7 @@ impl AnyRegistry {
     pub fn describe(&self) -> String {
         match self {
             AnyRegistry::File(r) => format!("file {}", r.table_path().display()),
-            AnyRegistry::Postgres(r) => format!("postgres {} ({})", r.target(), r.tls()),
+            AnyRegistry::Postgres(r) => format!("postgres {} [{}]", r.target(), r.tls()),
         }
     }
 

@@ -138,3 +138,31 @@ fn the_registry_reaches_its_database_over_verified_tls() {
         "{e}"
     );
 }
+
+/// A server that declines TLS (its answer to the SSL request is `N`) when the URL
+/// requires it is a refusal to fix in the URL or the server, not an outage.
+#[test]
+fn a_server_without_tls_is_a_refusal_when_the_url_requires_tls() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(1) {
+            let mut conn = conn.unwrap();
+            let mut ssl_request = [0u8; 8];
+            conn.read_exact(&mut ssl_request).unwrap();
+            conn.write_all(b"N").unwrap();
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let (ca_pem, _, _) = ca_and_server(&["localhost"]);
+    std::fs::write(&ca, ca_pem).unwrap();
+    match connect(&url(port, "pods", "sslmode=verify-full", &ca)) {
+        Err(e @ RegistryError::Refused { .. }) => {
+            assert!(e.to_string().contains("server does not support TLS"), "{e}")
+        }
+        Err(e) => panic!("not a refusal: {e:?}"),
+        Ok(_) => panic!("connected without TLS"),
+    }
+}

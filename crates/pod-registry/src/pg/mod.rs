@@ -870,7 +870,7 @@ fn with_source(e: &postgres::Error) -> String {
 /// cannot help and the message must not send the user looking for an outage.
 fn connect_error(target: &str, e: &postgres::Error) -> RegistryError {
     let server_said = e.code().is_some() && !is_connection_loss(e);
-    if server_said || rejected_by_tls(e) {
+    if server_said || rejected_by_tls(e) || tls_declined(e) {
         RegistryError::Refused {
             target: target.to_owned(),
             message: with_source(e),
@@ -878,6 +878,16 @@ fn connect_error(target: &str, e: &postgres::Error) -> RegistryError {
     } else {
         unavailable(target, e)
     }
+}
+
+/// Whether the server declined TLS that the connection string requires: the driver
+/// reports it as a TLS error whose cause is its own message, not an I/O error (an
+/// I/O error during the handshake is the network's, and may pass). The driver gives
+/// no error kind to match, so its message is matched (`pg_tls` tests it).
+fn tls_declined(e: &postgres::Error) -> bool {
+    use std::error::Error as _;
+    e.to_string().starts_with("error performing TLS handshake")
+        && e.source().is_some_and(|s| !s.is::<std::io::Error>())
 }
 
 /// Whether a `rustls::Error` (a certificate or handshake failure) is in `e`'s
