@@ -285,8 +285,13 @@ fn renew_loop(reg: &PgRegistry, name: &PodName, inc: Incarnation, fence: i64, s:
                 return;
             }
             Err(e) => {
-                tracing::warn!(pod = %name, error = %e, "cannot renew the registry lease");
-                st.last_error = Some(e.to_string());
+                let error = e.to_string();
+                // Once per outage (and when its cause changes), not at every retry:
+                // "renewed again" closes it.
+                if st.last_error.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(pod = %name, %error, "cannot renew the registry lease; retrying");
+                }
+                st.last_error = Some(error);
                 next = Instant::now() + retry;
             }
         }
